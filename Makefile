@@ -1,0 +1,55 @@
+# Samsa - top-level entry points. See README.md.
+#   make run     build and start a single-node broker on localhost:9092 (data in ./data)
+#   make test    build and run unit, fuzz-corpus and integration tests
+#   make build   build bin/samsa-broker (and bin/samsa)
+#   make bench   run benchmarks, results in docs/PERFORMANCE.md
+#   make fuzz    build libFuzzer targets with clang and run each for FUZZ_SECONDS
+# Options: SANITIZE=address,undefined (or thread), BUILD_TYPE=Debug|Release|RelWithDebInfo, WERROR=1
+SHELL := /bin/bash
+BUILD_TYPE ?= RelWithDebInfo
+SANITIZE ?=
+WERROR ?= 0
+BUILD_DIR ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
+comma := ,
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build run test unit integration bench fuzz clean install
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DSAMSA_SANITIZE=$(SANITIZE) -DSAMSA_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) >/dev/null
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	@cmake --build $(BUILD_DIR) -j $(JOBS) -- --no-print-directory -s
+	@mkdir -p bin
+	@if [ -n "$(SANITIZE)" ]; then cp -f $(BUILD_DIR)/../bin/samsa-broker bin/ 2>/dev/null || true; fi
+
+run: build
+	@mkdir -p data
+	./bin/samsa-broker config/server.properties
+
+unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+integration: build
+	@bash tests/integration/run.sh
+
+test: build
+	@bash scripts/test.sh $(BUILD_DIR)
+
+bench: build
+	@bash bench/run.sh
+
+fuzz: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSAMSA_FUZZ=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build-fuzz -j $(JOBS)
+	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build build-* bin

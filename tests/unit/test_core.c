@@ -1,0 +1,75 @@
+/* test_core.c - buffers, varints and arena. */
+#include "arena.h"
+#include "buf.h"
+#include "sm_test.h"
+
+static void test_varints(void)
+{
+    int64_t vals[] = {0, 1, -1, 63, -64, 64, 300, -300, 2147483647LL, -2147483648LL,
+                      INT64_MAX, INT64_MIN};
+    sm_wbuf_t w;
+    sm_wbuf_init(&w);
+    for (size_t i = 0; i < SM_ARRAY_LEN(vals); i++)
+        sm_wbuf_varlong(&w, vals[i]);
+    sm_wbuf_varint(&w, -5);
+    sm_wbuf_uvarint(&w, 0xffffffffu);
+    sm_rd_t r;
+    sm_rd_init(&r, w.mem, w.len);
+    for (size_t i = 0; i < SM_ARRAY_LEN(vals); i++)
+        CHECK_EQ(sm_rd_varlong(&r), vals[i]);
+    CHECK_EQ(sm_rd_varint(&r), -5);
+    CHECK_EQ(sm_rd_uvarint(&r), 0xffffffffu);
+    CHECK_EQ(r.err, 0);
+    CHECK_EQ(sm_rd_remaining(&r), 0);
+    sm_rd_u8(&r);
+    CHECK(r.err != 0);
+    /* over-long varint is an error */
+    uint8_t bad[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    sm_rd_init(&r, bad, sizeof bad);
+    sm_rd_uvarint(&r);
+    CHECK(r.err != 0);
+    sm_wbuf_free(&w);
+}
+
+static void test_fixed(void)
+{
+    sm_wbuf_t w;
+    sm_wbuf_init(&w);
+    size_t at = sm_wbuf_reserve(&w, 4);
+    sm_wbuf_i16(&w, -2);
+    sm_wbuf_i64(&w, 0x0102030405060708LL);
+    sm_wbuf_patch_i32(&w, at, 12345);
+    sm_wbuf_splice(&w, 7, 100, 50, NULL);
+    sm_wbuf_u8(&w, 9);
+    CHECK_EQ(sm_wbuf_total(&w), 4 + 2 + 8 + 50 + 1);
+    CHECK_EQ(w.nsplices, 1);
+    CHECK_EQ(w.splices[0].at, 14);
+    sm_rd_t r;
+    sm_rd_init(&r, w.mem, w.len);
+    CHECK_EQ(sm_rd_i32(&r), 12345);
+    CHECK_EQ(sm_rd_i16(&r), -2);
+    CHECK_EQ(sm_rd_i64(&r), 0x0102030405060708LL);
+    sm_wbuf_free(&w);
+}
+
+static void test_arena(void)
+{
+    sm_arena_t a;
+    sm_arena_init(&a);
+    char *s = sm_arena_sprintf(&a, "%s-%d", "topic", 3);
+    CHECK(strcmp(s, "topic-3") == 0);
+    void *big = sm_arena_alloc(&a, 1 << 20);
+    CHECK(big != NULL);
+    sm_arena_reset(&a);
+    int *x = SM_ARENA_NEW(&a, int, 10);
+    CHECK_EQ(x[9], 0);
+    sm_arena_free(&a);
+}
+
+int main(void)
+{
+    RUN(test_varints);
+    RUN(test_fixed);
+    RUN(test_arena);
+    TEST_MAIN_END();
+}
