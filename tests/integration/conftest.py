@@ -280,9 +280,9 @@ def _test_failed(node):
                for w in ("setup", "call"))
 
 
-def _make_broker(request, overrides=None, config_path=None):
+def _make_broker(request, overrides=None, config_path=None, node_id=1):
     workdir = tempfile.mkdtemp(prefix="samsa-it-")
-    b = Broker(workdir, overrides=overrides, config_path=config_path)
+    b = Broker(workdir, overrides=overrides, config_path=config_path, node_id=node_id)
     b.start()
     return b, workdir
 
@@ -321,11 +321,12 @@ def module_broker(request):
 
 @pytest.fixture
 def broker_factory(request):
-    """Start brokers from a given config file and overrides: factory(config_path=..., overrides=...)."""
+    """Start brokers from a given config file and overrides:
+    factory(config_path=..., overrides={...}, node_id=1)."""
     made = []
 
-    def make(config_path=None, overrides=None):
-        b, workdir = _make_broker(request, overrides, config_path)
+    def make(config_path=None, overrides=None, node_id=1):
+        b, workdir = _make_broker(request, overrides, config_path, node_id)
         made.append((b, workdir))
         return b
 
