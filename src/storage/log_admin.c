@@ -1,0 +1,329 @@
+/*
+ * log_admin.c - the partition log's less frequent operations: truncation
+ * (replication), DeleteRecords, retention, destroy, and the timestamp
+ * lookups of ListOffsets.
+ *
+ * Operations that remove segments rename their files to *.deleted under
+ * mu (so the base offset can be reused at once) and unlink them after
+ * releasing it; readers holding a slice keep the open fd. Every function
+ * here is thread-safe; lock order flush_mu then mu (log_internal.h).
+ */
+#define _GNU_SOURCE
+#include "log_internal.h"
+
+#include "file.h"
+#include "../core/log.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ truncation */
+
+sm_err_t sm_log_truncate_to(sm_log_t *log, int64_t offset)
+{
+    sm_err_t err = SM_OK;
+    sm_segment_t **gone = NULL;
+    int ngone = 0;
+    pthread_mutex_lock(&log->flush_mu);
+    pthread_mutex_lock(&log->mu);
+    if (log->closed) {
+        err = SM_ERR_CLOSED;
+        goto unlock;
+    }
+    if (offset >= log->end_offset || offset < 0)
+        goto unlock;
+    log->trunc_gen++;
+    int i = sm_log_seg_find(log, offset);
+    sm_segment_t *seg = log->segs[i];
+    int64_t pos = seg->size, new_end = seg->end_offset;
+    if (offset >= seg->base_offset) {
+        sm_index_snap_t snap;
+        sm_index_snapshot(&seg->oidx, &snap);
+        sm_seg_scan_t sc;
+        sm_batch_info_t b;
+        err = sm_segment_locate(seg->fd, seg->base_offset, seg->size, &snap, offset, &sc, &b, &pos);
+        if (err == SM_OK)
+            new_end = b.base_offset;
+        else if (err != SM_ERR_NOT_FOUND)
+            goto unlock;
+        err = SM_OK;
+    }
+    gone = sm_xcalloc((size_t)log->nsegs, sizeof *gone);
+    if (offset < seg->base_offset || new_end < log->start_offset) {
+        /* Nothing of the log survives: restart empty at offset. */
+        sm_segment_t *fresh;
+        ngone = log->nsegs;
+        sm_log_segs_remove(log, 0, ngone, gone);
+        if ((err = sm_segment_create(log->dir, offset, log->cfg.segment_index_bytes, &fresh))) {
+            /* leave a usable list: without a segment the log cannot work */
+            SM_ERROR("storage", "%s: cannot create segment at %" PRId64 " after truncation",
+                     log->name, offset);
+            SM_ASSERT(!"truncation left no segment");
+        }
+        sm_log_seg_push(log, fresh);
+        __atomic_store_n(&log->start_offset, offset, __ATOMIC_RELEASE);
+        new_end = offset;
+    } else {
+        ngone = log->nsegs - i - 1;
+        sm_log_segs_remove(log, i + 1, ngone, gone);
+        if ((err = sm_segment_truncate(seg, pos)))
+            goto unlock;
+        new_end = seg->end_offset;
+    }
+    SM_INFO("storage", "%s: truncated to offset %" PRId64 " (requested %" PRId64 "), %d segment(s) removed",
+            log->name, new_end, offset, ngone);
+    __atomic_store_n(&log->end_offset, new_end, __ATOMIC_RELEASE);
+    if (log->recovery_point > new_end)
+        log->recovery_point = new_end;
+    /* Persist while still holding mu: no append may land above the new end
+     * while the state file still claims the old recovery point. */
+    err = sm_log_state_write(log, log->start_offset, log->recovery_point, false);
+    if (!err)
+        __atomic_store_n(&log->state_clean, false, __ATOMIC_RELEASE);
+unlock:
+    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_unlock(&log->flush_mu);
+    sm_log_segs_finish_delete(gone, ngone);
+    free(gone);
+    return err;
+}
+
+/* ------------------------------------------------------------ deletion */
+
+/* Remove leading segments that lie wholly below the log start (never the
+ * active one), persist the state, unlink. Called with flush_mu and mu held;
+ * releases mu. */
+static sm_err_t drop_below_start(sm_log_t *log, int *deleted)
+{
+    int n = 0;
+    while (n + 1 < log->nsegs && log->segs[n + 1]->base_offset <= log->start_offset)
+        n++;
+    sm_segment_t **gone = n ? sm_xcalloc((size_t)n, sizeof *gone) : NULL;
+    sm_log_segs_remove(log, 0, n, gone);
+    int64_t start = log->start_offset, rp = log->recovery_point;
+    pthread_mutex_unlock(&log->mu);
+    sm_err_t err = sm_log_state_write(log, start, rp, false);
+    if (!err)
+        __atomic_store_n(&log->state_clean, false, __ATOMIC_RELEASE);
+    sm_log_segs_finish_delete(gone, n);
+    free(gone);
+    if (deleted)
+        *deleted = n;
+    return err;
+}
+
+sm_err_t sm_log_delete_records(sm_log_t *log, int64_t new_start)
+{
+    pthread_mutex_lock(&log->flush_mu);
+    pthread_mutex_lock(&log->mu);
+    sm_err_t err = SM_OK;
+    if (log->closed || new_start > log->end_offset || new_start <= log->start_offset) {
+        err = log->closed ? SM_ERR_CLOSED : new_start > log->end_offset ? SM_ERR_RANGE : SM_OK;
+        pthread_mutex_unlock(&log->mu);
+        pthread_mutex_unlock(&log->flush_mu);
+        return err;
+    }
+    __atomic_store_n(&log->start_offset, new_start, __ATOMIC_RELEASE);
+    SM_INFO("storage", "%s: log start offset moved to %" PRId64, log->name, new_start);
+    err = drop_below_start(log, NULL);
+    pthread_mutex_unlock(&log->flush_mu);
+    return err;
+}
+
+sm_err_t sm_log_enforce_retention(sm_log_t *log, int64_t now_ms, int *deleted)
+{
+    if (deleted)
+        *deleted = 0;
+    pthread_mutex_lock(&log->flush_mu);
+    pthread_mutex_lock(&log->mu);
+    if (log->closed) {
+        pthread_mutex_unlock(&log->mu);
+        pthread_mutex_unlock(&log->flush_mu);
+        return SM_ERR_CLOSED;
+    }
+    int64_t total = 0;
+    for (int i = 0; i < log->nsegs; i++)
+        total += log->segs[i]->size;
+    int n = 0;
+    const sm_log_config_t *c = &log->cfg;
+    while (n + 1 < log->nsegs) {
+        sm_segment_t *s = log->segs[n];
+        bool by_time = c->retention_ms >= 0 && s->max_ts >= 0 && now_ms - s->max_ts > c->retention_ms;
+        bool by_size = c->retention_bytes >= 0 && total - s->size >= c->retention_bytes;
+        if (!by_time && !by_size)
+            break;
+        total -= s->size;
+        n++;
+    }
+    if (n == 0) {
+        pthread_mutex_unlock(&log->mu);
+        pthread_mutex_unlock(&log->flush_mu);
+        return SM_OK;
+    }
+    int64_t new_start = log->segs[n]->base_offset;
+    if (new_start > log->start_offset)
+        __atomic_store_n(&log->start_offset, new_start, __ATOMIC_RELEASE);
+    SM_INFO("storage", "%s: retention deletes %d segment(s); log start offset %" PRId64,
+            log->name, n, log->start_offset);
+    sm_err_t err = drop_below_start(log, deleted);
+    pthread_mutex_unlock(&log->flush_mu);
+    return err;
+}
+
+sm_err_t sm_log_destroy(sm_log_t *log)
+{
+    pthread_mutex_lock(&log->flush_mu);
+    pthread_mutex_lock(&log->mu);
+    log->closed = true;
+    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_unlock(&log->flush_mu);
+    sm_err_t err = SM_OK;
+    DIR *d = opendir(log->dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            char *p = sm_xasprintf("%s/%s", log->dir, de->d_name);
+            sm_err_t e = sm_file_unlink(p);
+            if (e && !err)
+                err = e;
+            free(p);
+        }
+        closedir(d);
+    }
+    sm_err_t e = sm_file_rmdir(log->dir);
+    if (e && !err)
+        err = e;
+    SM_INFO("storage", "%s: log deleted (%s)", log->name, log->dir);
+    for (int i = 0; i < log->nsegs; i++)
+        sm_segment_release(log->segs[i]);
+    pthread_mutex_destroy(&log->mu);
+    pthread_mutex_destroy(&log->flush_mu);
+    free(log->segs);
+    free(log->dir);
+    free(log->name);
+    free(log);
+    return err;
+}
+
+/* ------------------------------------------------------------ timestamps */
+
+/* Read the batch at pos (total bytes) and find, among its records, the
+ * first whose timestamp satisfies ts >= target (exact == false) or
+ * ts == target (exact). Only for uncompressed CreateTime batches; else
+ * reports the base offset. Any thread (fd only). */
+static void refine_record(int fd, int64_t pos, const sm_batch_info_t *b, int64_t target,
+                          bool exact, int64_t *offset, int64_t *ts)
+{
+    *offset = b->base_offset;
+    *ts = b->max_timestamp;
+    if ((b->attributes & (SM_BATCH_ATTR_COMPRESSION_MASK | SM_BATCH_ATTR_LOG_APPEND_TIME)) ||
+        sm_batch_total_size(b) > SM_SEGMENT_MAX_BATCH_BYTES)
+        return;
+    size_t total = (size_t)sm_batch_total_size(b), got;
+    uint8_t *buf = sm_xmalloc(total);
+    sm_record_iter_t it;
+    if (sm_file_pread(fd, buf, total, pos, &got) == SM_OK && got == total &&
+        sm_record_iter_init(&it, buf, total) == SM_OK) {
+        sm_record_t r;
+        while (sm_record_iter_next(&it, &r) == SM_OK) {
+            int64_t rts = b->base_timestamp + r.timestamp_delta;
+            if (exact ? rts == target : rts >= target) {
+                *offset = b->base_offset + r.offset_delta;
+                *ts = rts;
+                break;
+            }
+        }
+    }
+    free(buf);
+}
+
+sm_err_t sm_log_offset_for_timestamp(sm_log_t *log, int64_t ts, int64_t *offset,
+                                     int64_t *timestamp)
+{
+    int64_t after_base = INT64_MIN;
+    for (;;) {
+        pthread_mutex_lock(&log->mu);
+        int64_t start = log->start_offset;
+        int i = sm_log_seg_find(log, start);
+        while (i < log->nsegs &&
+               (log->segs[i]->max_ts < ts || log->segs[i]->base_offset <= after_base))
+            i++;
+        if (i == log->nsegs) {
+            pthread_mutex_unlock(&log->mu);
+            return SM_ERR_NOT_FOUND;
+        }
+        sm_segment_t *seg = sm_segment_keep(log->segs[i]);
+        int64_t size = seg->size;
+        sm_index_snap_t osnap, tsnap;
+        sm_index_snapshot(&seg->oidx, &osnap);
+        sm_index_snapshot(&seg->tidx, &tsnap);
+        pthread_mutex_unlock(&log->mu);
+
+        /* time index -> an offset at or before the answer -> its position */
+        int64_t from = SM_MAX(start, seg->base_offset);
+        sm_index_entry_t te;
+        if (sm_index_snap_lookup(&tsnap, ts, &te) == SM_OK)
+            from = SM_MAX(from, seg->base_offset + te.value);
+        sm_seg_scan_t sc;
+        sm_batch_info_t b;
+        int64_t pos;
+        sm_err_t err = sm_segment_locate(seg->fd, seg->base_offset, size, &osnap, from, &sc, &b, &pos);
+        /* Batches before the time-index hit all have maxTimestamp < ts, so
+         * the scan starts at the batch holding `from`. */
+        while (err == SM_OK && b.max_timestamp < ts)
+            err = sm_seg_scan_next(&sc, &b, &pos);
+        if (err == SM_OK) {
+            refine_record(seg->fd, pos, &b, ts, false, offset, timestamp);
+            *offset = SM_MAX(*offset, start);
+            sm_segment_release(seg);
+            return SM_OK;
+        }
+        after_base = seg->base_offset;
+        sm_segment_release(seg);
+        if (err != SM_ERR_NOT_FOUND)
+            return err;
+    }
+}
+
+sm_err_t sm_log_max_timestamp(sm_log_t *log, int64_t *offset, int64_t *timestamp)
+{
+    pthread_mutex_lock(&log->mu);
+    int64_t start = log->start_offset;
+    sm_segment_t *best = NULL;
+    for (int i = sm_log_seg_find(log, start); i < log->nsegs; i++) {
+        sm_segment_t *s = log->segs[i];
+        if (s->size > 0 && s->max_ts >= 0 && (!best || s->max_ts > best->max_ts))
+            best = s;
+    }
+    if (!best) {
+        pthread_mutex_unlock(&log->mu);
+        return SM_ERR_NOT_FOUND;
+    }
+    sm_segment_t *seg = sm_segment_keep(best);
+    int64_t size = seg->size, max_ts = seg->max_ts, target = seg->max_ts_offset;
+    sm_index_snap_t snap;
+    sm_index_snapshot(&seg->oidx, &snap);
+    pthread_mutex_unlock(&log->mu);
+
+    sm_seg_scan_t sc;
+    sm_batch_info_t b;
+    int64_t pos;
+    sm_err_t err = sm_segment_locate(seg->fd, seg->base_offset, size, &snap, target, &sc, &b, &pos);
+    if (err == SM_OK && b.max_timestamp != max_ts) {
+        /* the remembered offset is stale (e.g. after truncation): scan */
+        sm_seg_scan_init(&sc, seg->fd, 0, size);
+        while ((err = sm_seg_scan_next(&sc, &b, &pos)) == SM_OK && b.max_timestamp != max_ts)
+            ;
+    }
+    if (err == SM_OK) {
+        refine_record(seg->fd, pos, &b, max_ts, true, offset, timestamp);
+        *offset = SM_MAX(*offset, start);
+    }
+    sm_segment_release(seg);
+    return err;
+}

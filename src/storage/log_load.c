@@ -1,0 +1,261 @@
+/*
+ * log_load.c - opening a partition directory: listing segments, reading the
+ * state file and crash recovery.
+ *
+ * State file (samsa-log-state, text, replaced atomically):
+ *     samsa-log-state 1
+ *     log_start_offset <int64>
+ *     recovery_point <int64>
+ *     clean_shutdown <0|1>
+ * clean_shutdown is 1 only when sm_log_close() flushed everything; the
+ * first mutation after an open rewrites it as 0 before touching any file.
+ *
+ * Recovery (clean_shutdown 0 or no state file): segments wholly below the
+ * recovery point are trusted; from the segment holding the recovery point
+ * to the end every batch is validated (sm_batch_validate), indexes are
+ * rebuilt, and the log is cut at the first bad byte. Segments after a cut
+ * are deleted (they would leave a hole). Trusted segments whose indexes are
+ * missing or fail the sanity check are rebuilt from the batch headers.
+ * Runs on the thread calling sm_log_open(), before the log is shared.
+ */
+#define _GNU_SOURCE
+#include "log_internal.h"
+
+#include "file.h"
+#include "../core/log.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sm_log_state_read(const char *dir, const char *name, int64_t *start, int64_t *rp,
+                       bool *clean, bool *found)
+{
+    *found = false;
+    *start = 0;
+    *rp = 0;
+    *clean = false;
+    char *path = sm_xasprintf("%s/%s", dir, SM_LOG_STATE_FILE);
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        free(path);
+        return;
+    }
+    int version = 0, cl = 0, fields = 0;
+    long long s = 0, r = 0;
+    char line[128];
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "samsa-log-state %d", &version) == 1)
+            fields |= 1;
+        else if (sscanf(line, "log_start_offset %lld", &s) == 1)
+            fields |= 2;
+        else if (sscanf(line, "recovery_point %lld", &r) == 1)
+            fields |= 4;
+        else if (sscanf(line, "clean_shutdown %d", &cl) == 1)
+            fields |= 8;
+    }
+    fclose(f);
+    if (fields != 15 || version != 1 || s < 0 || r < 0) {
+        SM_WARN("storage", "%s: %s unreadable; recovering the whole log", name, path);
+        free(path);
+        return;
+    }
+    free(path);
+    *start = s;
+    *rp = r;
+    *clean = cl == 1;
+    *found = true;
+}
+
+/* Is name "<20 digits><suffix>"? Sets *base. */
+static bool parse_segment_name(const char *name, const char *suffix, int64_t *base)
+{
+    size_t n = strlen(name), sl = strlen(suffix);
+    if (n != 20 + sl || strcmp(name + 20, suffix) != 0)
+        return false;
+    int64_t v = 0;
+    for (int i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+        if (v > (INT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (name[i] - '0');
+    }
+    *base = v;
+    return true;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Collect segment base offsets; delete leftovers of interrupted deletions,
+ * state-file temporaries and index files without a .log. */
+static sm_err_t list_dir(sm_log_t *log, int64_t **bases_out, int *n_out)
+{
+    DIR *d = opendir(log->dir);
+    if (!d) {
+        SM_ERROR("storage", "%s: opendir %s failed", log->name, log->dir);
+        return SM_ERR_IO;
+    }
+    int64_t *bases = NULL;
+    int n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name;
+        int64_t base;
+        size_t len = strlen(nm);
+        if (parse_segment_name(nm, ".log", &base)) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 8;
+                bases = sm_xrealloc(bases, sizeof *bases * (size_t)cap);
+            }
+            bases[n++] = base;
+        } else if ((len > 8 && strcmp(nm + len - 8, ".deleted") == 0) ||
+                   strcmp(nm, SM_LOG_STATE_FILE ".tmp") == 0) {
+            char *p = sm_xasprintf("%s/%s", log->dir, nm);
+            (void)sm_file_unlink(p);
+            free(p);
+        }
+    }
+    closedir(d);
+    qsort(bases, (size_t)n, sizeof *bases, cmp_i64);
+    *bases_out = bases;
+    *n_out = n;
+    return SM_OK;
+}
+
+/* Remove orphan index files (an index with no .log next to it). */
+static void remove_orphan_indexes(sm_log_t *log)
+{
+    DIR *d = opendir(log->dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int64_t base;
+        if (!parse_segment_name(de->d_name, ".index", &base) &&
+            !parse_segment_name(de->d_name, ".timeindex", &base))
+            continue;
+        bool found = false;
+        for (int i = 0; i < log->nsegs && !found; i++)
+            found = log->segs[i]->base_offset == base;
+        if (!found) {
+            char *p = sm_xasprintf("%s/%s", log->dir, de->d_name);
+            SM_INFO("storage", "%s: removing orphan index %s", log->name, p);
+            (void)sm_file_unlink(p);
+            free(p);
+        }
+    }
+    closedir(d);
+}
+
+/* Drop segments [from, nsegs) during load (after a cut or an overlap). */
+static void drop_tail(sm_log_t *log, int from, const char *why)
+{
+    int n = log->nsegs - from;
+    if (n <= 0)
+        return;
+    SM_WARN("storage", "%s: deleting %d segment(s) from offset %" PRId64 ": %s", log->name, n,
+            log->segs[from]->base_offset, why);
+    sm_segment_t **gone = sm_xcalloc((size_t)n, sizeof *gone);
+    sm_log_segs_remove(log, from, n, gone);
+    sm_log_segs_finish_delete(gone, n);
+    free(gone);
+}
+
+sm_err_t sm_log_load(sm_log_t *log)
+{
+    int64_t st_start, st_rp;
+    bool st_clean, st_found;
+    sm_log_state_read(log->dir, log->name, &st_start, &st_rp, &st_clean, &st_found);
+
+    int64_t *bases = NULL;
+    int nbases = 0;
+    sm_err_t err = list_dir(log, &bases, &nbases);
+    if (err)
+        return err;
+    bool *idx_ok = sm_xcalloc((size_t)nbases + 1, sizeof *idx_ok);
+    for (int i = 0; i < nbases; i++) {
+        sm_segment_t *seg;
+        if ((err = sm_segment_load(log->dir, bases[i], log->cfg.segment_index_bytes, &seg,
+                                   &idx_ok[i])))
+            goto out;
+        sm_log_seg_push(log, seg);
+    }
+    remove_orphan_indexes(log);
+
+    if (log->nsegs == 0) {
+        sm_segment_t *seg;
+        int64_t base = st_found ? st_start : 0;
+        if ((err = sm_segment_create(log->dir, base, log->cfg.segment_index_bytes, &seg)))
+            goto out;
+        sm_log_seg_push(log, seg);
+        idx_ok[0] = true;
+    }
+
+    bool clean = st_found && st_clean;
+    int recover_from = clean ? log->nsegs : (st_found ? sm_log_seg_find(log, st_rp) : 0);
+    int64_t scanned = 0, dropped_total = 0;
+    for (int i = 0; i < log->nsegs; i++) {
+        sm_segment_t *seg = log->segs[i];
+        bool validate = i >= recover_from;
+        bool last = i == log->nsegs - 1;
+        if (!validate && idx_ok[i] && last) {
+            err = sm_segment_load_tail(seg);
+            if (err == SM_ERR_CORRUPT) {
+                SM_WARN("storage", "%s: %s.log tail unreadable; recovering it", log->name,
+                        seg->path);
+                validate = true;
+                idx_ok[i] = false;
+            } else if (err) {
+                goto out;
+            }
+        }
+        if (validate || !idx_ok[i]) {
+            int64_t dropped;
+            if (!validate)
+                SM_INFO("storage", "%s: rebuilding indexes of %s", log->name, seg->path);
+            if ((err = sm_segment_rebuild(seg, log->name, validate,
+                                          log->cfg.index_interval_bytes, &dropped)))
+                goto out;
+            if ((err = sm_segment_sync_indexes(seg)))
+                goto out;
+            scanned += seg->size + dropped;
+            dropped_total += dropped;
+            if (dropped > 0 && !last) {
+                drop_tail(log, i + 1, "they follow a truncated segment");
+                break;
+            }
+        } else if (!last) {
+            seg->end_offset = log->segs[i + 1]->base_offset;
+        }
+        if (!last && seg->end_offset > log->segs[i + 1]->base_offset) {
+            drop_tail(log, i + 1, "they overlap the previous segment");
+            break;
+        }
+    }
+    if (!clean)
+        SM_INFO("storage", "%s: recovery scanned %" PRId64 " bytes, dropped %" PRId64,
+                log->name, scanned, dropped_total);
+
+    int64_t end = sm_log_active(log)->end_offset;
+    int64_t start = st_found ? st_start : log->segs[0]->base_offset;
+    start = SM_MAX(start, log->segs[0]->base_offset);
+    start = SM_MIN(start, end);
+    log->start_offset = start;
+    log->end_offset = end;
+    log->recovery_point = clean ? end : SM_MIN(st_found ? st_rp : 0, end);
+    log->state_clean = clean;
+    SM_DEBUG("storage", "%s: loaded %d segment(s), offsets [%" PRId64 ", %" PRId64 ")%s",
+             log->name, log->nsegs, start, end, clean ? "" : " after recovery");
+out:
+    free(bases);
+    free(idx_ok);
+    return err;
+}
