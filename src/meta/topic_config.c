@@ -14,6 +14,7 @@
  * synonym chain. Any thread; the tables are constant.
  */
 #include "config.h"
+#include "meta.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,4 +157,37 @@ sm_err_t sm_topic_config_resolve(const sm_config_t *broker, const char *key,
     if (source)
         *source = SM_CONFIG_SOURCE_DEFAULT;
     return SM_OK;
+}
+
+/* ------------------------------------------------ partition log settings */
+
+static int64_t resolve_i64(const sm_config_t *broker, const char *key, const sm_topic_kv_t *ov,
+                           int nov, int64_t dflt)
+{
+    char buf[64];
+    if (sm_topic_config_resolve(broker, key, ov, nov, buf, sizeof buf, NULL, NULL) != SM_OK)
+        return dflt;
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    return (*buf && !*end) ? (int64_t)v : dflt;
+}
+
+void sm_meta_topic_log_config(const sm_config_t *broker, const sm_topic_kv_t *ov, int nov,
+                              sm_log_config_t *out)
+{
+    sm_log_config_default(out);
+    out->segment_bytes = resolve_i64(broker, "segment.bytes", ov, nov, out->segment_bytes);
+    out->segment_ms = resolve_i64(broker, "segment.ms", ov, nov, out->segment_ms);
+    out->index_interval_bytes =
+        (int32_t)resolve_i64(broker, "index.interval.bytes", ov, nov, out->index_interval_bytes);
+    out->segment_index_bytes =
+        (int32_t)resolve_i64(broker, "segment.index.bytes", ov, nov, out->segment_index_bytes);
+    out->flush_messages = resolve_i64(broker, "flush.messages", ov, nov, out->flush_messages);
+    out->flush_ms = resolve_i64(broker, "flush.ms", ov, nov, out->flush_ms);
+    out->retention_bytes = resolve_i64(broker, "retention.bytes", ov, nov, out->retention_bytes);
+    out->retention_ms = resolve_i64(broker, "retention.ms", ov, nov, out->retention_ms);
+    char buf[64];
+    if (sm_topic_config_resolve(broker, "message.timestamp.type", ov, nov, buf, sizeof buf, NULL,
+                                NULL) == SM_OK)
+        out->log_append_time = strcmp(buf, "LogAppendTime") == 0;
 }

@@ -1,0 +1,653 @@
+/*
+ * meta.c - the single-voter controller: validates metadata changes, turns
+ * them into metadata records, commits them to the metadata log and publishes
+ * the next image (see meta.h).
+ *
+ * Every operation follows the same path, under the controller lock:
+ *
+ *   validate against the current image
+ *        |  (error -> nothing written)
+ *        v
+ *   encode records (recs_t)  --validate_only-->  done
+ *        v
+ *   commit: sm_meta_log_commit (append + fdatasync; a Raft quorum later)
+ *        v
+ *   apply the same bytes through sm_meta_delta_replay, freeze the image
+ *        v
+ *   publish: swap m->image under img_lock, call the listener(old, new),
+ *   drop the controller's reference to the old image
+ *
+ * Invariant: the published image always equals "replay of the whole log", so
+ * a restart rebuilds exactly what readers saw. If applying committed records
+ * fails (which would mean the controller wrote a record its own replay
+ * rejects: a bug), the controller stops accepting changes (m->failed).
+ *
+ * Locks: `lock` serialises operations and listener calls; `img_lock` only
+ * guards the image pointer so readers never wait for an fsync.
+ */
+#define _GNU_SOURCE
+#include "meta.h"
+
+#include "log.h"
+#include "meta_delta.h"
+#include "meta_image_int.h"
+#include "meta_log.h"
+#include "sm_proto_gen.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TAG "meta"
+#define METADATA_VERSION_LEVEL 19 /* Kafka 3.7-IV4 */
+#define CONTROLLER_EPOCH 1        /* single voter: the epoch never changes */
+#define MAX_PARTITIONS 100000     /* per topic; a limit on everything */
+
+struct sm_meta {
+    pthread_mutex_t lock;
+    pthread_mutex_t img_lock;
+    sm_meta_image_t *image; /* guarded by img_lock for readers, lock for writers */
+    sm_meta_log_t *log;
+    sm_meta_delta_t *replay; /* during open only */
+    const sm_config_t *cfg;  /* borrowed; outlives m */
+    char *cluster_id;
+    int32_t node_id;
+    sm_meta_listener_fn listener;
+    void *listener_ctx;
+    bool failed;
+};
+
+static __thread sm_meta_fail_t t_last_fail;
+
+sm_meta_fail_t sm_meta_last_fail(void) { return t_last_fail; }
+
+static sm_err_t fail(sm_meta_fail_t why, sm_err_t rc, char *errmsg, size_t errlen,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static sm_err_t fail(sm_meta_fail_t why, sm_err_t rc, char *errmsg, size_t errlen,
+                     const char *fmt, ...)
+{
+    t_last_fail = why;
+    if (errmsg && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errmsg, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------- record lists */
+
+/* Record values built in one buffer; ends[i] is where record i stops. */
+typedef struct recs {
+    sm_wbuf_t buf;
+    size_t *ends;
+    int n, cap;
+} recs_t;
+
+static void recs_init(recs_t *r) { memset(r, 0, sizeof *r); sm_wbuf_init(&r->buf); }
+static void recs_free(recs_t *r)
+{
+    sm_wbuf_free(&r->buf);
+    free(r->ends);
+}
+static void recs_begin(recs_t *r, int type, int version)
+{
+    sm_wbuf_uvarint(&r->buf, SM_META_FRAME_VERSION);
+    sm_wbuf_uvarint(&r->buf, (uint64_t)type);
+    sm_wbuf_uvarint(&r->buf, (uint64_t)version);
+}
+static void recs_end(recs_t *r)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->ends = sm_xrealloc(r->ends, sizeof *r->ends * (size_t)r->cap);
+    }
+    r->ends[r->n++] = r->buf.len;
+}
+#define RECS_ADD(r, TYPE, ver, fn, msg)                                                            \
+    do {                                                                                           \
+        recs_begin((r), (TYPE), (ver));                                                            \
+        fn##_encode(&(r)->buf, (ver), (msg));                                                      \
+        recs_end(r);                                                                               \
+    } while (0)
+
+static void add_topic_rec(recs_t *r, const char *name, const sm_uuid_t *id)
+{
+    sm_topic_record_t t;
+    sm_topic_record_init(&t);
+    t.name = sm_str(name);
+    t.topic_id = *id;
+    RECS_ADD(r, SM_METADATA_TOPIC_RECORD, 0, sm_topic_record, &t);
+}
+
+static void add_partition_rec(recs_t *r, const sm_uuid_t *id, int32_t p, int32_t *replicas,
+                              int nreplicas)
+{
+    sm_partition_record_t pr;
+    sm_partition_record_init(&pr);
+    pr.partition_id = p;
+    pr.topic_id = *id;
+    pr.replicas = replicas;
+    pr.replicas_count = nreplicas;
+    pr.isr = replicas;
+    pr.isr_count = nreplicas;
+    pr.removing_replicas_count = 0;
+    pr.adding_replicas_count = 0;
+    pr.leader = replicas[0];
+    pr.leader_epoch = 0;
+    pr.partition_epoch = 0;
+    RECS_ADD(r, SM_METADATA_PARTITION_RECORD, 0, sm_partition_record, &pr);
+}
+
+static void add_config_rec(recs_t *r, const char *topic, const char *key, const char *value)
+{
+    sm_config_record_t c;
+    sm_config_record_init(&c);
+    c.resource_type = 2; /* TOPIC */
+    c.resource_name = sm_str(topic);
+    c.name = sm_str(key);
+    c.value = sm_str(value); /* NULL -> null = delete */
+    RECS_ADD(r, SM_METADATA_CONFIG_RECORD, 0, sm_config_record, &c);
+}
+
+/* ----------------------------------------------------------- publishing */
+
+sm_meta_image_t *sm_meta_image_get(sm_meta_t *m)
+{
+    pthread_mutex_lock(&m->img_lock);
+    sm_meta_image_t *img = sm_meta_image_keep(m->image);
+    pthread_mutex_unlock(&m->img_lock);
+    return img;
+}
+
+/* Under m->lock: make img current and tell the listener. Takes img's ref. */
+static void publish(sm_meta_t *m, sm_meta_image_t *img)
+{
+    pthread_mutex_lock(&m->img_lock);
+    sm_meta_image_t *old = m->image;
+    m->image = img;
+    pthread_mutex_unlock(&m->img_lock);
+    if (m->listener)
+        m->listener(m->listener_ctx, old, img);
+    sm_meta_image_put(old);
+}
+
+static sm_err_t replay_cb(void *ctx, int64_t offset, const uint8_t *value, size_t len,
+                          const char **why)
+{
+    sm_meta_t *m = ctx;
+    return sm_meta_delta_replay(m->replay, offset, value, len, why);
+}
+
+/* Under m->lock: commit recs, then apply and publish them. */
+static sm_err_t commit(sm_meta_t *m, recs_t *r, char *errmsg, size_t errlen)
+{
+    if (m->failed)
+        return fail(SM_META_FAIL_STORAGE, SM_ERR_CLOSED, errmsg, errlen,
+                    "the controller stopped after an earlier internal error");
+    sm_meta_log_rec_t *lr = sm_xcalloc((size_t)r->n, sizeof *lr);
+    size_t start = 0;
+    for (int i = 0; i < r->n; i++) {
+        lr[i].value = r->buf.mem + start;
+        lr[i].len = r->ends[i] - start;
+        start = r->ends[i];
+    }
+    int64_t base;
+    sm_err_t rc = sm_meta_log_commit(m->log, CONTROLLER_EPOCH, lr, r->n, sm_now_wall_ms(), &base);
+    if (rc) {
+        free(lr);
+        return fail(SM_META_FAIL_STORAGE, rc, errmsg, errlen,
+                    "cannot write the metadata log: %s", sm_err_str(rc));
+    }
+    sm_meta_delta_t *d = sm_meta_delta_new(m->image, m->cluster_id, m->node_id, CONTROLLER_EPOCH);
+    for (int i = 0; i < r->n; i++) {
+        const char *why = NULL;
+        rc = sm_meta_delta_replay(d, base + i, lr[i].value, lr[i].len, &why);
+        if (rc) {
+            SM_ERROR(TAG, "committed record at offset %" PRId64 " does not apply: %s; "
+                          "refusing further metadata changes", base + i, why);
+            m->failed = true;
+            sm_meta_delta_free(d);
+            free(lr);
+            return fail(SM_META_FAIL_STORAGE, rc, errmsg, errlen, "internal error: %s", why);
+        }
+    }
+    free(lr);
+    publish(m, sm_meta_delta_freeze(d));
+    return SM_OK;
+}
+
+/* ----------------------------------------------------------- open/close */
+
+static void register_self(sm_meta_t *m, recs_t *r)
+{
+    const sm_config_t *c = m->cfg;
+    sm_register_broker_record_t b;
+    sm_register_broker_record_init(&b);
+    b.broker_id = m->node_id;
+    sm_uuid_random(&b.incarnation_id);
+    b.broker_epoch = sm_meta_log_end_offset(m->log) + r->n;
+    int n = c->nadvertised;
+    sm_register_broker_record_broker_endpoint_t *eps = sm_xcalloc((size_t)n + 1, sizeof *eps);
+    for (int i = 0; i < n; i++) {
+        sm_register_broker_record_broker_endpoint_init(&eps[i]);
+        eps[i].name = sm_str(c->advertised[i].name);
+        eps[i].host = sm_str(c->advertised[i].host);
+        eps[i].port = (uint16_t)c->advertised[i].port;
+        eps[i].security_protocol = (int16_t)c->advertised[i].protocol;
+    }
+    b.end_points = eps;
+    b.end_points_count = n;
+    sm_register_broker_record_broker_feature_t feat;
+    sm_register_broker_record_broker_feature_init(&feat);
+    feat.name = sm_str("metadata.version");
+    feat.min_supported_version = 1;
+    feat.max_supported_version = METADATA_VERSION_LEVEL;
+    b.features = &feat;
+    b.features_count = 1;
+    b.rack = sm_str(c->rack);
+    b.fenced = false;
+    b.in_controlled_shutdown = false;
+    b.log_dirs_count = 0;
+    RECS_ADD(r, SM_METADATA_REGISTER_BROKER_RECORD, 1, sm_register_broker_record, &b);
+    free(eps);
+}
+
+sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_id, sm_meta_t **out)
+{
+    sm_meta_t *m = sm_xcalloc(1, sizeof *m);
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_init(&m->img_lock, NULL);
+    m->cfg = cfg;
+    m->cluster_id = sm_xstrdup(cluster_id ? cluster_id : "");
+    m->node_id = cfg->node_id;
+    const char *dir = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
+    m->replay = sm_meta_delta_new(NULL, m->cluster_id, m->node_id, CONTROLLER_EPOCH);
+    sm_err_t rc = sm_meta_log_open(dir, cfg->metadata_log_segment_bytes, replay_cb, m, &m->log);
+    if (rc) {
+        sm_meta_delta_free(m->replay);
+        m->replay = NULL;
+        sm_meta_close(m);
+        return rc;
+    }
+    m->image = sm_meta_delta_freeze(m->replay);
+    m->replay = NULL;
+    SM_INFO(TAG, "metadata replayed to offset %" PRId64 ": %d topic(s), %d broker(s)",
+            m->image->offset, m->image->ntopics, m->image->nbrokers);
+
+    recs_t r;
+    recs_init(&r);
+    if (m->image->metadata_version == 0) {
+        sm_feature_level_record_t f;
+        sm_feature_level_record_init(&f);
+        f.name = sm_str("metadata.version");
+        f.feature_level = METADATA_VERSION_LEVEL;
+        RECS_ADD(&r, SM_METADATA_FEATURE_LEVEL_RECORD, 0, sm_feature_level_record, &f);
+    }
+    if (cfg->role_broker)
+        register_self(m, &r);
+    if (r.n) {
+        char err[256];
+        pthread_mutex_lock(&m->lock);
+        rc = commit(m, &r, err, sizeof err);
+        pthread_mutex_unlock(&m->lock);
+        if (rc)
+            SM_ERROR(TAG, "registering node %d failed: %s", m->node_id, err);
+    }
+    recs_free(&r);
+    if (rc) {
+        sm_meta_close(m);
+        return rc;
+    }
+    *out = m;
+    return SM_OK;
+}
+
+void sm_meta_close(sm_meta_t *m)
+{
+    if (!m)
+        return;
+    sm_meta_log_close(m->log);
+    sm_meta_image_put(m->image);
+    pthread_mutex_destroy(&m->lock);
+    pthread_mutex_destroy(&m->img_lock);
+    free(m->cluster_id);
+    free(m);
+}
+
+void sm_meta_set_listener(sm_meta_t *m, sm_meta_listener_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&m->lock);
+    m->listener = fn;
+    m->listener_ctx = ctx;
+    if (fn)
+        fn(ctx, NULL, m->image);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* ------------------------------------------------------------ operations */
+
+/* Kafka rejects names that equal an existing one once '.' and '_' are
+ * treated alike (they map to the same metric name). */
+static const sm_topic_meta_t *colliding_topic(const sm_meta_image_t *img, const char *name)
+{
+    for (int i = 0; i < img->ntopics; i++) {
+        const char *a = img->topics[i]->name, *b = name;
+        while (*a && *b && (*a == *b || ((*a == '.' || *a == '_') && (*b == '.' || *b == '_'))))
+            a++, b++;
+        if (!*a && !*b)
+            return img->topics[i];
+    }
+    return NULL;
+}
+
+static sm_err_t check_configs(const sm_topic_kv_t *configs, int n, char *errmsg, size_t errlen)
+{
+    for (int i = 0; i < n; i++) {
+        char why[256];
+        if (!configs[i].key || sm_topic_config_validate(configs[i].key, configs[i].value, why,
+                                                        sizeof why) != SM_OK)
+            return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen, "%s",
+                        configs[i].key ? why : "config with a null name");
+        for (int k = 0; k < i; k++)
+            if (strcmp(configs[k].key, configs[i].key) == 0)
+                return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
+                            "Duplicate config key %s", configs[i].key);
+    }
+    return SM_OK;
+}
+
+/* Replica list for a new partition: this node first (it leads every
+ * partition in a single-node cluster), then other registered brokers in
+ * round-robin order starting at the partition number. */
+static void pick_replicas(const sm_meta_image_t *img, int32_t self, int32_t p, int rf,
+                          int32_t *out)
+{
+    out[0] = self;
+    int k = 1;
+    for (int i = 0; k < rf && i < img->nbrokers; i++) {
+        int32_t id = img->brokers[(p + i) % img->nbrokers].id;
+        if (id != self)
+            out[k++] = id;
+    }
+}
+
+static sm_err_t create_locked(sm_meta_t *m, const char *name, int32_t partitions, int16_t rf,
+                              const sm_topic_kv_t *configs, int nconfigs, bool validate_only,
+                              bool cap_rf, sm_uuid_t *id_out, char *errmsg, size_t errlen)
+{
+    const sm_meta_image_t *img = m->image;
+    size_t len = name ? strlen(name) : 0;
+    sm_err_t rc;
+    if ((rc = sm_meta_topic_name_check(name ? name : "", len, errmsg, errlen)))
+        return fail(SM_META_FAIL_TOPIC_NAME, rc, NULL, 0, "%s", "");
+    const sm_topic_meta_t *old = sm_meta_image_topic(img, name, len);
+    if (old) {
+        if (id_out)
+            *id_out = old->id;
+        return fail(SM_META_FAIL_TOPIC_EXISTS, SM_ERR_EXISTS, errmsg, errlen,
+                    "Topic '%s' already exists.", name);
+    }
+    const sm_topic_meta_t *coll = colliding_topic(img, name);
+    if (coll)
+        return fail(SM_META_FAIL_TOPIC_NAME, SM_ERR_INVALID, errmsg, errlen,
+                    "Topic '%s' collides with existing topic: %s", name, coll->name);
+    if (partitions == -1)
+        partitions = m->cfg->num_partitions;
+    if (partitions < 1 || partitions > MAX_PARTITIONS)
+        return fail(SM_META_FAIL_PARTITIONS, SM_ERR_INVALID, errmsg, errlen,
+                    "Number of partitions was set to an invalid value %d (must be 1..%d).",
+                    partitions, MAX_PARTITIONS);
+    if (rf == -1)
+        rf = m->cfg->default_replication_factor;
+    int live = 0;
+    for (int i = 0; i < img->nbrokers; i++)
+        live += !img->brokers[i].fenced;
+    if (cap_rf && rf > live && live > 0) {
+        SM_WARN(TAG, "internal topic %s: replication factor %d capped at %d broker(s)", name, rf,
+                live);
+        rf = (int16_t)live;
+    }
+    if (rf < 1)
+        return fail(SM_META_FAIL_REPLICATION_FACTOR, SM_ERR_INVALID, errmsg, errlen,
+                    "Replication factor must be larger than 0, or -1 to use the default value.");
+    if (rf > live)
+        return fail(SM_META_FAIL_REPLICATION_FACTOR, SM_ERR_INVALID, errmsg, errlen,
+                    "Unable to replicate the partition %d time(s): The target replication factor "
+                    "of %d cannot be reached because only %d broker(s) are registered.",
+                    rf, rf, live);
+    if ((rc = check_configs(configs, nconfigs, errmsg, errlen)))
+        return rc;
+    sm_uuid_t id;
+    do
+        sm_uuid_random(&id);
+    while (sm_meta_image_topic_by_id(img, &id));
+    if (id_out)
+        *id_out = id;
+    if (validate_only)
+        return SM_OK;
+
+    recs_t r;
+    recs_init(&r);
+    add_topic_rec(&r, name, &id);
+    for (int i = 0; i < nconfigs; i++)
+        add_config_rec(&r, name, configs[i].key, configs[i].value);
+    int32_t *replicas = sm_xcalloc((size_t)rf, sizeof *replicas);
+    for (int32_t p = 0; p < partitions; p++) {
+        pick_replicas(img, m->node_id, p, rf, replicas);
+        add_partition_rec(&r, &id, p, replicas, rf);
+    }
+    free(replicas);
+    rc = commit(m, &r, errmsg, errlen);
+    recs_free(&r);
+    if (rc == SM_OK) {
+        char idstr[SM_UUID_STR_LEN + 1];
+        SM_INFO(TAG, "created topic %s (id %s, %d partition(s), replication factor %d)", name,
+                sm_uuid_to_str(&id, idstr), partitions, rf);
+    }
+    return rc;
+}
+
+sm_err_t sm_meta_create_topic(sm_meta_t *m, const char *name, int32_t partitions,
+                              int16_t replication_factor, const sm_topic_kv_t *configs,
+                              int nconfigs, bool validate_only, sm_uuid_t *id_out, char *errmsg,
+                              size_t errlen)
+{
+    t_last_fail = SM_META_FAIL_NONE;
+    pthread_mutex_lock(&m->lock);
+    sm_err_t rc = create_locked(m, name, partitions, replication_factor, configs, nconfigs,
+                                validate_only, false, id_out, errmsg, errlen);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+sm_err_t sm_meta_create_internal_topic(sm_meta_t *m, const char *name, int32_t partitions,
+                                       int16_t replication_factor, const sm_topic_kv_t *configs,
+                                       int nconfigs, sm_uuid_t *id_out)
+{
+    char err[512];
+    t_last_fail = SM_META_FAIL_NONE;
+    pthread_mutex_lock(&m->lock);
+    sm_err_t rc = create_locked(m, name, partitions, replication_factor, configs, nconfigs, false,
+                                true, id_out, err, sizeof err);
+    pthread_mutex_unlock(&m->lock);
+    if (rc == SM_ERR_EXISTS)
+        return SM_OK;
+    if (rc)
+        SM_ERROR(TAG, "cannot create internal topic %s: %s", name, err);
+    return rc;
+}
+
+/* The topic named name, or with id when name is NULL. */
+static const sm_topic_meta_t *find_topic(const sm_meta_image_t *img, const char *name,
+                                         const sm_uuid_t *id)
+{
+    const sm_topic_meta_t *t = name ? sm_meta_image_topic(img, name, strlen(name))
+                                    : id ? sm_meta_image_topic_by_id(img, id) : NULL;
+    if (t && name && id && !sm_uuid_is_zero(*id) && !sm_uuid_eq(&t->id, id))
+        return NULL;
+    return t;
+}
+
+sm_err_t sm_meta_delete_topic(sm_meta_t *m, const char *name, const sm_uuid_t *id_or_NULL,
+                              char *errmsg, size_t errlen)
+{
+    t_last_fail = SM_META_FAIL_NONE;
+    if (!m->cfg->delete_topic_enable)
+        return fail(SM_META_FAIL_DELETION_DISABLED, SM_ERR_UNSUPPORTED, errmsg, errlen,
+                    "Topic deletion is disabled (delete.topic.enable=false).");
+    pthread_mutex_lock(&m->lock);
+    sm_err_t rc;
+    const sm_topic_meta_t *t = find_topic(m->image, name, id_or_NULL);
+    if (!t) {
+        char idstr[SM_UUID_STR_LEN + 1] = "";
+        if (id_or_NULL)
+            sm_uuid_to_str(id_or_NULL, idstr);
+        rc = fail(SM_META_FAIL_UNKNOWN_TOPIC, SM_ERR_NOT_FOUND, errmsg, errlen,
+                  "This server does not host this topic: %s", name ? name : idstr);
+    } else {
+        recs_t r;
+        recs_init(&r);
+        sm_remove_topic_record_t rt;
+        sm_remove_topic_record_init(&rt);
+        rt.topic_id = t->id;
+        char *tname = sm_xstrdup(t->name); /* t dies with the old image */
+        RECS_ADD(&r, SM_METADATA_REMOVE_TOPIC_RECORD, 0, sm_remove_topic_record, &rt);
+        rc = commit(m, &r, errmsg, errlen);
+        recs_free(&r);
+        if (rc == SM_OK)
+            SM_INFO(TAG, "deleted topic %s", tname);
+        free(tname);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+sm_err_t sm_meta_create_partitions(sm_meta_t *m, const char *name, int32_t new_total,
+                                   bool validate_only, char *errmsg, size_t errlen)
+{
+    t_last_fail = SM_META_FAIL_NONE;
+    pthread_mutex_lock(&m->lock);
+    sm_err_t rc = SM_OK;
+    const sm_topic_meta_t *t = name ? sm_meta_image_topic(m->image, name, strlen(name)) : NULL;
+    if (!t) {
+        rc = fail(SM_META_FAIL_UNKNOWN_TOPIC, SM_ERR_NOT_FOUND, errmsg, errlen,
+                  "This server does not host this topic: %s", name ? name : "(null)");
+    } else if (new_total == t->npartitions) {
+        rc = fail(SM_META_FAIL_PARTITIONS, SM_ERR_INVALID, errmsg, errlen,
+                  "Topic already has %d partitions.", t->npartitions);
+    } else if (new_total < t->npartitions) {
+        rc = fail(SM_META_FAIL_PARTITIONS, SM_ERR_INVALID, errmsg, errlen,
+                  "Topic currently has %d partitions, which is higher than the requested %d.",
+                  t->npartitions, new_total);
+    } else if (new_total > MAX_PARTITIONS) {
+        rc = fail(SM_META_FAIL_PARTITIONS, SM_ERR_INVALID, errmsg, errlen,
+                  "Requested %d partitions; the limit is %d.", new_total, MAX_PARTITIONS);
+    } else if (!validate_only) {
+        /* same replication factor as the existing partitions */
+        int rf = t->npartitions ? t->partitions[0].nreplicas : 1;
+        if (rf < 1)
+            rf = 1;
+        int32_t *replicas = sm_xcalloc((size_t)rf, sizeof *replicas);
+        recs_t r;
+        recs_init(&r);
+        for (int32_t p = t->npartitions; p < new_total; p++) {
+            pick_replicas(m->image, m->node_id, p, rf, replicas);
+            add_partition_rec(&r, &t->id, p, replicas, rf);
+        }
+        free(replicas);
+        int32_t before = t->npartitions;
+        rc = commit(m, &r, errmsg, errlen);
+        recs_free(&r);
+        if (rc == SM_OK)
+            SM_INFO(TAG, "topic %s: partitions %d -> %d", name, before, new_total);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+static bool in_set(const sm_topic_kv_t *set, int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(set[i].key, key) == 0)
+            return true;
+    return false;
+}
+
+sm_err_t sm_meta_alter_topic_configs(sm_meta_t *m, const char *name, const sm_topic_kv_t *set,
+                                     int nset, const char *const *del, int ndel, bool replace_all,
+                                     bool validate_only, char *errmsg, size_t errlen)
+{
+    t_last_fail = SM_META_FAIL_NONE;
+    sm_err_t rc = check_configs(set, nset, errmsg, errlen);
+    if (rc)
+        return rc;
+    for (int i = 0; i < ndel; i++) {
+        if (!del[i] || !sm_topic_config_def(del[i]))
+            return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
+                        "Unknown topic config name: %s", del[i] ? del[i] : "(null)");
+        if (in_set(set, nset, del[i]))
+            return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
+                        "Config %s is both set and deleted", del[i]);
+    }
+    pthread_mutex_lock(&m->lock);
+    const sm_topic_meta_t *t = name ? sm_meta_image_topic(m->image, name, strlen(name)) : NULL;
+    if (!t) {
+        rc = fail(SM_META_FAIL_UNKNOWN_TOPIC, SM_ERR_NOT_FOUND, errmsg, errlen,
+                  "This server does not host this topic: %s", name ? name : "(null)");
+        goto out;
+    }
+    recs_t r;
+    recs_init(&r);
+    for (int i = 0; i < nset; i++) {
+        const char *cur = sm_meta_topic_config(t, set[i].key);
+        if (!cur || strcmp(cur, set[i].value) != 0)
+            add_config_rec(&r, name, set[i].key, set[i].value);
+    }
+    for (int i = 0; i < ndel; i++)
+        if (sm_meta_topic_config(t, del[i]))
+            add_config_rec(&r, name, del[i], NULL);
+    if (replace_all)
+        for (int i = 0; i < t->nconfigs; i++)
+            if (!in_set(set, nset, t->configs[i].key))
+                add_config_rec(&r, name, t->configs[i].key, NULL);
+    if (r.n && !validate_only) {
+        rc = commit(m, &r, errmsg, errlen);
+        if (rc == SM_OK)
+            SM_INFO(TAG, "topic %s: %d config change(s)", name, r.n);
+    }
+    recs_free(&r);
+out:
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+sm_err_t sm_meta_allocate_producer_ids(sm_meta_t *m, int32_t broker_id, int32_t count,
+                                       int64_t *first)
+{
+    t_last_fail = SM_META_FAIL_NONE;
+    if (count < 1)
+        return SM_ERR_INVALID;
+    char err[256];
+    pthread_mutex_lock(&m->lock);
+    int64_t start = m->image->next_producer_id;
+    sm_producer_ids_record_t p;
+    sm_producer_ids_record_init(&p);
+    p.broker_id = broker_id;
+    const sm_broker_meta_t *b = sm_meta_image_broker(m->image, broker_id);
+    p.broker_epoch = b ? b->epoch : -1;
+    p.next_producer_id = start + count;
+    recs_t r;
+    recs_init(&r);
+    RECS_ADD(&r, SM_METADATA_PRODUCER_IDS_RECORD, 0, sm_producer_ids_record, &p);
+    sm_err_t rc = commit(m, &r, err, sizeof err);
+    recs_free(&r);
+    pthread_mutex_unlock(&m->lock);
+    if (rc == SM_OK)
+        *first = start;
+    return rc;
+}
