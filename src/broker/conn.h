@@ -1,0 +1,19 @@
+/*
+ * conn.h - one client connection: framing, in-order responses, zero-copy
+ * sends. A connection belongs to one event loop and is only touched on that
+ * loop's thread; requests parked elsewhere come back via sm_loop_post.
+ */
+#ifndef SM_CONN_H
+#define SM_CONN_H
+
+#include "loop.h"
+#include "request.h"
+
+/* Take ownership of an accepted socket and serve it on loop l. Loop thread of l. */
+void sm_conn_start(sm_server_t *srv, sm_loop_t *l, int fd, const char *peer);
+
+/* Open connections and requests not yet answered (all loops). Any thread. */
+int sm_conn_count(void);
+int sm_conn_inflight(void);
+
+#endif

@@ -1,0 +1,384 @@
+/*
+ * handle_admin.c - topic administration and configs: CreateTopics,
+ * DeleteTopics, CreatePartitions, DescribeConfigs, and InitProducerId.
+ *
+ * Every change goes through the controller (src/meta), which appends it to
+ * the metadata log, fsyncs, publishes a new image and, through the server's
+ * listener, opens or removes partition logs before returning - so when the
+ * response leaves, the change is durable and visible. Runs on the
+ * connection's loop thread (the controller call blocks it briefly; the
+ * controller serialises concurrent admin calls).
+ */
+#include "handler_util.h"
+#include "handlers.h"
+#include "log.h"
+#include "meta.h"
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Kafka error code for the controller's last failure on this thread. */
+static int16_t meta_kerr(sm_err_t err)
+{
+    switch (sm_meta_last_fail()) {
+    case SM_META_FAIL_TOPIC_NAME: return KERR_INVALID_TOPIC_EXCEPTION;
+    case SM_META_FAIL_TOPIC_EXISTS: return KERR_TOPIC_ALREADY_EXISTS;
+    case SM_META_FAIL_UNKNOWN_TOPIC: return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    case SM_META_FAIL_PARTITIONS: return KERR_INVALID_PARTITIONS;
+    case SM_META_FAIL_REPLICATION_FACTOR: return KERR_INVALID_REPLICATION_FACTOR;
+    case SM_META_FAIL_CONFIG: return KERR_INVALID_CONFIG;
+    case SM_META_FAIL_DELETION_DISABLED: return 73; /* TOPIC_DELETION_DISABLED */
+    case SM_META_FAIL_STORAGE: return KERR_KAFKA_STORAGE_ERROR;
+    case SM_META_FAIL_NONE: break;
+    }
+    return err == SM_ERR_EXISTS      ? KERR_TOPIC_ALREADY_EXISTS
+           : err == SM_ERR_NOT_FOUND ? KERR_UNKNOWN_TOPIC_OR_PARTITION
+           : err == SM_ERR_INVALID   ? KERR_INVALID_REQUEST
+                                     : KERR_UNKNOWN_SERVER_ERROR;
+}
+
+static sm_str_t msg_dup(sm_req_t *req, const char *s)
+{
+    return s && *s ? sm_str(sm_arena_strndup(&req->arena, s, strlen(s))) : (sm_str_t){NULL, -1};
+}
+
+void sm_handle_create_topics(sm_req_t *req)
+{
+    sm_create_topics_request_t msg;
+    SM_DECODE_OR_FAIL(create_topics_request, req, &msg);
+    sm_meta_t *meta = sm_server_meta(req->srv);
+    sm_create_topics_response_t resp;
+    sm_create_topics_response_init(&resp);
+    SM_NEW_ARRAY(req, sm_create_topics_response_creatable_topic_result, msg.topics_count,
+                 resp.topics);
+    resp.topics_count = msg.topics_count;
+    for (int32_t i = 0; i < msg.topics_count; i++) {
+        sm_create_topics_request_creatable_topic_t *t = &msg.topics[i];
+        sm_create_topics_response_creatable_topic_result_t *r = &resp.topics[i];
+        r->name = t->name;
+        char *name = sm_req_str(req, t->name);
+        /* Duplicate names in one request are all refused, as Kafka does. */
+        bool dup = false;
+        for (int32_t j = 0; j < msg.topics_count; j++)
+            if (j != i && msg.topics[j].name.len == t->name.len &&
+                memcmp(msg.topics[j].name.ptr, t->name.ptr, (size_t)t->name.len) == 0)
+                dup = true;
+        if (dup) {
+            r->error_code = KERR_INVALID_REQUEST;
+            r->error_message = sm_str("Create topics request contains duplicate topic names");
+            continue;
+        }
+        if (t->assignments_count > 0) {
+            /* One broker: manual assignments must name only this node. */
+            int32_t self = sm_server_node_id(req->srv);
+            bool ok = true;
+            for (int32_t a = 0; a < t->assignments_count; a++)
+                for (int32_t b = 0; b < t->assignments[a].broker_ids_count; b++)
+                    ok &= t->assignments[a].broker_ids[b] == self;
+            if (!ok || t->num_partitions != -1 || t->replication_factor != -1) {
+                r->error_code = KERR_INVALID_REPLICA_ASSIGNMENT;
+                r->error_message = sm_str("replica assignment names unknown brokers");
+                continue;
+            }
+            t->num_partitions = t->assignments_count;
+        }
+        sm_topic_kv_t *cfgs = SM_ARENA_NEW(&req->arena, sm_topic_kv_t,
+                                           t->configs_count > 0 ? t->configs_count : 1);
+        int ncfg = 0;
+        for (int32_t c = 0; c < t->configs_count; c++) {
+            if (t->configs[c].value.len < 0)
+                continue; /* null value = use the default */
+            cfgs[ncfg].key = sm_req_str(req, t->configs[c].name);
+            cfgs[ncfg].value = sm_req_str(req, t->configs[c].value);
+            ncfg++;
+        }
+        char errmsg[512] = "";
+        sm_uuid_t id;
+        memset(&id, 0, sizeof id);
+        sm_err_t err = sm_meta_create_topic(meta, name, t->num_partitions, t->replication_factor,
+                                            cfgs, ncfg, msg.validate_only, &id, errmsg,
+                                            sizeof errmsg);
+        if (err != SM_OK) {
+            r->error_code = meta_kerr(err);
+            r->error_message = msg_dup(req, errmsg);
+            continue;
+        }
+        r->topic_id = id;
+        /* Report what was created (v5+). */
+        sm_meta_image_t *img = sm_meta_image_get(meta);
+        const sm_topic_meta_t *tm = sm_meta_image_topic(img, name, strlen(name));
+        const sm_config_t *bcfg = sm_server_config(req->srv);
+        r->num_partitions = tm ? tm->npartitions
+                               : (t->num_partitions > 0 ? t->num_partitions : bcfg->num_partitions);
+        r->replication_factor =
+            tm && tm->npartitions > 0 ? (int16_t)tm->partitions[0].nreplicas : 1;
+        r->configs_count = -1;
+        sm_meta_image_put(img);
+        if (!msg.validate_only)
+            SM_INFO("admin", "created topic %s (%d partitions) for %s", name, r->num_partitions,
+                    sm_req_peer(req));
+    }
+    SM_RESPOND(create_topics_response, req, &resp);
+}
+
+void sm_handle_delete_topics(sm_req_t *req)
+{
+    sm_delete_topics_request_t msg;
+    SM_DECODE_OR_FAIL(delete_topics_request, req, &msg);
+    sm_meta_t *meta = sm_server_meta(req->srv);
+    sm_delete_topics_response_t resp;
+    sm_delete_topics_response_init(&resp);
+    int32_t n = req->api_version >= 6 ? msg.topics_count : msg.topic_names_count;
+    if (n < 0)
+        n = 0;
+    SM_NEW_ARRAY(req, sm_delete_topics_response_deletable_topic_result, n, resp.responses);
+    resp.responses_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        sm_delete_topics_response_deletable_topic_result_t *r = &resp.responses[i];
+        sm_str_t name_s;
+        const sm_uuid_t *id = NULL;
+        if (req->api_version >= 6) {
+            name_s = msg.topics[i].name;
+            static const sm_uuid_t zero;
+            if (memcmp(msg.topics[i].topic_id.b, zero.b, 16) != 0)
+                id = &msg.topics[i].topic_id;
+            r->topic_id = msg.topics[i].topic_id;
+        } else {
+            name_s = msg.topic_names[i];
+        }
+        r->name = name_s;
+        char *name = name_s.len >= 0 ? sm_req_str(req, name_s) : NULL;
+        if (!name && id) {
+            sm_meta_image_t *img = sm_meta_image_get(meta);
+            const sm_topic_meta_t *tm = sm_meta_image_topic_by_id(img, id);
+            if (tm) {
+                name = sm_arena_strndup(&req->arena, tm->name, strlen(tm->name));
+                r->name = sm_str(name);
+            }
+            sm_meta_image_put(img);
+            if (!name) {
+                r->error_code = KERR_UNKNOWN_TOPIC_ID;
+                continue;
+            }
+        }
+        char errmsg[512] = "";
+        sm_err_t err = sm_meta_delete_topic(meta, name ? name : "", id, errmsg, sizeof errmsg);
+        if (err != SM_OK) {
+            r->error_code = meta_kerr(err);
+            if (id && r->error_code == KERR_UNKNOWN_TOPIC_OR_PARTITION)
+                r->error_code = KERR_UNKNOWN_TOPIC_ID;
+            r->error_message = msg_dup(req, errmsg);
+            continue;
+        }
+        SM_INFO("admin", "deleted topic %s for %s", name, sm_req_peer(req));
+    }
+    SM_RESPOND(delete_topics_response, req, &resp);
+}
+
+void sm_handle_create_partitions(sm_req_t *req)
+{
+    sm_create_partitions_request_t msg;
+    SM_DECODE_OR_FAIL(create_partitions_request, req, &msg);
+    sm_meta_t *meta = sm_server_meta(req->srv);
+    sm_create_partitions_response_t resp;
+    sm_create_partitions_response_init(&resp);
+    SM_NEW_ARRAY(req, sm_create_partitions_response_create_partitions_topic_result,
+                 msg.topics_count, resp.results);
+    resp.results_count = msg.topics_count;
+    for (int32_t i = 0; i < msg.topics_count; i++) {
+        sm_create_partitions_request_create_partitions_topic_t *t = &msg.topics[i];
+        sm_create_partitions_response_create_partitions_topic_result_t *r = &resp.results[i];
+        r->name = t->name;
+        char errmsg[512] = "";
+        sm_err_t err = sm_meta_create_partitions(meta, sm_req_str(req, t->name), t->count,
+                                                 msg.validate_only, errmsg, sizeof errmsg);
+        if (err != SM_OK) {
+            r->error_code = meta_kerr(err);
+            r->error_message = msg_dup(req, errmsg);
+        }
+    }
+    SM_RESPOND(create_partitions_response, req, &resp);
+}
+
+/* ------------------------------------------------------------ DescribeConfigs */
+
+enum { RESOURCE_TOPIC = 2, RESOURCE_BROKER = 4, RESOURCE_BROKER_LOGGER = 8 };
+
+static bool key_wanted(const sm_describe_configs_request_describe_configs_resource_t *res,
+                       const char *key)
+{
+    if (res->configuration_keys_count < 0)
+        return true;
+    for (int32_t i = 0; i < res->configuration_keys_count; i++)
+        if (sm_str_eq(res->configuration_keys[i], key))
+            return true;
+    return false;
+}
+
+typedef sm_describe_configs_response_describe_configs_resource_result_t config_entry_t;
+
+static void describe_topic(sm_req_t *req, const sm_describe_configs_request_t *msg,
+                           const sm_describe_configs_request_describe_configs_resource_t *res,
+                           sm_describe_configs_response_describe_configs_result_t *out)
+{
+    const sm_config_t *bcfg = sm_server_config(req->srv);
+    sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
+    const sm_topic_meta_t *t =
+        sm_meta_image_topic(img, res->resource_name.ptr, (size_t)SM_MAX(res->resource_name.len, 0));
+    if (!t) {
+        out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        out->error_message = sm_str("Topic does not exist");
+        sm_meta_image_put(img);
+        return;
+    }
+    config_entry_t *e = SM_ARENA_NEW(&req->arena, config_entry_t, sm_topic_config_ndefs);
+    int n = 0;
+    for (size_t i = 0; i < sm_topic_config_ndefs; i++) {
+        const sm_topic_config_def_t *d = &sm_topic_config_defs[i];
+        if (!key_wanted(res, d->def.key))
+            continue;
+        config_entry_t *c = &e[n++];
+        sm_describe_configs_response_describe_configs_resource_result_init(c);
+        char buf[512];
+        sm_config_source_t src = SM_CONFIG_SOURCE_DEFAULT;
+        const char *syn = NULL;
+        if (sm_topic_config_resolve(bcfg, d->def.key, t->configs, t->nconfigs, buf, sizeof buf,
+                                    &src, &syn) != SM_OK)
+            buf[0] = '\0';
+        c->name = sm_str(d->def.key);
+        c->value = d->def.dflt == NULL && !buf[0] ? (sm_str_t){NULL, -1}
+                                                  : sm_str(sm_arena_strndup(&req->arena, buf,
+                                                                            strlen(buf)));
+        c->config_source = (int8_t)src;
+        c->is_default = src == SM_CONFIG_SOURCE_DEFAULT;
+        c->config_type = (int8_t)d->def.type;
+        if (msg->include_documentation && d->def.doc)
+            c->documentation = sm_str(d->def.doc);
+        if (msg->include_synonyms) {
+            c->synonyms = SM_ARENA_NEW(&req->arena,
+                                       sm_describe_configs_response_describe_configs_synonym_t, 4);
+            int ns = 0;
+            if (src == SM_CONFIG_SOURCE_TOPIC) {
+                sm_describe_configs_response_describe_configs_synonym_init(&c->synonyms[ns]);
+                c->synonyms[ns].name = c->name;
+                c->synonyms[ns].value = c->value;
+                c->synonyms[ns].source = SM_CONFIG_SOURCE_TOPIC;
+                ns++;
+            }
+            for (int s = 0; s < 3 && d->synonyms[s].key; s++) {
+                sm_config_source_t bs;
+                const char *v = sm_config_get(bcfg, d->synonyms[s].key, &bs);
+                if (!v || bs != SM_CONFIG_SOURCE_STATIC_BROKER)
+                    continue;
+                sm_describe_configs_response_describe_configs_synonym_init(&c->synonyms[ns]);
+                c->synonyms[ns].name = sm_str(d->synonyms[s].key);
+                c->synonyms[ns].value = sm_str(v);
+                c->synonyms[ns].source = SM_CONFIG_SOURCE_STATIC_BROKER;
+                ns++;
+            }
+            c->synonyms_count = ns;
+        }
+    }
+    out->configs = e;
+    out->configs_count = n;
+    sm_meta_image_put(img);
+}
+
+static void describe_broker(sm_req_t *req, const sm_describe_configs_request_t *msg,
+                            const sm_describe_configs_request_describe_configs_resource_t *res,
+                            sm_describe_configs_response_describe_configs_result_t *out)
+{
+    const sm_config_t *bcfg = sm_server_config(req->srv);
+    char self[16];
+    snprintf(self, sizeof self, "%d", bcfg->node_id);
+    if (res->resource_name.len > 0 && !sm_str_eq(res->resource_name, self)) {
+        out->error_code = KERR_INVALID_REQUEST;
+        out->error_message = sm_str("Unknown broker id");
+        return;
+    }
+    config_entry_t *e = SM_ARENA_NEW(&req->arena, config_entry_t, sm_broker_config_ndefs);
+    int n = 0;
+    for (size_t i = 0; i < sm_broker_config_ndefs; i++) {
+        const sm_config_def_t *d = &sm_broker_config_defs[i];
+        if (!key_wanted(res, d->key))
+            continue;
+        config_entry_t *c = &e[n++];
+        sm_describe_configs_response_describe_configs_resource_result_init(c);
+        sm_config_source_t src;
+        const char *v = sm_config_get(bcfg, d->key, &src);
+        c->name = sm_str(d->key);
+        bool sensitive = d->type == SM_CONFIG_PASSWORD;
+        c->value = v && !sensitive ? sm_str(v) : (sm_str_t){NULL, -1};
+        c->is_sensitive = sensitive;
+        c->read_only = true;
+        c->config_source = (int8_t)src;
+        c->is_default = src != SM_CONFIG_SOURCE_STATIC_BROKER;
+        c->config_type = (int8_t)d->type;
+        if (msg->include_documentation && d->doc)
+            c->documentation = sm_str(d->doc);
+        if (msg->include_synonyms && src == SM_CONFIG_SOURCE_STATIC_BROKER) {
+            c->synonyms = SM_ARENA_NEW(&req->arena,
+                                       sm_describe_configs_response_describe_configs_synonym_t, 1);
+            sm_describe_configs_response_describe_configs_synonym_init(&c->synonyms[0]);
+            c->synonyms[0].name = c->name;
+            c->synonyms[0].value = c->value;
+            c->synonyms[0].source = SM_CONFIG_SOURCE_STATIC_BROKER;
+            c->synonyms_count = 1;
+        }
+    }
+    out->configs = e;
+    out->configs_count = n;
+}
+
+void sm_handle_describe_configs(sm_req_t *req)
+{
+    sm_describe_configs_request_t msg;
+    SM_DECODE_OR_FAIL(describe_configs_request, req, &msg);
+    sm_describe_configs_response_t resp;
+    sm_describe_configs_response_init(&resp);
+    SM_NEW_ARRAY(req, sm_describe_configs_response_describe_configs_result, msg.resources_count,
+                 resp.results);
+    resp.results_count = msg.resources_count;
+    for (int32_t i = 0; i < msg.resources_count; i++) {
+        const sm_describe_configs_request_describe_configs_resource_t *res = &msg.resources[i];
+        sm_describe_configs_response_describe_configs_result_t *out = &resp.results[i];
+        out->resource_type = res->resource_type;
+        out->resource_name = res->resource_name;
+        switch (res->resource_type) {
+        case RESOURCE_TOPIC: describe_topic(req, &msg, res, out); break;
+        case RESOURCE_BROKER: describe_broker(req, &msg, res, out); break;
+        case RESOURCE_BROKER_LOGGER: out->configs_count = 0; break;
+        default:
+            out->error_code = KERR_INVALID_REQUEST;
+            out->error_message = sm_str("Unsupported resource type");
+        }
+    }
+    SM_RESPOND(describe_configs_response, req, &resp);
+}
+
+/* ------------------------------------------------------------ InitProducerId */
+
+void sm_handle_init_producer_id(sm_req_t *req)
+{
+    sm_init_producer_id_request_t msg;
+    SM_DECODE_OR_FAIL(init_producer_id_request, req, &msg);
+    sm_init_producer_id_response_t resp;
+    sm_init_producer_id_response_init(&resp);
+    if (msg.transactional_id.len >= 0) {
+        /* Transactions are a later issue: refuse clearly. */
+        resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+        SM_RESPOND(init_producer_id_response, req, &resp);
+        return;
+    }
+    int64_t id = -1;
+    if (sm_meta_allocate_producer_ids(sm_server_meta(req->srv), sm_server_node_id(req->srv), 1,
+                                      &id) != SM_OK) {
+        resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+    } else {
+        resp.producer_id = id;
+        resp.producer_epoch = 0;
+    }
+    SM_RESPOND(init_producer_id_response, req, &resp);
+}

@@ -1,0 +1,241 @@
+/*
+ * handle_meta.c - ApiVersions, Metadata and DescribeCluster.
+ *
+ * All three describe the cluster from one metadata image snapshot taken at
+ * the start of the request, so a response is internally consistent even if
+ * topics are created concurrently. Runs on the connection's loop thread.
+ */
+#include "dispatch.h"
+#include "handler_util.h"
+#include "handlers.h"
+#include "meta.h"
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The address clients should use for this broker: the first advertised
+ * listener (Samsa serves one client listener per broker for now). */
+static void self_endpoint(sm_req_t *req, sm_str_t *host, int32_t *port)
+{
+    const sm_config_t *cfg = sm_server_config(req->srv);
+    if (cfg->nadvertised > 0) {
+        *host = sm_str(cfg->advertised[0].host[0] ? cfg->advertised[0].host : "localhost");
+        *port = cfg->advertised[0].port;
+    } else {
+        *host = sm_str("localhost");
+        *port = 9092;
+    }
+}
+
+void sm_handle_api_versions(sm_req_t *req)
+{
+    const sm_dispatch_t *d = sm_dispatch_lookup(SM_API_API_VERSIONS);
+    sm_api_versions_response_t resp;
+    sm_api_versions_response_init(&resp);
+    int16_t version = req->api_version;
+    if (version > d->max_version) {
+        /* KIP-511: answer with a v0 body naming our versions. */
+        resp.error_code = KERR_UNSUPPORTED_VERSION;
+        version = 0;
+    } else {
+        sm_api_versions_request_t msg;
+        SM_DECODE_OR_FAIL(api_versions_request, req, &msg);
+    }
+    int n;
+    const sm_dispatch_t *t = sm_dispatch_table(&n);
+    SM_NEW_ARRAY(req, sm_api_versions_response_api_version, n, resp.api_keys);
+    resp.api_keys_count = n;
+    for (int i = 0; i < n; i++) {
+        resp.api_keys[i].api_key = t[i].api_key;
+        resp.api_keys[i].min_version = t[i].min_version;
+        resp.api_keys[i].max_version = t[i].max_version;
+    }
+    if (version >= 3) {
+        SM_NEW_ARRAY(req, sm_api_versions_response_supported_feature_key, 1,
+                     resp.supported_features);
+        resp.supported_features_count = 1;
+        resp.supported_features[0].name = sm_str("metadata.version");
+        resp.supported_features[0].min_version = 1;
+        resp.supported_features[0].max_version = 21;
+        resp.finalized_features_epoch = 0;
+        SM_NEW_ARRAY(req, sm_api_versions_response_finalized_feature_key, 1,
+                     resp.finalized_features);
+        resp.finalized_features_count = 1;
+        resp.finalized_features[0].name = sm_str("metadata.version");
+        resp.finalized_features[0].min_version_level = 21;
+        resp.finalized_features[0].max_version_level = 21;
+    }
+    sm_api_versions_response_encode(&req->resp, version, &resp);
+    sm_req_done(req);
+}
+
+/* Fill one topic's partitions into a Metadata response topic. */
+static void fill_topic(sm_req_t *req, const sm_topic_meta_t *t,
+                       sm_metadata_response_metadata_response_topic_t *out)
+{
+    out->name = sm_str(t->name);
+    out->topic_id = t->id;
+    out->is_internal = t->internal;
+    SM_NEW_ARRAY(req, sm_metadata_response_metadata_response_partition, t->npartitions,
+                 out->partitions);
+    out->partitions_count = t->npartitions;
+    for (int32_t j = 0; j < t->npartitions; j++) {
+        const sm_partition_meta_t *pm = &t->partitions[j];
+        sm_metadata_response_metadata_response_partition_t *p = &out->partitions[j];
+        p->partition_index = pm->partition;
+        p->leader_id = pm->leader;
+        p->leader_epoch = pm->leader_epoch;
+        p->error_code = pm->leader < 0 ? KERR_LEADER_NOT_AVAILABLE : KERR_NONE;
+        p->replica_nodes = (int32_t *)pm->replicas;
+        p->replica_nodes_count = pm->nreplicas;
+        p->isr_nodes = (int32_t *)pm->isr;
+        p->isr_nodes_count = pm->nisr;
+    }
+}
+
+static bool topic_name_valid(const char *s, size_t n)
+{
+    if (n == 0 || n > 249 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+void sm_handle_metadata(sm_req_t *req)
+{
+    sm_metadata_request_t msg;
+    SM_DECODE_OR_FAIL(metadata_request, req, &msg);
+    const sm_config_t *cfg = sm_server_config(req->srv);
+    sm_meta_t *meta = sm_server_meta(req->srv);
+    sm_meta_image_t *img = sm_meta_image_get(meta);
+    sm_meta_image_t **old_imgs = NULL;
+    int nold = 0;
+
+    sm_metadata_response_t resp;
+    sm_metadata_response_init(&resp);
+    resp.cluster_id = sm_str(sm_server_cluster_id(req->srv));
+    resp.controller_id = img->controller_id >= 0 ? img->controller_id : cfg->node_id;
+    int nb = img->nbrokers > 0 ? img->nbrokers : 1;
+    SM_NEW_ARRAY(req, sm_metadata_response_metadata_response_broker, nb, resp.brokers);
+    resp.brokers_count = nb;
+    for (int i = 0; i < img->nbrokers; i++) {
+        resp.brokers[i].node_id = img->brokers[i].id;
+        resp.brokers[i].host = sm_str(sm_arena_strndup(&req->arena, img->brokers[i].host,
+                                                       strlen(img->brokers[i].host)));
+        resp.brokers[i].port = img->brokers[i].port;
+        if (img->brokers[i].rack)
+            resp.brokers[i].rack = sm_str(img->brokers[i].rack);
+        if (img->brokers[i].id == cfg->node_id)
+            self_endpoint(req, &resp.brokers[i].host, &resp.brokers[i].port);
+    }
+    if (img->nbrokers == 0) {
+        resp.brokers[0].node_id = cfg->node_id;
+        self_endpoint(req, &resp.brokers[0].host, &resp.brokers[0].port);
+    }
+
+    bool all = msg.topics_count < 0 || (req->api_version == 0 && msg.topics_count == 0);
+    if (all) {
+        SM_NEW_ARRAY(req, sm_metadata_response_metadata_response_topic, img->ntopics,
+                     resp.topics);
+        resp.topics_count = img->ntopics;
+        for (int i = 0; i < img->ntopics; i++)
+            fill_topic(req, img->topics[i], &resp.topics[i]);
+    } else {
+        bool may_create = cfg->auto_create_topics_enable &&
+                          (req->api_version < 4 || msg.allow_auto_topic_creation);
+        SM_NEW_ARRAY(req, sm_metadata_response_metadata_response_topic, msg.topics_count,
+                     resp.topics);
+        resp.topics_count = msg.topics_count;
+        for (int32_t i = 0; i < msg.topics_count; i++) {
+            sm_metadata_request_metadata_request_topic_t *rt = &msg.topics[i];
+            sm_metadata_response_metadata_response_topic_t *out = &resp.topics[i];
+            const sm_topic_meta_t *t = NULL;
+            if (rt->name.len >= 0) {
+                t = sm_meta_image_topic(img, rt->name.ptr, (size_t)rt->name.len);
+                out->name = rt->name;
+            } else {
+                t = sm_meta_image_topic_by_id(img, &rt->topic_id);
+                out->topic_id = rt->topic_id;
+                if (!t) {
+                    out->error_code = KERR_UNKNOWN_TOPIC_ID;
+                    continue;
+                }
+            }
+            if (!t && rt->name.len >= 0) {
+                if (!topic_name_valid(rt->name.ptr, (size_t)rt->name.len)) {
+                    out->error_code = KERR_INVALID_TOPIC_EXCEPTION;
+                    continue;
+                }
+                if (!may_create) {
+                    out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                    continue;
+                }
+                char errmsg[256];
+                char *name = sm_req_str(req, rt->name);
+                sm_err_t err = sm_meta_create_topic(meta, name, -1, -1, NULL, 0, false, NULL,
+                                                    errmsg, sizeof errmsg);
+                if (err != SM_OK && err != SM_ERR_EXISTS) {
+                    SM_WARN("meta", "auto-creating topic %s failed: %s", name, errmsg);
+                    out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                    continue;
+                }
+                SM_INFO("meta", "auto-created topic %s for %s", name, sm_req_peer(req));
+                /* Earlier topics point into the old image: keep it until encoded. */
+                old_imgs = sm_xrealloc(old_imgs, sizeof *old_imgs * (size_t)(nold + 1));
+                old_imgs[nold++] = img;
+                img = sm_meta_image_get(meta);
+                t = sm_meta_image_topic(img, name, strlen(name));
+                if (!t) {
+                    out->error_code = KERR_LEADER_NOT_AVAILABLE;
+                    continue;
+                }
+            }
+            fill_topic(req, t, out);
+        }
+    }
+    /* Topic and partition arrays point into the image: encode before
+     * releasing it. */
+    sm_metadata_response_encode(&req->resp, req->api_version, &resp);
+    sm_meta_image_put(img);
+    for (int i = 0; i < nold; i++)
+        sm_meta_image_put(old_imgs[i]);
+    free(old_imgs);
+    sm_req_done(req);
+}
+
+void sm_handle_describe_cluster(sm_req_t *req)
+{
+    sm_describe_cluster_request_t msg;
+    SM_DECODE_OR_FAIL(describe_cluster_request, req, &msg);
+    const sm_config_t *cfg = sm_server_config(req->srv);
+    sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
+    sm_describe_cluster_response_t resp;
+    sm_describe_cluster_response_init(&resp);
+    resp.cluster_id = sm_str(sm_server_cluster_id(req->srv));
+    resp.controller_id = img->controller_id >= 0 ? img->controller_id : cfg->node_id;
+    int nb = img->nbrokers > 0 ? img->nbrokers : 1;
+    SM_NEW_ARRAY(req, sm_describe_cluster_response_describe_cluster_broker, nb, resp.brokers);
+    resp.brokers_count = nb;
+    for (int i = 0; i < nb; i++) {
+        sm_describe_cluster_response_describe_cluster_broker_t *b = &resp.brokers[i];
+        if (i < img->nbrokers && img->brokers[i].id != cfg->node_id) {
+            b->broker_id = img->brokers[i].id;
+            b->host = sm_str(img->brokers[i].host);
+            b->port = img->brokers[i].port;
+        } else {
+            b->broker_id = cfg->node_id;
+            self_endpoint(req, &b->host, &b->port);
+        }
+        if (i < img->nbrokers && img->brokers[i].rack)
+            b->rack = sm_str(img->brokers[i].rack);
+    }
+    sm_describe_cluster_response_encode(&req->resp, req->api_version, &resp);
+    sm_meta_image_put(img);
+    sm_req_done(req);
+}

@@ -1,0 +1,133 @@
+/*
+ * handle_offsets.c - ListOffsets and OffsetForLeaderEpoch.
+ *
+ * ListOffsets special timestamps: -1 latest (high watermark), -2 earliest
+ * (log start), -3 max timestamp (KIP-734), -4 earliest local (= earliest,
+ * no tiered storage), -5 latest tiered (= -1 offset, nothing tiered).
+ * Other timestamps use the log's time index. Runs on the loop thread.
+ */
+#include "handler_util.h"
+#include "handlers.h"
+#include "server.h"
+#include "storage/log.h"
+
+static int16_t epoch_check(const sm_partition_t *p, int32_t current_leader_epoch)
+{
+    if (current_leader_epoch < 0 || current_leader_epoch == p->leader_epoch)
+        return KERR_NONE;
+    return current_leader_epoch < p->leader_epoch ? KERR_FENCED_LEADER_EPOCH
+                                                  : KERR_UNKNOWN_LEADER_EPOCH;
+}
+
+static void list_one(sm_partition_t *p, const sm_list_offsets_request_list_offsets_partition_t *rq,
+                     sm_list_offsets_response_list_offsets_partition_response_t *out)
+{
+    out->error_code = epoch_check(p, rq->current_leader_epoch);
+    if (out->error_code)
+        return;
+    out->leader_epoch = p->leader_epoch;
+    sm_log_t *log = p->log;
+    sm_err_t err = SM_OK;
+    switch (rq->timestamp) {
+    case -1:
+        out->offset = sm_log_end_offset(log);
+        break;
+    case -2:
+    case -4:
+        out->offset = sm_log_start_offset(log);
+        break;
+    case -5:
+        out->offset = -1;
+        break;
+    case -3:
+        err = sm_log_max_timestamp(log, &out->offset, &out->timestamp);
+        break;
+    default:
+        err = sm_log_offset_for_timestamp(log, rq->timestamp, &out->offset, &out->timestamp);
+        break;
+    }
+    if (err == SM_ERR_NOT_FOUND) {
+        out->offset = -1;
+        out->timestamp = -1;
+    } else if (err != SM_OK) {
+        out->error_code = sm_kerr_from(err);
+    }
+}
+
+void sm_handle_list_offsets(sm_req_t *req)
+{
+    sm_list_offsets_request_t msg;
+    SM_DECODE_OR_FAIL(list_offsets_request, req, &msg);
+    sm_list_offsets_response_t resp;
+    sm_list_offsets_response_init(&resp);
+    SM_NEW_ARRAY(req, sm_list_offsets_response_list_offsets_topic_response, msg.topics_count,
+                 resp.topics);
+    resp.topics_count = msg.topics_count;
+    for (int32_t i = 0; i < msg.topics_count; i++) {
+        sm_list_offsets_request_list_offsets_topic_t *rt = &msg.topics[i];
+        sm_list_offsets_response_list_offsets_topic_response_t *tr = &resp.topics[i];
+        tr->name = rt->name;
+        SM_NEW_ARRAY(req, sm_list_offsets_response_list_offsets_partition_response,
+                     rt->partitions_count, tr->partitions);
+        tr->partitions_count = rt->partitions_count;
+        for (int32_t j = 0; j < rt->partitions_count; j++) {
+            sm_list_offsets_response_list_offsets_partition_response_t *out = &tr->partitions[j];
+            out->partition_index = rt->partitions[j].partition_index;
+            sm_partition_t *p =
+                rt->name.len > 0 ? sm_server_partition(req->srv, rt->name.ptr,
+                                                       (size_t)rt->name.len,
+                                                       out->partition_index)
+                                 : NULL;
+            if (!p) {
+                out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            list_one(p, &rt->partitions[j], out);
+            sm_partition_put(p);
+        }
+    }
+    SM_RESPOND(list_offsets_response, req, &resp);
+}
+
+void sm_handle_offset_for_leader_epoch(sm_req_t *req)
+{
+    sm_offset_for_leader_epoch_request_t msg;
+    SM_DECODE_OR_FAIL(offset_for_leader_epoch_request, req, &msg);
+    sm_offset_for_leader_epoch_response_t resp;
+    sm_offset_for_leader_epoch_response_init(&resp);
+    SM_NEW_ARRAY(req, sm_offset_for_leader_epoch_response_offset_for_leader_topic_result,
+                 msg.topics_count, resp.topics);
+    resp.topics_count = msg.topics_count;
+    for (int32_t i = 0; i < msg.topics_count; i++) {
+        sm_offset_for_leader_epoch_request_offset_for_leader_topic_t *rt = &msg.topics[i];
+        sm_offset_for_leader_epoch_response_offset_for_leader_topic_result_t *tr =
+            &resp.topics[i];
+        tr->topic = rt->topic;
+        SM_NEW_ARRAY(req, sm_offset_for_leader_epoch_response_epoch_end_offset,
+                     rt->partitions_count, tr->partitions);
+        tr->partitions_count = rt->partitions_count;
+        for (int32_t j = 0; j < rt->partitions_count; j++) {
+            const sm_offset_for_leader_epoch_request_offset_for_leader_partition_t *rq =
+                &rt->partitions[j];
+            sm_offset_for_leader_epoch_response_epoch_end_offset_t *out = &tr->partitions[j];
+            out->partition = rq->partition;
+            sm_partition_t *p =
+                rt->topic.len > 0 ? sm_server_partition(req->srv, rt->topic.ptr,
+                                                        (size_t)rt->topic.len, rq->partition)
+                                  : NULL;
+            if (!p) {
+                out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            out->error_code = epoch_check(p, rq->current_leader_epoch);
+            /* One leader epoch so far (single node, no leader changes): every
+             * epoch up to the current one ends at the log end. */
+            if (!out->error_code && rq->leader_epoch <= p->leader_epoch) {
+                out->leader_epoch = p->leader_epoch;
+                out->end_offset = sm_log_end_offset(p->log);
+            }
+            sm_partition_put(p);
+        }
+    }
+    SM_RESPOND(offset_for_leader_epoch_response, req, &resp);
+}

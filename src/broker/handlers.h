@@ -1,0 +1,39 @@
+/*
+ * handlers.h - every API handler the dispatch table (dispatch.c) points at.
+ * One file per API family: handle_meta.c (ApiVersions, Metadata,
+ * DescribeCluster), handle_produce.c, handle_fetch.c, handle_offsets.c
+ * (ListOffsets, OffsetForLeaderEpoch), handle_admin.c (topics, configs),
+ * handle_group.c (group coordinator APIs). See request.h for the contract.
+ */
+#ifndef SM_HANDLERS_H
+#define SM_HANDLERS_H
+
+#include "request.h"
+
+void sm_handle_api_versions(sm_req_t *req);
+void sm_handle_metadata(sm_req_t *req);
+void sm_handle_describe_cluster(sm_req_t *req);
+void sm_handle_produce(sm_req_t *req);
+void sm_handle_fetch(sm_req_t *req);
+void sm_handle_list_offsets(sm_req_t *req);
+void sm_handle_offset_for_leader_epoch(sm_req_t *req);
+void sm_handle_create_topics(sm_req_t *req);
+void sm_handle_delete_topics(sm_req_t *req);
+void sm_handle_create_partitions(sm_req_t *req);
+void sm_handle_describe_configs(sm_req_t *req);
+void sm_handle_init_producer_id(sm_req_t *req);
+
+/* Group coordinator APIs (handle_group.c). */
+void sm_handle_find_coordinator(sm_req_t *req);
+void sm_handle_join_group(sm_req_t *req);
+void sm_handle_sync_group(sm_req_t *req);
+void sm_handle_heartbeat(sm_req_t *req);
+void sm_handle_leave_group(sm_req_t *req);
+void sm_handle_offset_commit(sm_req_t *req);
+void sm_handle_offset_fetch(sm_req_t *req);
+void sm_handle_describe_groups(sm_req_t *req);
+void sm_handle_list_groups(sm_req_t *req);
+void sm_handle_delete_groups(sm_req_t *req);
+void sm_handle_offset_delete(sm_req_t *req);
+
+#endif

@@ -1,0 +1,515 @@
+/*
+ * server.c - broker lifecycle and the table of hosted partitions.
+ *
+ * Threads: the main thread runs loop 0, which also accepts connections
+ * and handles SIGTERM/SIGINT through a signalfd; loops 1..N-1 run on their
+ * own threads; accepted sockets are handed out round-robin with
+ * sm_loop_post. Background workers (num.io.threads) run slow work (fsync,
+ * deletion) off the loops.
+ *
+ * Partitions: the controller publishes metadata images; the listener
+ * reconcile() opens a log for every partition of the new image this broker
+ * hosts and drops partitions whose topic disappeared. The table is guarded
+ * by a rwlock; lookups hand out references, and a deleted partition's log
+ * is destroyed (directory removed) when its last reference goes.
+ *
+ * Shutdown: stop accepting, wait (bounded) until every in-flight request is
+ * answered, stop the loops, close coordinators and logs (flush + clean
+ * marker), close the metadata log.
+ */
+#define _GNU_SOURCE
+#include "server.h"
+#include "conn.h"
+#if __has_include("group_coord.h")
+#include "group_coord.h"
+#define HAVE_GROUPS 1
+#endif
+#include "hmap.h"
+#include "log.h"
+#include "loop.h"
+#include "meta.h"
+#include "meta_props.h"
+#include "net.h"
+#include "storage/log.h"
+
+#include <inttypes.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+typedef struct sm_topic_slot {
+    char *name;
+    sm_uuid_t id;
+    int32_t npartitions;
+    sm_partition_t **parts;
+} sm_topic_slot_t;
+
+typedef struct sm_bg_task {
+    struct sm_bg_task *next;
+    void (*fn)(void *);
+    void *arg;
+} sm_bg_task_t;
+
+typedef struct sm_listen {
+    int fd;
+    char *name;
+    int port;
+} sm_listen_t;
+
+struct sm_server {
+    sm_config_t *cfg;
+    char cluster_id[64];
+    sm_meta_t *meta;
+    sm_group_coord_t *groups;
+    int nloops;
+    sm_loop_t **loops;
+    int next_loop;
+    sm_listen_t *listens;
+    int nlistens;
+    int sigfd;
+    bool stopping;
+    int64_t stop_deadline_ms;
+    /* hosted partitions */
+    pthread_rwlock_t parts_lock;
+    sm_hmap_t topics_by_name; /* name -> sm_topic_slot_t */
+    sm_hmap_t topics_by_id;   /* 16 raw bytes -> sm_topic_slot_t */
+    /* background workers */
+    pthread_mutex_t bg_mu;
+    pthread_cond_t bg_cv;
+    sm_bg_task_t *bg_head, *bg_tail;
+    bool bg_stop;
+    pthread_t *bg_threads;
+    int nbg;
+};
+
+const sm_config_t *sm_server_config(const sm_server_t *srv) { return srv->cfg; }
+sm_meta_t *sm_server_meta(sm_server_t *srv) { return srv->meta; }
+sm_group_coord_t *sm_server_groups(sm_server_t *srv) { return srv->groups; }
+int32_t sm_server_node_id(const sm_server_t *srv) { return srv->cfg->node_id; }
+int sm_server_nloops(const sm_server_t *srv) { return srv->nloops; }
+sm_loop_t *sm_server_loop(const sm_server_t *srv, int i) { return srv->loops[i]; }
+const char *sm_server_cluster_id(const sm_server_t *srv) { return srv->cluster_id; }
+
+/* ------------------------------------------------------------ partitions */
+
+static void partition_free(sm_ref_t *r)
+{
+    sm_partition_t *p = (sm_partition_t *)r;
+    if (p->log) {
+        if (p->deleted) {
+            if (sm_log_destroy(p->log) != SM_OK)
+                SM_WARN("server", "%s: could not remove the deleted partition's files", p->name);
+        } else {
+            sm_log_close(p->log);
+        }
+    }
+    free(p->topic);
+    free(p->name);
+    free(p);
+}
+
+void sm_partition_put(sm_partition_t *p)
+{
+    if (p)
+        sm_ref_release(&p->ref);
+}
+
+static sm_partition_t *slot_get(sm_topic_slot_t *t, int32_t index)
+{
+    if (!t || index < 0 || index >= t->npartitions || !t->parts[index])
+        return NULL;
+    sm_partition_t *p = t->parts[index];
+    sm_ref_keep(&p->ref);
+    return p;
+}
+
+sm_partition_t *sm_server_partition(sm_server_t *srv, const char *topic, size_t topic_len,
+                                    int32_t index)
+{
+    pthread_rwlock_rdlock(&srv->parts_lock);
+    sm_partition_t *p = slot_get(sm_hmap_get(&srv->topics_by_name, topic, topic_len), index);
+    pthread_rwlock_unlock(&srv->parts_lock);
+    return p;
+}
+
+sm_partition_t *sm_server_partition_by_id(sm_server_t *srv, const sm_uuid_t *topic_id,
+                                          int32_t index)
+{
+    pthread_rwlock_rdlock(&srv->parts_lock);
+    sm_partition_t *p =
+        slot_get(sm_hmap_get(&srv->topics_by_id, (const char *)topic_id->b, 16), index);
+    pthread_rwlock_unlock(&srv->parts_lock);
+    return p;
+}
+
+sm_err_t sm_partition_append(sm_server_t *srv, sm_partition_t *p, uint8_t *batches, size_t len,
+                             sm_append_info_t *out)
+{
+    if (__atomic_load_n(&p->deleted, __ATOMIC_ACQUIRE))
+        return SM_ERR_CLOSED;
+    sm_err_t err = sm_log_append(p->log, batches, len, p->leader_epoch, sm_now_wall_ms(), out);
+    if (err == SM_OK)
+        sm_fetch_notify_append(srv, p);
+    return err;
+}
+
+static sm_partition_t *partition_open(sm_server_t *srv, const sm_topic_meta_t *t, int32_t index)
+{
+    sm_partition_t *p = sm_xcalloc(1, sizeof *p);
+    sm_ref_init(&p->ref, partition_free);
+    p->topic = sm_xstrdup(t->name);
+    p->index = index;
+    p->topic_id = t->id;
+    p->name = sm_xasprintf("%s-%d", t->name, index);
+    p->leader_epoch = t->partitions[index].leader_epoch;
+    sm_log_config_t lc;
+    sm_meta_topic_log_config(srv->cfg, t->configs, t->nconfigs, &lc);
+    char *dir = sm_xasprintf("%s/%s", srv->cfg->log_dirs[0], p->name);
+    sm_err_t err = sm_log_open(dir, p->name, &lc, &p->log);
+    free(dir);
+    if (err != SM_OK) {
+        SM_ERROR("server", "%s: cannot open partition log: %s", p->name, sm_err_str(err));
+        p->log = NULL;
+        sm_partition_put(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void slot_free(sm_topic_slot_t *s, bool deleted)
+{
+    for (int32_t i = 0; i < s->npartitions; i++) {
+        if (s->parts[i]) {
+            if (deleted)
+                __atomic_store_n(&s->parts[i]->deleted, true, __ATOMIC_RELEASE);
+            sm_partition_put(s->parts[i]);
+        }
+    }
+    free(s->parts);
+    free(s->name);
+    free(s);
+}
+
+/* Metadata listener: make the partition table match the new image.
+ * Runs on whichever thread published the image, under the controller lock. */
+static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_image_t *img)
+{
+    sm_server_t *srv = ctx;
+    (void)old_img;
+    pthread_rwlock_wrlock(&srv->parts_lock);
+    /* Topics gone (or re-created with another id): drop them. */
+    sm_hmap_entry_t *e = NULL;
+    sm_topic_slot_t **gone = NULL;
+    size_t ngone = 0;
+    while ((e = sm_hmap_next(&srv->topics_by_name, e))) {
+        sm_topic_slot_t *s = e->value;
+        const sm_topic_meta_t *t = sm_meta_image_topic(img, s->name, strlen(s->name));
+        if (!t || memcmp(t->id.b, s->id.b, 16) != 0) {
+            gone = sm_xrealloc(gone, sizeof *gone * (ngone + 1));
+            gone[ngone++] = s;
+        }
+    }
+    for (size_t i = 0; i < ngone; i++) {
+        sm_hmap_del(&srv->topics_by_name, gone[i]->name, strlen(gone[i]->name));
+        sm_hmap_del(&srv->topics_by_id, (const char *)gone[i]->id.b, 16);
+        SM_INFO("server", "topic %s deleted", gone[i]->name);
+        slot_free(gone[i], true);
+    }
+    free(gone);
+    /* New topics and partitions. */
+    for (int i = 0; i < img->ntopics; i++) {
+        const sm_topic_meta_t *t = img->topics[i];
+        sm_topic_slot_t *s = sm_hmap_get(&srv->topics_by_name, t->name, strlen(t->name));
+        if (!s) {
+            s = sm_xcalloc(1, sizeof *s);
+            s->name = sm_xstrdup(t->name);
+            s->id = t->id;
+            sm_hmap_put(&srv->topics_by_name, s->name, strlen(s->name), s);
+            sm_hmap_put(&srv->topics_by_id, (const char *)s->id.b, 16, s);
+        }
+        if (s->npartitions < t->npartitions) {
+            s->parts = sm_xrealloc(s->parts, sizeof(*s->parts) * (size_t)t->npartitions);
+            for (int32_t j = s->npartitions; j < t->npartitions; j++)
+                s->parts[j] = NULL;
+            s->npartitions = t->npartitions;
+        }
+        for (int32_t j = 0; j < t->npartitions; j++) {
+            if (!s->parts[j] && t->partitions[j].leader == srv->cfg->node_id)
+                s->parts[j] = partition_open(srv, t, j);
+            else if (s->parts[j])
+                s->parts[j]->leader_epoch = t->partitions[j].leader_epoch;
+        }
+    }
+    pthread_rwlock_unlock(&srv->parts_lock);
+}
+
+/* ------------------------------------------------------------ background */
+
+static void *bg_main(void *arg)
+{
+    sm_server_t *srv = arg;
+    pthread_mutex_lock(&srv->bg_mu);
+    for (;;) {
+        while (!srv->bg_head && !srv->bg_stop)
+            pthread_cond_wait(&srv->bg_cv, &srv->bg_mu);
+        sm_bg_task_t *t = srv->bg_head;
+        if (!t)
+            break;
+        srv->bg_head = t->next;
+        if (!srv->bg_head)
+            srv->bg_tail = NULL;
+        pthread_mutex_unlock(&srv->bg_mu);
+        t->fn(t->arg);
+        free(t);
+        pthread_mutex_lock(&srv->bg_mu);
+    }
+    pthread_mutex_unlock(&srv->bg_mu);
+    return NULL;
+}
+
+void sm_server_background(sm_server_t *srv, void (*fn)(void *arg), void *arg)
+{
+    sm_bg_task_t *t = sm_xmalloc(sizeof *t);
+    t->next = NULL;
+    t->fn = fn;
+    t->arg = arg;
+    pthread_mutex_lock(&srv->bg_mu);
+    if (srv->bg_tail)
+        srv->bg_tail->next = t;
+    else
+        srv->bg_head = t;
+    srv->bg_tail = t;
+    pthread_cond_signal(&srv->bg_cv);
+    pthread_mutex_unlock(&srv->bg_mu);
+}
+
+/* ------------------------------------------------------------ accepting */
+
+typedef struct handoff {
+    sm_server_t *srv;
+    int fd;
+    char peer[64];
+} handoff_t;
+
+static void handoff_run(void *arg)
+{
+    handoff_t *h = arg;
+    sm_conn_start(h->srv, sm_loop_current(), h->fd, h->peer);
+    free(h);
+}
+
+static void on_accept(void *ctx, uint32_t events)
+{
+    sm_listen_t *ls = ctx;
+    (void)events;
+    extern sm_server_t *g_server;
+    sm_server_t *srv = g_server;
+    for (int i = 0; i < 64; i++) {
+        handoff_t *h = sm_xmalloc(sizeof *h);
+        h->srv = srv;
+        sm_err_t err = sm_net_accept(ls->fd, &h->fd, h->peer, sizeof h->peer);
+        if (err != SM_OK) {
+            free(h);
+            return;
+        }
+        sm_loop_t *l = srv->loops[srv->next_loop++ % srv->nloops];
+        sm_loop_post(l, handoff_run, h);
+    }
+}
+
+sm_server_t *g_server;
+
+/* ------------------------------------------------------------ lifecycle */
+
+static int cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
+{
+    sm_server_t *srv = sm_xcalloc(1, sizeof *srv);
+    srv->cfg = cfg;
+    srv->sigfd = -1;
+    pthread_rwlock_init(&srv->parts_lock, NULL);
+    sm_hmap_init(&srv->topics_by_name);
+    sm_hmap_init(&srv->topics_by_id);
+    pthread_mutex_init(&srv->bg_mu, NULL);
+    pthread_cond_init(&srv->bg_cv, NULL);
+    g_server = srv;
+
+    char err[512];
+    for (int i = 0; i < cfg->nlog_dirs; i++) {
+        char cid[64] = "";
+        if (sm_meta_props_ensure(cfg->log_dirs[i], cfg->node_id, i ? srv->cluster_id : NULL, cid,
+                                 err, sizeof err) != SM_OK) {
+            SM_ERROR("server", "log dir %s: %s", cfg->log_dirs[i], err);
+            goto fail;
+        }
+        if (i == 0)
+            snprintf(srv->cluster_id, sizeof srv->cluster_id, "%s", cid);
+    }
+    if (sm_meta_open(cfg, srv->cluster_id, &srv->meta) != SM_OK) {
+        SM_ERROR("server", "cannot open the metadata log");
+        goto fail;
+    }
+    sm_meta_set_listener(srv->meta, reconcile, srv);
+    sm_meta_image_t *img = sm_meta_image_get(srv->meta);
+    reconcile(srv, NULL, img);
+    sm_meta_image_put(img);
+
+    srv->nloops = cfg->num_network_threads > 0 ? cfg->num_network_threads : cpu_count();
+    srv->loops = sm_xcalloc((size_t)srv->nloops, sizeof *srv->loops);
+    for (int i = 0; i < srv->nloops; i++)
+        srv->loops[i] = sm_loop_new(i);
+    sm_fetch_init(srv);
+    srv->nbg = cfg->num_io_threads > 0 ? cfg->num_io_threads : 2;
+    srv->bg_threads = sm_xcalloc((size_t)srv->nbg, sizeof *srv->bg_threads);
+    for (int i = 0; i < srv->nbg; i++)
+        pthread_create(&srv->bg_threads[i], NULL, bg_main, srv);
+
+#ifdef HAVE_GROUPS
+    if (sm_group_coord_open(srv, &srv->groups) != SM_OK) {
+        SM_ERROR("server", "cannot start the group coordinator");
+        goto fail;
+    }
+#endif
+
+    srv->listens = sm_xcalloc((size_t)cfg->nlisteners, sizeof *srv->listens);
+    for (int i = 0; i < cfg->nlisteners; i++) {
+        const sm_listener_t *l = &cfg->listeners[i];
+        sm_listen_t *ls = &srv->listens[srv->nlistens];
+        if (sm_net_listen(l->host, l->port, cfg->socket_listen_backlog_size, &ls->fd, &ls->port) !=
+            SM_OK) {
+            SM_ERROR("server", "listener %s (%s:%d) could not be bound", l->name, l->host, l->port);
+            goto fail;
+        }
+        ls->name = l->name;
+        srv->nlistens++;
+        if (sm_loop_watch(srv->loops[0], ls->fd, EPOLLIN, on_accept, ls) != SM_OK)
+            goto fail;
+    }
+    *out = srv;
+    return SM_OK;
+fail:
+    sm_server_close(srv);
+    return SM_ERR_IO;
+}
+
+static void check_drained(void *arg);
+
+static void begin_shutdown(sm_server_t *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    SM_INFO("server", "shutting down: no new connections, answering in-flight requests");
+    for (int i = 0; i < srv->nlistens; i++) {
+        sm_loop_unwatch(srv->loops[0], srv->listens[i].fd);
+        close(srv->listens[i].fd);
+        srv->listens[i].fd = -1;
+    }
+    srv->stop_deadline_ms = sm_now_mono_ms() + 5000;
+    check_drained(srv);
+}
+
+static void check_drained(void *arg)
+{
+    sm_server_t *srv = arg;
+    if (sm_conn_inflight() == 0 || sm_now_mono_ms() >= srv->stop_deadline_ms) {
+        if (sm_conn_inflight() > 0)
+            SM_WARN("server", "%d requests still in flight at shutdown", sm_conn_inflight());
+        for (int i = 0; i < srv->nloops; i++)
+            sm_loop_stop(srv->loops[i]);
+        return;
+    }
+    sm_loop_timer(srv->loops[0], sm_now_mono_ms() + 10, check_drained, srv);
+}
+
+static void on_signal(void *ctx, uint32_t events)
+{
+    sm_server_t *srv = ctx;
+    (void)events;
+    struct signalfd_siginfo si;
+    while (read(srv->sigfd, &si, sizeof si) == sizeof si)
+        SM_INFO("server", "received signal %u", si.ssi_signo);
+    begin_shutdown(srv);
+}
+
+void sm_server_run(sm_server_t *srv)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    srv->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (srv->sigfd < 0 || sm_loop_watch(srv->loops[0], srv->sigfd, EPOLLIN, on_signal, srv) != SM_OK)
+        SM_WARN("server", "signalfd unavailable: %s", strerror(errno));
+    for (int i = 1; i < srv->nloops; i++) {
+        if (sm_loop_start_thread(srv->loops[i]) != SM_OK) {
+            SM_ERROR("server", "cannot start event loop thread %d", i);
+            abort();
+        }
+    }
+    char desc[512] = "";
+    size_t n = 0;
+    for (int i = 0; i < srv->nlistens; i++)
+        n += (size_t)snprintf(desc + n, sizeof desc - n, "%s%s://%s:%d", i ? "," : "",
+                              srv->listens[i].name, srv->cfg->listeners[i].host,
+                              srv->listens[i].port);
+    SM_INFO("server", "samsa broker %d serving on %s (cluster %s, %d event loops)",
+            srv->cfg->node_id, desc, srv->cluster_id, srv->nloops);
+    sm_loop_run(srv->loops[0]);
+    for (int i = 1; i < srv->nloops; i++)
+        sm_loop_join(srv->loops[i]);
+}
+
+void sm_server_close(sm_server_t *srv)
+{
+    if (!srv)
+        return;
+#ifdef HAVE_GROUPS
+    if (srv->groups)
+        sm_group_coord_close(srv->groups);
+#endif
+    srv->groups = NULL;
+    for (int i = 0; i < srv->nlistens; i++)
+        if (srv->listens[i].fd >= 0)
+            close(srv->listens[i].fd);
+    free(srv->listens);
+    /* Drop partitions: flush and mark clean. */
+    pthread_rwlock_wrlock(&srv->parts_lock);
+    sm_hmap_entry_t *e = NULL;
+    while ((e = sm_hmap_next(&srv->topics_by_name, e)))
+        slot_free(e->value, false);
+    sm_hmap_free(&srv->topics_by_name);
+    sm_hmap_free(&srv->topics_by_id);
+    pthread_rwlock_unlock(&srv->parts_lock);
+    if (srv->meta)
+        sm_meta_close(srv->meta);
+    /* Background workers finish queued work, then exit. */
+    pthread_mutex_lock(&srv->bg_mu);
+    srv->bg_stop = true;
+    pthread_cond_broadcast(&srv->bg_cv);
+    pthread_mutex_unlock(&srv->bg_mu);
+    for (int i = 0; i < srv->nbg; i++)
+        pthread_join(srv->bg_threads[i], NULL);
+    free(srv->bg_threads);
+    for (int i = 0; i < srv->nloops; i++)
+        sm_loop_free(srv->loops[i]);
+    sm_fetch_shutdown();
+    free(srv->loops);
+    if (srv->sigfd >= 0)
+        close(srv->sigfd);
+    g_server = NULL;
+    free(srv);
+}

@@ -1,0 +1,84 @@
+/*
+ * server.h - broker-wide state shared by every event-loop thread, and the
+ * partition objects the API handlers and coordinators work on.
+ *
+ * Threads: the server owns N event-loop threads (src/env/loop.h); each
+ * connection belongs to one loop. Everything reachable from sm_server_t is
+ * either immutable after start-up (config), refcounted and immutable
+ * (metadata images), or internally locked (partitions, logs, coordinators).
+ */
+#ifndef SM_SERVER_H
+#define SM_SERVER_H
+
+#include "config.h"
+#include "log.h"
+#include "proto.h"
+#include "ref.h"
+#include "sm_common.h"
+
+#include <pthread.h>
+
+typedef struct sm_log sm_log_t;
+typedef struct sm_meta sm_meta_t;
+typedef struct sm_group_coord sm_group_coord_t;
+typedef struct sm_append_info sm_append_info_t;
+
+/* One partition this broker hosts (as leader; replication comes later). */
+typedef struct sm_partition {
+    sm_ref_t ref;
+    char *topic;          /* owned */
+    int32_t index;
+    sm_uuid_t topic_id;
+    char *name;           /* "topic-index", for logs */
+    sm_log_t *log;        /* owned; thread-safe */
+    int32_t leader_epoch;
+    bool deleted;         /* set when the topic is deleted; appends refused */
+} sm_partition_t;
+
+typedef struct sm_server sm_server_t;
+
+/* Look a hosted partition up by topic name; returns a new reference or NULL.
+ * Any thread. */
+sm_partition_t *sm_server_partition(sm_server_t *srv, const char *topic, size_t topic_len,
+                                    int32_t index);
+sm_partition_t *sm_server_partition_by_id(sm_server_t *srv, const sm_uuid_t *topic_id,
+                                          int32_t index);
+void sm_partition_put(sm_partition_t *p);
+
+/* Append already-validated batches as leader and wake long-polling fetchers.
+ * Returns SM_ERR_CLOSED if the partition was deleted. Any thread. */
+sm_err_t sm_partition_append(sm_server_t *srv, sm_partition_t *p, uint8_t *batches, size_t len,
+                             sm_append_info_t *out) SM_MUST_CHECK;
+
+/* Broker-wide accessors. */
+const sm_config_t *sm_server_config(const sm_server_t *srv);
+sm_meta_t *sm_server_meta(sm_server_t *srv);
+sm_group_coord_t *sm_server_groups(sm_server_t *srv);
+int32_t sm_server_node_id(const sm_server_t *srv);
+
+/* Run fn(arg) on a background worker thread (fsync, deletions, loading). */
+void sm_server_background(sm_server_t *srv, void (*fn)(void *arg), void *arg);
+
+#endif
+
+/* ---- lifecycle (main.c) and framework hooks */
+
+typedef struct sm_loop sm_loop_t;
+
+/* Build the server from a loaded config: format/check the data dirs, open
+ * the metadata log, open every hosted partition, bind the listeners.
+ * Main thread. */
+sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out) SM_MUST_CHECK;
+/* Serve until SIGTERM/SIGINT, then shut down gracefully. Main thread. */
+void sm_server_run(sm_server_t *srv);
+void sm_server_close(sm_server_t *srv);
+
+int sm_server_nloops(const sm_server_t *srv);
+sm_loop_t *sm_server_loop(const sm_server_t *srv, int i);
+const char *sm_server_cluster_id(const sm_server_t *srv);
+
+/* Called after every successful append to wake long-polling fetches.
+ * Any thread. Implemented by the fetch purgatory (handle_fetch.c). */
+void sm_fetch_notify_append(sm_server_t *srv, sm_partition_t *p);
+void sm_fetch_init(sm_server_t *srv);
+void sm_fetch_shutdown(void);

@@ -1,0 +1,16 @@
+/*
+ * net.h - TCP listening and accepting (non-blocking, close-on-exec,
+ * TCP_NODELAY). Part of the OS seam; any thread.
+ */
+#ifndef SM_NET_H
+#define SM_NET_H
+
+#include "sm_common.h"
+
+/* Listen on host:port ("0.0.0.0" or "" = any). *port_out gets the bound port
+ * (useful with port 0). */
+sm_err_t sm_net_listen(const char *host, int port, int backlog, int *fd_out, int *port_out) SM_MUST_CHECK;
+/* Accept one connection; SM_ERR_AGAIN when none is pending. peer gets "ip:port". */
+sm_err_t sm_net_accept(int lfd, int *fd_out, char *peer, size_t peerlen) SM_MUST_CHECK;
+
+#endif
