@@ -1,0 +1,70 @@
+/*
+ * coord_internal.h - the coordinator object shared by group_coord.c (API,
+ * timers, lifecycle) and coord_store.c (durability: appends, loading,
+ * snapshots, offset expiry). Not for use outside src/coord.
+ *
+ * Everything here is guarded by sm_group_coord.mu unless noted.
+ */
+#ifndef SM_COORD_INTERNAL_H
+#define SM_COORD_INTERNAL_H
+
+#include "coord_records.h"
+#include "group_coord.h"
+#include "hmap.h"
+
+#include <pthread.h>
+
+/* Bookkeeping for one __consumer_offsets partition. */
+typedef struct sm_coord_part {
+    bool loaded;                  /* replayed; its groups may be served */
+    int64_t bytes_since_snapshot; /* appended since the last restatement */
+    int64_t snapshot_bytes;       /* size of the last restatement */
+} sm_coord_part_t;
+
+struct sm_group_coord {
+    sm_server_t *srv;
+    sm_group_coord_config_t cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* wakes the timer thread */
+    pthread_t timer;
+    bool timer_started;
+    bool stopping;
+    int64_t wake_at_ms;      /* mono time the timer thread sleeps until (INT64_MIN: awake) */
+    int64_t event_next_ms;   /* earliest deadline events created since the last tick */
+    sm_hmap_t groups;        /* group id -> sm_group_t* (owned) */
+    sm_group_env_t env;      /* shared by all groups; env.ctx = this */
+    sm_coord_part_t *parts;  /* cfg.num_partitions */
+    int32_t nunloaded;       /* partitions still to load */
+    int64_t next_expiry_ms;  /* mono time of the next offset-expiry pass */
+};
+
+sm_group_time_t sm_coord_now(void);
+
+/* The group's partition is loaded? (mutex held) */
+bool sm_coord_part_ready(const sm_group_coord_t *c, int32_t part);
+
+/* Append records to a __consumer_offsets partition as one batch and wait for
+ * the append to finish; SM_OK once durable in the log. Mutex held. */
+SM_MUST_CHECK sm_err_t sm_coord_append(sm_group_coord_t *c, int32_t part,
+                                       const sm_coord_kv_t *kvs, int32_t n);
+
+/* env->store: persist g's metadata record. Returns a Kafka error code. */
+int16_t sm_coord_store_group(void *ctx, sm_group_t *g, sm_group_time_t now);
+
+/* Replay every not-yet-loaded partition that is available. Mutex held. */
+void sm_coord_load_pending(sm_group_coord_t *c, sm_group_time_t now);
+
+/* Offset expiry and removal of empty groups. Mutex held. */
+void sm_coord_expire(sm_group_coord_t *c, sm_group_time_t now);
+
+/* Restate partitions that have grown past their threshold. Mutex held. */
+void sm_coord_maybe_snapshot(sm_group_coord_t *c);
+
+/* Remove g from the map and free it (after answering its waiters). */
+void sm_coord_group_drop(sm_group_coord_t *c, sm_group_t *g, int16_t error);
+
+/* New, empty group registered in the map. */
+sm_group_t *sm_coord_group_create(sm_group_coord_t *c, const char *id, size_t len,
+                                  sm_group_time_t now);
+
+#endif

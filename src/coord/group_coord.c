@@ -1,0 +1,658 @@
+/*
+ * group_coord.c - the group coordinator's API, timer thread and lifecycle
+ * (see group_coord.h for the role, threads and durability rules;
+ * coord_store.c holds the log side).
+ *
+ * Every API call: lock, check the group's __consumer_offsets partition is
+ * loaded, find (or create) the group, step its state machine with the current
+ * time, let sm_group_tick() report the group's next deadline and wake the
+ * timer thread if it is earlier than the thread's planned wake-up, unlock.
+ *
+ * The timer thread sleeps until the earliest deadline (at most a second),
+ * then runs sm_group_coord_tick(): group timers, loading partitions that were
+ * not available at open, offset expiry every offsets.retention.check.interval.ms
+ * and snapshots of grown partitions.
+ */
+#include "coord_internal.h"
+
+#include "log.h"
+#include "meta.h"
+#include "server.h"
+#include "storage/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TIMER_MAX_SLEEP_MS 1000
+
+sm_group_time_t sm_coord_now(void)
+{
+    sm_group_time_t t = {sm_now_mono_ms(), sm_now_wall_ms()};
+    return t;
+}
+
+/* ------------------------------------------------------------ groups map */
+
+sm_group_t *sm_coord_group_create(sm_group_coord_t *c, const char *id, size_t len,
+                                  sm_group_time_t now)
+{
+    char *name = sm_xstrndup(id, len);
+    sm_group_t *g = sm_group_new(name, &c->env, now);
+    free(name);
+    g->partition = sm_coord_partition_for(id, len, c->cfg.num_partitions);
+    sm_hmap_put(&c->groups, id, len, g);
+    return g;
+}
+
+void sm_coord_group_drop(sm_group_coord_t *c, sm_group_t *g, int16_t error)
+{
+    sm_group_unload(g, error);
+    sm_hmap_del(&c->groups, g->id, strlen(g->id));
+    sm_group_free(g);
+}
+
+static sm_group_t *group_get(sm_group_coord_t *c, const char *id)
+{
+    return sm_hmap_get(&c->groups, id, strlen(id));
+}
+
+static int16_t status_locked(sm_group_coord_t *c, const char *group_id)
+{
+    if (c->stopping)
+        return SM_KERR_NOT_COORDINATOR;
+    int32_t part = sm_coord_partition_for(group_id, strlen(group_id), c->cfg.num_partitions);
+    return sm_coord_part_ready(c, part) ? SM_KERR_NONE : SM_KERR_COORDINATOR_LOAD_IN_PROGRESS;
+}
+
+/* After an event on g: run its due timers and wake the timer thread early if
+ * g now has an earlier deadline. */
+static void after_event(sm_group_coord_t *c, sm_group_t *g, sm_group_time_t now)
+{
+    int64_t next = sm_group_tick(g, now);
+    if (next < c->event_next_ms)
+        c->event_next_ms = next;
+    if (next < c->wake_at_ms)
+        pthread_cond_signal(&c->cv);
+}
+
+int16_t sm_group_coord_status(sm_group_coord_t *c, const char *group_id)
+{
+    pthread_mutex_lock(&c->mu);
+    int16_t err = status_locked(c, group_id);
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+/* ------------------------------------------------------------ membership */
+
+static void join_fail(sm_group_waiter_t *w, const char *member_id, int16_t err)
+{
+    sm_group_join_result_t r = {.error = err, .generation = -1, .member_id = member_id};
+    w->on_join(w, NULL, &r);
+}
+
+void sm_group_coord_join(sm_group_coord_t *c, const char *group_id,
+                         const sm_group_join_args_t *a, sm_group_waiter_t *w)
+{
+    const char *mid = a->member_id ? a->member_id : "";
+    if (!group_id[0]) {
+        join_fail(w, mid, SM_KERR_INVALID_GROUP_ID);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    sm_group_time_t now = sm_coord_now();
+    int16_t err = status_locked(c, group_id);
+    sm_group_t *g = err ? NULL : group_get(c, group_id);
+    if (!err && !g) {
+        if (mid[0]) {
+            err = SM_KERR_UNKNOWN_MEMBER_ID; /* a member of a group that is gone */
+        } else if (a->session_timeout_ms < c->cfg.limits.min_session_timeout_ms ||
+                   a->session_timeout_ms > c->cfg.limits.max_session_timeout_ms) {
+            err = SM_KERR_INVALID_SESSION_TIMEOUT;
+        } else {
+            g = sm_coord_group_create(c, group_id, strlen(group_id), now);
+        }
+    }
+    if (err) {
+        join_fail(w, mid, err);
+    } else {
+        sm_group_join(g, a, now, w);
+        after_event(c, g, now);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void sm_group_coord_sync(sm_group_coord_t *c, const char *group_id,
+                         const sm_group_sync_args_t *a, sm_group_waiter_t *w)
+{
+    if (!group_id[0]) {
+        w->on_sync(w, NULL, SM_KERR_INVALID_GROUP_ID, NULL, 0);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    sm_group_time_t now = sm_coord_now();
+    int16_t err = status_locked(c, group_id);
+    sm_group_t *g = err ? NULL : group_get(c, group_id);
+    if (!err && !g)
+        err = SM_KERR_UNKNOWN_MEMBER_ID;
+    if (err) {
+        w->on_sync(w, NULL, err, NULL, 0);
+    } else {
+        sm_group_sync(g, a, now, w);
+        after_event(c, g, now);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+int16_t sm_group_coord_heartbeat(sm_group_coord_t *c, const char *group_id,
+                                 const char *member_id, const char *instance_id,
+                                 int32_t generation)
+{
+    if (!group_id[0])
+        return SM_KERR_INVALID_GROUP_ID;
+    pthread_mutex_lock(&c->mu);
+    sm_group_time_t now = sm_coord_now();
+    int16_t err = status_locked(c, group_id);
+    sm_group_t *g = err ? NULL : group_get(c, group_id);
+    if (!err && !g)
+        err = SM_KERR_UNKNOWN_MEMBER_ID;
+    if (!err) {
+        err = sm_group_heartbeat(g, member_id, instance_id, generation, now);
+        after_event(c, g, now);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+int16_t sm_group_coord_leave(sm_group_coord_t *c, const char *group_id, sm_group_leaver_t *m,
+                             int32_t n)
+{
+    if (!group_id[0])
+        return SM_KERR_INVALID_GROUP_ID;
+    pthread_mutex_lock(&c->mu);
+    sm_group_time_t now = sm_coord_now();
+    int16_t err = status_locked(c, group_id);
+    sm_group_t *g = err ? NULL : group_get(c, group_id);
+    for (int32_t i = 0; !err && i < n; i++)
+        m[i].error = g ? sm_group_leave(g, m[i].member_id, m[i].instance_id, now)
+                       : SM_KERR_UNKNOWN_MEMBER_ID;
+    if (g)
+        after_event(c, g, now);
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+/* ------------------------------------------------------------ offsets */
+
+static bool partition_exists(sm_meta_image_t *img, const char *topic, size_t len, int32_t part)
+{
+    const sm_topic_meta_t *t = img ? sm_meta_image_topic(img, topic, len) : NULL;
+    return t && part >= 0 && part < t->npartitions;
+}
+
+void sm_group_coord_commit(sm_group_coord_t *c, const char *group_id, int32_t generation,
+                           const char *member_id, const char *instance_id,
+                           sm_group_commit_part_t *parts, int32_t n)
+{
+    sm_meta_t *meta = sm_server_meta(c->srv);
+    sm_meta_image_t *img = meta ? sm_meta_image_get(meta) : NULL;
+    pthread_mutex_lock(&c->mu);
+    sm_group_time_t now = sm_coord_now();
+    int16_t err = status_locked(c, group_id);
+    sm_group_t *g = err ? NULL : group_get(c, group_id);
+    bool created = false;
+    if (!err && !g) {
+        if (generation < 0) {
+            /* A consumer that only stores offsets: the group holds them. */
+            g = sm_coord_group_create(c, group_id, strlen(group_id), now);
+            created = true;
+        } else {
+            err = SM_KERR_ILLEGAL_GENERATION;
+        }
+    }
+    if (!err)
+        err = sm_group_commit_check(g, generation, member_id, instance_id);
+    sm_arena_t a;
+    sm_arena_init(&a);
+    sm_coord_kv_t *kvs = sm_xcalloc((size_t)(n > 0 ? n : 1), sizeof *kvs);
+    int32_t k = 0;
+    for (int32_t i = 0; i < n; i++) {
+        sm_group_commit_part_t *p = &parts[i];
+        if (err) {
+            p->error = err;
+        } else if (!partition_exists(img, p->topic, p->topic_len, p->partition)) {
+            p->error = SM_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        } else if (p->metadata && (int64_t)p->metadata_len > c->cfg.metadata_max_bytes) {
+            p->error = SM_KERR_OFFSET_METADATA_TOO_LARGE;
+        } else {
+            p->error = SM_KERR_NONE;
+            sm_offset_value_t v = {.offset = p->offset,
+                                   .leader_epoch = p->leader_epoch,
+                                   .metadata = p->metadata,
+                                   .metadata_len = p->metadata_len,
+                                   .commit_ms = now.wall_ms,
+                                   .expire_ms = p->expire_ms};
+            sm_coord_record_offset(&a, g->id, p->topic, p->topic_len, p->partition, &v, &kvs[k++]);
+        }
+    }
+    /* Durable first, then visible, then answered. */
+    if (k && sm_coord_append(c, g->partition, kvs, k) != SM_OK) {
+        for (int32_t i = 0; i < n; i++)
+            if (parts[i].error == SM_KERR_NONE)
+                parts[i].error = SM_KERR_COORDINATOR_NOT_AVAILABLE;
+    } else {
+        for (int32_t i = 0; i < n; i++) {
+            sm_group_commit_part_t *p = &parts[i];
+            if (p->error != SM_KERR_NONE)
+                continue;
+            sm_offset_value_t v = {.offset = p->offset,
+                                   .leader_epoch = p->leader_epoch,
+                                   .metadata = p->metadata,
+                                   .metadata_len = p->metadata_len,
+                                   .commit_ms = now.wall_ms,
+                                   .expire_ms = p->expire_ms};
+            sm_offset_table_put(&g->offsets, p->topic, p->topic_len, p->partition, &v);
+        }
+    }
+    if (created && sm_group_is_disposable(g))
+        sm_coord_group_drop(c, g, SM_KERR_NONE);
+    free(kvs);
+    sm_arena_free(&a);
+    pthread_mutex_unlock(&c->mu);
+    if (img)
+        sm_meta_image_put(img);
+}
+
+static void fetch_one(const sm_group_t *g, sm_group_fetch_part_t *p, sm_arena_t *a)
+{
+    const sm_offset_entry_t *e =
+        g ? sm_offset_table_get(&g->offsets, p->topic, strlen(p->topic), p->partition) : NULL;
+    p->error = SM_KERR_NONE;
+    if (e) {
+        p->offset = e->offset;
+        p->leader_epoch = e->leader_epoch;
+        p->metadata = sm_arena_strndup(a, e->metadata, e->metadata_len);
+    } else {
+        p->offset = -1;
+        p->leader_epoch = -1;
+        p->metadata = "";
+    }
+}
+
+int16_t sm_group_coord_fetch(sm_group_coord_t *c, const char *group_id, sm_group_fetch_part_t *p,
+                             int32_t n, sm_arena_t *a)
+{
+    pthread_mutex_lock(&c->mu);
+    int16_t err = status_locked(c, group_id);
+    if (!err) {
+        sm_group_t *g = group_get(c, group_id);
+        for (int32_t i = 0; i < n; i++)
+            fetch_one(g, &p[i], a);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+int16_t sm_group_coord_fetch_all(sm_group_coord_t *c, const char *group_id, sm_arena_t *a,
+                                 sm_group_fetch_part_t **out, int32_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&c->mu);
+    int16_t err = status_locked(c, group_id);
+    sm_group_t *g = err ? NULL : group_get(c, group_id);
+    if (g) {
+        uint32_t cnt;
+        sm_offset_entry_t **v = sm_offset_table_sorted(&g->offsets, &cnt);
+        sm_group_fetch_part_t *r = SM_ARENA_NEW(a, sm_group_fetch_part_t, cnt ? cnt : 1);
+        for (uint32_t i = 0; i < cnt; i++) {
+            r[i].topic = sm_arena_strndup(a, v[i]->topic, v[i]->topic_len);
+            r[i].partition = v[i]->partition;
+            r[i].offset = v[i]->offset;
+            r[i].leader_epoch = v[i]->leader_epoch;
+            r[i].metadata = sm_arena_strndup(a, v[i]->metadata, v[i]->metadata_len);
+            r[i].error = SM_KERR_NONE;
+        }
+        free(v);
+        *out = r;
+        *n = (int32_t)cnt;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+/* Topics the consumer-protocol members of g subscribe to (arena strings). */
+static bool group_subscribes(const sm_group_t *g, const char *topic, sm_arena_t *a)
+{
+    if (!g->protocol_type || strcmp(g->protocol_type, "consumer") != 0)
+        return false;
+    for (int32_t i = 0; i < g->nmembers; i++) {
+        int32_t len;
+        const uint8_t *meta = sm_group_member_meta(g->members[i], g->protocol_name, &len);
+        if (!meta || len < 2)
+            continue;
+        sm_rd_t r;
+        sm_rd_init(&r, meta, (size_t)len);
+        int16_t ver = sm_rd_i16(&r);
+        sm_consumer_protocol_subscription_t sub;
+        if (sm_consumer_protocol_subscription_decode(&r, a, ver > 3 ? 3 : ver, &sub) != SM_OK)
+            continue;
+        for (int32_t k = 0; k < sub.topics_count; k++)
+            if (sm_str_eq(sub.topics[k], topic))
+                return true;
+    }
+    return false;
+}
+
+int16_t sm_group_coord_offset_delete(sm_group_coord_t *c, const char *group_id,
+                                     sm_group_offset_del_t *p, int32_t n)
+{
+    pthread_mutex_lock(&c->mu);
+    int16_t err = status_locked(c, group_id);
+    sm_group_t *g = err ? NULL : group_get(c, group_id);
+    if (!err && !g)
+        err = SM_KERR_GROUP_ID_NOT_FOUND;
+    if (!err && g->state != SM_GROUP_EMPTY &&
+        (!g->protocol_type || strcmp(g->protocol_type, "consumer") != 0))
+        err = SM_KERR_NON_EMPTY_GROUP;
+    if (!err) {
+        sm_arena_t a;
+        sm_arena_init(&a);
+        sm_coord_kv_t *kvs = sm_xcalloc((size_t)(n > 0 ? n : 1), sizeof *kvs);
+        int32_t k = 0;
+        for (int32_t i = 0; i < n; i++) {
+            if (g->state != SM_GROUP_EMPTY && group_subscribes(g, p[i].topic, &a)) {
+                p[i].error = SM_KERR_GROUP_SUBSCRIBED_TO_TOPIC;
+                continue;
+            }
+            p[i].error = SM_KERR_NONE;
+            size_t tl = strlen(p[i].topic);
+            if (sm_offset_table_get(&g->offsets, p[i].topic, tl, p[i].partition))
+                sm_coord_record_offset(&a, g->id, p[i].topic, tl, p[i].partition, NULL,
+                                       &kvs[k++]);
+        }
+        if (k && sm_coord_append(c, g->partition, kvs, k) != SM_OK) {
+            err = SM_KERR_COORDINATOR_NOT_AVAILABLE;
+        } else {
+            for (int32_t i = 0; i < n; i++)
+                if (p[i].error == SM_KERR_NONE)
+                    (void)sm_offset_table_del(&g->offsets, p[i].topic, strlen(p[i].topic),
+                                              p[i].partition);
+        }
+        free(kvs);
+        sm_arena_free(&a);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+/* ------------------------------------------------------------ admin */
+
+void sm_group_coord_describe(sm_group_coord_t *c, const char *group_id, sm_arena_t *a,
+                             sm_group_desc_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->state = "Dead";
+    out->protocol_type = "";
+    out->protocol = "";
+    pthread_mutex_lock(&c->mu);
+    out->error = status_locked(c, group_id);
+    sm_group_t *g = out->error ? NULL : group_get(c, group_id);
+    if (g) {
+        bool stable = g->state == SM_GROUP_STABLE;
+        out->state = sm_group_state_name(g->state);
+        out->protocol_type = sm_arena_strndup(a, g->protocol_type ? g->protocol_type : "",
+                                              g->protocol_type ? strlen(g->protocol_type) : 0);
+        if (stable && g->protocol_name)
+            out->protocol = sm_arena_strndup(a, g->protocol_name, strlen(g->protocol_name));
+        out->nmembers = g->nmembers;
+        out->members = SM_ARENA_NEW(a, sm_group_desc_member_t, g->nmembers ? g->nmembers : 1);
+        for (int32_t i = 0; i < g->nmembers; i++) {
+            const sm_group_member_t *m = g->members[i];
+            sm_group_desc_member_t *d = &out->members[i];
+            d->member_id = sm_arena_strndup(a, m->id, strlen(m->id));
+            d->instance_id =
+                m->instance_id ? sm_arena_strndup(a, m->instance_id, strlen(m->instance_id)) : NULL;
+            d->client_id = sm_arena_strndup(a, m->client_id, strlen(m->client_id));
+            d->client_host = sm_arena_strndup(a, m->client_host, strlen(m->client_host));
+            if (stable) {
+                /* Kafka shows metadata and assignment only for a stable group. */
+                int32_t len;
+                const uint8_t *meta = sm_group_member_meta(m, g->protocol_name, &len);
+                uint8_t *mc = sm_arena_alloc(a, (size_t)len + 1);
+                if (meta && len > 0)
+                    memcpy(mc, meta, (size_t)len);
+                d->metadata = mc;
+                d->metadata_len = meta ? len : 0;
+                uint8_t *ac = sm_arena_alloc(a, (size_t)m->assignment_len + 1);
+                if (m->assignment_len)
+                    memcpy(ac, m->assignment, (size_t)m->assignment_len);
+                d->assignment = ac;
+                d->assignment_len = m->assignment_len;
+            } else {
+                d->metadata = d->assignment = (const uint8_t *)"";
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+int16_t sm_group_coord_list(sm_group_coord_t *c, uint32_t state_mask, sm_arena_t *a,
+                            sm_group_listing_t **out, int32_t *n)
+{
+    pthread_mutex_lock(&c->mu);
+    int16_t err = c->nunloaded ? SM_KERR_COORDINATOR_LOAD_IN_PROGRESS : SM_KERR_NONE;
+    size_t cap = c->groups.count ? c->groups.count : 1;
+    sm_group_listing_t *r = SM_ARENA_NEW(a, sm_group_listing_t, cap);
+    int32_t k = 0;
+    for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&c->groups, e));) {
+        const sm_group_t *g = e->value;
+        if (state_mask && !(state_mask & (1u << g->state)))
+            continue;
+        r[k].group_id = sm_arena_strndup(a, g->id, strlen(g->id));
+        r[k].protocol_type = g->protocol_type
+                                 ? sm_arena_strndup(a, g->protocol_type, strlen(g->protocol_type))
+                                 : "";
+        r[k].state = sm_group_state_name(g->state);
+        k++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    *out = r;
+    *n = k;
+    return err;
+}
+
+int16_t sm_group_coord_delete(sm_group_coord_t *c, const char *group_id)
+{
+    pthread_mutex_lock(&c->mu);
+    int16_t err = status_locked(c, group_id);
+    sm_group_t *g = err ? NULL : group_get(c, group_id);
+    if (!err && !g)
+        err = SM_KERR_GROUP_ID_NOT_FOUND;
+    if (!err && (g->state != SM_GROUP_EMPTY || g->npending))
+        err = SM_KERR_NON_EMPTY_GROUP;
+    if (!err) {
+        /* Tombstones for every offset and the group, in one batch. */
+        sm_arena_t a;
+        sm_arena_init(&a);
+        uint32_t cnt;
+        sm_offset_entry_t **v = sm_offset_table_sorted(&g->offsets, &cnt);
+        sm_coord_kv_t *kvs = sm_xcalloc(cnt + 1, sizeof *kvs);
+        for (uint32_t i = 0; i < cnt; i++)
+            sm_coord_record_offset(&a, g->id, v[i]->topic, v[i]->topic_len, v[i]->partition,
+                                   NULL, &kvs[i]);
+        sm_coord_record_group(&a, g, true, &kvs[cnt]);
+        if (sm_coord_append(c, g->partition, kvs, (int32_t)cnt + 1) != SM_OK) {
+            err = SM_KERR_COORDINATOR_NOT_AVAILABLE;
+        } else {
+            SM_INFO("coord", "group %s deleted (%u offsets)", g->id, cnt);
+            sm_coord_group_drop(c, g, SM_KERR_COORDINATOR_NOT_AVAILABLE);
+        }
+        free(v);
+        free(kvs);
+        sm_arena_free(&a);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+const sm_group_coord_config_t *sm_group_coord_config(const sm_group_coord_t *c) { return &c->cfg; }
+
+/* ------------------------------------------------------------ timers */
+
+int64_t sm_group_coord_tick(sm_group_coord_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    sm_group_time_t now = sm_coord_now();
+    c->event_next_ms = INT64_MAX;
+    sm_coord_load_pending(c, now);
+    int64_t next = now.mono_ms + TIMER_MAX_SLEEP_MS;
+    for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&c->groups, e));) {
+        sm_group_t *g = e->value;
+        if (sm_coord_part_ready(c, g->partition))
+            next = SM_MIN(next, sm_group_tick(g, now));
+    }
+    if (now.mono_ms >= c->next_expiry_ms) {
+        sm_coord_expire(c, now);
+        c->next_expiry_ms = now.mono_ms + c->cfg.retention_check_ms;
+    }
+    sm_coord_maybe_snapshot(c);
+    pthread_mutex_unlock(&c->mu);
+    return next;
+}
+
+static void *timer_main(void *arg)
+{
+    sm_group_coord_t *c = arg;
+    for (;;) {
+        int64_t next = sm_group_coord_tick(c);
+        pthread_mutex_lock(&c->mu);
+        if (c->stopping) {
+            pthread_mutex_unlock(&c->mu);
+            break;
+        }
+        int64_t now = sm_now_mono_ms();
+        /* Deadlines created by events since the tick are in event_next_ms;
+         * later ones signal us when they are earlier than wake_at_ms. */
+        c->wake_at_ms = SM_MIN(SM_MIN(next, c->event_next_ms), now + TIMER_MAX_SLEEP_MS);
+        if (c->wake_at_ms > now) {
+            /* The condvar uses CLOCK_MONOTONIC (see open). */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t ns = (int64_t)ts.tv_nsec + (c->wake_at_ms - now) * 1000000;
+            ts.tv_sec += (time_t)(ns / 1000000000);
+            ts.tv_nsec = (long)(ns % 1000000000);
+            pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        }
+        c->wake_at_ms = INT64_MIN; /* ticking: nobody needs to signal */
+        bool stop = c->stopping;
+        pthread_mutex_unlock(&c->mu);
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void config_from_broker(const sm_config_t *bc, sm_group_coord_config_t *cfg)
+{
+    cfg->num_partitions = bc->offsets_topic_num_partitions > 0 ? bc->offsets_topic_num_partitions : 50;
+    cfg->replication_factor = bc->offsets_topic_replication_factor;
+    cfg->segment_bytes = bc->offsets_topic_segment_bytes;
+    cfg->retention_ms = (int64_t)bc->offsets_retention_minutes * 60000;
+    cfg->retention_check_ms = bc->offsets_retention_check_interval_ms > 0
+                                  ? bc->offsets_retention_check_interval_ms
+                                  : 600000;
+    cfg->metadata_max_bytes = bc->offset_metadata_max_bytes;
+    cfg->snapshot_min_bytes = SM_GROUP_COORD_SNAPSHOT_MIN_BYTES;
+    cfg->limits.min_session_timeout_ms = bc->group_min_session_timeout_ms;
+    cfg->limits.max_session_timeout_ms = bc->group_max_session_timeout_ms;
+    cfg->limits.initial_rebalance_delay_ms = bc->group_initial_rebalance_delay_ms;
+    cfg->limits.max_size = bc->group_max_size;
+    cfg->limits.new_member_join_timeout_ms = 300000; /* Kafka's fixed 5 minutes */
+}
+
+sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **out)
+{
+    sm_group_coord_t *c = sm_xcalloc(1, sizeof *c);
+    c->srv = srv;
+    config_from_broker(sm_server_config(srv), &c->cfg);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    sm_hmap_init(&c->groups);
+    c->env.limits = c->cfg.limits;
+    c->env.ctx = c;
+    c->env.store = sm_coord_store_group;
+    c->env.rng = (uint64_t)sm_now_wall_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)sm_now_mono_us();
+    if (!c->env.rng)
+        c->env.rng = 1;
+    c->parts = sm_xcalloc((size_t)c->cfg.num_partitions, sizeof *c->parts);
+    c->nunloaded = c->cfg.num_partitions;
+    c->wake_at_ms = INT64_MIN;
+    c->event_next_ms = INT64_MAX;
+
+    /* Created at start-up rather than on first use: a client's first
+     * FindCoordinator then finds the coordinator ready. */
+    sm_meta_t *meta = sm_server_meta(srv);
+    if (meta) {
+        char seg[32];
+        snprintf(seg, sizeof seg, "%d", c->cfg.segment_bytes > 0 ? c->cfg.segment_bytes : 104857600);
+        sm_topic_kv_t configs[] = {
+            {"cleanup.policy", "compact"},
+            {"compression.type", "producer"},
+            {"segment.bytes", seg},
+        };
+        sm_err_t err = sm_meta_create_internal_topic(meta, SM_GROUP_COORD_TOPIC,
+                                                     c->cfg.num_partitions, c->cfg.replication_factor,
+                                                     configs, (int)SM_ARRAY_LEN(configs), NULL);
+        if (err != SM_OK)
+            SM_WARN("coord", "could not create %s: %s (will retry loading)", SM_GROUP_COORD_TOPIC,
+                    sm_err_str(err));
+    }
+    pthread_mutex_lock(&c->mu);
+    sm_coord_load_pending(c, sm_coord_now());
+    c->next_expiry_ms = sm_now_mono_ms() + c->cfg.retention_check_ms;
+    pthread_mutex_unlock(&c->mu);
+    if (pthread_create(&c->timer, NULL, timer_main, c) != 0) {
+        SM_ERROR("coord", "cannot start the timer thread");
+        sm_group_coord_close(c);
+        return SM_ERR_IO;
+    }
+    c->timer_started = true;
+    SM_INFO("coord", "group coordinator up: %d partitions of %s, %zu groups loaded",
+            c->cfg.num_partitions, SM_GROUP_COORD_TOPIC, c->groups.count);
+    *out = c;
+    return SM_OK;
+}
+
+void sm_group_coord_close(sm_group_coord_t *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (c->timer_started)
+        pthread_join(c->timer, NULL);
+    pthread_mutex_lock(&c->mu);
+    for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&c->groups, e));) {
+        sm_group_t *g = e->value;
+        sm_group_unload(g, SM_KERR_NOT_COORDINATOR);
+        sm_group_free(g);
+    }
+    sm_hmap_free(&c->groups);
+    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c->parts);
+    free(c);
+}

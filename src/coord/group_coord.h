@@ -1,0 +1,180 @@
+/*
+ * group_coord.h - the group coordinator: every consumer group of this
+ * broker, their committed offsets, and their durable home in the internal
+ * topic __consumer_offsets.
+ *
+ * Role: the API handlers (src/broker/handle_group.c) call the functions
+ * below; each takes the coordinator mutex, looks the group up (creating it
+ * for a JoinGroup or a simple OffsetCommit), feeds the event to the group
+ * state machine (group.h) and makes any resulting state durable by appending
+ * records to __consumer_offsets partition
+ *     abs(java_hashCode(group_id)) % offsets.topic.num.partitions
+ * before answering. At open the coordinator creates __consumer_offsets through
+ * the controller (sm_meta_create_internal_topic, cleanup.policy=compact) if it
+ * does not exist, and replays every partition to rebuild groups and offsets.
+ *
+ * Threads: one mutex guards all groups, offsets and partition bookkeeping;
+ * handler calls run on loop threads, timers on the coordinator's own timer
+ * thread (sm_group_coord_tick). Parked JoinGroup/SyncGroup requests are
+ * answered through their sm_group_waiter_t callbacks with the mutex held, on
+ * whichever thread completes them; callbacks must only encode and finish the
+ * request. Appends to __consumer_offsets are made with the mutex held so the
+ * log order equals the order of the in-memory changes.
+ *
+ * Bounding __consumer_offsets without compaction: each partition counts the
+ * bytes appended since it was last restated; past
+ * max(SM_GROUP_COORD_SNAPSHOT_MIN_BYTES, 2 x the last snapshot) the timer
+ * thread appends a snapshot - the metadata and offsets of every live group of
+ * that partition - and moves the log start offset to the snapshot's first
+ * offset (sm_log_delete_records), so older segments are deleted. Replaying
+ * from the log start thus always yields the full state.
+ *
+ * Error codes returned here are Kafka error codes (SM_KERR_* in group.h).
+ */
+#ifndef SM_GROUP_COORD_H
+#define SM_GROUP_COORD_H
+
+#include "arena.h"
+#include "group.h"
+#include "sm_common.h"
+
+typedef struct sm_server sm_server_t;
+typedef struct sm_group_coord sm_group_coord_t;
+
+#define SM_GROUP_COORD_TOPIC "__consumer_offsets"
+#define SM_GROUP_COORD_SNAPSHOT_MIN_BYTES (8 << 20)
+
+/* Settings, taken from the broker config at open (see sm_group_coord_open). */
+typedef struct sm_group_coord_config {
+    int32_t num_partitions;         /* offsets.topic.num.partitions */
+    int16_t replication_factor;     /* offsets.topic.replication.factor */
+    int32_t segment_bytes;          /* offsets.topic.segment.bytes */
+    int64_t retention_ms;           /* offsets.retention.minutes */
+    int64_t retention_check_ms;     /* offsets.retention.check.interval.ms */
+    int32_t metadata_max_bytes;     /* offset.metadata.max.bytes */
+    int64_t snapshot_min_bytes;     /* see above */
+    sm_group_limits_t limits;
+} sm_group_coord_config_t;
+
+/*
+ * Start the coordinator: create __consumer_offsets if missing, load every
+ * partition, start the timer thread. Call after the server's partitions are
+ * available (after the metadata listener is set). Partitions that cannot be
+ * read yet are retried by the timer thread; their groups answer
+ * COORDINATOR_LOAD_IN_PROGRESS meanwhile. Start-up thread.
+ */
+SM_MUST_CHECK sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **out);
+/* Stop the timer thread, answer every parked request (NOT_COORDINATOR, so
+ * clients look the coordinator up again) and free everything. Call before
+ * the partitions are closed. No other call may run during or after it. */
+void sm_group_coord_close(sm_group_coord_t *c);
+
+/* Run every timer due at now (sessions, rebalances, offset expiry,
+ * snapshots, loading). The timer thread calls it; tests may too. Returns
+ * the next mono deadline. Any thread. */
+int64_t sm_group_coord_tick(sm_group_coord_t *c);
+
+/* ------------------------------------------------ handler-facing calls */
+/* All: any thread (take the mutex). group ids are NUL-terminated. */
+
+/* Can this broker serve group_id right now? NONE, COORDINATOR_LOAD_IN_PROGRESS
+ * (its partition is not loaded yet) or COORDINATOR_NOT_AVAILABLE. */
+int16_t sm_group_coord_status(sm_group_coord_t *c, const char *group_id);
+
+/* JoinGroup / SyncGroup: the answer goes to w (maybe before returning). */
+void sm_group_coord_join(sm_group_coord_t *c, const char *group_id,
+                         const sm_group_join_args_t *a, sm_group_waiter_t *w);
+void sm_group_coord_sync(sm_group_coord_t *c, const char *group_id,
+                         const sm_group_sync_args_t *a, sm_group_waiter_t *w);
+int16_t sm_group_coord_heartbeat(sm_group_coord_t *c, const char *group_id,
+                                 const char *member_id, const char *instance_id,
+                                 int32_t generation);
+
+typedef struct sm_group_leaver {
+    const char *member_id;   /* "" with instance_id: remove that static member */
+    const char *instance_id; /* NULL if none */
+    int16_t error;           /* out */
+} sm_group_leaver_t;
+/* LeaveGroup; per-member errors in m[i].error; returns the group-level error. */
+int16_t sm_group_coord_leave(sm_group_coord_t *c, const char *group_id, sm_group_leaver_t *m,
+                             int32_t n);
+
+typedef struct sm_group_commit_part {
+    const char *topic;
+    size_t topic_len;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;   /* -1 if unknown */
+    const char *metadata;   /* NULL = null (stored as "") */
+    size_t metadata_len;
+    int64_t expire_ms;      /* wall-clock expiry (OffsetCommit v2-4 retention), -1 */
+    int16_t error;          /* out */
+} sm_group_commit_part_t;
+/* OffsetCommit: validates the member/generation, then each partition
+ * (unknown topic/partition, metadata too large), appends the good ones in
+ * one batch and applies them once it is durable. Errors per part. */
+void sm_group_coord_commit(sm_group_coord_t *c, const char *group_id, int32_t generation,
+                           const char *member_id, const char *instance_id,
+                           sm_group_commit_part_t *parts, int32_t n);
+
+typedef struct sm_group_fetch_part {
+    const char *topic;      /* in: NUL-terminated; out (fetch all): arena copy */
+    int32_t partition;
+    int64_t offset;         /* out: -1 if none */
+    int32_t leader_epoch;   /* out */
+    const char *metadata;   /* out: arena copy, "" if none */
+    int16_t error;          /* out */
+} sm_group_fetch_part_t;
+/* OffsetFetch of the listed partitions; returns the group-level error. */
+int16_t sm_group_coord_fetch(sm_group_coord_t *c, const char *group_id, sm_group_fetch_part_t *p,
+                             int32_t n, sm_arena_t *a);
+/* OffsetFetch of every committed partition, sorted by topic then partition. */
+int16_t sm_group_coord_fetch_all(sm_group_coord_t *c, const char *group_id, sm_arena_t *a,
+                                 sm_group_fetch_part_t **out, int32_t *n);
+
+typedef struct sm_group_desc_member {
+    const char *member_id, *instance_id, *client_id, *client_host;
+    const uint8_t *metadata;
+    int32_t metadata_len;
+    const uint8_t *assignment;
+    int32_t assignment_len;
+} sm_group_desc_member_t;
+
+typedef struct sm_group_desc {
+    int16_t error;
+    const char *state;         /* "Dead" for an unknown group */
+    const char *protocol_type; /* "" if none */
+    const char *protocol;      /* selected protocol when Stable, else "" */
+    sm_group_desc_member_t *members;
+    int32_t nmembers;
+} sm_group_desc_t;
+/* DescribeGroups of one group; everything copied into a. */
+void sm_group_coord_describe(sm_group_coord_t *c, const char *group_id, sm_arena_t *a,
+                             sm_group_desc_t *out);
+
+typedef struct sm_group_listing {
+    const char *group_id;
+    const char *protocol_type;
+    const char *state;
+} sm_group_listing_t;
+/* ListGroups; state_mask has bit (1 << sm_group_state_t) set for the states
+ * to list (0 = all). Copied into a. */
+int16_t sm_group_coord_list(sm_group_coord_t *c, uint32_t state_mask, sm_arena_t *a,
+                            sm_group_listing_t **out, int32_t *n);
+
+/* DeleteGroups of one group: NONE, GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, ... */
+int16_t sm_group_coord_delete(sm_group_coord_t *c, const char *group_id);
+
+typedef struct sm_group_offset_del {
+    const char *topic; /* NUL-terminated */
+    int32_t partition;
+    int16_t error;     /* out */
+} sm_group_offset_del_t;
+/* OffsetDelete; per-partition errors; returns the group-level error. */
+int16_t sm_group_coord_offset_delete(sm_group_coord_t *c, const char *group_id,
+                                     sm_group_offset_del_t *p, int32_t n);
+
+/* Expose the configuration in effect (FindCoordinator, tests). */
+const sm_group_coord_config_t *sm_group_coord_config(const sm_group_coord_t *c);
+
+#endif
