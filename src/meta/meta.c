@@ -486,6 +486,8 @@ sm_err_t sm_meta_create_internal_topic(sm_meta_t *m, const char *name, int32_t p
 static const sm_topic_meta_t *find_topic(const sm_meta_image_t *img, const char *name,
                                          const sm_uuid_t *id)
 {
+    if (name && !*name)
+        name = NULL; /* DeleteTopics v6+ sends an empty/null name with an id */
     const sm_topic_meta_t *t = name ? sm_meta_image_topic(img, name, strlen(name))
                                     : id ? sm_meta_image_topic_by_id(img, id) : NULL;
     if (t && name && id && !sm_uuid_is_zero(*id) && !sm_uuid_eq(&t->id, id))
@@ -508,7 +510,7 @@ sm_err_t sm_meta_delete_topic(sm_meta_t *m, const char *name, const sm_uuid_t *i
         if (id_or_NULL)
             sm_uuid_to_str(id_or_NULL, idstr);
         rc = fail(SM_META_FAIL_UNKNOWN_TOPIC, SM_ERR_NOT_FOUND, errmsg, errlen,
-                  "This server does not host this topic: %s", name ? name : idstr);
+                  "This server does not host this topic: %s", name && *name ? name : idstr);
     } else {
         recs_t r;
         recs_init(&r);

@@ -186,7 +186,7 @@ SM_MUST_CHECK sm_err_t sm_meta_create_internal_topic(sm_meta_t *m, const char *n
                                                      const sm_topic_kv_t *configs, int nconfigs,
                                                      sm_uuid_t *id_out);
 
-/* Delete a topic by name, or by id when name is NULL (if both are given they
+/* Delete a topic by name, or by id when name is NULL or "" (if both are given they
  * must agree). RemoveTopicRecord. SM_ERR_NOT_FOUND, SM_ERR_UNSUPPORTED when
  * delete.topic.enable=false. */
 SM_MUST_CHECK sm_err_t sm_meta_delete_topic(sm_meta_t *m, const char *name,

@@ -12,6 +12,7 @@
 #include "uuid.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,7 +325,7 @@ static void test_controller(void)
 
     /* delete, by name and by id */
     CHECK_EQ(sm_meta_create_topic(m, "gone", 1, 1, NULL, 0, false, &id, err, sizeof err), SM_OK);
-    CHECK_EQ(sm_meta_delete_topic(m, NULL, &id, err, sizeof err), SM_OK);
+    CHECK_EQ(sm_meta_delete_topic(m, "", &id, err, sizeof err), SM_OK);
     CHECK_EQ(sm_meta_delete_topic(m, "gone", NULL, err, sizeof err), SM_ERR_NOT_FOUND);
     CHECK_EQ(sm_meta_last_fail(), SM_META_FAIL_UNKNOWN_TOPIC);
     CHECK_EQ(sm_meta_create_topic(m, "gone", 3, 1, NULL, 0, false, NULL, err, sizeof err), SM_OK);
@@ -436,6 +437,59 @@ static void test_segments(void)
     sm_config_free(&g_cfg);
 }
 
+/* Readers on other threads always see whole images while topics appear. */
+typedef struct reader_arg {
+    sm_meta_t *m;
+    volatile int *stop;
+    int bad, seen_max;
+} reader_arg_t;
+
+static void *reader_main(void *p)
+{
+    reader_arg_t *a = p;
+    while (!__atomic_load_n(a->stop, __ATOMIC_ACQUIRE)) {
+        sm_meta_image_t *img = sm_meta_image_get(a->m);
+        for (int i = 0; i < img->ntopics; i++) {
+            const sm_topic_meta_t *t = img->topics[i];
+            if (t->npartitions != 3 || sm_meta_image_topic(img, t->name, strlen(t->name)) != t)
+                a->bad++;
+        }
+        if (img->ntopics < a->seen_max)
+            a->bad++; /* images only grow here */
+        a->seen_max = img->ntopics;
+        sm_meta_image_put(img);
+    }
+    return NULL;
+}
+
+static void test_concurrent_readers(void)
+{
+    char logdir[300], err[512];
+    snprintf(logdir, sizeof logdir, "%s/conc", g_root);
+    load_cfg(logdir, NULL);
+    sm_meta_t *m;
+    CHECK_EQ(sm_meta_open(&g_cfg, "AAAAAAAAAAAAAAAAAAAAAQ", &m), SM_OK);
+    volatile int stop = 0;
+    reader_arg_t args[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        args[i] = (reader_arg_t){.m = m, .stop = &stop};
+        pthread_create(&th[i], NULL, reader_main, &args[i]);
+    }
+    for (int i = 0; i < 40; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "c%02d", i);
+        CHECK_EQ(sm_meta_create_topic(m, name, 3, 1, NULL, 0, false, NULL, err, sizeof err), SM_OK);
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(args[i].bad, 0);
+    }
+    sm_meta_close(m);
+    sm_config_free(&g_cfg);
+}
+
 int main(void)
 {
     make_root();
@@ -443,6 +497,7 @@ int main(void)
     RUN(test_meta_props);
     RUN(test_controller);
     RUN(test_segments);
+    RUN(test_concurrent_readers);
     if (!sm_test_failed)
         rm_rf(g_root);
     TEST_MAIN_END();
