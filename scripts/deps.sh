@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake python3 pkg-config
       librdkafka-dev kcat python3-pytest python3-confluent-kafka python3-kafka
+      # integration tests: kafka-python's codecs (snappy, lz4 frames, zstd) and
+      # a per-test time bound for pytest
+      python3-snappy python3-lz4 python3-zstandard python3-pytest-timeout
       nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -21,4 +24,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# npm packages of the node client tests (kafkajs, @platformatic/kafka), pinned by
+# the committed package-lock.json: install when node_modules is absent or older
+# than the lock file (npm ci rewrites node_modules/.package-lock.json).
+node_dir=tests/integration/node
+if [ -f "$node_dir/package-lock.json" ] && command -v npm >/dev/null; then
+  if [ ! -f "$node_dir/node_modules/.package-lock.json" ] ||
+     [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules/.package-lock.json" ]; then
+    echo "deps: npm ci in $node_dir"
+    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+fi
+# @platformatic/kafka 1.x needs node >= 20.19 (Debian bookworm's nodejs is 18).
+if command -v node >/dev/null &&
+   ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)'; then
+  echo "deps: warning: node $(node --version) is older than 20.19; @platformatic/kafka tests may fail" >&2
 fi
