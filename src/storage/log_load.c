@@ -124,7 +124,8 @@ static sm_err_t list_dir(sm_log_t *log, int64_t **bases_out, int *n_out)
         }
     }
     closedir(d);
-    qsort(bases, (size_t)n, sizeof *bases, cmp_i64);
+    if (n > 1)
+        qsort(bases, (size_t)n, sizeof *bases, cmp_i64);
     *bases_out = bases;
     *n_out = n;
     return SM_OK;
@@ -235,8 +236,9 @@ sm_err_t sm_log_load(sm_log_t *log)
         } else if (!last) {
             seg->end_offset = log->segs[i + 1]->base_offset;
         }
-        if (!last && seg->end_offset > log->segs[i + 1]->base_offset) {
-            drop_tail(log, i + 1, "they overlap the previous segment");
+        if (!last && (validate ? seg->end_offset != log->segs[i + 1]->base_offset
+                               : seg->end_offset > log->segs[i + 1]->base_offset)) {
+            drop_tail(log, i + 1, "they do not continue the previous segment");
             break;
         }
     }

@@ -91,8 +91,8 @@ SM_MUST_CHECK sm_err_t sm_segment_load_tail(sm_segment_t *seg);
 
 /* Rebuild both indexes by scanning the whole .log. With validate, every
  * batch is read and checked with sm_batch_validate (crash recovery);
- * otherwise only the framing is checked. Offsets must increase from
- * base_offset. The .log is truncated at the first bad byte; *dropped gets
+ * otherwise only the framing is checked. With validate, offsets must be
+ * contiguous from base_offset; otherwise they must only increase. The .log is truncated at the first bad byte; *dropped gets
  * the bytes removed. name tags log lines. */
 SM_MUST_CHECK sm_err_t sm_segment_rebuild(sm_segment_t *seg, const char *name, bool validate,
                                           int32_t index_interval_bytes, int64_t *dropped);
