@@ -385,6 +385,9 @@ static sm_err_t create_locked(sm_meta_t *m, const char *name, int32_t partitions
     sm_err_t rc;
     if ((rc = sm_meta_topic_name_check(name ? name : "", len, errmsg, errlen)))
         return fail(SM_META_FAIL_TOPIC_NAME, rc, NULL, 0, "%s", "");
+    if (strcmp(name, "__cluster_metadata") == 0) /* its directory is the metadata log's */
+        return fail(SM_META_FAIL_TOPIC_NAME, SM_ERR_INVALID, errmsg, errlen,
+                    "Topic name __cluster_metadata is reserved for the cluster metadata log");
     const sm_topic_meta_t *old = sm_meta_image_topic(img, name, len);
     if (old) {
         if (id_out)

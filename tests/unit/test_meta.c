@@ -6,6 +6,8 @@
  */
 #include "config.h"
 #include "meta.h"
+#include "meta_delta.h"
+#include "sm_proto_gen.h"
 #include "meta_log.h"
 #include "meta_props.h"
 #include "sm_test.h"
@@ -245,7 +247,7 @@ static void test_controller(void)
     CHECK_EQ(sm_meta_create_topic(m, "orders", 1, 1, NULL, 0, false, NULL, err, sizeof err),
              SM_ERR_EXISTS);
     CHECK_EQ(sm_meta_last_fail(), SM_META_FAIL_TOPIC_EXISTS);
-    const char *bad_names[] = {"", ".", "..", "a b", "x/y", "caf\xc3\xa9"};
+    const char *bad_names[] = {"", ".", "..", "a b", "x/y", "caf\xc3\xa9", "__cluster_metadata"};
     for (size_t i = 0; i < SM_ARRAY_LEN(bad_names); i++) {
         CHECK_EQ(sm_meta_create_topic(m, bad_names[i], 1, 1, NULL, 0, false, NULL, err,
                                       sizeof err), SM_ERR_INVALID);
@@ -490,6 +492,104 @@ static void test_concurrent_readers(void)
     sm_config_free(&g_cfg);
 }
 
+/* Replay must reject, never crash on, damaged record values. */
+static void test_replay_garbage(void)
+{
+    sm_wbuf_t w;
+    sm_wbuf_init(&w);
+    sm_uuid_t id;
+    sm_uuid_random(&id);
+    size_t ends[3];
+    sm_wbuf_uvarint(&w, 1);
+    sm_wbuf_uvarint(&w, SM_METADATA_TOPIC_RECORD);
+    sm_wbuf_uvarint(&w, 0);
+    sm_topic_record_t tr;
+    sm_topic_record_init(&tr);
+    tr.name = sm_str("fuzz");
+    tr.topic_id = id;
+    sm_topic_record_encode(&w, 0, &tr);
+    ends[0] = w.len;
+    sm_wbuf_uvarint(&w, 1);
+    sm_wbuf_uvarint(&w, SM_METADATA_PARTITION_RECORD);
+    sm_wbuf_uvarint(&w, 0);
+    sm_partition_record_t pr;
+    sm_partition_record_init(&pr);
+    int32_t reps[2] = {1, 2};
+    pr.partition_id = 3;
+    pr.topic_id = id;
+    pr.replicas = reps;
+    pr.replicas_count = 2;
+    pr.isr = reps;
+    pr.isr_count = 2;
+    pr.removing_replicas_count = pr.adding_replicas_count = 0;
+    pr.leader = 2;
+    sm_partition_record_encode(&w, 0, &pr);
+    ends[1] = w.len;
+    sm_wbuf_uvarint(&w, 1);
+    sm_wbuf_uvarint(&w, SM_METADATA_CONFIG_RECORD);
+    sm_wbuf_uvarint(&w, 0);
+    sm_config_record_t cr;
+    sm_config_record_init(&cr);
+    cr.resource_type = 2;
+    cr.resource_name = sm_str("fuzz");
+    cr.name = sm_str("retention.ms");
+    cr.value = sm_str("5");
+    sm_config_record_encode(&w, 0, &cr);
+    ends[2] = w.len;
+
+    /* intact: applies */
+    const char *why = NULL;
+    sm_meta_delta_t *d = sm_meta_delta_new(NULL, "c", 1, 1);
+    size_t start = 0;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(sm_meta_delta_replay(d, i, w.mem + start, ends[i] - start, &why), SM_OK);
+        start = ends[i];
+    }
+    sm_meta_image_t *img = sm_meta_delta_freeze(d);
+    const sm_topic_meta_t *t = sm_meta_image_topic(img, "fuzz", 4);
+    CHECK(t && t->npartitions == 4 && t->partitions[3].leader == 2 && t->partitions[0].leader == -1);
+    CHECK(t && t->nconfigs == 1);
+    sm_meta_image_put(img);
+
+    /* partition of an unknown topic, and a duplicate topic, are corrupt */
+    d = sm_meta_delta_new(NULL, "c", 1, 1);
+    CHECK_EQ(sm_meta_delta_replay(d, 0, w.mem + ends[0], ends[1] - ends[0], &why), SM_ERR_CORRUPT);
+    CHECK_EQ(sm_meta_delta_replay(d, 1, w.mem, ends[0], &why), SM_OK);
+    CHECK_EQ(sm_meta_delta_replay(d, 2, w.mem, ends[0], &why), SM_ERR_CORRUPT);
+    sm_meta_delta_free(d);
+
+    /* every truncation and many byte flips: an error or a success, no crash */
+    unsigned seed = 12345;
+    int errors = 0;
+    for (int round = 0; round < 3000; round++) {
+        uint8_t buf[256];
+        size_t n = w.len < sizeof buf ? w.len : sizeof buf;
+        memcpy(buf, w.mem, n);
+        size_t cut = round < (int)n ? (size_t)round : n;
+        if (round >= (int)n) {
+            for (int k = 0; k < 3; k++) {
+                seed = seed * 1103515245u + 12345u;
+                buf[(seed >> 8) % n] ^= (uint8_t)(seed >> 16);
+            }
+        }
+        d = sm_meta_delta_new(NULL, "c", 1, 1);
+        start = 0;
+        for (int i = 0; i < 3; i++) {
+            size_t end = ends[i] < cut ? ends[i] : cut;
+            if (end <= start)
+                break;
+            if (sm_meta_delta_replay(d, i, buf + start, end - start, &why) != SM_OK) {
+                errors++;
+                break;
+            }
+            start = ends[i];
+        }
+        sm_meta_image_put(sm_meta_delta_freeze(d));
+    }
+    CHECK(errors > 100);
+    sm_wbuf_free(&w);
+}
+
 int main(void)
 {
     make_root();
@@ -498,6 +598,7 @@ int main(void)
     RUN(test_controller);
     RUN(test_segments);
     RUN(test_concurrent_readers);
+    RUN(test_replay_garbage);
     if (!sm_test_failed)
         rm_rf(g_root);
     TEST_MAIN_END();
