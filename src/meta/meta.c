@@ -361,19 +361,23 @@ static sm_err_t check_configs(const sm_topic_kv_t *configs, int n, char *errmsg,
     return SM_OK;
 }
 
-/* Replica list for a new partition: this node first (it leads every
- * partition in a single-node cluster), then other registered brokers in
- * round-robin order starting at the partition number. */
+/* Replica list for a new partition (rf <= unfenced brokers): this node
+ * first when it is a broker (it leads every partition of a single-node
+ * cluster), then the other unfenced brokers round-robin from the partition
+ * number, so leadership spreads when there are several. */
 static void pick_replicas(const sm_meta_image_t *img, int32_t self, int32_t p, int rf,
                           int32_t *out)
 {
-    out[0] = self;
-    int k = 1;
+    int k = 0;
+    const sm_broker_meta_t *me = sm_meta_image_broker(img, self);
+    if (me && !me->fenced)
+        out[k++] = self;
     for (int i = 0; k < rf && i < img->nbrokers; i++) {
-        int32_t id = img->brokers[(p + i) % img->nbrokers].id;
-        if (id != self)
-            out[k++] = id;
+        const sm_broker_meta_t *b = &img->brokers[(p + i) % img->nbrokers];
+        if (b->id != self && !b->fenced)
+            out[k++] = b->id;
     }
+    SM_ASSERT(k == rf);
 }
 
 static sm_err_t create_locked(sm_meta_t *m, const char *name, int32_t partitions, int16_t rf,
@@ -557,6 +561,15 @@ sm_err_t sm_meta_create_partitions(sm_meta_t *m, const char *name, int32_t new_t
         int rf = t->npartitions ? t->partitions[0].nreplicas : 1;
         if (rf < 1)
             rf = 1;
+        int live = 0;
+        for (int i = 0; i < m->image->nbrokers; i++)
+            live += !m->image->brokers[i].fenced;
+        if (rf > live) {
+            rc = fail(SM_META_FAIL_REPLICATION_FACTOR, SM_ERR_INVALID, errmsg, errlen,
+                      "Unable to replicate the new partitions %d time(s): only %d broker(s) "
+                      "are registered.", rf, live);
+            goto out;
+        }
         int32_t *replicas = sm_xcalloc((size_t)rf, sizeof *replicas);
         recs_t r;
         recs_init(&r);
@@ -571,6 +584,7 @@ sm_err_t sm_meta_create_partitions(sm_meta_t *m, const char *name, int32_t new_t
         if (rc == SM_OK)
             SM_INFO(TAG, "topic %s: partitions %d -> %d", name, before, new_total);
     }
+out:
     pthread_mutex_unlock(&m->lock);
     return rc;
 }

@@ -492,6 +492,28 @@ static void test_concurrent_readers(void)
     sm_config_free(&g_cfg);
 }
 
+/* A controller-only node registers no broker, so topics cannot be placed. */
+static void test_controller_only(void)
+{
+    char logdir[300], ov1[400], err[512];
+    snprintf(logdir, sizeof logdir, "%s/conly", g_root);
+    snprintf(ov1, sizeof ov1, "log.dirs=%s", logdir);
+    char *ovs[] = {ov1, "process.roles=controller", "listeners=CONTROLLER://127.0.0.1:19093"};
+    sm_config_t c;
+    CHECK_EQ(sm_config_load(NULL, ovs, 3, &c, err, sizeof err), SM_OK);
+    sm_meta_t *m;
+    CHECK_EQ(sm_meta_open(&c, "AAAAAAAAAAAAAAAAAAAAAQ", &m), SM_OK);
+    sm_meta_image_t *img = sm_meta_image_get(m);
+    CHECK_EQ(img->nbrokers, 0);
+    CHECK_EQ(img->metadata_version, 19);
+    sm_meta_image_put(img);
+    CHECK_EQ(sm_meta_create_topic(m, "t", 1, -1, NULL, 0, false, NULL, err, sizeof err),
+             SM_ERR_INVALID);
+    CHECK_EQ(sm_meta_last_fail(), SM_META_FAIL_REPLICATION_FACTOR);
+    sm_meta_close(m);
+    sm_config_free(&c);
+}
+
 /* Replay must reject, never crash on, damaged record values. */
 static void test_replay_garbage(void)
 {
@@ -599,6 +621,7 @@ int main(void)
     RUN(test_segments);
     RUN(test_concurrent_readers);
     RUN(test_replay_garbage);
+    RUN(test_controller_only);
     if (!sm_test_failed)
         rm_rf(g_root);
     TEST_MAIN_END();
