@@ -1056,6 +1056,7 @@ void sm_group_free(sm_group_t *g)
 {
     if (!g)
         return;
+    sm_group_unload(g, SM_KERR_NOT_COORDINATOR); /* never strand a parked request */
     while (g->nmembers)
         remove_member(g, g->members[g->nmembers - 1]);
     while (g->npending)

@@ -206,7 +206,7 @@ typedef struct sm_group_sync_args {
 
 /* Create an Empty group (generation 0). id is copied. */
 sm_group_t *sm_group_new(const char *id, sm_group_env_t *env, sm_group_time_t now);
-/* Free a group. It must have no parked waiters (see sm_group_unload). */
+/* Free a group; waiters still parked are answered NOT_COORDINATOR first. */
 void sm_group_free(sm_group_t *g);
 
 /* Events. Each may answer waiters and call env->store before returning. */
