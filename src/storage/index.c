@@ -207,6 +207,14 @@ sm_err_t sm_index_count_below(const sm_index_t *ix, int64_t key_limit, int32_t *
                             key_limit - 1, n);
 }
 
+void sm_index_release_buffer(sm_index_t *ix)
+{
+    if (ix->npending == 0) {
+        free(ix->pending);
+        ix->pending = NULL;
+    }
+}
+
 sm_err_t sm_index_sync(sm_index_t *ix)
 {
     return sm_file_datasync(ix->fd);

@@ -77,6 +77,8 @@ SM_MUST_CHECK sm_err_t sm_index_truncate(sm_index_t *ix, int32_t n);
 SM_MUST_CHECK sm_err_t sm_index_reset(sm_index_t *ix);
 /* Number of leading entries whose key < key_limit (for truncation). */
 SM_MUST_CHECK sm_err_t sm_index_count_below(const sm_index_t *ix, int64_t key_limit, int32_t *n);
+/* Free the pending buffer when it is empty (sealed segments). */
+void sm_index_release_buffer(sm_index_t *ix);
 /* fdatasync the file (pending entries are written first by the caller). */
 SM_MUST_CHECK sm_err_t sm_index_sync(sm_index_t *ix);
 

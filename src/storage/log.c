@@ -108,6 +108,8 @@ sm_err_t sm_log_state_write(sm_log_t *log, int64_t start, int64_t rp, bool clean
                      "\nclean_shutdown %d\n",
                      start, rp, clean ? 1 : 0);
     sm_err_t err = sm_file_write_atomic(log->dir, SM_LOG_STATE_FILE, buf, (size_t)n);
+    if (!err)
+        log->state_rp = rp;
     if (err)
         SM_ERROR("storage", "%s: writing %s/%s failed: %s", log->name, log->dir,
                  SM_LOG_STATE_FILE, sm_err_str(err));
@@ -493,7 +495,10 @@ sm_err_t sm_log_flush(sm_log_t *log)
         pthread_mutex_unlock(&log->flush_mu);
         return SM_OK;
     }
-    int from = sm_log_seg_find(log, log->recovery_point), n = log->nsegs - from;
+    /* From the segment holding the last durable offset: when the recovery
+     * point sits exactly at a roll, the sealed segment's index files were
+     * written after its data was synced and still need their fsync. */
+    int from = sm_log_seg_find(log, SM_MAX(log->recovery_point - 1, 0)), n = log->nsegs - from;
     sm_segment_t **segs = sm_xcalloc((size_t)n, sizeof *segs);
     for (int i = 0; i < n; i++) {
         segs[i] = sm_segment_keep(log->segs[from + i]);
@@ -505,11 +510,14 @@ sm_err_t sm_log_flush(sm_log_t *log)
     }
     pthread_mutex_unlock(&log->mu);
 
+    /* The active segment's indexes need no fsync: recovery rescans the
+     * segment holding the recovery point and rebuilds them. A sealed
+     * segment's indexes are trusted once the recovery point passes it. */
     for (int i = 0; i < n && !err; i++) {
         err = sm_segment_sync_log(segs[i]);
-        if (!err)
+        if (!err && i < n - 1)
             err = sm_index_sync(&segs[i]->oidx);
-        if (!err)
+        if (!err && i < n - 1)
             err = sm_index_sync(&segs[i]->tidx);
     }
     for (int i = 0; i < n; i++)
@@ -528,10 +536,17 @@ sm_err_t sm_log_flush(sm_log_t *log)
     log->unflushed = left > 0 ? left : 0;
     log->last_flush_ms = sm_now_wall_ms();
     int64_t start = log->start_offset, rp = log->recovery_point;
+    /* Recovery works a segment at a time, so the state file only needs a
+     * new recovery point when it enters another segment: most flushes
+     * (acks=all, flush.messages) cost one fdatasync and no state write. */
+    bool persist = log->state_clean || log->segs[sm_log_seg_find(log, rp)]->base_offset !=
+                                           log->segs[sm_log_seg_find(log, log->state_rp)]->base_offset;
     pthread_mutex_unlock(&log->mu);
-    err = sm_log_state_write(log, start, rp, false);
-    if (!err)
-        __atomic_store_n(&log->state_clean, false, __ATOMIC_RELEASE);
+    if (persist) {
+        err = sm_log_state_write(log, start, rp, false);
+        if (!err)
+            __atomic_store_n(&log->state_clean, false, __ATOMIC_RELEASE);
+    }
     pthread_mutex_unlock(&log->flush_mu);
     return err;
 }

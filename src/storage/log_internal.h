@@ -31,6 +31,7 @@ struct sm_log {
     int64_t start_offset;   /* atomic */
     int64_t end_offset;     /* atomic */
     int64_t recovery_point; /* batches below it are durable */
+    int64_t state_rp;       /* recovery point in the state file; flush_mu */
     int64_t unflushed;      /* records appended since the last flush; atomic */
     int64_t last_flush_ms;  /* wall clock */
     uint64_t trunc_gen;     /* bumped by truncation, so a flush in flight

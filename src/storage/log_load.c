@@ -254,6 +254,7 @@ sm_err_t sm_log_load(sm_log_t *log)
     log->end_offset = end;
     log->recovery_point = clean ? end : SM_MIN(st_found ? st_rp : 0, end);
     log->state_clean = clean;
+    log->state_rp = st_found ? st_rp : 0;
     SM_DEBUG("storage", "%s: loaded %d segment(s), offsets [%" PRId64 ", %" PRId64 ")%s",
              log->name, log->nsegs, start, end, clean ? "" : " after recovery");
 out:

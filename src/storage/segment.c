@@ -245,6 +245,10 @@ sm_err_t sm_segment_seal(sm_segment_t *seg)
         err = sm_index_write_pending(&seg->oidx);
     if (!err)
         err = sm_index_write_pending(&seg->tidx);
+    if (!err) { /* a sealed segment never buffers again: give the memory back */
+        sm_index_release_buffer(&seg->oidx);
+        sm_index_release_buffer(&seg->tidx);
+    }
     return err;
 }
 
