@@ -673,6 +673,8 @@ def emit_fill(c, msg, st):
         cond = ver_cond(f.versions, msg)
         if cond == '0':
             continue
+        if f.tag is not None:
+            cond = and_cond('sm_proto_test_fill_tagged', cond)
         dst = 'm->' + f.cname
         if f.is_array:
             t = f.struct.cname + '_t' if f.is_struct else PRIMS[f.elem][0]

@@ -167,5 +167,8 @@ void sm_proto_test_records(sm_arena_t *a, sm_records_t *rec, uint32_t k);
 void sm_proto_test_uuid(sm_uuid_t *u, uint32_t k);
 bool sm_proto_test_eq_bytes(const void *x, int32_t xlen, const void *y, int32_t ylen);
 bool sm_proto_test_mismatch(const char *what); /* prints, returns false */
+/* Whether test_fill also sets tagged fields (default true). Tests only; not
+ * thread-safe: lets cross-checks against clients that skip tags run untagged. */
+extern bool sm_proto_test_fill_tagged;
 
 #endif

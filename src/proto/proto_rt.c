@@ -270,6 +270,8 @@ void sm_response_encode_any(sm_wbuf_t *w, int16_t key, int16_t version, const vo
 
 /* ---------------------------------------------------------------- tests */
 
+bool sm_proto_test_fill_tagged = true;
+
 void sm_proto_test_str(sm_arena_t *a, sm_str_t *s, uint32_t k)
 {
     char *p = sm_arena_sprintf(a, "s%u", k);
