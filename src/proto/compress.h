@@ -1,0 +1,70 @@
+/*
+ * compress.h - the four compression codecs of Kafka record batches, as the
+ * clients frame them on the wire.
+ *
+ * A magic-2 batch keeps its 61-byte header in clear and compresses only the
+ * records section after it, with the codec named by attributes bits 0-2.
+ * Samsa stores batches opaque and only looks inside them for exact
+ * timestamp lookups (ListOffsets), validation and the dump-log tool, so the
+ * decoder side must accept every framing a real client sends:
+ *   gzip   one or more gzip members (RFC 1952), concatenated members are
+ *          decoded one after the other; a zlib (RFC 1950) stream is
+ *          accepted too since zlib's header detection takes it for free.
+ *   snappy Java clients (snappy-java's SnappyOutputStream) write the
+ *          "xerial" framing: 8-byte magic 82 'S' 'N' 'A' 'P' 'P' 'Y' 00, two
+ *          big-endian int32 (version, compatible version), then chunks of
+ *          big-endian int32 length + one raw snappy block each. Other
+ *          clients (Go's sarama with the default, older librdkafka) send one
+ *          raw snappy block. Both are accepted, told apart by the magic.
+ *   lz4    the LZ4 frame format (magic 0x184D2204), any block size, with or
+ *          without content size and block/content checksums, possibly
+ *          several frames back to back. (Only very old Kafka 0.8-0.9
+ *          clients wrote a wrong header checksum; that is magic 0/1 only,
+ *          which Samsa does not accept, so no quirk mode is needed.)
+ *   zstd   one or more zstd frames, with or without a content size; decoded
+ *          with the streaming API so a missing size is not a problem.
+ * Every decoder stops with SM_ERR_TOO_LARGE as soon as the output would pass
+ * max_out bytes, so a small compressed bomb cannot exhaust memory, and with
+ * SM_ERR_CORRUPT on bad or truncated input. Nothing here trusts a length it
+ * read.
+ *
+ * Pure functions over caller memory, no shared state: any thread.
+ */
+#ifndef SM_COMPRESS_H
+#define SM_COMPRESS_H
+
+#include "sm_common.h"
+
+/* The values are those of the batch attributes bits 0-2. */
+typedef enum sm_codec {
+    SM_CODEC_NONE = 0,
+    SM_CODEC_GZIP = 1,
+    SM_CODEC_SNAPPY = 2,
+    SM_CODEC_LZ4 = 3,
+    SM_CODEC_ZSTD = 4,
+} sm_codec_t;
+
+/* Kafka's name of a codec ("none", "gzip", "snappy", "lz4", "zstd"), or
+ * "unknown". Never NULL. */
+const char *sm_codec_name(sm_codec_t codec);
+
+/* Decompress len bytes at src with codec into a fresh malloc'ed buffer.
+ * On SM_OK *out (free() it; never NULL, even for an empty result) holds
+ * *outlen bytes. Errors, with *out = NULL and *outlen = 0:
+ *   SM_ERR_TOO_LARGE    the output would exceed max_out bytes;
+ *   SM_ERR_CORRUPT      malformed, truncated or checksum-failing input;
+ *   SM_ERR_UNSUPPORTED  codec is not one of the values above.
+ * SM_CODEC_NONE copies the input (still bounded by max_out). Never crashes,
+ * never reads outside [src, src + len). Any thread. */
+SM_MUST_CHECK sm_err_t sm_decompress(sm_codec_t codec, const uint8_t *src, size_t len,
+                                     size_t max_out, uint8_t **out, size_t *outlen);
+
+/* Compress len bytes at src into a fresh malloc'ed buffer (*out, *outlen),
+ * in the framing Kafka's Java client writes: a gzip member, xerial-framed
+ * snappy, an LZ4 frame with 64 KiB independent blocks and no content
+ * size, one zstd frame. For tests, tools and broker-written batches.
+ * SM_ERR_UNSUPPORTED for an unknown codec. Any thread. */
+SM_MUST_CHECK sm_err_t sm_compress(sm_codec_t codec, const uint8_t *src, size_t len,
+                                   uint8_t **out, size_t *outlen);
+
+#endif
