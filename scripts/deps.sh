@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(build-essential cmake python3 pkg-config
+pkgs=(build-essential cmake python3 pkg-config zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev
       librdkafka-dev kcat python3-pytest python3-confluent-kafka python3-kafka
       # integration tests: kafka-python's codecs (snappy, lz4 frames, zstd) and
       # a per-test time bound for pytest

@@ -201,7 +201,6 @@ static void slot_free(sm_topic_slot_t *s, bool deleted)
 static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_image_t *img)
 {
     sm_server_t *srv = ctx;
-    (void)old_img;
     pthread_rwlock_wrlock(&srv->parts_lock);
     /* Topics gone (or re-created with another id): drop them. */
     sm_hmap_entry_t *e = NULL;
@@ -239,11 +238,23 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
                 s->parts[j] = NULL;
             s->npartitions = t->npartitions;
         }
+        /* Topic metadata objects are shared between images while unchanged:
+         * a different object means its configs (or partitions) may have
+         * changed, so apply the topic's storage settings live. */
+        const sm_topic_meta_t *old_t =
+            old_img ? sm_meta_image_topic(old_img, t->name, strlen(t->name)) : NULL;
+        bool reconfigure = old_t && old_t != t;
+        sm_log_config_t lc;
+        if (reconfigure)
+            sm_meta_topic_log_config(srv->cfg, t->configs, t->nconfigs, &lc);
         for (int32_t j = 0; j < t->npartitions; j++) {
-            if (!s->parts[j] && t->partitions[j].leader == srv->cfg->node_id)
+            if (!s->parts[j] && t->partitions[j].leader == srv->cfg->node_id) {
                 s->parts[j] = partition_open(srv, t, j);
-            else if (s->parts[j])
+            } else if (s->parts[j]) {
                 s->parts[j]->leader_epoch = t->partitions[j].leader_epoch;
+                if (reconfigure)
+                    sm_log_set_config(s->parts[j]->log, &lc);
+            }
         }
     }
     pthread_rwlock_unlock(&srv->parts_lock);
@@ -335,6 +346,15 @@ static int cpu_count(void)
 
 sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
 {
+    /* Block SIGTERM/SIGINT before any thread exists so every thread inherits
+     * the mask and the signals are only seen through loop 0's signalfd. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     sm_server_t *srv = sm_xcalloc(1, sizeof *srv);
     srv->cfg = cfg;
     srv->sigfd = -1;
@@ -449,8 +469,6 @@ void sm_server_run(sm_server_t *srv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
     srv->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (srv->sigfd < 0 || sm_loop_watch(srv->loops[0], srv->sigfd, EPOLLIN, on_signal, srv) != SM_OK)
         SM_WARN("server", "signalfd unavailable: %s", strerror(errno));
