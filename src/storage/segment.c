@@ -155,7 +155,9 @@ static bool indexes_sane(sm_segment_t *seg)
     if (n > 0) {
         if (sm_index_get(&seg->oidx, 0, &first) || sm_index_get(&seg->oidx, n - 1, &last))
             return false;
-        if (first.key < 0 || last.key < first.key || first.value < 0 ||
+        /* the first batch (relative offset 0) is never indexed, so a last
+         * key of 0 means a zero-filled (preallocated or torn) file */
+        if (first.key < 0 || last.key <= 0 || last.key < first.key || first.value < 0 ||
             last.value < first.value || last.value >= seg->size)
             return false;
     }

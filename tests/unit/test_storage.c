@@ -489,6 +489,15 @@ static void test_index_rebuild(void)
     CHECK(memcmp(after, before_t, (size_t)nt) == 0);
     check_all_offsets(log);
     sm_log_close(log);
+    /* a zero-filled index (as Kafka preallocates them) is rebuilt */
+    int zfd = open(path_in(dir, name_i), O_WRONLY | O_TRUNC);
+    static const uint8_t zeros[800];
+    CHECK(zfd >= 0 && write(zfd, zeros, sizeof zeros) == (ssize_t)sizeof zeros);
+    close(zfd);
+    CHECK_EQ(sm_log_open(dir, "rt-0", &c, &log), SM_OK);
+    CHECK_EQ(read_file(path_in(dir, name_i), after, sizeof after), ni);
+    CHECK(memcmp(after, before_i, (size_t)ni) == 0);
+    sm_log_close(log);
     /* a corrupt index (partial entry) is rebuilt as well */
     append_raw(path_in(dir, name_i), "abc", 3);
     CHECK_EQ(sm_log_open(dir, "rt-0", &c, &log), SM_OK);
