@@ -1,0 +1,591 @@
+/*
+ * topic.c - `samsa topic create|list|describe|alter|delete`.
+ *
+ * All through librdkafka's Admin API (CreateTopics, DeleteTopics,
+ * CreatePartitions, DescribeConfigs) plus Metadata and ListOffsets for
+ * describe. Per-topic failures are printed per topic and make the exit
+ * status 1; the other topics of the same command still go through, as
+ * kafka-topics does. Main thread only.
+ */
+#include "cli.h"
+#include "out.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void topic_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: samsa topic <verb> [args]\n"
+            "  create NAME... [-p PARTITIONS] [-r REPLICAS] [-c key=value]... [--if-not-exists]\n"
+            "                 (-p/-r default to the broker's num.partitions and\n"
+            "                  default.replication.factor)\n"
+            "  list [-a|--all]            topics with partition and replica counts\n"
+            "                             (-a includes internal topics such as __consumer_offsets)\n"
+            "  describe NAME... [--all-configs]\n"
+            "                             partitions (leader, replicas, ISR, start/end offset)\n"
+            "                             and configs that differ from their defaults\n"
+            "  alter NAME -p PARTITIONS   raise the partition count\n"
+            "  delete NAME... [--if-exists]\n");
+}
+
+static void print_int_list(char *buf, size_t len, const int32_t *v, int n)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%d", i ? "," : "", v[i]);
+}
+
+/* Print the per-topic results of a create/delete/alter; returns exit code. */
+static int report_results(const rd_kafka_topic_result_t **res, size_t n, const char *done,
+                          rd_kafka_resp_err_t ignore)
+{
+    int rc = CLI_EXIT_OK;
+    cli_json_t j;
+    cli_json_init(&j, stdout);
+    if (cli_g.format == CLI_FMT_JSON)
+        cli_json_arr_begin(&j);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = rd_kafka_topic_result_name(res[i]);
+        rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[i]);
+        const char *msg = rd_kafka_topic_result_error_string(res[i]);
+        bool ignored = err && err == ignore;
+        if (err && !ignored) {
+            rc = CLI_EXIT_FAIL;
+            fprintf(stderr, "samsa: error: %s: %s\n", name,
+                    msg && *msg ? msg : rd_kafka_err2str(err));
+        }
+        if (cli_g.format == CLI_FMT_JSON) {
+            cli_json_obj_begin(&j);
+            cli_json_kstr(&j, "topic", name);
+            cli_json_kstr(&j, "error", err && !ignored ? (msg && *msg ? msg : rd_kafka_err2str(err))
+                                                       : NULL);
+            cli_json_obj_end(&j);
+        } else if (!err || ignored) {
+            printf("%s %s%s\n", done, name, ignored ? " (nothing to do)" : "");
+        }
+    }
+    if (cli_g.format == CLI_FMT_JSON) {
+        cli_json_arr_end(&j);
+        cli_json_done(&j);
+    }
+    return rc;
+}
+
+static int topic_create(int argc, char **argv)
+{
+    static const cli_opt_t opts[] = {{"partitions", 1, 'p'},
+                                     {"replicas", 1, 'r'},
+                                     {"replication-factor", 1, 'r'},
+                                     {"config", 1, 'c'},
+                                     {"if-not-exists", 0, 'i'},
+                                     {0}};
+    cli_args_t a;
+    cli_args_init(&a, "topic create", argc, argv);
+    int32_t partitions = -1, replicas = -1;
+    bool if_not_exists = false;
+    const char **names = calloc((size_t)argc + 1, sizeof *names);
+    char **cfgs = calloc((size_t)argc + 1, sizeof *cfgs);
+    int nnames = 0, ncfgs = 0, rc = CLI_EXIT_OK, c;
+    rd_kafka_NewTopic_t **nts = NULL;
+    cli_rk_t k = {0};
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        switch (c) {
+        case 0: names[nnames++] = a.arg; break;
+        case 'p':
+            if (!cli_parse_i32(a.arg, 1, 1000000, &partitions)) {
+                rc = cli_usage_fail(a.cmd, "bad partition count '%s'", a.arg);
+                goto out;
+            }
+            break;
+        case 'r':
+            if (!cli_parse_i32(a.arg, 1, 32767, &replicas)) {
+                rc = cli_usage_fail(a.cmd, "bad replication factor '%s'", a.arg);
+                goto out;
+            }
+            break;
+        case 'c': cfgs[ncfgs++] = (char *)a.arg; break;
+        case 'i': if_not_exists = true; break;
+        case 'h': topic_usage(stdout); goto out;
+        default: rc = CLI_EXIT_USAGE; goto out;
+        }
+    }
+    if (nnames == 0) {
+        rc = cli_usage_fail(a.cmd, "topic name required");
+        goto out;
+    }
+    for (int i = 0; i < ncfgs; i++)
+        if (!strchr(cfgs[i], '=') || cfgs[i][0] == '=') {
+            rc = cli_usage_fail(a.cmd, "config must be key=value, got '%s'", cfgs[i]);
+            goto out;
+        }
+    if (!cli_rk_new(&k, RD_KAFKA_PRODUCER, NULL, NULL, NULL)) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    nts = calloc((size_t)nnames, sizeof *nts);
+    char errstr[512];
+    for (int i = 0; i < nnames; i++) {
+        nts[i] = rd_kafka_NewTopic_new(names[i], partitions, replicas, errstr, sizeof errstr);
+        if (!nts[i]) {
+            rc = cli_fail("%s: %s", names[i], errstr);
+            goto out;
+        }
+        for (int j = 0; j < ncfgs; j++) {
+            char *kv = sm_xstrdup(cfgs[j]), *key, *val;
+            if (cli_split_kv(kv, &key, &val) &&
+                rd_kafka_NewTopic_set_config(nts[i], key, val) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                rc = cli_fail("%s: bad config %s", names[i], cfgs[j]);
+            free(kv);
+            if (rc)
+                goto out;
+        }
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k.rk);
+    rd_kafka_AdminOptions_t *o = cli_rk_admin_opts(&k, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_CreateTopics(k.rk, nts, (size_t)nnames, o, q);
+    rd_kafka_event_t *ev = cli_rk_wait(&k, q, "create topics");
+    if (!ev) {
+        rc = CLI_EXIT_FAIL;
+    } else if (rd_kafka_event_error(ev)) {
+        rc = cli_fail("create topics: %s", rd_kafka_event_error_string(ev));
+    } else {
+        size_t n;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        rc = report_results(res, n, "created topic",
+                            if_not_exists ? RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS : 0);
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+out:
+    if (nts)
+        for (int i = 0; i < nnames; i++)
+            if (nts[i])
+                rd_kafka_NewTopic_destroy(nts[i]);
+    free(nts);
+    cli_rk_destroy(&k);
+    free(names);
+    free(cfgs);
+    return rc;
+}
+
+static int cmp_topic(const void *x, const void *y)
+{
+    return strcmp(((const rd_kafka_metadata_topic_t *)x)->topic,
+                  ((const rd_kafka_metadata_topic_t *)y)->topic);
+}
+
+static int topic_list(int argc, char **argv)
+{
+    static const cli_opt_t opts[] = {{"all", 0, 'a'}, {"internal", 0, 'a'}, {0}};
+    cli_args_t a;
+    cli_args_init(&a, "topic list", argc, argv);
+    bool all = false;
+    int c;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == 'a')
+            all = true;
+        else if (c == 'h') {
+            topic_usage(stdout);
+            return 0;
+        } else if (c == 0)
+            return cli_usage_fail(a.cmd, "unexpected argument '%s'", a.arg);
+        else
+            return CLI_EXIT_USAGE;
+    }
+    cli_rk_t k;
+    if (!cli_rk_new(&k, RD_KAFKA_PRODUCER, NULL, NULL, NULL))
+        return CLI_EXIT_FAIL;
+    const struct rd_kafka_metadata *md;
+    if (!cli_rk_metadata(&k, NULL, &md)) {
+        cli_rk_destroy(&k);
+        return CLI_EXIT_FAIL;
+    }
+    rd_kafka_metadata_topic_t *ts = calloc((size_t)md->topic_cnt + 1, sizeof *ts);
+    int n = 0;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (all || strncmp(md->topics[i].topic, "__", 2) != 0)
+            ts[n++] = md->topics[i];
+    qsort(ts, (size_t)n, sizeof *ts, cmp_topic);
+    if (cli_g.format == CLI_FMT_JSON) {
+        cli_json_t j;
+        cli_json_init(&j, stdout);
+        cli_json_arr_begin(&j);
+        for (int i = 0; i < n; i++) {
+            cli_json_obj_begin(&j);
+            cli_json_kstr(&j, "name", ts[i].topic);
+            cli_json_kint(&j, "partitions", ts[i].partition_cnt);
+            cli_json_kint(&j, "replicas",
+                          ts[i].partition_cnt ? ts[i].partitions[0].replica_cnt : 0);
+            cli_json_kstr(&j, "error", ts[i].err ? rd_kafka_err2str(ts[i].err) : NULL);
+            cli_json_obj_end(&j);
+        }
+        cli_json_arr_end(&j);
+        cli_json_done(&j);
+    } else {
+        cli_table_t t;
+        cli_table_init(&t, 3);
+        cli_table_cell(&t, "NAME");
+        cli_table_cell(&t, "PARTITIONS");
+        cli_table_cell(&t, "REPLICAS");
+        for (int i = 0; i < n; i++) {
+            cli_table_cell(&t, "%s", ts[i].topic);
+            cli_table_cell(&t, "%d", ts[i].partition_cnt);
+            cli_table_cell(&t, "%d", ts[i].partition_cnt ? ts[i].partitions[0].replica_cnt : 0);
+        }
+        cli_table_print(&t, stdout);
+        cli_table_free(&t);
+    }
+    free(ts);
+    rd_kafka_metadata_destroy(md);
+    cli_rk_destroy(&k);
+    return CLI_EXIT_OK;
+}
+
+static int cmp_part(const void *x, const void *y)
+{
+    return ((const rd_kafka_metadata_partition_t *)x)->id -
+           ((const rd_kafka_metadata_partition_t *)y)->id;
+}
+
+/* DescribeConfigs of the named topics; *ev owns the result (NULL on failure,
+ * with a warning: describe still prints partitions). */
+static const rd_kafka_ConfigResource_t **describe_topic_configs(cli_rk_t *k, char **names,
+                                                               int n, size_t *cnt,
+                                                               rd_kafka_event_t **ev)
+{
+    rd_kafka_ConfigResource_t **rs = calloc((size_t)n, sizeof *rs);
+    for (int i = 0; i < n; i++)
+        rs[i] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, names[i]);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
+    rd_kafka_AdminOptions_t *o = cli_rk_admin_opts(k, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_DescribeConfigs(k->rk, rs, (size_t)n, o, q);
+    *ev = cli_rk_wait(k, q, "describe configs");
+    const rd_kafka_ConfigResource_t **res = NULL;
+    if (*ev && rd_kafka_event_error(*ev)) {
+        cli_warn("cannot describe configs: %s", rd_kafka_event_error_string(*ev));
+    } else if (*ev) {
+        res = rd_kafka_DescribeConfigs_result_resources(
+            rd_kafka_event_DescribeConfigs_result(*ev), cnt);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy_array(rs, (size_t)n);
+    free(rs);
+    return res;
+}
+
+static const rd_kafka_ConfigResource_t *
+find_res(const rd_kafka_ConfigResource_t **res, size_t n, const char *name)
+{
+    for (size_t i = 0; res && i < n; i++)
+        if (strcmp(rd_kafka_ConfigResource_name(res[i]), name) == 0)
+            return res[i];
+    return NULL;
+}
+
+static int topic_describe(int argc, char **argv)
+{
+    static const cli_opt_t opts[] = {{"all-configs", 0, 'A'}, {0}};
+    cli_args_t a;
+    cli_args_init(&a, "topic describe", argc, argv);
+    char **names = calloc((size_t)argc + 1, sizeof *names);
+    int nnames = 0, c, rc = CLI_EXIT_OK;
+    bool all_configs = false;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == 0)
+            names[nnames++] = (char *)a.arg;
+        else if (c == 'A')
+            all_configs = true;
+        else if (c == 'h') {
+            topic_usage(stdout);
+            free(names);
+            return 0;
+        } else {
+            free(names);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (nnames == 0) {
+        free(names);
+        return cli_usage_fail(a.cmd, "topic name required");
+    }
+    cli_rk_t k;
+    const struct rd_kafka_metadata *md = NULL;
+    if (!cli_rk_new(&k, RD_KAFKA_PRODUCER, NULL, NULL, NULL)) {
+        free(names);
+        return CLI_EXIT_FAIL;
+    }
+    if (!cli_rk_metadata(&k, NULL, &md)) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    /* Unknown topics are reported and dropped; the rest are described. */
+    int nfound = 0;
+    for (int i = 0; i < nnames; i++) {
+        const rd_kafka_metadata_topic_t *t = cli_md_topic(md, names[i]);
+        if (!t || t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+            rc = cli_fail("topic '%s' does not exist", names[i]);
+            continue;
+        }
+        names[nfound++] = names[i];
+    }
+    size_t ncfg = 0;
+    rd_kafka_event_t *cev = NULL;
+    const rd_kafka_ConfigResource_t **cres =
+        nfound ? describe_topic_configs(&k, names, nfound, &ncfg, &cev) : NULL;
+    cli_json_t j;
+    cli_json_init(&j, stdout);
+    if (cli_g.format == CLI_FMT_JSON)
+        cli_json_arr_begin(&j);
+    for (int ti = 0; ti < nfound; ti++) {
+        const rd_kafka_metadata_topic_t *t = cli_md_topic(md, names[ti]);
+        rd_kafka_metadata_partition_t *ps =
+            calloc((size_t)t->partition_cnt + 1, sizeof *ps);
+        memcpy(ps, t->partitions, sizeof *ps * (size_t)t->partition_cnt);
+        qsort(ps, (size_t)t->partition_cnt, sizeof *ps, cmp_part);
+        const rd_kafka_ConfigResource_t *cr = find_res(cres, ncfg, t->topic);
+        size_t nent = 0;
+        const rd_kafka_ConfigEntry_t **ents = cr ? rd_kafka_ConfigResource_configs(cr, &nent) : NULL;
+        if (cli_g.format == CLI_FMT_JSON) {
+            cli_json_obj_begin(&j);
+            cli_json_kstr(&j, "name", t->topic);
+            cli_json_kbool(&j, "internal", strncmp(t->topic, "__", 2) == 0);
+            cli_json_kstr(&j, "error", t->err ? rd_kafka_err2str(t->err) : NULL);
+            cli_json_key(&j, "partitions");
+            cli_json_arr_begin(&j);
+        } else {
+            printf("%sTopic: %s  partitions: %d  replication factor: %d%s%s\n", ti ? "\n" : "",
+                   t->topic, t->partition_cnt, t->partition_cnt ? ps[0].replica_cnt : 0,
+                   t->err ? "  error: " : "", t->err ? rd_kafka_err2str(t->err) : "");
+        }
+        cli_table_t tab;
+        cli_table_init(&tab, 6);
+        cli_table_cell(&tab, "PARTITION");
+        cli_table_cell(&tab, "LEADER");
+        cli_table_cell(&tab, "REPLICAS");
+        cli_table_cell(&tab, "ISR");
+        cli_table_cell(&tab, "START");
+        cli_table_cell(&tab, "END");
+        for (int i = 0; i < t->partition_cnt; i++) {
+            int64_t lo = -1, hi = -1;
+            cli_rk_watermarks(&k, t->topic, ps[i].id, &lo, &hi);
+            if (cli_g.format == CLI_FMT_JSON) {
+                cli_json_obj_begin(&j);
+                cli_json_kint(&j, "partition", ps[i].id);
+                cli_json_kint(&j, "leader", ps[i].leader);
+                cli_json_key(&j, "replicas");
+                cli_json_arr_begin(&j);
+                for (int r = 0; r < ps[i].replica_cnt; r++)
+                    cli_json_int(&j, ps[i].replicas[r]);
+                cli_json_arr_end(&j);
+                cli_json_key(&j, "isr");
+                cli_json_arr_begin(&j);
+                for (int r = 0; r < ps[i].isr_cnt; r++)
+                    cli_json_int(&j, ps[i].isrs[r]);
+                cli_json_arr_end(&j);
+                cli_json_kint(&j, "start_offset", lo);
+                cli_json_kint(&j, "end_offset", hi);
+                cli_json_kstr(&j, "error", ps[i].err ? rd_kafka_err2str(ps[i].err) : NULL);
+                cli_json_obj_end(&j);
+            } else {
+                char rep[256], isr[256];
+                print_int_list(rep, sizeof rep, ps[i].replicas, ps[i].replica_cnt);
+                print_int_list(isr, sizeof isr, ps[i].isrs, ps[i].isr_cnt);
+                cli_table_cell(&tab, "%d", ps[i].id);
+                cli_table_cell(&tab, "%d", ps[i].leader);
+                cli_table_cell(&tab, "%s", rep);
+                cli_table_cell(&tab, "%s", isr);
+                cli_table_cell(&tab, "%lld", (long long)lo);
+                cli_table_cell(&tab, "%lld", (long long)hi);
+            }
+        }
+        if (cli_g.format == CLI_FMT_JSON) {
+            cli_json_arr_end(&j);
+            cli_json_key(&j, "configs");
+            cli_json_obj_begin(&j);
+        } else {
+            cli_table_print(&tab, stdout);
+        }
+        cli_table_free(&tab);
+        int shown = 0;
+        for (size_t e = 0; e < nent; e++) {
+            if (!all_configs && rd_kafka_ConfigEntry_is_default(ents[e]))
+                continue;
+            const char *v = rd_kafka_ConfigEntry_value(ents[e]);
+            if (rd_kafka_ConfigEntry_is_sensitive(ents[e]))
+                v = "[hidden]";
+            if (cli_g.format == CLI_FMT_JSON) {
+                cli_json_kstr(&j, rd_kafka_ConfigEntry_name(ents[e]), v);
+            } else {
+                if (shown++ == 0)
+                    printf("Configs%s:\n", all_configs ? "" : " (not default)");
+                printf("  %s=%s  (%s)\n", rd_kafka_ConfigEntry_name(ents[e]), v ? v : "null",
+                       rd_kafka_ConfigSource_name(rd_kafka_ConfigEntry_source(ents[e])));
+            }
+        }
+        if (cli_g.format == CLI_FMT_JSON) {
+            cli_json_obj_end(&j);
+            cli_json_obj_end(&j);
+        }
+        free(ps);
+    }
+    if (cli_g.format == CLI_FMT_JSON) {
+        cli_json_arr_end(&j);
+        cli_json_done(&j);
+    }
+    if (cev)
+        rd_kafka_event_destroy(cev);
+out:
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    cli_rk_destroy(&k);
+    free(names);
+    return rc;
+}
+
+static int topic_alter(int argc, char **argv)
+{
+    static const cli_opt_t opts[] = {{"partitions", 1, 'p'}, {0}};
+    cli_args_t a;
+    cli_args_init(&a, "topic alter", argc, argv);
+    const char *name = NULL;
+    int32_t partitions = -1;
+    int c;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == 0) {
+            if (name)
+                return cli_usage_fail(a.cmd, "one topic at a time");
+            name = a.arg;
+        } else if (c == 'p') {
+            if (!cli_parse_i32(a.arg, 1, 1000000, &partitions))
+                return cli_usage_fail(a.cmd, "bad partition count '%s'", a.arg);
+        } else if (c == 'h') {
+            topic_usage(stdout);
+            return 0;
+        } else {
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (!name)
+        return cli_usage_fail(a.cmd, "topic name required");
+    if (partitions < 0)
+        return cli_usage_fail(a.cmd, "nothing to alter: give -p PARTITIONS (use 'samsa config "
+                                     "set topic' for configs)");
+    cli_rk_t k;
+    if (!cli_rk_new(&k, RD_KAFKA_PRODUCER, NULL, NULL, NULL))
+        return CLI_EXIT_FAIL;
+    int rc;
+    char errstr[512];
+    rd_kafka_NewPartitions_t *np =
+        rd_kafka_NewPartitions_new(name, (size_t)partitions, errstr, sizeof errstr);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k.rk);
+    rd_kafka_AdminOptions_t *o = cli_rk_admin_opts(&k, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS);
+    rd_kafka_CreatePartitions(k.rk, &np, 1, o, q);
+    rd_kafka_event_t *ev = cli_rk_wait(&k, q, "create partitions");
+    if (!ev) {
+        rc = CLI_EXIT_FAIL;
+    } else if (rd_kafka_event_error(ev)) {
+        rc = cli_fail("create partitions: %s", rd_kafka_event_error_string(ev));
+    } else {
+        size_t n;
+        const rd_kafka_topic_result_t **res = rd_kafka_CreatePartitions_result_topics(
+            rd_kafka_event_CreatePartitions_result(ev), &n);
+        rc = report_results(res, n, "altered topic", 0);
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewPartitions_destroy(np);
+    cli_rk_destroy(&k);
+    return rc;
+}
+
+static int topic_delete(int argc, char **argv)
+{
+    static const cli_opt_t opts[] = {{"if-exists", 0, 'i'}, {0}};
+    cli_args_t a;
+    cli_args_init(&a, "topic delete", argc, argv);
+    const char **names = calloc((size_t)argc + 1, sizeof *names);
+    int nnames = 0, c, rc;
+    bool if_exists = false;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == 0)
+            names[nnames++] = a.arg;
+        else if (c == 'i')
+            if_exists = true;
+        else if (c == 'h') {
+            topic_usage(stdout);
+            free(names);
+            return 0;
+        } else {
+            free(names);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (nnames == 0) {
+        free(names);
+        return cli_usage_fail(a.cmd, "topic name required");
+    }
+    cli_rk_t k;
+    if (!cli_rk_new(&k, RD_KAFKA_PRODUCER, NULL, NULL, NULL)) {
+        free(names);
+        return CLI_EXIT_FAIL;
+    }
+    rd_kafka_DeleteTopic_t **dts = calloc((size_t)nnames, sizeof *dts);
+    for (int i = 0; i < nnames; i++)
+        dts[i] = rd_kafka_DeleteTopic_new(names[i]);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k.rk);
+    rd_kafka_AdminOptions_t *o = cli_rk_admin_opts(&k, RD_KAFKA_ADMIN_OP_DELETETOPICS);
+    rd_kafka_DeleteTopics(k.rk, dts, (size_t)nnames, o, q);
+    rd_kafka_event_t *ev = cli_rk_wait(&k, q, "delete topics");
+    if (!ev) {
+        rc = CLI_EXIT_FAIL;
+    } else if (rd_kafka_event_error(ev)) {
+        rc = cli_fail("delete topics: %s", rd_kafka_event_error_string(ev));
+    } else {
+        size_t n;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+        rc = report_results(res, n, "deleted topic",
+                            if_exists ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART : 0);
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_DeleteTopic_destroy_array(dts, (size_t)nnames);
+    free(dts);
+    free(names);
+    cli_rk_destroy(&k);
+    return rc;
+}
+
+int cli_cmd_topic(int argc, char **argv)
+{
+    if (argc < 1) {
+        topic_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *verb = argv[0];
+    if (cli_is_help(verb)) {
+        topic_usage(stdout);
+        return 0;
+    }
+    if (strcmp(verb, "create") == 0)
+        return topic_create(argc - 1, argv + 1);
+    if (strcmp(verb, "list") == 0 || strcmp(verb, "ls") == 0)
+        return topic_list(argc - 1, argv + 1);
+    if (strcmp(verb, "describe") == 0)
+        return topic_describe(argc - 1, argv + 1);
+    if (strcmp(verb, "alter") == 0)
+        return topic_alter(argc - 1, argv + 1);
+    if (strcmp(verb, "delete") == 0)
+        return topic_delete(argc - 1, argv + 1);
+    return cli_usage_fail("topic", "unknown verb '%s'", verb);
+}
