@@ -196,8 +196,10 @@ test('kafkajs [needs groups]: consumer.run reads everything from the beginning',
     try {
       await within(20000, 'consumer.connect', consumer.connect())
       await consumer.subscribe({ topics: [topic], fromBeginning: true })
-      let done
-      const all = new Promise((resolve) => { done = resolve })
+      let done, crashed
+      const all = new Promise((resolve, reject) => { done = resolve; crashed = reject })
+      // A consumer crash (e.g. FindCoordinator/JoinGroup refused) fails the test at once.
+      consumer.on(consumer.events.CRASH, (e) => crashed(new Error(`consumer crashed: ${e.payload.error}`)))
       await consumer.run({
         autoCommit: false,
         eachMessage: async ({ partition, message }) => {
