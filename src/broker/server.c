@@ -86,6 +86,9 @@ struct sm_server {
     bool bg_stop;
     pthread_t *bg_threads;
     int nbg;
+    /* periodic log maintenance (flush.ms, retention) */
+    int maint_running; /* atomic: a pass is queued or running */
+    int64_t next_retention_ms;
 };
 
 const sm_config_t *sm_server_config(const sm_server_t *srv) { return srv->cfg; }
@@ -300,6 +303,62 @@ void sm_server_background(sm_server_t *srv, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&srv->bg_mu);
 }
 
+/* ------------------------------------------------------------ maintenance */
+
+/* One maintenance pass, on a background worker: flush logs whose flush.ms
+ * elapsed and, every log.retention.check.interval.ms, delete segments past
+ * retention. Partitions are collected under the read lock and worked on
+ * outside it. */
+static void maintenance_pass(void *arg)
+{
+    sm_server_t *srv = arg;
+    int64_t now_mono = sm_now_mono_ms();
+    bool retention = now_mono >= srv->next_retention_ms;
+    if (retention)
+        srv->next_retention_ms = now_mono + srv->cfg->log_retention_check_interval_ms;
+    pthread_rwlock_rdlock(&srv->parts_lock);
+    size_t n = 0, cap = 64;
+    sm_partition_t **parts = sm_xmalloc(sizeof *parts * cap);
+    for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&srv->topics_by_name, e));) {
+        sm_topic_slot_t *s = e->value;
+        for (int32_t i = 0; i < s->npartitions; i++) {
+            if (!s->parts[i])
+                continue;
+            if (n == cap)
+                parts = sm_xrealloc(parts, sizeof *parts * (cap *= 2));
+            sm_ref_keep(&s->parts[i]->ref);
+            parts[n++] = s->parts[i];
+        }
+    }
+    pthread_rwlock_unlock(&srv->parts_lock);
+    int64_t now = sm_now_wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        sm_partition_t *p = parts[i];
+        if (sm_log_flush_due(p->log, now) && sm_log_flush(p->log) != SM_OK)
+            SM_WARN("server", "%s: periodic flush failed", p->name);
+        int deleted = 0;
+        if (retention && sm_log_enforce_retention(p->log, now, &deleted) != SM_OK)
+            SM_WARN("server", "%s: retention pass failed", p->name);
+        if (deleted > 0)
+            SM_INFO("server", "%s: retention deleted %d segment(s), log start now %lld", p->name,
+                    deleted, (long long)sm_log_start_offset(p->log));
+        sm_partition_put(p);
+    }
+    free(parts);
+    __atomic_store_n(&srv->maint_running, 0, __ATOMIC_RELEASE);
+}
+
+/* Loop 0 timer, every second: queue a maintenance pass unless one runs. */
+static void maintenance_tick(void *arg)
+{
+    sm_server_t *srv = arg;
+    if (srv->stopping)
+        return;
+    if (!__atomic_exchange_n(&srv->maint_running, 1, __ATOMIC_ACQ_REL))
+        sm_server_background(srv, maintenance_pass, srv);
+    sm_loop_timer(srv->loops[0], sm_now_mono_ms() + 1000, maintenance_tick, srv);
+}
+
 /* ------------------------------------------------------------ accepting */
 
 typedef struct handoff {
@@ -484,6 +543,8 @@ void sm_server_run(sm_server_t *srv)
         n += (size_t)snprintf(desc + n, sizeof desc - n, "%s%s://%s:%d", i ? "," : "",
                               srv->listens[i].name, srv->cfg->listeners[i].host,
                               srv->listens[i].port);
+    srv->next_retention_ms = sm_now_mono_ms() + srv->cfg->log_retention_check_interval_ms;
+    sm_loop_timer(srv->loops[0], sm_now_mono_ms() + 1000, maintenance_tick, srv);
     SM_INFO("server", "samsa broker %d serving on %s (cluster %s, %d event loops)",
             srv->cfg->node_id, desc, srv->cluster_id, srv->nloops);
     sm_loop_run(srv->loops[0]);

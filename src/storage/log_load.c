@@ -242,9 +242,12 @@ sm_err_t sm_log_load(sm_log_t *log)
             break;
         }
     }
-    if (!clean)
-        SM_INFO("storage", "%s: recovery scanned %" PRId64 " bytes, dropped %" PRId64,
+    if (!clean && dropped_total > 0)
+        SM_WARN("storage", "%s: recovery scanned %" PRId64 " bytes, dropped %" PRId64,
                 log->name, scanned, dropped_total);
+    else if (!clean && scanned > 0)
+        SM_INFO("storage", "%s: recovery scanned %" PRId64 " bytes, nothing dropped", log->name,
+                scanned);
 
     int64_t end = sm_log_active(log)->end_offset;
     int64_t start = st_found ? st_start : log->segs[0]->base_offset;
