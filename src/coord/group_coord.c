@@ -444,11 +444,13 @@ int16_t sm_group_coord_list(sm_group_coord_t *c, uint32_t state_mask, sm_arena_t
                             sm_group_listing_t **out, int32_t *n)
 {
     pthread_mutex_lock(&c->mu);
-    int16_t err = c->nunloaded ? SM_KERR_COORDINATOR_LOAD_IN_PROGRESS : SM_KERR_NONE;
+    int16_t err = c->stopping    ? SM_KERR_COORDINATOR_NOT_AVAILABLE
+                  : c->nunloaded ? SM_KERR_COORDINATOR_LOAD_IN_PROGRESS
+                                 : SM_KERR_NONE;
     size_t cap = c->groups.count ? c->groups.count : 1;
     sm_group_listing_t *r = SM_ARENA_NEW(a, sm_group_listing_t, cap);
     int32_t k = 0;
-    for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&c->groups, e));) {
+    for (sm_hmap_entry_t *e = NULL; !err && (e = sm_hmap_next(&c->groups, e));) {
         const sm_group_t *g = e->value;
         if (state_mask && !(state_mask & (1u << g->state)))
             continue;
@@ -507,6 +509,10 @@ int64_t sm_group_coord_tick(sm_group_coord_t *c)
 {
     pthread_mutex_lock(&c->mu);
     sm_group_time_t now = sm_coord_now();
+    if (c->stopping) {
+        pthread_mutex_unlock(&c->mu);
+        return INT64_MAX;
+    }
     c->event_next_ms = INT64_MAX;
     sm_coord_load_pending(c, now);
     int64_t next = now.mono_ms + TIMER_MAX_SLEEP_MS;
@@ -568,7 +574,7 @@ static void config_from_broker(const sm_config_t *bc, sm_group_coord_config_t *c
                                   ? bc->offsets_retention_check_interval_ms
                                   : 600000;
     cfg->metadata_max_bytes = bc->offset_metadata_max_bytes;
-    cfg->snapshot_min_bytes = SM_GROUP_COORD_SNAPSHOT_MIN_BYTES;
+    cfg->snapshot_min_bytes = SM_MAX(cfg->segment_bytes, 1);
     cfg->limits.min_session_timeout_ms = bc->group_min_session_timeout_ms;
     cfg->limits.max_session_timeout_ms = bc->group_max_session_timeout_ms;
     cfg->limits.initial_rebalance_delay_ms = bc->group_initial_rebalance_delay_ms;
@@ -633,22 +639,30 @@ sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **out)
     return SM_OK;
 }
 
-void sm_group_coord_close(sm_group_coord_t *c)
+void sm_group_coord_shutdown(sm_group_coord_t *c)
 {
     if (!c)
         return;
     pthread_mutex_lock(&c->mu);
+    bool first = !c->stopping;
     c->stopping = true;
     pthread_cond_signal(&c->cv);
+    if (first)
+        for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&c->groups, e));)
+            sm_group_unload(e->value, SM_KERR_NOT_COORDINATOR);
     pthread_mutex_unlock(&c->mu);
+}
+
+void sm_group_coord_close(sm_group_coord_t *c)
+{
+    if (!c)
+        return;
+    sm_group_coord_shutdown(c);
     if (c->timer_started)
         pthread_join(c->timer, NULL);
     pthread_mutex_lock(&c->mu);
-    for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&c->groups, e));) {
-        sm_group_t *g = e->value;
-        sm_group_unload(g, SM_KERR_NOT_COORDINATOR);
-        sm_group_free(g);
-    }
+    for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&c->groups, e));)
+        sm_group_free(e->value);
     sm_hmap_free(&c->groups);
     pthread_mutex_unlock(&c->mu);
     pthread_mutex_destroy(&c->mu);

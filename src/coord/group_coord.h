@@ -22,12 +22,14 @@
  * log order equals the order of the in-memory changes.
  *
  * Bounding __consumer_offsets without compaction: each partition counts the
- * bytes appended since it was last restated; past
- * max(SM_GROUP_COORD_SNAPSHOT_MIN_BYTES, 2 x the last snapshot) the timer
+ * bytes appended since it was last restated; once that exceeds
+ * max(offsets.topic.segment.bytes, size of the last snapshot) the timer
  * thread appends a snapshot - the metadata and offsets of every live group of
  * that partition - and moves the log start offset to the snapshot's first
- * offset (sm_log_delete_records), so older segments are deleted. Replaying
- * from the log start thus always yields the full state.
+ * offset (sm_log_delete_records), so the segments before it are deleted.
+ * Replaying from the log start thus always yields the full state, and a
+ * partition holds about two segments plus twice its live state. (Deletion
+ * works on whole segments, so restating more often would free nothing.)
  *
  * Error codes returned here are Kafka error codes (SM_KERR_* in group.h).
  */
@@ -42,7 +44,6 @@ typedef struct sm_server sm_server_t;
 typedef struct sm_group_coord sm_group_coord_t;
 
 #define SM_GROUP_COORD_TOPIC "__consumer_offsets"
-#define SM_GROUP_COORD_SNAPSHOT_MIN_BYTES (8 << 20)
 
 /* Settings, taken from the broker config at open (see sm_group_coord_open). */
 typedef struct sm_group_coord_config {
@@ -52,7 +53,7 @@ typedef struct sm_group_coord_config {
     int64_t retention_ms;           /* offsets.retention.minutes */
     int64_t retention_check_ms;     /* offsets.retention.check.interval.ms */
     int32_t metadata_max_bytes;     /* offset.metadata.max.bytes */
-    int64_t snapshot_min_bytes;     /* see above */
+    int64_t snapshot_min_bytes;     /* restate after this much growth (segment bytes) */
     sm_group_limits_t limits;
 } sm_group_coord_config_t;
 
@@ -64,9 +65,15 @@ typedef struct sm_group_coord_config {
  * COORDINATOR_LOAD_IN_PROGRESS meanwhile. Start-up thread.
  */
 SM_MUST_CHECK sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **out);
-/* Stop the timer thread, answer every parked request (NOT_COORDINATOR, so
- * clients look the coordinator up again) and free everything. Call before
- * the partitions are closed. No other call may run during or after it. */
+/* Graceful shutdown, first step: answer every parked JoinGroup/SyncGroup
+ * now (NOT_COORDINATOR, so clients look the coordinator up again), stop the
+ * timers, and refuse later requests with NOT_COORDINATOR. Group state on
+ * disk is untouched (members come back after a restart). Call when the
+ * broker starts draining requests, so parked requests do not hold the drain.
+ * Any thread; idempotent. */
+void sm_group_coord_shutdown(sm_group_coord_t *c);
+/* Shut down (if not done yet) and free everything. Call before the
+ * partitions are closed. No other call may run during or after it. */
 void sm_group_coord_close(sm_group_coord_t *c);
 
 /* Run every timer due at now (sessions, rebalances, offset expiry,

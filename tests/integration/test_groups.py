@@ -390,3 +390,37 @@ def test_confluent_list_groups_states(broker):
     a.close()
     wait_until(lambda: admin.list_groups(group, timeout=10)[0].state == "Empty", 30,
                what="Empty after leave")
+
+
+# --------------------------------------------------------------------------- __consumer_offsets
+
+def java_partition(group_id, n=50):
+    """Kafka's partitioning: Utils.abs(groupId.hashCode()) % n."""
+    h = 0
+    b = group_id.encode("utf-16-be")
+    for i in range(0, len(b), 2):
+        h = (h * 31 + int.from_bytes(b[i:i + 2], "big")) & 0xFFFFFFFF
+    if h >= 2 ** 31:
+        h -= 2 ** 32
+    return 0 if h == -2 ** 31 else abs(h) % n
+
+
+@pytest.mark.broker_config(**{"offsets.topic.segment.bytes": "4096"})
+def test_offsets_topic_stays_bounded(broker):
+    topic = make_topic(broker.bootstrap, 3)
+    group = unique_topic("g")
+    part_dir = os.path.join(broker.data_dir, "__consumer_offsets-%d" % java_partition(group))
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    for i in range(300):
+        c.commit(offsets=[TopicPartition(topic, p, i * 10 + p) for p in range(3)], asynchronous=False)
+    c.close()
+    assert os.path.isdir(part_dir), f"group {group} should live in {part_dir}"
+
+    def bounded():
+        logs = [f for f in os.listdir(part_dir) if f.endswith(".log")]
+        size = sum(os.path.getsize(os.path.join(part_dir, f)) for f in logs)
+        return (len(logs) <= 4 and size < 32 * 1024) and (len(logs), size)
+    # ~300 commit batches (>100 KB) went in; snapshots keep a few segments.
+    wait_until(bounded, 30, what=f"{part_dir} restated to a few small segments")
+    broker.restart()
+    assert committed(broker.bootstrap, group, topic, 3) == {p: 2990 + p for p in range(3)}

@@ -8,6 +8,7 @@
  * round trips and Kafka's group partitioning.
  */
 #include "coord_records.h"
+#include "log.h"
 #include "group.h"
 #include "offsets.h"
 #include "sm_test.h"
@@ -775,6 +776,8 @@ static void test_many_groups_bounded(void)
 
 int main(void)
 {
+    if (!getenv("SAMSA_LOG_LEVEL"))
+        sm_log_set_level(SM_LOG_WARN); /* the group INFO lines drown the report */
     RUN(test_kip394_and_initial_delay);
     RUN(test_sync_and_heartbeat);
     RUN(test_session_timeout);
