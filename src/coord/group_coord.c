@@ -611,9 +611,15 @@ sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **out)
     if (meta) {
         char seg[32];
         snprintf(seg, sizeof seg, "%d", c->cfg.segment_bytes > 0 ? c->cfg.segment_bytes : 104857600);
+        /* retention.ms=-1: a compacted topic is never trimmed by time, and
+         * the broker's retention pass does not look at cleanup.policy;
+         * without it a stable group's last commit older than
+         * log.retention.hours would be lost at the next restart. The
+         * coordinator bounds the topic itself (see group_coord.h). */
         sm_topic_kv_t configs[] = {
             {"cleanup.policy", "compact"},
             {"compression.type", "producer"},
+            {"retention.ms", "-1"},
             {"segment.bytes", seg},
         };
         sm_err_t err = sm_meta_create_internal_topic(meta, SM_GROUP_COORD_TOPIC,
