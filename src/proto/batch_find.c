@@ -39,21 +39,19 @@ sm_err_t sm_batch_records_open(sm_batch_records_t *br, const uint8_t *batch, siz
     if (codec == SM_CODEC_NONE)
         return sm_record_iter_init(&br->it, batch, total);
 
-    uint8_t *raw;
+    /* Inflate straight behind room for the header: no second copy. */
     size_t rawlen;
-    err = sm_decompress((sm_codec_t)codec, batch + SM_BATCH_HEADER_SIZE,
-                        total - SM_BATCH_HEADER_SIZE, max_out, &raw, &rawlen);
+    err = sm_decompress_headroom((sm_codec_t)codec, batch + SM_BATCH_HEADER_SIZE,
+                                 total - SM_BATCH_HEADER_SIZE, max_out, SM_BATCH_HEADER_SIZE,
+                                 &br->owned, &rawlen);
     if (err)
         return err;
     /* The rebuilt batch must still describe its length in an int32. */
     if (rawlen > (size_t)INT32_MAX - (SM_BATCH_HEADER_SIZE - SM_BATCH_LOG_OVERHEAD)) {
-        free(raw);
+        sm_batch_records_close(br);
         return SM_ERR_TOO_LARGE;
     }
-    br->owned = sm_xmalloc(SM_BATCH_HEADER_SIZE + rawlen);
     memcpy(br->owned, batch, SM_BATCH_HEADER_SIZE);
-    memcpy(br->owned + SM_BATCH_HEADER_SIZE, raw, rawlen);
-    free(raw);
     uint32_t blen = (uint32_t)(rawlen + SM_BATCH_HEADER_SIZE - SM_BATCH_LOG_OVERHEAD);
     br->owned[SM_BATCH_OFF_LENGTH] = (uint8_t)(blen >> 24);
     br->owned[SM_BATCH_OFF_LENGTH + 1] = (uint8_t)(blen >> 16);

@@ -49,16 +49,18 @@ const char *sm_codec_name(sm_codec_t codec)
 
 struct obuf {
     uint8_t *p;
-    size_t len, cap;
-    size_t limit; /* max_out; cap never exceeds limit + 1 */
+    size_t len, cap; /* len counts the headroom too */
+    size_t head;     /* bytes reserved in front for the caller */
+    size_t limit;    /* head + max_out; cap never exceeds limit + 1 */
 };
 
-static void obuf_init(struct obuf *o, size_t max_out)
+static void obuf_init(struct obuf *o, size_t max_out, size_t headroom)
 {
-    o->p = NULL;
-    o->len = o->cap = 0;
     /* Keep limit + 1 and doubling far from overflow. */
-    o->limit = SM_MIN(max_out, SIZE_MAX / 4);
+    headroom = SM_MIN(headroom, SIZE_MAX / 8);
+    o->p = headroom ? sm_xmalloc(headroom) : NULL;
+    o->len = o->cap = o->head = headroom;
+    o->limit = SM_MIN(max_out, SIZE_MAX / 8) + headroom;
 }
 
 /* Make room for at least one more byte, aiming for hint bytes in total.
@@ -84,7 +86,7 @@ static sm_err_t obuf_finish(struct obuf *o, uint8_t **out, size_t *outlen)
         return SM_ERR_TOO_LARGE;
     }
     *out = o->p ? o->p : sm_xmalloc(1);
-    *outlen = o->len;
+    *outlen = o->len - o->head;
     return SM_OK;
 }
 
@@ -395,29 +397,34 @@ static sm_err_t zstd_compress(const uint8_t *src, size_t len, struct obuf *o)
 
 /* ----------------------------------------------------------------- API */
 
-sm_err_t sm_decompress(sm_codec_t codec, const uint8_t *src, size_t len, size_t max_out,
-                       uint8_t **out, size_t *outlen)
+sm_err_t sm_decompress_headroom(sm_codec_t codec, const uint8_t *src, size_t len,
+                                size_t max_out, size_t headroom, uint8_t **out, size_t *outlen)
 {
     *out = NULL;
     *outlen = 0;
+    if (codec > SM_CODEC_ZSTD)
+        return SM_ERR_UNSUPPORTED;
     struct obuf o;
-    obuf_init(&o, max_out);
+    obuf_init(&o, max_out, headroom);
     sm_err_t err;
     switch (codec) {
     case SM_CODEC_NONE:
-        if (len > o.limit)
-            return SM_ERR_TOO_LARGE;
-        o.p = sm_xmalloc(len ? len : 1);
+        if (len > o.limit - o.len) {
+            err = SM_ERR_TOO_LARGE;
+            break;
+        }
+        o.p = sm_xrealloc(o.p, o.len + len + 1);
         if (len)
-            memcpy(o.p, src, len);
-        o.len = o.cap = len;
+            memcpy(o.p + o.len, src, len);
+        o.len += len;
+        o.cap = o.len + 1;
         err = SM_OK;
         break;
     case SM_CODEC_GZIP: err = gzip_decompress(src, len, &o); break;
     case SM_CODEC_SNAPPY: err = snappy_decompress(src, len, &o); break;
     case SM_CODEC_LZ4: err = lz4_decompress(src, len, &o); break;
     case SM_CODEC_ZSTD: err = zstd_decompress(src, len, &o); break;
-    default: return SM_ERR_UNSUPPORTED;
+    default: err = SM_ERR_UNSUPPORTED; break;
     }
     if (err) {
         free(o.p);
@@ -426,13 +433,19 @@ sm_err_t sm_decompress(sm_codec_t codec, const uint8_t *src, size_t len, size_t 
     return obuf_finish(&o, out, outlen);
 }
 
+sm_err_t sm_decompress(sm_codec_t codec, const uint8_t *src, size_t len, size_t max_out,
+                       uint8_t **out, size_t *outlen)
+{
+    return sm_decompress_headroom(codec, src, len, max_out, 0, out, outlen);
+}
+
 sm_err_t sm_compress(sm_codec_t codec, const uint8_t *src, size_t len, uint8_t **out,
                      size_t *outlen)
 {
     *out = NULL;
     *outlen = 0;
     struct obuf o;
-    obuf_init(&o, SIZE_MAX);
+    obuf_init(&o, SIZE_MAX, 0);
     sm_err_t err;
     switch (codec) {
     case SM_CODEC_NONE:

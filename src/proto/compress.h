@@ -13,20 +13,26 @@
  *   snappy Java clients (snappy-java's SnappyOutputStream) write the
  *          "xerial" framing: 8-byte magic 82 'S' 'N' 'A' 'P' 'P' 'Y' 00, two
  *          big-endian int32 (version, compatible version), then chunks of
- *          big-endian int32 length + one raw snappy block each. Other
- *          clients (Go's sarama with the default, older librdkafka) send one
- *          raw snappy block. Both are accepted, told apart by the magic.
- *   lz4    the LZ4 frame format (magic 0x184D2204), any block size, with or
- *          without content size and block/content checksums, possibly
- *          several frames back to back. (Only very old Kafka 0.8-0.9
- *          clients wrote a wrong header checksum; that is magic 0/1 only,
- *          which Samsa does not accept, so no quirk mode is needed.)
+ *          big-endian int32 length + one raw snappy block each (32 KiB of
+ *          input per block). librdkafka-based clients (kcat,
+ *          confluent-kafka-*) and Go's sarama send one raw snappy block
+ *          instead. Both are accepted, told apart by the magic.
+ *   lz4    the LZ4 frame format (magic 0x184D2204), possibly several frames
+ *          back to back. Writers differ: the Java client uses 64 KiB
+ *          independent blocks and no content size or checksums;
+ *          librdkafka takes liblz4's defaults (64 KiB, independent); Go and
+ *          other writers may use up to 4 MiB blocks and checksums (the lz4
+ *          tool's default is 4 MiB with a content checksum). Any block
+ *          size, block/content checksums and content size are accepted. (Kafka before 0.10 wrote a wrong header
+ *          checksum; only with magic 0/1, which Samsa refuses, so no quirk
+ *          mode is needed.)
  *   zstd   one or more zstd frames, with or without a content size; decoded
  *          with the streaming API so a missing size is not a problem.
  * Every decoder stops with SM_ERR_TOO_LARGE as soon as the output would pass
  * max_out bytes, so a small compressed bomb cannot exhaust memory, and with
- * SM_ERR_CORRUPT on bad or truncated input. Nothing here trusts a length it
- * read.
+ * SM_ERR_CORRUPT on bad or truncated input. A length read from the input
+ * is trusted only up to max_out (snappy's declared size is allocated up
+ * front when within it).
  *
  * Pure functions over caller memory, no shared state: any thread.
  */
@@ -58,6 +64,13 @@ const char *sm_codec_name(sm_codec_t codec);
  * never reads outside [src, src + len). Any thread. */
 SM_MUST_CHECK sm_err_t sm_decompress(sm_codec_t codec, const uint8_t *src, size_t len,
                                      size_t max_out, uint8_t **out, size_t *outlen);
+
+/* As sm_decompress, but the output starts headroom bytes into *out: those
+ * bytes are left uninitialised for the caller (a header to put in front
+ * without a copy) and are not counted in *outlen or max_out. */
+SM_MUST_CHECK sm_err_t sm_decompress_headroom(sm_codec_t codec, const uint8_t *src, size_t len,
+                                              size_t max_out, size_t headroom, uint8_t **out,
+                                              size_t *outlen);
 
 /* Compress len bytes at src into a fresh malloc'ed buffer (*out, *outlen),
  * in the framing Kafka's Java client writes: a gzip member, xerial-framed

@@ -72,6 +72,15 @@ static void test_round_trip(void)
             CHECK_EQ(dec_eq(c, z, zlen, SIZE_MAX, data, n), SM_OK);
             if (n > 0)
                 CHECK_EQ(dec_eq(c, z, zlen, n - 1, data, n), SM_ERR_TOO_LARGE);
+            /* With headroom: the data lands behind it; the limit excludes it. */
+            uint8_t *h = NULL;
+            size_t hl = 0;
+            CHECK_EQ(sm_decompress_headroom(c, z, zlen, n, 61, &h, &hl), SM_OK);
+            CHECK_EQ(hl, n);
+            CHECK(h != NULL && (n == 0 || memcmp(h + 61, data, n) == 0));
+            free(h);
+            if (n > 0)
+                CHECK_EQ(sm_decompress_headroom(c, z, zlen, n - 1, 61, &h, &hl), SM_ERR_TOO_LARGE);
             free(z);
             free(data);
         }
