@@ -420,19 +420,10 @@ void sm_coord_maybe_snapshot(sm_group_coord_t *c)
 
 /* ------------------------------------------------------------ expiry */
 
-/* Kafka's rule: offsets of an Empty group with a protocol type expire
- * retention after the group became Empty; offsets of a group that only
- * stores offsets expire retention after their commit; an explicit expiry
- * timestamp wins. A group with members keeps its offsets. */
 static bool offset_expired(const sm_group_coord_t *c, const sm_group_t *g,
                            const sm_offset_entry_t *e, int64_t now_wall)
 {
-    if (e->expire_ms >= 0)
-        return now_wall >= e->expire_ms;
-    if (g->state != SM_GROUP_EMPTY)
-        return false;
-    int64_t base = g->protocol_type ? SM_MAX(g->state_wall_ms, 0) : e->commit_ms;
-    return now_wall - base >= c->cfg.retention_ms;
+    return sm_group_offset_expired(g, e, c->cfg.retention_ms, now_wall);
 }
 
 static void expire_group(sm_group_coord_t *c, sm_group_t *g, sm_group_time_t now)

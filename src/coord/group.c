@@ -1031,6 +1031,21 @@ int16_t sm_group_commit_check(const sm_group_t *g, int32_t generation, const cha
     return SM_KERR_NONE;
 }
 
+/* Kafka's rule: offsets of an Empty group with a protocol type expire
+ * retention after the group became Empty; offsets of a group that only
+ * stores offsets expire retention after their commit; an explicit expiry
+ * timestamp wins. A group with members keeps its offsets. */
+bool sm_group_offset_expired(const sm_group_t *g, const sm_offset_entry_t *e, int64_t retention_ms,
+                             int64_t now_wall_ms)
+{
+    if (e->expire_ms >= 0)
+        return now_wall_ms >= e->expire_ms;
+    if (g->state != SM_GROUP_EMPTY)
+        return false;
+    int64_t base = g->protocol_type ? SM_MAX(g->state_wall_ms, 0) : e->commit_ms;
+    return now_wall_ms - base >= retention_ms;
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 sm_group_t *sm_group_new(const char *id, sm_group_env_t *env, sm_group_time_t now)

@@ -230,6 +230,10 @@ int64_t sm_group_tick(sm_group_t *g, sm_group_time_t now);
 int16_t sm_group_commit_check(const sm_group_t *g, int32_t generation, const char *member_id,
                               const char *instance_id);
 
+/* Has committed offset e of g expired at now_wall_ms (offsets.retention)? */
+bool sm_group_offset_expired(const sm_group_t *g, const sm_offset_entry_t *e, int64_t retention_ms,
+                             int64_t now_wall_ms);
+
 /* Coordinator is giving the group up (shutdown, DeleteGroups): answer every
  * parked waiter with `error` and move to Dead. */
 void sm_group_unload(sm_group_t *g, int16_t error);

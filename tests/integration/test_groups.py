@@ -424,3 +424,28 @@ def test_offsets_topic_stays_bounded(broker):
     wait_until(bounded, 30, what=f"{part_dir} restated to a few small segments")
     broker.restart()
     assert committed(broker.bootstrap, group, topic, 3) == {p: 2990 + p for p in range(3)}
+
+
+@pytest.mark.broker_config(**{"offsets.retention.minutes": "1",
+                              "offsets.retention.check.interval.ms": "500"})
+def test_empty_group_offsets_expire(broker):
+    """offsets.retention.minutes after a group empties, its offsets and the
+    group itself go away; a group with a live member keeps its offsets."""
+    topic = make_topic(broker.bootstrap, 2)
+    gone, kept = unique_topic("g"), unique_topic("g")
+    a = Member(broker.bootstrap, gone, topic)
+    poll_until([a], lambda: a.owned() == {0, 1}, what="a owns everything")
+    a.c.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
+    a.close()
+    b = Member(broker.bootstrap, kept, topic)
+    poll_until([b], lambda: b.owned() == {0, 1}, what="b owns everything")
+    b.c.commit(offsets=[TopicPartition(topic, 0, 4)], asynchronous=False)
+    from kafka import KafkaAdminClient
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    assert admin.describe_consumer_groups([gone])[0].state == "Empty"
+    poll_until([b], lambda: admin.describe_consumer_groups([gone])[0].state == "Dead",
+               timeout_s=150, what="the empty group expires")
+    assert committed(broker.bootstrap, gone, topic, 2) == {0: -1001, 1: -1001}
+    assert committed(broker.bootstrap, kept, topic, 2)[0] == 4
+    b.close()
+    admin.close()

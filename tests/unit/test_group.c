@@ -640,6 +640,41 @@ static void test_offsets_table(void)
     sm_offset_table_free(&t);
 }
 
+static void test_offset_expiry_rule(void)
+{
+    sm_group_env_t env = make_env(0);
+    const int64_t R = 60000; /* retention */
+    sm_group_t *g = sm_group_new("g", &env, T);
+    sm_offset_value_t v = {.offset = 1, .leader_epoch = -1, .commit_ms = T.wall_ms, .expire_ms = -1};
+    sm_offset_table_put(&g->offsets, "t", 1, 0, &v);
+    sm_offset_entry_t *e = sm_offset_table_get(&g->offsets, "t", 1, 0);
+    /* Offsets-only group (no protocol type): by commit time. */
+    CHECK(!sm_group_offset_expired(g, e, R, T.wall_ms + R - 1));
+    CHECK(sm_group_offset_expired(g, e, R, T.wall_ms + R));
+    /* A consumer group with members never expires its offsets... */
+    member_t a;
+    member_init(&a, NULL);
+    join(g, &a, false);
+    adopt(&a);
+    CHECK_EQ(g->state, SM_GROUP_COMPLETING_REBALANCE);
+    CHECK(!sm_group_offset_expired(g, e, R, T.wall_ms + 10 * R));
+    /* ...and once Empty, counts from the time it became Empty, not from the
+     * (older) commit. */
+    advance(5 * R);
+    CHECK_EQ(sm_group_leave(g, a.id, NULL, T), SM_KERR_NONE);
+    CHECK_EQ(g->state, SM_GROUP_EMPTY);
+    CHECK(!sm_group_offset_expired(g, e, R, T.wall_ms + R - 1));
+    CHECK(sm_group_offset_expired(g, e, R, T.wall_ms + R));
+    /* An explicit expiry timestamp wins. */
+    e->expire_ms = T.wall_ms + 5;
+    CHECK(sm_group_offset_expired(g, e, R, T.wall_ms + 5));
+    CHECK(!sm_group_offset_expired(g, e, R, T.wall_ms + 4));
+    CHECK(!sm_group_is_disposable(g));
+    sm_offset_table_free(&g->offsets);
+    CHECK(sm_group_is_disposable(g));
+    sm_group_free(g);
+}
+
 static void test_partitioning(void)
 {
     /* Values of Java's Math.abs("...".hashCode()) % 50. */
@@ -789,6 +824,7 @@ int main(void)
     RUN(test_completing_rebalance_interrupted);
     RUN(test_never_synced);
     RUN(test_offsets_table);
+    RUN(test_offset_expiry_rule);
     RUN(test_partitioning);
     RUN(test_records_roundtrip);
     RUN(test_many_groups_bounded);
