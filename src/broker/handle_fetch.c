@@ -15,10 +15,10 @@
  * every parked fetch of that loop and answers those now satisfied. The
  * deadline timer answers with whatever is there.
  *
- * Fetch sessions (KIP-227): Samsa declines to create sessions (it answers
- * session id 0, which the protocol allows), so clients keep sending full
- * fetches; an incremental fetch naming a session gets
- * FETCH_SESSION_ID_NOT_FOUND.
+ * Fetch sessions (KIP-227, fetch_session.h): a full fetch with epoch 0
+ * creates a session; incremental fetches name only changed partitions and
+ * get only partitions with news. The fetch path works on a flattened copy
+ * of the partitions (from the request, or from the session).
  *
  * Threads: handler, recheck and timers run on the connection's loop; only
  * sm_fetch_notify_append() is called from other threads.
@@ -29,22 +29,26 @@
 #include "loop.h"
 #include "server.h"
 #include "storage/log.h"
+#include "fetch_session.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct fetch_part {
-    sm_partition_t *p; /* NULL if unknown (error set) */
+    sm_fsess_part_t sp; /* topic, partition, offset, max bytes, last sent */
+    sm_partition_t *p;  /* NULL if unknown (error set) */
     int16_t error;
-    sm_fetch_request_fetch_partition_t *rq;
 } fetch_part_t;
 
 typedef struct fetch_state {
     sm_req_t *req;
     sm_fetch_request_t msg;
-    fetch_part_t *parts; /* flattened, request order */
+    fetch_part_t *parts; /* flattened; grouped by topic */
     int nparts;
+    int32_t session_id;  /* 0 = sessionless */
+    bool incremental;    /* only partitions with news go in the response */
     uint64_t timer;
     int64_t deadline_ms;
     struct fetch_state *prev, *next; /* purgatory list */
@@ -72,58 +76,50 @@ void sm_fetch_shutdown(void)
     g_npurg = 0;
 }
 
-/* Bytes available for one partition from its fetch offset (no I/O beyond the
- * index lookup), filling the response slot when out is not NULL. */
+/* Read one partition's records into its response slot; returns the bytes
+ * spliced. The slice reference moves into out->records.ref. */
 static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budget, bool min_one,
                               sm_fetch_response_partition_data_t *out)
 {
-    sm_fetch_request_fetch_partition_t *rq = fp->rq;
-    if (out)
-        out->partition_index = rq->partition;
+    const sm_fsess_part_t *rq = &fp->sp;
+    out->partition_index = rq->partition;
+    out->aborted_transactions_count = fs->msg.isolation_level ? 0 : -1;
     if (!fp->p) {
-        if (out) {
-            out->error_code = fp->error;
-            out->high_watermark = -1;
-            out->last_stable_offset = -1;
-            out->log_start_offset = -1;
-        }
+        out->error_code = fp->error;
+        out->high_watermark = -1;
+        out->last_stable_offset = -1;
+        out->log_start_offset = -1;
         return 0;
     }
     sm_log_t *log = fp->p->log;
     int64_t hw = sm_log_end_offset(log);
     int64_t start = sm_log_start_offset(log);
-    if (out) {
-        out->high_watermark = hw;
-        out->last_stable_offset = hw;
-        out->log_start_offset = start;
-        out->records.len = 0;
-        out->aborted_transactions_count = fs->msg.isolation_level ? 0 : -1;
-    }
+    out->high_watermark = hw;
+    out->last_stable_offset = hw;
+    out->log_start_offset = start;
+    out->records.len = 0;
     int32_t epoch = fp->p->leader_epoch;
     if (rq->current_leader_epoch >= 0 && rq->current_leader_epoch != epoch) {
-        if (out)
-            out->error_code = rq->current_leader_epoch < epoch ? KERR_FENCED_LEADER_EPOCH
-                                                               : KERR_UNKNOWN_LEADER_EPOCH;
+        out->error_code = rq->current_leader_epoch < epoch ? KERR_FENCED_LEADER_EPOCH
+                                                           : KERR_UNKNOWN_LEADER_EPOCH;
         return 0;
     }
     if (rq->fetch_offset < start || rq->fetch_offset > hw) {
-        if (out)
-            out->error_code = KERR_OFFSET_OUT_OF_RANGE;
+        out->error_code = KERR_OFFSET_OUT_OF_RANGE;
         return 0;
     }
     if (rq->fetch_offset == hw || budget <= 0)
         return 0;
-    int32_t max = SM_MIN(budget, rq->partition_max_bytes);
+    int32_t max = SM_MIN(budget, rq->max_bytes);
     if (max <= 0 && !min_one)
         return 0;
     sm_log_slice_t sl;
     sm_err_t err = sm_log_read(log, rq->fetch_offset, hw, max, min_one, &sl);
     if (err != SM_OK) {
-        if (out)
-            out->error_code = err == SM_ERR_RANGE ? KERR_OFFSET_OUT_OF_RANGE : sm_kerr_from(err);
+        out->error_code = err == SM_ERR_RANGE ? KERR_OFFSET_OUT_OF_RANGE : sm_kerr_from(err);
         return 0;
     }
-    if (out && sl.len > 0) {
+    if (sl.len > 0) {
         out->records.ptr = NULL;
         out->records.len = sl.len;
         out->records.fd = sl.fd;
@@ -133,6 +129,14 @@ static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budge
         sm_ref_release(sl.ref);
     }
     return sl.len;
+}
+
+/* Does this partition go into an incremental response? */
+static bool is_news(const fetch_part_t *fp, const sm_fetch_response_partition_data_t *out)
+{
+    return out->records.len > 0 || out->error_code != KERR_NONE ||
+           out->high_watermark != fp->sp.last_hw || out->last_stable_offset != fp->sp.last_lso ||
+           out->log_start_offset != fp->sp.last_start;
 }
 
 /* Probe how many bytes are ready (without building a response). */
@@ -148,17 +152,23 @@ static int64_t bytes_ready(fetch_state_t *fs, bool *has_error)
         }
         int64_t hw = sm_log_end_offset(fp->p->log);
         int64_t start = sm_log_start_offset(fp->p->log);
-        if (fp->rq->fetch_offset < start || fp->rq->fetch_offset > hw) {
+        if (fp->sp.fetch_offset < start || fp->sp.fetch_offset > hw) {
             *has_error = true;
             continue;
         }
-        if (fp->rq->fetch_offset < hw) {
-            /* Cheap lower bound: at least one byte per partition with data;
-             * the exact count needs a read, done when responding. */
-            total += SM_MIN(hw - fp->rq->fetch_offset, (int64_t)budget);
+        if (fp->sp.fetch_offset < hw) {
+            /* Cheap lower bound: at least one byte per offset ready; the
+             * exact count needs a read, done when responding. */
+            total += SM_MIN(hw - fp->sp.fetch_offset, (int64_t)budget);
         }
     }
     return total;
+}
+
+static bool same_topic(const fetch_part_t *a, const fetch_part_t *b)
+{
+    return memcmp(a->sp.topic_id.b, b->sp.topic_id.b, 16) == 0 &&
+           strcmp(a->sp.topic, b->sp.topic) == 0;
 }
 
 static void respond(fetch_state_t *fs)
@@ -166,36 +176,48 @@ static void respond(fetch_state_t *fs)
     sm_req_t *req = fs->req;
     sm_fetch_response_t resp;
     sm_fetch_response_init(&resp);
-    resp.session_id = 0;
-    /* Group flattened partitions back under their topics. */
-    SM_NEW_ARRAY(req, sm_fetch_response_fetchable_topic_response, fs->msg.topics_count,
-                 resp.responses);
-    resp.responses_count = fs->msg.topics_count;
+    resp.session_id = fs->session_id;
+    /* Parts are grouped by topic: one response topic per run. */
+    SM_NEW_ARRAY(req, sm_fetch_response_fetchable_topic_response, fs->nparts, resp.responses);
+    sm_fetch_response_partition_data_t *pd = NULL;
+    SM_NEW_ARRAY(req, sm_fetch_response_partition_data, fs->nparts, pd);
     int32_t budget = fs->msg.max_bytes;
     bool first_data = true;
-    int k = 0;
-    for (int32_t i = 0; i < fs->msg.topics_count; i++) {
-        sm_fetch_request_fetch_topic_t *rt = &fs->msg.topics[i];
-        sm_fetch_response_fetchable_topic_response_t *tr = &resp.responses[i];
-        tr->topic = rt->topic;
-        tr->topic_id = rt->topic_id;
-        SM_NEW_ARRAY(req, sm_fetch_response_partition_data, rt->partitions_count,
-                     tr->partitions);
-        tr->partitions_count = rt->partitions_count;
-        for (int32_t j = 0; j < rt->partitions_count; j++, k++) {
-            int64_t n = fill_partition(fs, &fs->parts[k], budget, first_data, &tr->partitions[j]);
-            if (n > 0) {
-                first_data = false;
-                budget -= (int32_t)SM_MIN(n, (int64_t)budget);
-            }
+    int used = 0;
+    sm_fetch_response_fetchable_topic_response_t *tr = NULL;
+    const fetch_part_t *last = NULL;
+    for (int k = 0; k < fs->nparts; k++) {
+        fetch_part_t *fp = &fs->parts[k];
+        sm_fetch_response_partition_data_t *out = &pd[used];
+        int64_t n = fill_partition(fs, fp, budget, first_data, out);
+        if (n > 0) {
+            first_data = false;
+            budget -= (int32_t)SM_MIN(n, (int64_t)budget);
         }
+        if (fs->incremental && !is_news(fp, out))
+            continue;
+        if (fs->session_id) {
+            fp->sp.last_hw = out->high_watermark;
+            fp->sp.last_lso = out->last_stable_offset;
+            fp->sp.last_start = out->log_start_offset;
+            sm_fsess_sent(fs->session_id, &fp->sp);
+        }
+        if (!tr || !same_topic(last, fp)) {
+            tr = &resp.responses[resp.responses_count++];
+            tr->topic = sm_str(fp->sp.topic);
+            tr->topic_id = fp->sp.topic_id;
+            tr->partitions = out;
+            tr->partitions_count = 0;
+        }
+        tr->partitions_count++;
+        last = fp;
+        used++;
     }
     sm_fetch_response_encode(&req->resp, req->api_version, &resp);
     /* The writer holds its own references to the spliced segments now. */
-    for (int32_t i = 0; i < resp.responses_count; i++)
-        for (int32_t j = 0; j < resp.responses[i].partitions_count; j++)
-            if (resp.responses[i].partitions[j].records.ref)
-                sm_ref_release(resp.responses[i].partitions[j].records.ref);
+    for (int i = 0; i < used; i++)
+        if (pd[i].records.ref)
+            sm_ref_release(pd[i].records.ref);
     for (int i = 0; i < fs->nparts; i++)
         sm_partition_put(fs->parts[i].p);
     sm_req_done(req);
@@ -253,45 +275,114 @@ void sm_fetch_notify_append(sm_server_t *srv, sm_partition_t *p)
     }
 }
 
+/* Copy one request partition into session form. */
+static void part_from_request(const sm_fetch_request_fetch_topic_t *t,
+                              const sm_fetch_request_fetch_partition_t *rp, bool by_id,
+                              sm_fsess_part_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (by_id)
+        out->topic_id = t->topic_id;
+    else
+        snprintf(out->topic, sizeof out->topic, "%.*s", SM_MAX(t->topic.len, 0),
+                 t->topic.ptr ? t->topic.ptr : "");
+    out->partition = rp->partition;
+    out->fetch_offset = rp->fetch_offset;
+    out->max_bytes = rp->partition_max_bytes;
+    out->current_leader_epoch = rp->current_leader_epoch;
+    out->last_hw = out->last_lso = out->last_start = -2;
+}
+
+static int cmp_part(const void *a, const void *b)
+{
+    const fetch_part_t *x = a, *y = b;
+    int c = memcmp(x->sp.topic_id.b, y->sp.topic_id.b, 16);
+    if (!c)
+        c = strcmp(x->sp.topic, y->sp.topic);
+    return c ? c : (x->sp.partition > y->sp.partition) - (x->sp.partition < y->sp.partition);
+}
+
+static void fail_session(sm_req_t *req, int16_t code)
+{
+    sm_fetch_response_t resp;
+    sm_fetch_response_init(&resp);
+    resp.error_code = code;
+    SM_RESPOND(fetch_response, req, &resp);
+}
+
 void sm_handle_fetch(sm_req_t *req)
 {
     fetch_state_t *fs = SM_ARENA_NEW(&req->arena, fetch_state_t, 1);
     fs->req = req;
     SM_DECODE_OR_FAIL(fetch_request, req, &fs->msg);
     sm_fetch_request_t *m = &fs->msg;
-
-    if (m->session_id != 0 || m->session_epoch > 0) {
-        /* We never hand out session ids, so any named session is unknown. */
-        sm_fetch_response_t resp;
-        sm_fetch_response_init(&resp);
-        resp.error_code = KERR_FETCH_SESSION_ID_NOT_FOUND;
-        SM_RESPOND(fetch_response, req, &resp);
-        return;
-    }
+    bool by_id = req->api_version >= 13;
     if (m->max_bytes <= 0)
         m->max_bytes = INT32_MAX;
 
+    /* The request's partitions, in session form. */
     int n = 0;
     for (int32_t i = 0; i < m->topics_count; i++)
-        n += m->topics[i].partitions_count;
+        n += SM_MAX(m->topics[i].partitions_count, 0);
+    sm_fsess_part_t *rparts = SM_ARENA_NEW(&req->arena, sm_fsess_part_t, n > 0 ? n : 1);
+    int k = 0;
+    for (int32_t i = 0; i < m->topics_count; i++)
+        for (int32_t j = 0; j < m->topics[i].partitions_count; j++)
+            part_from_request(&m->topics[i], &m->topics[i].partitions[j], by_id, &rparts[k++]);
+
+    sm_fsess_part_t *src = rparts;
+    sm_fsess_part_t *session_parts = NULL;
+    int64_t now = sm_now_mono_ms();
+    if (m->session_id != 0 && m->session_epoch > 0) {
+        int nf = 0;
+        for (int32_t i = 0; i < m->forgotten_topics_data_count; i++)
+            nf += SM_MAX(m->forgotten_topics_data[i].partitions_count, 0);
+        sm_fsess_part_t *forgot = SM_ARENA_NEW(&req->arena, sm_fsess_part_t, nf > 0 ? nf : 1);
+        int f = 0;
+        for (int32_t i = 0; i < m->forgotten_topics_data_count; i++) {
+            sm_fetch_request_forgotten_topic_t *ft = &m->forgotten_topics_data[i];
+            for (int32_t j = 0; j < ft->partitions_count; j++, f++) {
+                if (by_id)
+                    forgot[f].topic_id = ft->topic_id;
+                else
+                    snprintf(forgot[f].topic, sizeof forgot[f].topic, "%.*s",
+                             SM_MAX(ft->topic.len, 0), ft->topic.ptr ? ft->topic.ptr : "");
+                forgot[f].partition = ft->partitions[j];
+            }
+        }
+        sm_err_t err = sm_fsess_update(m->session_id, m->session_epoch, rparts, n, forgot, nf,
+                                       now, &session_parts, &n);
+        if (err != SM_OK) {
+            fail_session(req, err == SM_ERR_NOT_FOUND ? KERR_FETCH_SESSION_ID_NOT_FOUND
+                                                      : KERR_INVALID_FETCH_SESSION_EPOCH);
+            return;
+        }
+        src = session_parts;
+        fs->session_id = m->session_id;
+        fs->incremental = true;
+    } else {
+        if (m->session_id != 0)
+            sm_fsess_close(m->session_id);
+        if (m->session_epoch == 0 && req->api_version >= 7)
+            fs->session_id = sm_fsess_create(rparts, n, now);
+    }
+
     fs->parts = SM_ARENA_NEW(&req->arena, fetch_part_t, n > 0 ? n : 1);
     fs->nparts = n;
-    int k = 0;
-    bool by_id = req->api_version >= 13;
-    for (int32_t i = 0; i < m->topics_count; i++) {
-        sm_fetch_request_fetch_topic_t *t = &m->topics[i];
-        for (int32_t j = 0; j < t->partitions_count; j++, k++) {
-            fetch_part_t *fp = &fs->parts[k];
-            fp->rq = &t->partitions[j];
-            if (by_id)
-                fp->p = sm_server_partition_by_id(req->srv, &t->topic_id, fp->rq->partition);
-            else if (t->topic.len > 0)
-                fp->p = sm_server_partition(req->srv, t->topic.ptr, (size_t)t->topic.len,
-                                            fp->rq->partition);
-            if (!fp->p)
-                fp->error = by_id ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
-        }
+    for (int i = 0; i < n; i++) {
+        fetch_part_t *fp = &fs->parts[i];
+        fp->sp = src[i];
+        if (by_id)
+            fp->p = sm_server_partition_by_id(req->srv, &fp->sp.topic_id, fp->sp.partition);
+        else if (fp->sp.topic[0])
+            fp->p = sm_server_partition(req->srv, fp->sp.topic, strlen(fp->sp.topic),
+                                        fp->sp.partition);
+        if (!fp->p)
+            fp->error = by_id ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
     }
+    free(session_parts);
+    if (fs->incremental)
+        qsort(fs->parts, (size_t)n, sizeof *fs->parts, cmp_part);
 
     bool err = false;
     if (m->max_wait_ms <= 0 || bytes_ready(fs, &err) >= m->min_bytes || err || !g_purg) {
@@ -304,7 +395,7 @@ void sm_handle_fetch(sm_req_t *req)
         pg->head->prev = fs;
     pg->head = fs;
     __atomic_fetch_add(&pg->count, 1, __ATOMIC_RELAXED);
-    fs->deadline_ms = sm_now_mono_ms() + m->max_wait_ms;
+    fs->deadline_ms = now + m->max_wait_ms;
     fs->timer = sm_loop_timer(sm_loop_current(), fs->deadline_ms, on_deadline, fs);
     /* Close the race with an append that landed between the check above and
      * the registration: look once more. */
