@@ -20,10 +20,7 @@
 #define _GNU_SOURCE
 #include "server.h"
 #include "conn.h"
-#if __has_include("group_coord.h")
 #include "group_coord.h"
-#define HAVE_GROUPS 1
-#endif
 #include "hmap.h"
 #include "log.h"
 #include "loop.h"
@@ -454,12 +451,10 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     for (int i = 0; i < srv->nbg; i++)
         pthread_create(&srv->bg_threads[i], NULL, bg_main, srv);
 
-#ifdef HAVE_GROUPS
     if (sm_group_coord_open(srv, &srv->groups) != SM_OK) {
         SM_ERROR("server", "cannot start the group coordinator");
         goto fail;
     }
-#endif
 
     srv->listens = sm_xcalloc((size_t)cfg->nlisteners, sizeof *srv->listens);
     for (int i = 0; i < cfg->nlisteners; i++) {
@@ -556,10 +551,8 @@ void sm_server_close(sm_server_t *srv)
 {
     if (!srv)
         return;
-#ifdef HAVE_GROUPS
     if (srv->groups)
         sm_group_coord_close(srv->groups);
-#endif
     srv->groups = NULL;
     for (int i = 0; i < srv->nlistens; i++)
         if (srv->listens[i].fd >= 0)
