@@ -10,6 +10,10 @@
 #include "handlers.h"
 #include "server.h"
 #include "storage/log.h"
+#include "batch_find.h"
+
+#include <stdlib.h>
+#include <unistd.h>
 
 static int16_t epoch_check(const sm_partition_t *p, int32_t current_leader_epoch)
 {
@@ -17,6 +21,35 @@ static int16_t epoch_check(const sm_partition_t *p, int32_t current_leader_epoch
         return KERR_NONE;
     return current_leader_epoch < p->leader_epoch ? KERR_FENCED_LEADER_EPOCH
                                                   : KERR_UNKNOWN_LEADER_EPOCH;
+}
+
+/* The storage indexes find the batch; Kafka answers with a record. Read the
+ * batch holding `offset` and look inside it (decompressing if needed): the
+ * first record with timestamp >= ts, or (max == true) the record with the
+ * largest timestamp. Leaves *offset and *timestamp alone if anything fails. */
+static void refine_in_batch(sm_log_t *log, bool max, int64_t ts, int64_t *offset,
+                            int64_t *timestamp)
+{
+    sm_log_slice_t sl;
+    if (sm_log_read(log, *offset, sm_log_end_offset(log), 1, true, &sl) != SM_OK)
+        return;
+    if (sl.len <= 0) {
+        sm_ref_release(sl.ref);
+        return;
+    }
+    uint8_t *buf = sm_xmalloc((size_t)sl.len);
+    ssize_t n = pread(sl.fd, buf, (size_t)sl.len, (off_t)sl.file_pos);
+    if (n == sl.len) {
+        int64_t o, t;
+        sm_err_t err = max ? sm_batch_find_max_timestamp(buf, (size_t)n, &o, &t)
+                           : sm_batch_find_timestamp(buf, (size_t)n, ts, &o, &t);
+        if (err == SM_OK) {
+            *offset = o;
+            *timestamp = t;
+        }
+    }
+    free(buf);
+    sm_ref_release(sl.ref);
 }
 
 static void list_one(sm_partition_t *p, const sm_list_offsets_request_list_offsets_partition_t *rq,
@@ -41,9 +74,13 @@ static void list_one(sm_partition_t *p, const sm_list_offsets_request_list_offse
         break;
     case -3:
         err = sm_log_max_timestamp(log, &out->offset, &out->timestamp);
+        if (err == SM_OK)
+            refine_in_batch(log, true, 0, &out->offset, &out->timestamp);
         break;
     default:
         err = sm_log_offset_for_timestamp(log, rq->timestamp, &out->offset, &out->timestamp);
+        if (err == SM_OK)
+            refine_in_batch(log, false, rq->timestamp, &out->offset, &out->timestamp);
         break;
     }
     if (err == SM_ERR_NOT_FOUND) {
