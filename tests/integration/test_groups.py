@@ -449,3 +449,31 @@ def test_empty_group_offsets_expire(broker):
     assert committed(broker.bootstrap, kept, topic, 2)[0] == 4
     b.close()
     admin.close()
+
+
+def test_group_survives_restart_without_rebalance(broker):
+    """The generation and assignment are durable: members that keep running
+    across a broker restart carry on (heartbeats accepted) with no rebalance."""
+    topic = make_topic(broker.bootstrap, 4)
+    group = unique_topic("g")
+    extra = {"session.timeout.ms": 20000}
+    a = Member(broker.bootstrap, group, topic, **extra)
+    b = Member(broker.bootstrap, group, topic, **extra)
+    poll_until([a, b], lambda: covers_all([a, b], 4), what="a and b share")
+    settle = time.monotonic() + 2
+    poll_until([a, b], lambda: time.monotonic() > settle, what="settle")
+    counts = [(m.assigns, m.revokes) for m in (a, b)]
+    owned = [m.owned() for m in (a, b)]
+    broker.restart()
+    from kafka import KafkaAdminClient
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    desc = admin.describe_consumer_groups([group])[0]
+    assert desc.state == "Stable" and len(desc.members) == 2, desc
+    admin.close()
+    # Several heartbeat rounds after the restart.
+    settle = time.monotonic() + 4
+    poll_until([a, b], lambda: time.monotonic() > settle, what="heartbeats after restart")
+    assert [(m.assigns, m.revokes) for m in (a, b)] == counts, "the restart caused a rebalance"
+    assert [m.owned() for m in (a, b)] == owned
+    a.close()
+    b.close()
