@@ -1,25 +1,24 @@
 /*
  * group.c - the classic consumer-group state machine (see group.h).
  *
- *                 join (new group: waits group.initial.rebalance.delay.ms)
- *     +-------+  ---------------- prepare_rebalance() --------------+
- *     | Empty | <-----------+                                         |
- *     +-------+              |                                        v
- *        ^  |         complete_join() with              +--------------------+
- *        |  |         no members left                   | PreparingRebalance |<--+
- *        |  |         (init_next_generation)            +--------------------+   |
- *        |  |                                 all joined, or join  |            |
- *        |  | offsets expired                 deadline (complete_join,           |
- *        |  v (coordinator)                   init_next_generation)|            |
- *     +------+                                           v            |
- *     | Dead | <-- sm_group_unload()          +---------------------+ |
- *     +------+     (delete, shutdown)         | CompletingRebalance |-+ member joins with
- *                                             +---------------------+ | new metadata, leaves,
- *                                   leader's SyncGroup   |            | expires, never syncs
- *                                   (complete_sync)      v            | (maybe_prepare_rebalance)
- *                                                  +--------+         |
- *                                                  | Stable |---------+
- *                                                  +--------+
+ *                      first join (waits group.initial.rebalance.delay.ms)
+ *      +-------+          prepare_rebalance()            +--------------------+
+ *      | Empty |---------------------------------------->| PreparingRebalance |<---+
+ *      +-------+                                          +--------------------+    |
+ *        ^   |  <-------------------------------------------  |                     |
+ *        |   |   complete_join(): nobody left                 | complete_join():    |
+ *        |   |   (init_next_generation)                       | all rejoined, or    |
+ *        |   |                                                | join deadline       |
+ *        |   | empty, no offsets                              v                     |
+ *        |   v (coordinator)                       +---------------------+         |
+ *      +------+                                    | CompletingRebalance |---------+
+ *      | Dead |<-- sm_group_unload()               +---------------------+  member |
+ *      +------+    (DeleteGroups, shutdown)                   |             joins,  |
+ *                                          leader's SyncGroup |             leaves, |
+ *                                          (complete_sync)    v             expires |
+ *                                                       +--------+          (maybe_ |
+ *                                                       | Stable |---------> prepare|
+ *                                                       +--------+          _rebalance)
  *
  * Transitions and the function that makes each:
  *   Empty -> PreparingRebalance          prepare_rebalance() (first join; the
