@@ -5,12 +5,12 @@
  *      +-------+          prepare_rebalance()            +--------------------+
  *      | Empty |---------------------------------------->| PreparingRebalance |<---+
  *      +-------+                                          +--------------------+    |
- *        ^   |  <-------------------------------------------  |                     |
- *        |   |   complete_join(): nobody left                 | complete_join():    |
- *        |   |   (init_next_generation)                       | all rejoined, or    |
- *        |   |                                                | join deadline       |
- *        |   | empty, no offsets                              v                     |
- *        |   v (coordinator)                       +---------------------+         |
+ *        |   ^                                            |                     |
+ *        |   +--------------------------------------------+ complete_join():    |
+ *        |     complete_join(): nobody left               | all rejoined, or    |
+ *        |     (init_next_generation)                     | join deadline       |
+ *        | empty, no offsets                              v                     |
+ *        v (coordinator)                       +---------------------+         |
  *      +------+                                    | CompletingRebalance |---------+
  *      | Dead |<-- sm_group_unload()               +---------------------+  member |
  *      +------+    (DeleteGroups, shutdown)                   |             joins,  |
