@@ -485,6 +485,8 @@ static void begin_shutdown(sm_server_t *srv)
         return;
     srv->stopping = true;
     SM_INFO("server", "shutting down: no new connections, answering in-flight requests");
+    /* Parked JoinGroup/SyncGroup requests would otherwise hold the drain. */
+    sm_group_coord_shutdown(srv->groups);
     for (int i = 0; i < srv->nlistens; i++) {
         sm_loop_unwatch(srv->loops[0], srv->listens[i].fd);
         close(srv->listens[i].fd);

@@ -40,7 +40,7 @@ struct sm_loop {
     int id;
     int epfd;
     int evfd;
-    volatile int stop;
+    int stop; /* atomic */
     pthread_t thread;
     bool has_thread;
     /* fd -> watch, indexed by fd */
@@ -160,7 +160,7 @@ void sm_loop_post(sm_loop_t *l, sm_task_fn fn, void *arg)
     if (l->tail)
         l->tail->next = t;
     else
-        l->head = t;
+        __atomic_store_n(&l->head, t, __ATOMIC_RELEASE); /* peeked unlocked by the loop */
     l->tail = t;
     pthread_mutex_unlock(&l->mu);
     if (tls_loop != l && !__atomic_exchange_n(&l->wake_pending, 1, __ATOMIC_ACQ_REL)) {
@@ -176,7 +176,8 @@ static void run_posted(sm_loop_t *l)
     for (;;) {
         pthread_mutex_lock(&l->mu);
         sm_task_t *t = l->head;
-        l->head = l->tail = NULL;
+        __atomic_store_n(&l->head, NULL, __ATOMIC_RELEASE);
+        l->tail = NULL;
         pthread_mutex_unlock(&l->mu);
         if (!t)
             return;
@@ -272,9 +273,9 @@ void sm_loop_run(sm_loop_t *l)
 {
     tls_loop = l;
     struct epoll_event evs[128];
-    while (!l->stop) {
+    while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
         int timeout = run_timers(l);
-        if (l->head)
+        if (__atomic_load_n(&l->head, __ATOMIC_ACQUIRE))
             timeout = 0;
         if (l->before_sleep)
             l->before_sleep(l->before_sleep_arg);
@@ -328,6 +329,6 @@ static void noop(void *arg) { (void)arg; }
 
 void sm_loop_stop(sm_loop_t *l)
 {
-    l->stop = 1;
+    __atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
     sm_loop_post(l, noop, NULL);
 }
