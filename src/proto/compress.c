@@ -163,7 +163,8 @@ static sm_err_t gzip_compress(const uint8_t *src, size_t len, struct obuf *o)
     int rc;
     do {
         if (o->len == o->cap) {
-            size_t want = SM_MAX(o->cap * 2, (size_t)deflateBound(&zs, (uLong)SM_MIN(len, (size_t)1 << 30)) + 64);
+            uLong bound = deflateBound(&zs, (uLong)SM_MIN(len, (size_t)1 << 30));
+            size_t want = SM_MAX(o->cap * 2, (size_t)bound + 64);
             o->p = sm_xrealloc(o->p, want);
             o->cap = want;
         }

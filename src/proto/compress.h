@@ -23,9 +23,9 @@
  *          librdkafka takes liblz4's defaults (64 KiB, independent); Go and
  *          other writers may use up to 4 MiB blocks and checksums (the lz4
  *          tool's default is 4 MiB with a content checksum). Any block
- *          size, block/content checksums and content size are accepted. (Kafka before 0.10 wrote a wrong header
- *          checksum; only with magic 0/1, which Samsa refuses, so no quirk
- *          mode is needed.)
+ *          size, block/content checksums and content size are accepted.
+ *          (Kafka before 0.10 wrote a wrong header checksum; only with
+ *          magic 0/1, which Samsa refuses, so no quirk mode is needed.)
  *   zstd   one or more zstd frames, with or without a content size; decoded
  *          with the streaming API so a missing size is not a problem.
  * Every decoder stops with SM_ERR_TOO_LARGE as soon as the output would pass
