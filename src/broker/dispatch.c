@@ -35,6 +35,9 @@ static const sm_dispatch_t table[] = {
     {SM_API_DELETE_GROUPS, 0, 2, sm_handle_delete_groups},
     {SM_API_OFFSET_DELETE, 0, 0, sm_handle_offset_delete},
     {SM_API_DESCRIBE_CLUSTER, 0, 1, sm_handle_describe_cluster},
+    {SM_API_DELETE_RECORDS, 0, 2, sm_handle_delete_records},
+    {SM_API_ALTER_CONFIGS, 0, 2, sm_handle_alter_configs},
+    {SM_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, sm_handle_incremental_alter_configs},
 };
 
 const sm_dispatch_t *sm_dispatch_lookup(int16_t api_key)

@@ -22,6 +22,11 @@ void sm_handle_delete_topics(sm_req_t *req);
 void sm_handle_create_partitions(sm_req_t *req);
 void sm_handle_describe_configs(sm_req_t *req);
 void sm_handle_init_producer_id(sm_req_t *req);
+/* DeleteRecords (handle_records.c). */
+void sm_handle_delete_records(sm_req_t *req);
+/* AlterConfigs, IncrementalAlterConfigs (handle_configs.c). */
+void sm_handle_alter_configs(sm_req_t *req);
+void sm_handle_incremental_alter_configs(sm_req_t *req);
 
 /* Group coordinator APIs (handle_group.c). */
 void sm_handle_find_coordinator(sm_req_t *req);

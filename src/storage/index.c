@@ -1,6 +1,7 @@
 /*
  * index.c - sparse offset/time index files; see index.h for the format and
  * the storage choice (pread/pwrite plus a small pending buffer, no mmap).
+ * The fd of every call belongs to segment files pinned by the caller.
  */
 #define _GNU_SOURCE
 #include "index.h"
@@ -88,52 +89,49 @@ static sm_err_t view_upper_bound(int fd, sm_index_kind_t kind, int32_t ndisk,
     return SM_OK;
 }
 
-sm_err_t sm_index_open(sm_index_t *ix, const char *path, sm_index_kind_t kind,
-                       int32_t max_entries, bool *existed)
+void sm_index_init(sm_index_t *ix, sm_index_kind_t kind, int32_t max_entries)
 {
     memset(ix, 0, sizeof *ix);
-    ix->fd = -1;
     ix->kind = (uint8_t)kind;
     ix->max_entries = max_entries > 0 ? max_entries : 1;
-    int fd;
-    sm_err_t err = sm_file_open(path, O_RDWR, &fd);
-    *existed = err == SM_OK;
-    if (err == SM_ERR_NOT_FOUND)
-        err = sm_file_open(path, O_RDWR | O_CREAT, &fd);
+}
+
+sm_err_t sm_index_load(sm_index_t *ix, int fd)
+{
+    int64_t size;
+    sm_err_t err = sm_file_size(fd, &size);
     if (err)
         return err;
-    ix->fd = fd;
-    int64_t size;
-    if ((err = sm_file_size(fd, &size)))
-        return err;
-    size_t esz = sm_index_entry_size(kind);
+    ix->npending = 0;
+    ix->ndisk = 0;
+    memset(&ix->last, 0, sizeof ix->last);
+    size_t esz = sm_index_entry_size(ix->kind);
     if (size % (int64_t)esz != 0 || size / (int64_t)esz > INT32_MAX)
         return SM_ERR_CORRUPT;
-    ix->ndisk = (int32_t)(size / (int64_t)esz);
-    if (ix->ndisk > 0) {
-        err = view_get(fd, kind, ix->ndisk, NULL, ix->ndisk - 1, &ix->last);
+    int32_t n = (int32_t)(size / (int64_t)esz);
+    if (n > 0) {
+        err = view_get(fd, ix->kind, n, NULL, n - 1, &ix->last);
         if (err)
             return err == SM_ERR_NOT_FOUND ? SM_ERR_CORRUPT : err;
     }
+    ix->ndisk = n;
     return SM_OK;
 }
 
 void sm_index_close(sm_index_t *ix)
 {
-    sm_file_close(ix->fd);
-    ix->fd = -1;
     free(ix->pending);
     ix->pending = NULL;
     ix->npending = 0;
 }
 
-sm_err_t sm_index_get(const sm_index_t *ix, int32_t i, sm_index_entry_t *e)
+sm_err_t sm_index_get(const sm_index_t *ix, int fd, int32_t i, sm_index_entry_t *e)
 {
     SM_ASSERT(i >= 0 && i < sm_index_count(ix));
-    return view_get(ix->fd, ix->kind, ix->ndisk, ix->pending, i, e);
+    return view_get(fd, ix->kind, ix->ndisk, ix->pending, i, e);
 }
 
-sm_err_t sm_index_write_pending(sm_index_t *ix)
+sm_err_t sm_index_write_pending(sm_index_t *ix, int fd)
 {
     if (ix->npending == 0)
         return SM_OK;
@@ -141,7 +139,7 @@ sm_err_t sm_index_write_pending(sm_index_t *ix)
     size_t esz = sm_index_entry_size(ix->kind);
     for (int32_t i = 0; i < ix->npending; i++)
         encode(ix->kind, &ix->pending[i], buf + (size_t)i * esz);
-    sm_err_t err = sm_file_pwrite(ix->fd, buf, (size_t)ix->npending * esz,
+    sm_err_t err = sm_file_pwrite(fd, buf, (size_t)ix->npending * esz,
                                   (int64_t)ix->ndisk * (int64_t)esz);
     if (err)
         return err;
@@ -150,7 +148,7 @@ sm_err_t sm_index_write_pending(sm_index_t *ix)
     return SM_OK;
 }
 
-sm_err_t sm_index_append(sm_index_t *ix, int64_t key, int32_t value)
+sm_err_t sm_index_append(sm_index_t *ix, int fd, int64_t key, int32_t value)
 {
     if (sm_index_count(ix) > 0 && key <= ix->last.key)
         return SM_OK;
@@ -159,7 +157,7 @@ sm_err_t sm_index_append(sm_index_t *ix, int64_t key, int32_t value)
     if (!ix->pending)
         ix->pending = sm_xmalloc(sizeof(sm_index_entry_t) * SM_INDEX_PENDING);
     if (ix->npending == SM_INDEX_PENDING) {
-        sm_err_t err = sm_index_write_pending(ix);
+        sm_err_t err = sm_index_write_pending(ix, fd);
         if (err)
             return err;
     }
@@ -171,40 +169,33 @@ sm_err_t sm_index_append(sm_index_t *ix, int64_t key, int32_t value)
     return SM_OK;
 }
 
-sm_err_t sm_index_truncate(sm_index_t *ix, int32_t n)
+sm_err_t sm_index_truncate(sm_index_t *ix, int fd, int32_t n)
 {
     SM_ASSERT(n >= 0 && n <= sm_index_count(ix));
     if (n >= ix->ndisk) {
         ix->npending = n - ix->ndisk;
     } else {
-        sm_err_t err = sm_file_truncate(ix->fd, (int64_t)n * (int64_t)sm_index_entry_size(ix->kind));
+        sm_err_t err = sm_file_truncate(fd, (int64_t)n * (int64_t)sm_index_entry_size(ix->kind));
         if (err)
             return err;
         ix->ndisk = n;
         ix->npending = 0;
     }
     if (n > 0)
-        return sm_index_get(ix, n - 1, &ix->last);
+        return sm_index_get(ix, fd, n - 1, &ix->last);
     memset(&ix->last, 0, sizeof ix->last);
     return SM_OK;
 }
 
-sm_err_t sm_index_reset(sm_index_t *ix)
+sm_err_t sm_index_reset(sm_index_t *ix, int fd)
 {
-    sm_err_t err = sm_file_truncate(ix->fd, 0);
+    sm_err_t err = sm_file_truncate(fd, 0);
     if (err)
         return err;
     ix->ndisk = 0;
     ix->npending = 0;
     memset(&ix->last, 0, sizeof ix->last);
     return SM_OK;
-}
-
-sm_err_t sm_index_count_below(const sm_index_t *ix, int64_t key_limit, int32_t *n)
-{
-    /* first entry with key >= limit == upper bound of limit - 1 */
-    return view_upper_bound(ix->fd, ix->kind, ix->ndisk, ix->pending, sm_index_count(ix),
-                            key_limit - 1, n);
 }
 
 void sm_index_release_buffer(sm_index_t *ix)
@@ -215,14 +206,9 @@ void sm_index_release_buffer(sm_index_t *ix)
     }
 }
 
-sm_err_t sm_index_sync(sm_index_t *ix)
+void sm_index_snapshot(const sm_index_t *ix, int fd, sm_index_snap_t *s)
 {
-    return sm_file_datasync(ix->fd);
-}
-
-void sm_index_snapshot(const sm_index_t *ix, sm_index_snap_t *s)
-{
-    s->fd = ix->fd;
+    s->fd = fd;
     s->kind = ix->kind;
     s->ndisk = ix->ndisk;
     s->npending = ix->npending;

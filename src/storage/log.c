@@ -1,14 +1,15 @@
 /*
- * log.c - the partition log: open, append, read, flush and close (see
- * log.h for the contract, log_internal.h for the locking, log_load.c for
- * recovery, log_admin.c for truncation/retention/timestamp lookups).
+ * log.c - the partition log: open, append, read and close (see log.h for
+ * the contract, log_internal.h for the locking, log_flush.c for flushes and
+ * group commit, log_load.c for recovery, log_admin.c for
+ * truncation/retention/timestamp lookups).
  *
  * Append holds mu while it writes: offsets are assigned, the bytes written
  * with one pwrite, the indexes updated, and only then are the segment size
  * and log end offset published. Readers copy (segment, size, index
- * snapshot) under mu and do their preads outside it, so a reader never sees
- * bytes past a published size and never waits for another reader's I/O.
- * Flush copies the segments to sync under mu and fsyncs outside it.
+ * snapshot) under mu, pin the segment's files, and do their preads
+ * outside it, so a reader never sees bytes past a published size and never
+ * waits for another reader's I/O.
  */
 #define _GNU_SOURCE
 #include "log_internal.h"
@@ -100,40 +101,19 @@ void sm_log_segs_finish_delete(sm_segment_t **segs, int n)
 
 /* ------------------------------------------------------------ state */
 
-sm_err_t sm_log_state_write(sm_log_t *log, int64_t start, int64_t rp, bool clean)
+sm_err_t sm_log_state_write(sm_log_t *log, int64_t start, int64_t rp)
 {
     char buf[160];
     int n = snprintf(buf, sizeof buf,
-                     "samsa-log-state 1\nlog_start_offset %" PRId64 "\nrecovery_point %" PRId64
-                     "\nclean_shutdown %d\n",
-                     start, rp, clean ? 1 : 0);
+                     "samsa-log-state 2\nlog_start_offset %" PRId64 "\nrecovery_point %" PRId64
+                     "\n",
+                     start, rp);
     sm_err_t err = sm_file_write_atomic(log->dir, SM_LOG_STATE_FILE, buf, (size_t)n);
     if (!err)
         log->state_rp = rp;
     if (err)
         SM_ERROR("storage", "%s: writing %s/%s failed: %s", log->name, log->dir,
                  SM_LOG_STATE_FILE, sm_err_str(err));
-    return err;
-}
-
-/* Before the first write after opening a cleanly closed log, record that
- * the log is dirty, so a crash from now on triggers recovery. Takes
- * flush_mu; must be called without mu. */
-static sm_err_t mark_dirty(sm_log_t *log)
-{
-    if (!__atomic_load_n(&log->state_clean, __ATOMIC_ACQUIRE))
-        return SM_OK;
-    sm_err_t err = SM_OK;
-    pthread_mutex_lock(&log->flush_mu);
-    if (log->state_clean) {
-        pthread_mutex_lock(&log->mu);
-        int64_t start = log->start_offset, rp = log->recovery_point;
-        pthread_mutex_unlock(&log->mu);
-        err = sm_log_state_write(log, start, rp, false);
-        if (!err)
-            __atomic_store_n(&log->state_clean, false, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&log->flush_mu);
     return err;
 }
 
@@ -153,20 +133,28 @@ sm_err_t sm_log_open(const char *dir, const char *name, const sm_log_config_t *c
     log->cfg = *cfg;
     config_sanitize(&log->cfg);
     log->last_flush_ms = sm_now_wall_ms();
-    if ((err = sm_log_load(log))) {
+    sm_log_hint_t hint;
+    sm_logdir_attach(log, &hint);
+    sm_log_epochs_load(log);
+    if ((err = sm_log_load(log, &hint))) {
         SM_ERROR("storage", "%s: cannot open log in %s: %s", log->name, dir, sm_err_str(err));
-        log->state_clean = false;
         for (int i = 0; i < log->nsegs; i++)
             sm_segment_release(log->segs[i]);
         log->nsegs = 0;
         goto fail;
     }
+    sm_log_epochs_truncate_end(log, log->end_offset);
+    sm_log_epochs_truncate_start(log, log->start_offset);
+    __atomic_store_n(&log->loaded, true, __ATOMIC_RELEASE);
     *out = log;
     return SM_OK;
 fail:
+    sm_logdir_detach(log, false, 0, 0, 0, false);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->flush_mu);
     free(log->segs);
+    free(log->epochs);
+    free(log->topic);
     free(log->dir);
     free(log->name);
     free(log);
@@ -180,6 +168,8 @@ static void log_free(sm_log_t *log)
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->flush_mu);
     free(log->segs);
+    free(log->epochs);
+    free(log->topic);
     free(log->dir);
     free(log->name);
     free(log);
@@ -189,20 +179,29 @@ void sm_log_close(sm_log_t *log)
 {
     if (!log)
         return;
-    sm_err_t err = sm_log_flush(log);
+    sm_err_t err = SM_OK;
+    /* Without a log dir nobody syncs the file system for us: flush. */
+    if (!log->ldir)
+        err = sm_log_flush(log);
     pthread_mutex_lock(&log->flush_mu);
     pthread_mutex_lock(&log->mu);
     log->closed = true;
-    int64_t start = log->start_offset, end = log->end_offset;
-    if (!err) /* the flush may have had nothing to do: index entries still need to land */
-        err = sm_segment_sync_indexes(sm_log_active(log));
+    int64_t start = log->start_offset, end = log->end_offset, rp = log->recovery_point;
+    bool dirty = log->dirty;
+    if (!err && __atomic_load_n(&log->failed, __ATOMIC_ACQUIRE))
+        err = log->failed;
+    /* Pending index entries go to the files; the data and the indexes are
+     * synced by the log dir's syncfs before it writes the clean marker. */
+    if (!err && dirty)
+        err = sm_segment_write_indexes(sm_log_active(log));
     pthread_mutex_unlock(&log->mu);
     if (!err)
-        err = sm_log_state_write(log, start, end, true);
+        err = sm_log_epochs_persist(log, !log->ldir);
     if (err)
         SM_WARN("storage", "%s: closed without a clean-shutdown mark (%s); next open recovers",
                 log->name, sm_err_str(err));
     pthread_mutex_unlock(&log->flush_mu);
+    sm_logdir_detach(log, err == SM_OK, start, rp, end, false);
     log_free(log);
 }
 
@@ -269,6 +268,13 @@ static sm_err_t check_framing(const uint8_t *p, size_t len, int64_t *noffsets, i
     return SM_OK;
 }
 
+static __thread bool t_defer_flush;
+
+void sm_log_defer_flush(bool defer)
+{
+    t_defer_flush = defer;
+}
+
 sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t leader_epoch,
                        int64_t now_ms, sm_append_info_t *out)
 {
@@ -276,7 +282,7 @@ sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t lead
     sm_err_t err = check_framing(batches, len, &noffsets, &nrecords);
     if (err)
         return err;
-    if ((err = mark_dirty(log)))
+    if ((err = __atomic_load_n(&log->failed, __ATOMIC_ACQUIRE)))
         return err;
     /* Patches that need no log state happen before taking the lock; the
      * LogAppendTime one recomputes a CRC. */
@@ -294,15 +300,23 @@ sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t lead
     }
 
     pthread_mutex_lock(&log->mu);
-    if (log->closed) {
+    if (log->closed || log->failed) {
+        err = log->closed ? SM_ERR_CLOSED : log->failed;
         pthread_mutex_unlock(&log->mu);
-        return SM_ERR_CLOSED;
+        return err;
     }
     sm_segment_t *seg = sm_log_active(log);
     if (should_roll(log, seg, len, noffsets, now_ms)) {
         if ((err = roll(log)))
             goto unlock;
         seg = sm_log_active(log);
+    }
+    log->dirty = true;
+    sm_segfiles_t *f;
+    if ((err = sm_segment_pin(seg, &f))) {
+        SM_ERROR("storage", "%s: cannot open %s.log for append: %s", log->name, seg->path,
+                 sm_err_str(err));
+        goto unlock;
     }
     int64_t base = log->end_offset, next = base;
     for (size_t pos = 0; pos < len;) {
@@ -312,13 +326,17 @@ sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t lead
         next += (int64_t)b.last_offset_delta + 1;
         pos += (size_t)sm_batch_total_size(&b);
     }
-    if ((err = sm_file_pwrite(seg->fd, batches, len, seg->size))) {
-        /* Cut off whatever part landed so the file stays whole batches. */
-        if (sm_file_truncate(seg->fd, seg->size) != SM_OK)
-            SM_ERROR("storage", "%s: %s.log may hold a partial batch after a failed write",
-                     log->name, seg->path);
+    if ((err = sm_file_pwrite(f->log_fd, batches, len, seg->size))) {
+        /* Cut off whatever part landed so the file stays whole batches. If
+         * even that fails, the bytes past seg->size are never read (readers
+         * stop at the published size), the next append overwrites them and
+         * recovery would cut them. */
+        if (sm_file_truncate(f->log_fd, seg->size) != SM_OK)
+            SM_WARN("storage", "%s: %s.log may hold a partial batch after a failed write",
+                    log->name, seg->path);
         SM_ERROR("storage", "%s: append at offset %" PRId64 " failed: %s", log->name, base,
                  sm_err_str(err));
+        sm_segfiles_release(f);
         goto unlock;
     }
     if (seg->roll_base_ms < 0) {
@@ -329,18 +347,21 @@ sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t lead
     for (size_t pos = 0; pos < len;) {
         sm_batch_info_t b;
         batch_at(batches + pos, len - pos, &b);
-        if ((err = sm_segment_note_batch(seg, &b, seg->size + (int64_t)pos,
+        if ((err = sm_segment_note_batch(seg, f, &b, seg->size + (int64_t)pos,
                                          log->cfg.index_interval_bytes)))
             SM_WARN("storage", "%s: index update failed at offset %" PRId64 ": %s", log->name,
                     b.base_offset, sm_err_str(err));
         pos += (size_t)sm_batch_total_size(&b);
     }
+    sm_segfiles_release(f);
     err = SM_OK; /* the data is written; a lost index entry only slows reads */
+    if (leader_epoch >= 0)
+        sm_log_epochs_assign(log, leader_epoch, base);
     seg->size += (int64_t)len;
     seg->end_offset = next;
     __atomic_store_n(&log->end_offset, next, __ATOMIC_RELEASE);
     int64_t unflushed = __atomic_add_fetch(&log->unflushed, nrecords, __ATOMIC_RELAXED);
-    bool need_flush = unflushed >= log->cfg.flush_messages;
+    bool need_flush = !t_defer_flush && unflushed >= log->cfg.flush_messages;
     if (out) {
         out->base_offset = base;
         out->last_offset = next - 1;
@@ -382,32 +403,39 @@ sm_err_t sm_log_read(sm_log_t *log, int64_t offset, int64_t max_offset, int32_t 
             pthread_mutex_unlock(&log->mu);
             return SM_OK;
         }
-        sm_segment_t *seg = sm_segment_keep(log->segs[i]);
-        int64_t size = seg->size;
+        sm_segment_t *seg = log->segs[i];
+        sm_segfiles_t *f;
+        sm_err_t err = sm_segment_pin(seg, &f);
+        if (err) {
+            SM_ERROR("storage", "%s: cannot open %s.log to read: %s", log->name, seg->path,
+                     sm_err_str(err));
+            pthread_mutex_unlock(&log->mu);
+            return err;
+        }
+        int64_t size = seg->size, base = seg->base_offset;
         sm_index_snap_t snap;
-        sm_index_snapshot(&seg->oidx, &snap);
+        sm_index_snapshot(&seg->oidx, f->oidx_fd, &snap);
         pthread_mutex_unlock(&log->mu);
 
         sm_seg_scan_t sc;
         sm_batch_info_t b;
         int64_t pos;
-        sm_err_t err = sm_segment_locate(seg->fd, seg->base_offset, size, &snap, offset, &sc, &b,
-                                         &pos);
+        err = sm_segment_locate(f->log_fd, base, size, &snap, offset, &sc, &b, &pos);
         if (err == SM_ERR_NOT_FOUND) {
             /* offset lies past this segment's data (a gap): next segment */
-            after_base = seg->base_offset;
-            sm_segment_release(seg);
+            after_base = base;
+            sm_segfiles_release(f);
             continue;
         }
         if (err) {
-            SM_ERROR("storage", "%s: reading %s.log at offset %" PRId64 ": %s", log->name,
-                     seg->path, offset, sm_err_str(err));
-            sm_segment_release(seg);
+            SM_ERROR("storage", "%s: reading segment %" PRId64 " at offset %" PRId64 ": %s",
+                     log->name, base, offset, sm_err_str(err));
+            sm_segfiles_release(f);
             return err;
         }
         int64_t total = sm_batch_total_size(&b);
         if (sm_batch_last_offset(&b) >= max_offset || (total > max_bytes && !min_one)) {
-            sm_segment_release(seg);
+            sm_segfiles_release(f);
             return SM_OK;
         }
         int64_t len = total, npos;
@@ -417,10 +445,10 @@ sm_err_t sm_log_read(sm_log_t *log, int64_t offset, int64_t max_offset, int32_t 
                 break;
             len += sm_batch_total_size(&b);
         }
-        out->fd = seg->fd;
+        out->fd = f->log_fd;
         out->file_pos = pos;
         out->len = (int32_t)len;
-        out->ref = &seg->ref;
+        out->ref = &f->ref; /* the pin moves to the slice */
         return SM_OK;
     }
 }
@@ -464,89 +492,3 @@ void sm_log_set_config(sm_log_t *log, const sm_log_config_t *cfg)
     pthread_mutex_unlock(&log->mu);
 }
 
-/* ------------------------------------------------------------ flush */
-
-int64_t sm_log_unflushed_messages(sm_log_t *log)
-{
-    return __atomic_load_n(&log->unflushed, __ATOMIC_RELAXED);
-}
-
-bool sm_log_flush_due(sm_log_t *log, int64_t now_ms)
-{
-    pthread_mutex_lock(&log->mu);
-    bool due = log->unflushed > 0 && log->cfg.flush_ms != INT64_MAX &&
-               now_ms - log->last_flush_ms >= log->cfg.flush_ms;
-    /* A sealed segment not yet synced: Kafka flushes on roll. */
-    if (log->recovery_point < sm_log_active(log)->base_offset)
-        due = true;
-    pthread_mutex_unlock(&log->mu);
-    return due;
-}
-
-sm_err_t sm_log_flush(sm_log_t *log)
-{
-    sm_err_t err = SM_OK;
-    pthread_mutex_lock(&log->flush_mu);
-    pthread_mutex_lock(&log->mu);
-    int64_t target = log->end_offset, unflushed = log->unflushed;
-    uint64_t gen = log->trunc_gen;
-    if (target <= log->recovery_point && unflushed == 0) {
-        pthread_mutex_unlock(&log->mu);
-        pthread_mutex_unlock(&log->flush_mu);
-        return SM_OK;
-    }
-    /* From the segment holding the last durable offset: when the recovery
-     * point sits exactly at a roll, the sealed segment's index files were
-     * written after its data was synced and still need their fsync. */
-    int from = sm_log_seg_find(log, SM_MAX(log->recovery_point - 1, 0)), n = log->nsegs - from;
-    sm_segment_t **segs = sm_xcalloc((size_t)n, sizeof *segs);
-    for (int i = 0; i < n; i++) {
-        segs[i] = sm_segment_keep(log->segs[from + i]);
-        /* pending entries go to the file now, under mu (appenders add more) */
-        if (!err)
-            err = sm_index_write_pending(&segs[i]->oidx);
-        if (!err)
-            err = sm_index_write_pending(&segs[i]->tidx);
-    }
-    pthread_mutex_unlock(&log->mu);
-
-    /* The active segment's indexes need no fsync: recovery rescans the
-     * segment holding the recovery point and rebuilds them. A sealed
-     * segment's indexes are trusted once the recovery point passes it. */
-    for (int i = 0; i < n && !err; i++) {
-        err = sm_segment_sync_log(segs[i]);
-        if (!err && i < n - 1)
-            err = sm_index_sync(&segs[i]->oidx);
-        if (!err && i < n - 1)
-            err = sm_index_sync(&segs[i]->tidx);
-    }
-    for (int i = 0; i < n; i++)
-        sm_segment_release(segs[i]);
-    free(segs);
-    if (err) {
-        SM_ERROR("storage", "%s: flush failed: %s", log->name, sm_err_str(err));
-        pthread_mutex_unlock(&log->flush_mu);
-        return err;
-    }
-
-    pthread_mutex_lock(&log->mu);
-    if (gen == log->trunc_gen && target > log->recovery_point)
-        log->recovery_point = target;
-    int64_t left = log->unflushed - unflushed;
-    log->unflushed = left > 0 ? left : 0;
-    log->last_flush_ms = sm_now_wall_ms();
-    int64_t start = log->start_offset, rp = log->recovery_point;
-    /* Recovery works a segment at a time, so the state file only needs a
-     * new recovery point when it enters another segment: most flushes
-     * (acks=all, flush.messages) cost one fdatasync and no state write. */
-    bool persist = log->state_clean || log->segs[sm_log_seg_find(log, rp)]->base_offset !=
-                                           log->segs[sm_log_seg_find(log, log->state_rp)]->base_offset;
-    pthread_mutex_unlock(&log->mu);
-    if (persist) {
-        err = sm_log_state_write(log, start, rp, false);
-        if (!err)
-            __atomic_store_n(&log->state_clean, false, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&log->flush_mu);
-    return err;
-}

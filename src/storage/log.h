@@ -8,8 +8,12 @@
  *                                     (int32 relative offset, int32 position)
  *   <20-digit base offset>.timeindex  sparse time index, 12-byte entries
  *                                     (int64 timestamp, int32 relative offset)
- *   samsa-log-state                   log start offset, recovery point and
- *                                     the clean-shutdown flag (docs/STORAGE.md)
+ *   samsa-log-state                   exact log start offset and recovery
+ *                                     point (docs/STORAGE.md)
+ *   leader-epoch-checkpoint           Kafka's leader-epoch cache file
+ * and, in the log dir that holds the partition directories (logdir.c),
+ * Kafka's recovery-point-offset-checkpoint, log-start-offset-checkpoint and
+ * the .kafka_cleanshutdown marker.
  *
  * Invariants: segments are contiguous and ordered by base offset; only the
  * last (active) segment grows; every byte below a segment's published size
@@ -18,8 +22,14 @@
  *
  * Threads: every function is thread-safe (one mutex per log; file I/O for
  * reads and fsync happen outside it). sm_log_flush() may run on a
- * background thread. Slices hold a segment reference, so their fd stays open
- * after a roll, truncation, deletion or sm_log_close().
+ * background thread. Slices pin the segment's files, so their fd stays open
+ * after a roll, truncation, deletion, eviction from the fd cache or
+ * sm_log_close().
+ *
+ * Errors: a failed write (EIO, ENOSPC) leaves the log as it was and fails
+ * that append only; a failed fsync puts the log in a failed state where
+ * appends get the error until a later flush rewrites and syncs the unflushed
+ * tail (the maintenance pass retries every second). Reads keep working.
  */
 #ifndef SM_STORAGE_LOG_H
 #define SM_STORAGE_LOG_H
@@ -32,7 +42,8 @@ typedef struct sm_log_config {
     int64_t segment_ms;           /* log.roll.ms, default 7 days */
     int32_t index_interval_bytes; /* index.interval.bytes, 4096 */
     int32_t segment_index_bytes;  /* segment.index.bytes, 10485760 */
-    int64_t flush_messages;       /* flush.messages, default INT64_MAX (never forced) */
+    int64_t flush_messages;       /* flush.messages, default INT64_MAX (never forced);
+                                     the log counts records, the broker decides */
     int64_t flush_ms;             /* flush.ms, default INT64_MAX */
     int64_t retention_bytes;      /* -1 = unlimited */
     int64_t retention_ms;         /* 604800000; -1 = unlimited */
@@ -75,7 +86,10 @@ SM_MUST_CHECK sm_err_t sm_log_open(const char *dir, const char *name, const sm_l
  * consecutive base offsets, leader_epoch, and LogAppendTime = now_ms if
  * configured. Writes them verbatim with one write, updates the indexes and
  * rolls the segment first when it is full (segment_bytes, index full) or
- * older than segment_ms. Forces a flush when flush_messages is reached. */
+ * older than segment_ms. Forces a flush when flush_messages is reached,
+ * unless this thread deferred that with sm_log_defer_flush(true). A failed
+ * write returns SM_ERR_NOSPC / SM_ERR_IO and changes nothing; a log in the
+ * failed state (see Errors above) refuses appends with its error. */
 SM_MUST_CHECK sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len,
                                      int32_t leader_epoch, int64_t now_ms, sm_append_info_t *out);
 
@@ -108,13 +122,63 @@ SM_MUST_CHECK sm_err_t sm_log_max_timestamp(sm_log_t *log, int64_t *offset, int6
 
 /* fdatasync every segment written since the last flush (and their indexes),
  * then persist the new recovery point. Runs its fsyncs outside the log
- * mutex; any thread, typically a background worker. */
+ * mutex; any thread, typically a background worker. In the failed state it
+ * first rewrites the unflushed tail from the file (each batch re-validated)
+ * so that the fsync really covers it, and clears the state on success. */
 SM_MUST_CHECK sm_err_t sm_log_flush(sm_log_t *log);
 /* Records appended since the last completed flush. */
 int64_t sm_log_unflushed_messages(sm_log_t *log);
-/* True if flush_ms has passed since the last flush and data is unflushed
- * (for the broker's periodic flusher). */
+/* Offsets below this are on stable storage. */
+int64_t sm_log_durable_offset(sm_log_t *log);
+/* True when the broker's periodic flusher should call sm_log_flush: flush_ms
+ * has passed with data unflushed, flush_messages is reached, a sealed
+ * segment is not synced yet, or the log is in the failed state. Also writes
+ * the log dirs' checkpoint files when their interval is due (see
+ * sm_log_checkpoint_dirs). */
 bool sm_log_flush_due(sm_log_t *log, int64_t now_ms);
+/* SM_OK, or the error that put the log in the failed state. */
+sm_err_t sm_log_failed(sm_log_t *log);
+
+/* Appends made by the calling thread skip the inline flush.messages flush
+ * (the caller runs group commit instead: sm_log_wait_durable). */
+void sm_log_defer_flush(bool defer);
+/* True when the topic's flush policy (flush.messages) wants the records
+ * appended so far on disk before they are acknowledged. */
+bool sm_log_sync_required(sm_log_t *log);
+
+/* Group commit. A waiter asks to be told when every offset below target is
+ * durable (or the flush that should make it so failed). The memory is the
+ * caller's until done() runs; done() runs exactly once, on the thread
+ * running sm_log_run_flusher(). */
+typedef struct sm_log_waiter sm_log_waiter_t;
+struct sm_log_waiter {
+    sm_log_waiter_t *next; /* private to the log */
+    int64_t target;
+    void (*done)(sm_log_waiter_t *w, sm_err_t err);
+};
+typedef enum sm_log_wait {
+    SM_LOG_WAIT_DURABLE = 0, /* already durable: not queued, done() not called */
+    SM_LOG_WAIT_QUEUED = 1,  /* queued behind a running flusher */
+    SM_LOG_WAIT_START = 2,   /* queued: the caller must run sm_log_run_flusher()
+                                (on a background thread) */
+} sm_log_wait_t;
+sm_log_wait_t sm_log_wait_durable(sm_log_t *log, sm_log_waiter_t *w);
+/* Flush until no waiter is left, completing waiters after each fsync: all
+ * appends that arrived while one fsync ran share the next one. Background
+ * thread; the caller keeps log alive during the call. */
+void sm_log_run_flusher(sm_log_t *log);
+
+/* OffsetForLeaderEpoch from the leader-epoch cache: the largest epoch <=
+ * epoch and the offset where the next epoch starts (the log end for the
+ * latest). SM_ERR_NOT_FOUND when the cache is empty or epoch is older than
+ * its first entry (Kafka answers UNDEFINED then). */
+SM_MUST_CHECK sm_err_t sm_log_epoch_end_offset(sm_log_t *log, int32_t epoch, int32_t *epoch_out,
+                                               int64_t *end_offset);
+
+/* Write recovery-point-offset-checkpoint and log-start-offset-checkpoint in
+ * every log dir with open logs (Kafka's periodic checkpoint). Any thread;
+ * sm_log_flush_due() calls it every 60 s by itself. */
+void sm_log_checkpoint_dirs(void);
 
 /* Drop every batch from the one containing offset (Kafka truncates whole
  * batches) to the end; no-op if offset >= end. Below the log start the log
@@ -131,7 +195,11 @@ SM_MUST_CHECK sm_err_t sm_log_enforce_retention(sm_log_t *log, int64_t now_ms, i
 
 /* Live config change; takes effect for the next append/roll. */
 void sm_log_set_config(sm_log_t *log, const sm_log_config_t *cfg);
-/* Flush, write pending index entries and the clean-shutdown state, free. No
+/* Write pending index entries and the leader-epoch file, then leave the log
+ * dir; when the last log of a log dir closes, the dir syncs its file
+ * system once, writes its checkpoint files and the clean-shutdown marker
+ * (so closing 10,000 logs costs a handful of fsyncs, not 10,000). A log
+ * whose directory is not "<topic>-<partition>" flushes itself instead. No
  * other thread may use log during or after the call. */
 void sm_log_close(sm_log_t *log);
 /* Close without flushing and remove the directory and its files (topic

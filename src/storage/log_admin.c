@@ -40,11 +40,15 @@ sm_err_t sm_log_truncate_to(sm_log_t *log, int64_t offset)
     sm_segment_t *seg = log->segs[i];
     int64_t pos = seg->size, new_end = seg->end_offset;
     if (offset >= seg->base_offset) {
+        sm_segfiles_t *f;
+        if ((err = sm_segment_pin(seg, &f)))
+            goto unlock;
         sm_index_snap_t snap;
-        sm_index_snapshot(&seg->oidx, &snap);
+        sm_index_snapshot(&seg->oidx, f->oidx_fd, &snap);
         sm_seg_scan_t sc;
         sm_batch_info_t b;
-        err = sm_segment_locate(seg->fd, seg->base_offset, seg->size, &snap, offset, &sc, &b, &pos);
+        err = sm_segment_locate(f->log_fd, seg->base_offset, seg->size, &snap, offset, &sc, &b, &pos);
+        sm_segfiles_release(f);
         if (err == SM_OK)
             new_end = b.base_offset;
         else if (err != SM_ERR_NOT_FOUND)
@@ -77,12 +81,14 @@ sm_err_t sm_log_truncate_to(sm_log_t *log, int64_t offset)
             log->name, new_end, offset, ngone);
     __atomic_store_n(&log->end_offset, new_end, __ATOMIC_RELEASE);
     if (log->recovery_point > new_end)
-        log->recovery_point = new_end;
+        __atomic_store_n(&log->recovery_point, new_end, __ATOMIC_RELEASE);
+    log->dirty = true;
+    sm_log_epochs_truncate_end(log, new_end);
+    if (new_end == log->start_offset)
+        sm_log_epochs_truncate_start(log, log->start_offset);
     /* Persist while still holding mu: no append may land above the new end
      * while the state file still claims the old recovery point. */
-    err = sm_log_state_write(log, log->start_offset, log->recovery_point, false);
-    if (!err)
-        __atomic_store_n(&log->state_clean, false, __ATOMIC_RELEASE);
+    err = sm_log_state_write(log, log->start_offset, log->recovery_point);
 unlock:
     pthread_mutex_unlock(&log->mu);
     pthread_mutex_unlock(&log->flush_mu);
@@ -104,10 +110,10 @@ static sm_err_t drop_below_start(sm_log_t *log, int *deleted)
     sm_segment_t **gone = n ? sm_xcalloc((size_t)n, sizeof *gone) : NULL;
     sm_log_segs_remove(log, 0, n, gone);
     int64_t start = log->start_offset, rp = log->recovery_point;
+    sm_log_epochs_truncate_start(log, start);
+    log->dirty = true;
     pthread_mutex_unlock(&log->mu);
-    sm_err_t err = sm_log_state_write(log, start, rp, false);
-    if (!err)
-        __atomic_store_n(&log->state_clean, false, __ATOMIC_RELEASE);
+    sm_err_t err = sm_log_state_write(log, start, rp);
     sm_log_segs_finish_delete(gone, n);
     free(gone);
     if (deleted)
@@ -199,11 +205,14 @@ sm_err_t sm_log_destroy(sm_log_t *log)
     if (e && !err)
         err = e;
     SM_INFO("storage", "%s: log deleted (%s)", log->name, log->dir);
+    sm_logdir_detach(log, true, 0, 0, 0, true);
     for (int i = 0; i < log->nsegs; i++)
         sm_segment_release(log->segs[i]);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->flush_mu);
     free(log->segs);
+    free(log->epochs);
+    free(log->topic);
     free(log->dir);
     free(log->name);
     free(log);
@@ -257,34 +266,43 @@ sm_err_t sm_log_offset_for_timestamp(sm_log_t *log, int64_t ts, int64_t *offset,
             pthread_mutex_unlock(&log->mu);
             return SM_ERR_NOT_FOUND;
         }
-        sm_segment_t *seg = sm_segment_keep(log->segs[i]);
-        int64_t size = seg->size;
+        sm_segment_t *seg = log->segs[i];
+        sm_segfiles_t *f;
+        sm_err_t err = sm_segment_pin(seg, &f);
+        if (err) {
+            pthread_mutex_unlock(&log->mu);
+            return err;
+        }
+        int64_t size = seg->size, base = seg->base_offset;
         sm_index_snap_t osnap, tsnap;
-        sm_index_snapshot(&seg->oidx, &osnap);
-        sm_index_snapshot(&seg->tidx, &tsnap);
+        sm_index_snapshot(&seg->oidx, f->oidx_fd, &osnap);
+        sm_index_snapshot(&seg->tidx, f->tidx_fd, &tsnap);
         pthread_mutex_unlock(&log->mu);
 
         /* time index -> an offset at or before the answer -> its position */
-        int64_t from = SM_MAX(start, seg->base_offset);
+        int64_t from = SM_MAX(start, base);
         sm_index_entry_t te;
+        /* The time index maps a timestamp to the last offset of a batch
+         * whose max timestamp reached it; the entry at or below ts points
+         * before the answer (entries are added when the max grows). */
         if (sm_index_snap_lookup(&tsnap, ts, &te) == SM_OK)
-            from = SM_MAX(from, seg->base_offset + te.value);
+            from = SM_MAX(from, base + te.value);
         sm_seg_scan_t sc;
         sm_batch_info_t b;
         int64_t pos;
-        sm_err_t err = sm_segment_locate(seg->fd, seg->base_offset, size, &osnap, from, &sc, &b, &pos);
+        err = sm_segment_locate(f->log_fd, base, size, &osnap, from, &sc, &b, &pos);
         /* Batches before the time-index hit all have maxTimestamp < ts, so
          * the scan starts at the batch holding `from`. */
         while (err == SM_OK && b.max_timestamp < ts)
             err = sm_seg_scan_next(&sc, &b, &pos);
         if (err == SM_OK) {
-            refine_record(seg->fd, pos, &b, ts, false, offset, timestamp);
+            refine_record(f->log_fd, pos, &b, ts, false, offset, timestamp);
             *offset = SM_MAX(*offset, start);
-            sm_segment_release(seg);
+            sm_segfiles_release(f);
             return SM_OK;
         }
-        after_base = seg->base_offset;
-        sm_segment_release(seg);
+        after_base = base;
+        sm_segfiles_release(f);
         if (err != SM_ERR_NOT_FOUND)
             return err;
     }
@@ -304,26 +322,33 @@ sm_err_t sm_log_max_timestamp(sm_log_t *log, int64_t *offset, int64_t *timestamp
         pthread_mutex_unlock(&log->mu);
         return SM_ERR_NOT_FOUND;
     }
-    sm_segment_t *seg = sm_segment_keep(best);
+    sm_segment_t *seg = best;
+    sm_segfiles_t *f;
+    sm_err_t err = sm_segment_pin(seg, &f);
+    if (err) {
+        pthread_mutex_unlock(&log->mu);
+        return err;
+    }
     int64_t size = seg->size, max_ts = seg->max_ts, target = seg->max_ts_offset;
+    int64_t base = seg->base_offset;
     sm_index_snap_t snap;
-    sm_index_snapshot(&seg->oidx, &snap);
+    sm_index_snapshot(&seg->oidx, f->oidx_fd, &snap);
     pthread_mutex_unlock(&log->mu);
 
     sm_seg_scan_t sc;
     sm_batch_info_t b;
     int64_t pos;
-    sm_err_t err = sm_segment_locate(seg->fd, seg->base_offset, size, &snap, target, &sc, &b, &pos);
+    err = sm_segment_locate(f->log_fd, base, size, &snap, target, &sc, &b, &pos);
     if (err == SM_OK && b.max_timestamp != max_ts) {
         /* the remembered offset is stale (e.g. after truncation): scan */
-        sm_seg_scan_init(&sc, seg->fd, 0, size);
+        sm_seg_scan_init(&sc, f->log_fd, 0, size);
         while ((err = sm_seg_scan_next(&sc, &b, &pos)) == SM_OK && b.max_timestamp != max_ts)
             ;
     }
     if (err == SM_OK) {
-        refine_record(seg->fd, pos, &b, max_ts, true, offset, timestamp);
+        refine_record(f->log_fd, pos, &b, max_ts, true, offset, timestamp);
         *offset = SM_MAX(*offset, start);
     }
-    sm_segment_release(seg);
+    sm_segfiles_release(f);
     return err;
 }

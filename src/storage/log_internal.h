@@ -1,14 +1,17 @@
 /*
  * log_internal.h - the sm_log struct and helpers shared by the files that
- * implement the partition log (log.c: open/append/read/flush/close;
- * log_load.c: loading and recovery; log_admin.c: truncation, deletion,
- * retention, timestamp lookups). Not for use outside src/storage.
+ * implement the partition log (log.c: open/append/read/close; log_flush.c:
+ * flush, group commit and repair after a failed fsync; log_load.c: loading
+ * and recovery; log_admin.c: truncation, deletion, retention, timestamp
+ * lookups; log_epoch.c: the leader-epoch cache; logdir.c: per-log-dir
+ * checkpoints and the clean-shutdown marker). Not for use outside
+ * src/storage.
  *
  * Locking: mu guards every field below except those marked atomic, which
  * are written under mu and may be read without it. flush_mu serializes
- * flushes and writes of the state file; lock order is flush_mu then mu.
- * File I/O that may be slow (fsync, reads of batch data) runs outside mu on
- * segments kept alive by a reference.
+ * flushes and writes of the state file; lock order is logdir mutex, then
+ * flush_mu, then mu, then the segment file cache mutex. File I/O that may
+ * be slow (fsync, reads of batch data) runs outside mu on pinned files.
  */
 #ifndef SM_STORAGE_LOG_INTERNAL_H
 #define SM_STORAGE_LOG_INTERNAL_H
@@ -19,6 +22,14 @@
 #include <pthread.h>
 
 #define SM_LOG_STATE_FILE "samsa-log-state"
+#define SM_LOG_EPOCH_FILE "leader-epoch-checkpoint"
+
+typedef struct sm_logdir sm_logdir_t;
+
+typedef struct sm_epoch_entry {
+    int32_t epoch;
+    int64_t start_offset;
+} sm_epoch_entry_t;
 
 struct sm_log {
     pthread_mutex_t mu;
@@ -30,15 +41,32 @@ struct sm_log {
     int nsegs, segs_cap;
     int64_t start_offset;   /* atomic */
     int64_t end_offset;     /* atomic */
-    int64_t recovery_point; /* batches below it are durable */
+    int64_t recovery_point; /* batches below it are durable; atomic */
     int64_t state_rp;       /* recovery point in the state file; flush_mu */
     int64_t unflushed;      /* records appended since the last flush; atomic */
     int64_t last_flush_ms;  /* wall clock */
     uint64_t trunc_gen;     /* bumped by truncation, so a flush in flight
                                does not raise the recovery point past it */
-    bool state_clean;       /* the state file on disk says clean shutdown;
-                               atomic */
+    bool dirty;             /* changed since opened or last fully synced */
     bool closed;
+    bool loaded;            /* open finished (the log dir may read offsets); atomic */
+    /* A flush failed (fsync error): appends are refused with this error
+     * until a repair flush succeeds (log_flush.c). Reads go on. atomic. */
+    sm_err_t failed;
+    /* group commit: waiters for durability, ordered by arrival; one
+     * flusher at a time works the queue (log_flush.c) */
+    sm_log_waiter_t *waiters, *waiters_tail;
+    bool flusher_active;
+    /* leader-epoch cache (log_epoch.c): entries with increasing epochs and
+     * start offsets */
+    sm_epoch_entry_t *epochs;
+    int nepochs, epochs_cap;
+    bool epochs_dirty;      /* not yet written to leader-epoch-checkpoint */
+    /* membership of the log dir (logdir.c); NULL when the directory name is
+     * not "<topic>-<partition>" */
+    sm_logdir_t *ldir;
+    char *topic;
+    int32_t partition;
 };
 
 static inline sm_segment_t *sm_log_active(sm_log_t *log)
@@ -57,14 +85,46 @@ void sm_log_seg_push(sm_log_t *log, sm_segment_t *seg);
 void sm_log_segs_remove(sm_log_t *log, int from, int n, sm_segment_t **out);
 void sm_log_segs_finish_delete(sm_segment_t **segs, int n);
 
-/* Write the state file from the current values; clean marks a clean
- * shutdown. Caller holds flush_mu (and may hold mu). */
-SM_MUST_CHECK sm_err_t sm_log_state_write(sm_log_t *log, int64_t start, int64_t rp, bool clean);
+/* Write the state file (log start, recovery point). Caller holds flush_mu
+ * (and may hold mu). */
+SM_MUST_CHECK sm_err_t sm_log_state_write(sm_log_t *log, int64_t start, int64_t rp);
 /* Read it; *found false if missing or unreadable (logged). */
 void sm_log_state_read(const char *dir, const char *name, int64_t *start, int64_t *rp,
-                       bool *clean, bool *found);
+                       bool *found);
 
-/* Load segments and recover (log_load.c); fills segs, offsets. */
-SM_MUST_CHECK sm_err_t sm_log_load(sm_log_t *log);
+/* Load segments and recover (log_load.c); fills segs, offsets. hint: what
+ * the log dir's checkpoints say about this log (logdir.c). */
+typedef struct sm_log_hint {
+    bool clean;          /* the log dir was shut down cleanly with this log */
+    bool have_rp, have_start;
+    int64_t rp, start;   /* checkpointed recovery point / log start offset */
+} sm_log_hint_t;
+SM_MUST_CHECK sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint);
+
+/* ---- leader epochs (log_epoch.c) */
+/* Read leader-epoch-checkpoint (missing or unreadable = empty, logged). */
+void sm_log_epochs_load(sm_log_t *log);
+/* Note that offset starts epoch (ignored unless epoch is newer). Under mu. */
+void sm_log_epochs_assign(sm_log_t *log, int32_t epoch, int64_t offset);
+/* Forget entries at or after end (truncation). Under mu. */
+void sm_log_epochs_truncate_end(sm_log_t *log, int64_t end);
+/* Move entries below the new log start up to it. Under mu. */
+void sm_log_epochs_truncate_start(sm_log_t *log, int64_t start);
+/* Write the file if dirty; sync = fsync it (else the log dir syncs the
+ * file system at shutdown). Holds flush_mu; takes mu briefly. */
+SM_MUST_CHECK sm_err_t sm_log_epochs_persist(sm_log_t *log, bool sync);
+
+/* ---- log dir membership (logdir.c) */
+/* Join the log dir that holds log->dir (parsing topic and partition from
+ * its name) and fill *hint from the dir's checkpoints. */
+void sm_logdir_attach(sm_log_t *log, sm_log_hint_t *hint);
+/* Leave it: clean = every byte below end is written (not necessarily
+ * synced: the dir syncs the file system before it writes its
+ * clean-shutdown marker). removed = the log was deleted. */
+void sm_logdir_detach(sm_log_t *log, bool clean, int64_t start, int64_t durable_rp, int64_t end,
+                      bool removed);
+
+/* sm_log_checkpoint_dirs() when its interval has passed (logdir.c). */
+void sm_log_checkpoint_dirs_maybe(int64_t now_ms);
 
 #endif

@@ -3,19 +3,26 @@
  * state file and crash recovery.
  *
  * State file (samsa-log-state, text, replaced atomically):
- *     samsa-log-state 1
+ *     samsa-log-state 2
  *     log_start_offset <int64>
  *     recovery_point <int64>
- *     clean_shutdown <0|1>
- * clean_shutdown is 1 only when sm_log_close() flushed everything; the
- * first mutation after an open rewrites it as 0 before touching any file.
+ * (version 1 also had a clean_shutdown line, now ignored: clean shutdown is
+ * the log dir's .kafka_cleanshutdown marker, logdir.c). The file is exact:
+ * rewritten when the recovery point enters another segment, on truncation
+ * and when the log start moves. Without it the log falls back on the log
+ * dir's checkpoint files, and without those on "recover everything".
  *
- * Recovery (clean_shutdown 0 or no state file): segments wholly below the
- * recovery point are trusted; from the segment holding the recovery point
- * to the end every batch is validated (sm_batch_validate), indexes are
- * rebuilt, and the log is cut at the first bad byte. Segments after a cut
- * are deleted (they would leave a hole). Trusted segments whose indexes are
- * missing or fail the sanity check are rebuilt from the batch headers.
+ * Clean (the log dir says so, and the active segment's end offset equals
+ * the checkpointed recovery point): nothing is scanned except the active
+ * segment's tail after its last offset-index entry.
+ *
+ * Recovery (otherwise): segments wholly below the recovery point are
+ * trusted; from the segment holding the recovery point to the end every
+ * batch is validated (sm_batch_validate), indexes are rebuilt, the
+ * leader-epoch cache learns the epochs seen, and the log is cut at the
+ * first bad byte. Segments after a cut are deleted (they would leave a
+ * hole). Trusted segments whose indexes are missing or fail the sanity
+ * check are rebuilt from the batch headers.
  * Runs on the thread calling sm_log_open(), before the log is shared.
  */
 #define _GNU_SOURCE
@@ -32,19 +39,18 @@
 #include <string.h>
 
 void sm_log_state_read(const char *dir, const char *name, int64_t *start, int64_t *rp,
-                       bool *clean, bool *found)
+                       bool *found)
 {
     *found = false;
     *start = 0;
     *rp = 0;
-    *clean = false;
     char *path = sm_xasprintf("%s/%s", dir, SM_LOG_STATE_FILE);
     FILE *f = fopen(path, "re");
     if (!f) {
         free(path);
         return;
     }
-    int version = 0, cl = 0, fields = 0;
+    int version = 0, fields = 0;
     long long s = 0, r = 0;
     char line[128];
     while (fgets(line, sizeof line, f)) {
@@ -54,11 +60,9 @@ void sm_log_state_read(const char *dir, const char *name, int64_t *start, int64_
             fields |= 2;
         else if (sscanf(line, "recovery_point %lld", &r) == 1)
             fields |= 4;
-        else if (sscanf(line, "clean_shutdown %d", &cl) == 1)
-            fields |= 8;
     }
     fclose(f);
-    if (fields != 15 || version != 1 || s < 0 || r < 0) {
+    if (fields != 7 || (version != 1 && version != 2) || s < 0 || r < 0) {
         SM_WARN("storage", "%s: %s unreadable; recovering the whole log", name, path);
         free(path);
         return;
@@ -66,7 +70,6 @@ void sm_log_state_read(const char *dir, const char *name, int64_t *start, int64_
     free(path);
     *start = s;
     *rp = r;
-    *clean = cl == 1;
     *found = true;
 }
 
@@ -170,11 +173,16 @@ static void drop_tail(sm_log_t *log, int from, const char *why)
     free(gone);
 }
 
-sm_err_t sm_log_load(sm_log_t *log)
+static void note_epoch(void *ctx, const sm_batch_info_t *b)
+{
+    sm_log_epochs_assign(ctx, b->leader_epoch, b->base_offset);
+}
+
+sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint)
 {
     int64_t st_start, st_rp;
-    bool st_clean, st_found;
-    sm_log_state_read(log->dir, log->name, &st_start, &st_rp, &st_clean, &st_found);
+    bool st_found;
+    sm_log_state_read(log->dir, log->name, &st_start, &st_rp, &st_found);
 
     int64_t *bases = NULL;
     int nbases = 0;
@@ -193,15 +201,32 @@ sm_err_t sm_log_load(sm_log_t *log)
 
     if (log->nsegs == 0) {
         sm_segment_t *seg;
-        int64_t base = st_found ? st_start : 0;
+        int64_t base = st_found ? st_start : hint->have_start ? hint->start : 0;
         if ((err = sm_segment_create(log->dir, base, log->cfg.segment_index_bytes, &seg)))
             goto out;
         sm_log_seg_push(log, seg);
         idx_ok[0] = true;
     }
 
-    bool clean = st_found && st_clean;
-    int recover_from = clean ? log->nsegs : (st_found ? sm_log_seg_find(log, st_rp) : 0);
+    /* Clean only if the active segment ends where the clean shutdown said. */
+    bool clean = hint->clean && hint->have_rp && idx_ok[log->nsegs - 1];
+    if (clean) {
+        sm_segment_t *act = sm_log_active(log);
+        err = sm_segment_load_tail(act);
+        if (err && err != SM_ERR_CORRUPT)
+            goto out;
+        if (err || act->end_offset != hint->rp) {
+            SM_WARN("storage", "%s: %s.log does not end where the clean shutdown left it "
+                    "(offset %" PRId64 ", checkpoint %" PRId64 "); recovering", log->name,
+                    act->path, err ? (int64_t)-1 : act->end_offset, hint->rp);
+            clean = false;
+        }
+        err = SM_OK;
+    }
+    int64_t rp_hint = st_found ? st_rp : hint->have_rp ? hint->rp : 0;
+    int recover_from = clean ? log->nsegs : sm_log_seg_find(log, rp_hint);
+    if (!clean && !st_found && !hint->have_rp)
+        recover_from = 0;
     int64_t scanned = 0, dropped_total = 0;
     for (int i = 0; i < log->nsegs; i++) {
         sm_segment_t *seg = log->segs[i];
@@ -223,7 +248,8 @@ sm_err_t sm_log_load(sm_log_t *log)
             if (!validate)
                 SM_INFO("storage", "%s: rebuilding indexes of %s", log->name, seg->path);
             if ((err = sm_segment_rebuild(seg, log->name, validate,
-                                          log->cfg.index_interval_bytes, &dropped)))
+                                          log->cfg.index_interval_bytes, &dropped,
+                                          validate ? note_epoch : NULL, log)))
                 goto out;
             if ((err = sm_segment_sync_indexes(seg)))
                 goto out;
@@ -250,14 +276,16 @@ sm_err_t sm_log_load(sm_log_t *log)
                 scanned);
 
     int64_t end = sm_log_active(log)->end_offset;
-    int64_t start = st_found ? st_start : log->segs[0]->base_offset;
+    int64_t start = st_found ? st_start : hint->have_start ? hint->start : log->segs[0]->base_offset;
     start = SM_MAX(start, log->segs[0]->base_offset);
     start = SM_MIN(start, end);
     log->start_offset = start;
     log->end_offset = end;
-    log->recovery_point = clean ? end : SM_MIN(st_found ? st_rp : 0, end);
-    log->state_clean = clean;
+    log->recovery_point = clean ? end : SM_MIN(rp_hint, end);
     log->state_rp = st_found ? st_rp : 0;
+    /* A recovered log has unsynced bytes in rebuilt indexes and maybe a cut
+     * file: the next close must write them out. */
+    log->dirty = !clean;
     SM_DEBUG("storage", "%s: loaded %d segment(s), offsets [%" PRId64 ", %" PRId64 ")%s",
              log->name, log->nsegs, start, end, clean ? "" : " after recovery");
 out:

@@ -3,9 +3,10 @@
  * per-segment half of recovery; see segment.h for the invariants.
  *
  * Threads: functions taking sm_segment_t * run under the owning log's
- * mutex, except sm_segment_sync_log (fd only) and the free function (runs
- * wherever the last reference drops). The scanner and sm_segment_locate
- * use only an fd and values copied under the mutex: any thread.
+ * mutex (they pin the segment's files for the duration of their I/O),
+ * except the free function (runs wherever the last reference drops). The
+ * scanner and sm_segment_locate use only an fd of pinned files and values
+ * copied under the mutex: any thread.
  */
 #define _GNU_SOURCE
 #include "segment.h"
@@ -70,26 +71,11 @@ char *sm_segment_path(const char *dir, int64_t base_offset)
 static void segment_free(sm_ref_t *ref)
 {
     sm_segment_t *seg = (sm_segment_t *)((char *)ref - offsetof(sm_segment_t, ref));
-    sm_file_close(seg->fd);
+    sm_segfiles_forget(seg);
     sm_index_close(&seg->oidx);
     sm_index_close(&seg->tidx);
     free(seg->path);
     free(seg);
-}
-
-static sm_segment_t *segment_new(const char *dir, int64_t base_offset)
-{
-    sm_segment_t *seg = sm_xcalloc(1, sizeof *seg);
-    sm_ref_init(&seg->ref, segment_free);
-    seg->base_offset = base_offset;
-    seg->end_offset = base_offset;
-    seg->fd = -1;
-    seg->oidx.fd = seg->tidx.fd = -1;
-    seg->max_ts = -1;
-    seg->max_ts_offset = base_offset;
-    seg->roll_base_ms = -1;
-    seg->path = sm_segment_path(dir, base_offset);
-    return seg;
 }
 
 static int32_t max_entries(int32_t segment_index_bytes, sm_index_kind_t kind)
@@ -98,62 +84,45 @@ static int32_t max_entries(int32_t segment_index_bytes, sm_index_kind_t kind)
     return n > 0 ? n : 1;
 }
 
-/* Open one of the three files: path + suffix. */
-static sm_err_t open_suffix(const char *path, const char *suffix, int flags, int *fd)
+static sm_segment_t *segment_new(const char *dir, int64_t base_offset, int32_t segment_index_bytes)
 {
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s%s", path, suffix) >= (int)sizeof buf)
-        return SM_ERR_INVALID;
-    return sm_file_open(buf, flags, fd);
-}
-
-static sm_err_t open_index(sm_segment_t *seg, sm_index_t *ix, sm_index_kind_t kind,
-                           int32_t segment_index_bytes, bool *ok)
-{
-    char buf[PATH_MAX];
-    const char *suffix = kind == SM_INDEX_OFFSET ? ".index" : ".timeindex";
-    if (snprintf(buf, sizeof buf, "%s%s", seg->path, suffix) >= (int)sizeof buf)
-        return SM_ERR_INVALID;
-    bool existed;
-    sm_err_t err = sm_index_open(ix, buf, kind, max_entries(segment_index_bytes, kind), &existed);
-    if (err == SM_ERR_CORRUPT && ix->fd >= 0) {
-        *ok = false;
-        return SM_OK;
-    }
-    if (err)
-        return err;
-    if (!existed)
-        *ok = false;
-    return SM_OK;
+    sm_segment_t *seg = sm_xcalloc(1, sizeof *seg);
+    sm_ref_init(&seg->ref, segment_free);
+    seg->base_offset = base_offset;
+    seg->end_offset = base_offset;
+    seg->max_ts = -1;
+    seg->max_ts_offset = base_offset;
+    seg->roll_base_ms = -1;
+    seg->path = sm_segment_path(dir, base_offset);
+    sm_index_init(&seg->oidx, SM_INDEX_OFFSET, max_entries(segment_index_bytes, SM_INDEX_OFFSET));
+    sm_index_init(&seg->tidx, SM_INDEX_TIME, max_entries(segment_index_bytes, SM_INDEX_TIME));
+    return seg;
 }
 
 sm_err_t sm_segment_create(const char *dir, int64_t base_offset, int32_t segment_index_bytes,
                            sm_segment_t **out)
 {
-    sm_segment_t *seg = segment_new(dir, base_offset);
-    sm_err_t err = open_suffix(seg->path, ".log", O_RDWR | O_CREAT | O_TRUNC, &seg->fd);
-    if (err)
-        goto fail;
-    bool ok = true;
-    if ((err = open_index(seg, &seg->oidx, SM_INDEX_OFFSET, segment_index_bytes, &ok)) ||
-        (err = open_index(seg, &seg->tidx, SM_INDEX_TIME, segment_index_bytes, &ok)) ||
-        (err = sm_index_reset(&seg->oidx)) || (err = sm_index_reset(&seg->tidx)))
-        goto fail;
+    sm_segment_t *seg = segment_new(dir, base_offset, segment_index_bytes);
+    sm_segfiles_t *f;
+    sm_err_t err = sm_segfiles_pin(seg, true, &f, NULL);
+    if (err) {
+        sm_segment_release(seg);
+        return err;
+    }
+    sm_segfiles_release(f);
     *out = seg;
     return SM_OK;
-fail:
-    sm_segment_release(seg);
-    return err;
 }
 
 /* Cheap checks Kafka also makes on load: entries within the segment, keys
  * in order at both ends. A full check would read every entry. */
-static bool indexes_sane(sm_segment_t *seg)
+static bool indexes_sane(sm_segment_t *seg, const sm_segfiles_t *f)
 {
     sm_index_entry_t first, last;
     int32_t n = sm_index_count(&seg->oidx);
     if (n > 0) {
-        if (sm_index_get(&seg->oidx, 0, &first) || sm_index_get(&seg->oidx, n - 1, &last))
+        if (sm_index_get(&seg->oidx, f->oidx_fd, 0, &first) ||
+            sm_index_get(&seg->oidx, f->oidx_fd, n - 1, &last))
             return false;
         /* the first batch (relative offset 0) is never indexed, so a last
          * key of 0 means a zero-filled (preallocated or torn) file */
@@ -163,7 +132,8 @@ static bool indexes_sane(sm_segment_t *seg)
     }
     n = sm_index_count(&seg->tidx);
     if (n > 0) {
-        if (sm_index_get(&seg->tidx, 0, &first) || sm_index_get(&seg->tidx, n - 1, &last))
+        if (sm_index_get(&seg->tidx, f->tidx_fd, 0, &first) ||
+            sm_index_get(&seg->tidx, f->tidx_fd, n - 1, &last))
             return false;
         if (last.key < first.key || first.value < 0 || last.value < first.value)
             return false;
@@ -178,11 +148,13 @@ static bool indexes_sane(sm_segment_t *seg)
 sm_err_t sm_segment_load(const char *dir, int64_t base_offset, int32_t segment_index_bytes,
                          sm_segment_t **out, bool *indexes_ok)
 {
-    sm_segment_t *seg = segment_new(dir, base_offset);
-    sm_err_t err = open_suffix(seg->path, ".log", O_RDWR, &seg->fd);
+    sm_segment_t *seg = segment_new(dir, base_offset, segment_index_bytes);
+    sm_segfiles_t *f = NULL;
+    bool created = false, ok = true;
+    sm_err_t err = sm_segfiles_pin(seg, false, &f, &created);
     if (err)
         goto fail;
-    if ((err = sm_file_size(seg->fd, &seg->size)))
+    if ((err = sm_file_size(f->log_fd, &seg->size)))
         goto fail;
     if (seg->size > INT32_MAX) {
         SM_ERROR("storage", "%s.log: %" PRId64 " bytes, larger than a segment can be", seg->path,
@@ -190,28 +162,37 @@ sm_err_t sm_segment_load(const char *dir, int64_t base_offset, int32_t segment_i
         err = SM_ERR_CORRUPT;
         goto fail;
     }
-    bool ok = true;
-    if ((err = open_index(seg, &seg->oidx, SM_INDEX_OFFSET, segment_index_bytes, &ok)) ||
-        (err = open_index(seg, &seg->tidx, SM_INDEX_TIME, segment_index_bytes, &ok)))
+    if (created)
+        ok = false;
+    err = sm_index_load(&seg->oidx, f->oidx_fd);
+    if (!err)
+        err = sm_index_load(&seg->tidx, f->tidx_fd);
+    if (err == SM_ERR_CORRUPT) {
+        ok = false;
+        err = SM_OK;
+    }
+    if (err)
         goto fail;
     if (ok)
-        ok = indexes_sane(seg);
+        ok = indexes_sane(seg, f);
     if (ok && sm_index_count(&seg->tidx) > 0) {
         seg->max_ts = seg->tidx.last.key;
         seg->max_ts_offset = base_offset + seg->tidx.last.value;
     }
+    sm_segfiles_release(f);
     *indexes_ok = ok;
     *out = seg;
     return SM_OK;
 fail:
+    sm_segfiles_release(f);
     sm_segment_release(seg);
     return err;
 }
 
 /* ------------------------------------------------------------- indexing */
 
-sm_err_t sm_segment_note_batch(sm_segment_t *seg, const sm_batch_info_t *b, int64_t pos,
-                               int32_t index_interval_bytes)
+sm_err_t sm_segment_note_batch(sm_segment_t *seg, const sm_segfiles_t *f, const sm_batch_info_t *b,
+                               int64_t pos, int32_t index_interval_bytes)
 {
     int64_t last = sm_batch_last_offset(b);
     if (b->max_timestamp > seg->max_ts) {
@@ -219,9 +200,9 @@ sm_err_t sm_segment_note_batch(sm_segment_t *seg, const sm_batch_info_t *b, int6
         seg->max_ts_offset = last;
     }
     if (seg->bytes_since_index > index_interval_bytes) {
-        sm_err_t err = sm_index_append(&seg->oidx, last - seg->base_offset, (int32_t)pos);
+        sm_err_t err = sm_index_append(&seg->oidx, f->oidx_fd, last - seg->base_offset, (int32_t)pos);
         if (!err && seg->max_ts >= 0)
-            err = sm_index_append(&seg->tidx, seg->max_ts,
+            err = sm_index_append(&seg->tidx, f->tidx_fd, seg->max_ts,
                                   (int32_t)(seg->max_ts_offset - seg->base_offset));
         if (err)
             return err;
@@ -234,50 +215,71 @@ sm_err_t sm_segment_note_batch(sm_segment_t *seg, const sm_batch_info_t *b, int6
 
 sm_err_t sm_segment_seal(sm_segment_t *seg)
 {
-    sm_err_t err = SM_OK;
+    sm_segfiles_t *f;
+    sm_err_t err = sm_segment_pin(seg, &f);
+    if (err)
+        return err;
     if (seg->max_ts >= 0 && (sm_index_count(&seg->tidx) == 0 || seg->max_ts > seg->tidx.last.key)) {
         /* Room is reserved implicitly: a full time index rolled us already,
          * so make space for this last entry by allowing one more. */
         if (sm_index_full(&seg->tidx))
             seg->tidx.max_entries++;
-        err = sm_index_append(&seg->tidx, seg->max_ts,
+        err = sm_index_append(&seg->tidx, f->tidx_fd, seg->max_ts,
                               (int32_t)(seg->max_ts_offset - seg->base_offset));
     }
     if (!err)
-        err = sm_index_write_pending(&seg->oidx);
+        err = sm_index_write_pending(&seg->oidx, f->oidx_fd);
     if (!err)
-        err = sm_index_write_pending(&seg->tidx);
+        err = sm_index_write_pending(&seg->tidx, f->tidx_fd);
     if (!err) { /* a sealed segment never buffers again: give the memory back */
         sm_index_release_buffer(&seg->oidx);
         sm_index_release_buffer(&seg->tidx);
     }
+    sm_segfiles_release(f);
     return err;
 }
 
-sm_err_t sm_segment_sync_log(sm_segment_t *seg)
+sm_err_t sm_segment_write_indexes(sm_segment_t *seg)
 {
-    return sm_file_datasync(seg->fd);
+    if (seg->oidx.npending == 0 && seg->tidx.npending == 0)
+        return SM_OK;
+    sm_segfiles_t *f;
+    sm_err_t err = sm_segment_pin(seg, &f);
+    if (err)
+        return err;
+    err = sm_index_write_pending(&seg->oidx, f->oidx_fd);
+    if (!err)
+        err = sm_index_write_pending(&seg->tidx, f->tidx_fd);
+    sm_segfiles_release(f);
+    return err;
 }
 
 sm_err_t sm_segment_sync_indexes(sm_segment_t *seg)
 {
-    sm_err_t err = sm_index_write_pending(&seg->oidx);
+    sm_segfiles_t *f;
+    sm_err_t err = sm_segment_pin(seg, &f);
+    if (err)
+        return err;
+    err = sm_index_write_pending(&seg->oidx, f->oidx_fd);
     if (!err)
-        err = sm_index_write_pending(&seg->tidx);
+        err = sm_index_write_pending(&seg->tidx, f->tidx_fd);
     if (!err)
-        err = sm_index_sync(&seg->oidx);
+        err = sm_file_datasync(f->oidx_fd);
     if (!err)
-        err = sm_index_sync(&seg->tidx);
+        err = sm_file_datasync(f->tidx_fd);
+    sm_segfiles_release(f);
     return err;
 }
 
-sm_err_t sm_segment_load_tail(sm_segment_t *seg)
+/* Scan after the last offset-index entry: end offset, max timestamp,
+ * bytes since the last index entry, roll base. */
+static sm_err_t load_tail(sm_segment_t *seg, const sm_segfiles_t *f)
 {
     int64_t pos = 0;
     if (sm_index_count(&seg->oidx) > 0)
         pos = seg->oidx.last.value;
     sm_seg_scan_t sc;
-    sm_seg_scan_init(&sc, seg->fd, pos, seg->size);
+    sm_seg_scan_init(&sc, f->log_fd, pos, seg->size);
     sm_batch_info_t b;
     int64_t bpos;
     sm_err_t err;
@@ -299,21 +301,33 @@ sm_err_t sm_segment_load_tail(sm_segment_t *seg)
     if (err != SM_ERR_NOT_FOUND)
         return err;
     if (seg->roll_base_ms < 0 && seg->size > 0) {
-        sm_seg_scan_init(&sc, seg->fd, 0, seg->size);
+        sm_seg_scan_init(&sc, f->log_fd, 0, seg->size);
         if (sm_seg_scan_next(&sc, &b, &bpos) == SM_OK)
             seg->roll_base_ms = b.max_timestamp;
     }
     return SM_OK;
 }
 
+sm_err_t sm_segment_load_tail(sm_segment_t *seg)
+{
+    sm_segfiles_t *f;
+    sm_err_t err = sm_segment_pin(seg, &f);
+    if (err)
+        return err;
+    err = load_tail(seg, f);
+    sm_segfiles_release(f);
+    return err;
+}
+
 /* ------------------------------------------------------------- recovery */
 
-sm_err_t sm_segment_rebuild(sm_segment_t *seg, const char *name, bool validate,
-                            int32_t index_interval_bytes, int64_t *dropped)
+static sm_err_t rebuild(sm_segment_t *seg, const sm_segfiles_t *f, const char *name, bool validate,
+                        int32_t index_interval_bytes, int64_t *dropped,
+                        void (*on_batch)(void *ctx, const sm_batch_info_t *b), void *ctx)
 {
     sm_err_t err;
     *dropped = 0;
-    if ((err = sm_index_reset(&seg->oidx)) || (err = sm_index_reset(&seg->tidx)))
+    if ((err = sm_index_reset(&seg->oidx, f->oidx_fd)) || (err = sm_index_reset(&seg->tidx, f->tidx_fd)))
         return err;
     seg->end_offset = seg->base_offset;
     seg->max_ts = -1;
@@ -322,7 +336,7 @@ sm_err_t sm_segment_rebuild(sm_segment_t *seg, const char *name, bool validate,
     seg->roll_base_ms = -1;
 
     sm_seg_scan_t sc;
-    sm_seg_scan_init(&sc, seg->fd, 0, seg->size);
+    sm_seg_scan_init(&sc, f->log_fd, 0, seg->size);
     uint8_t *buf = NULL;
     size_t buf_cap = 0;
     sm_batch_info_t b;
@@ -359,7 +373,7 @@ sm_err_t sm_segment_rebuild(sm_segment_t *seg, const char *name, bool validate,
                 buf = sm_xrealloc(buf, buf_cap);
             }
             size_t got;
-            if ((err = sm_file_pread(seg->fd, buf, (size_t)total, pos, &got)))
+            if ((err = sm_file_pread(f->log_fd, buf, (size_t)total, pos, &got)))
                 goto out;
             sm_batch_info_t vb;
             if (got != (size_t)total) {
@@ -371,8 +385,10 @@ sm_err_t sm_segment_rebuild(sm_segment_t *seg, const char *name, bool validate,
         }
         if (seg->roll_base_ms < 0)
             seg->roll_base_ms = b.max_timestamp;
-        if ((err = sm_segment_note_batch(seg, &b, pos, index_interval_bytes)))
+        if ((err = sm_segment_note_batch(seg, f, &b, pos, index_interval_bytes)))
             goto out;
+        if (on_batch)
+            on_batch(ctx, &b);
         good = sc.pos;
     }
     if (good < seg->size) {
@@ -381,7 +397,7 @@ sm_err_t sm_segment_rebuild(sm_segment_t *seg, const char *name, bool validate,
                 "%s: %s.log: %s at position %" PRId64 " (offset %" PRId64
                 "); truncating, %" PRId64 " bytes dropped",
                 name, seg->path, why ? why : "invalid batch", good, seg->end_offset, *dropped);
-        if ((err = sm_file_truncate(seg->fd, good)))
+        if ((err = sm_file_truncate(f->log_fd, good)))
             goto out;
         seg->size = good;
     }
@@ -389,9 +405,23 @@ sm_err_t sm_segment_rebuild(sm_segment_t *seg, const char *name, bool validate,
 out:
     free(buf);
     if (!err)
-        err = sm_index_write_pending(&seg->oidx);
+        err = sm_index_write_pending(&seg->oidx, f->oidx_fd);
     if (!err)
-        err = sm_index_write_pending(&seg->tidx);
+        err = sm_index_write_pending(&seg->tidx, f->tidx_fd);
+    return err;
+}
+
+sm_err_t sm_segment_rebuild(sm_segment_t *seg, const char *name, bool validate,
+                            int32_t index_interval_bytes, int64_t *dropped,
+                            void (*on_batch)(void *ctx, const sm_batch_info_t *b), void *ctx)
+{
+    sm_segfiles_t *f;
+    *dropped = 0;
+    sm_err_t err = sm_segment_pin(seg, &f);
+    if (err)
+        return err;
+    err = rebuild(seg, f, name, validate, index_interval_bytes, dropped, on_batch, ctx);
+    sm_segfiles_release(f);
     return err;
 }
 
@@ -418,48 +448,53 @@ sm_err_t sm_segment_locate(int fd, int64_t base_offset, int64_t size, const sm_i
 
 sm_err_t sm_segment_truncate(sm_segment_t *seg, int64_t pos)
 {
-    sm_err_t err = sm_file_truncate(seg->fd, pos);
+    sm_segfiles_t *f;
+    sm_err_t err = sm_segment_pin(seg, &f);
     if (err)
         return err;
+    if ((err = sm_file_truncate(f->log_fd, pos)))
+        goto out;
     seg->size = pos;
     /* Offset-index entries point at batch starts: keep those below pos. */
     int32_t keep = 0, n = sm_index_count(&seg->oidx);
     while (keep < n) { /* short: only entries near the cut differ */
         sm_index_entry_t e;
         int32_t i = n - 1 - keep;
-        if ((err = sm_index_get(&seg->oidx, i, &e)))
-            return err;
+        if ((err = sm_index_get(&seg->oidx, f->oidx_fd, i, &e)))
+            goto out;
         if (e.value < pos)
             break;
         keep++;
     }
-    if ((err = sm_index_truncate(&seg->oidx, n - keep)))
-        return err;
+    if ((err = sm_index_truncate(&seg->oidx, f->oidx_fd, n - keep)))
+        goto out;
     /* Find where the data now ends (scan after the last offset-index
      * entry), then drop time entries that point at or beyond it. Entries'
      * values (relative offsets) never decrease, so trim from the back. */
     seg->max_ts = -1;
     seg->max_ts_offset = seg->base_offset;
-    if ((err = sm_segment_load_tail(seg)))
-        return err;
+    if ((err = load_tail(seg, f)))
+        goto out;
     int32_t tn = sm_index_count(&seg->tidx);
     while (tn > 0) {
         sm_index_entry_t e;
-        if ((err = sm_index_get(&seg->tidx, tn - 1, &e)))
-            return err;
+        if ((err = sm_index_get(&seg->tidx, f->tidx_fd, tn - 1, &e)))
+            goto out;
         if (seg->base_offset + e.value < seg->end_offset)
             break;
         tn--;
     }
-    if ((err = sm_index_truncate(&seg->tidx, tn)))
-        return err;
+    if ((err = sm_index_truncate(&seg->tidx, f->tidx_fd, tn)))
+        goto out;
     /* Batches up to the last offset-index entry have their max in the time
      * index (an entry is added whenever the max grew at an index point). */
     if (tn > 0 && seg->tidx.last.key > seg->max_ts) {
         seg->max_ts = seg->tidx.last.key;
         seg->max_ts_offset = seg->base_offset + seg->tidx.last.value;
     }
-    return SM_OK;
+out:
+    sm_segfiles_release(f);
+    return err;
 }
 
 /* ------------------------------------------------------------- deletion */
@@ -468,6 +503,9 @@ static const char *const seg_suffixes[] = {".log", ".index", ".timeindex"};
 
 sm_err_t sm_segment_mark_deleted(sm_segment_t *seg)
 {
+    /* pins held by readers keep their fds; the cache lets go now, so the
+     * renamed files are never reopened under their old names */
+    sm_segfiles_forget(seg);
     sm_err_t first = SM_OK;
     for (size_t i = 0; i < SM_ARRAY_LEN(seg_suffixes); i++) {
         char from[PATH_MAX], to[PATH_MAX];

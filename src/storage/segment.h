@@ -4,9 +4,11 @@
  * read path, recovery and index rebuilds share.
  *
  * A segment is refcounted: the log holds one reference while the segment is
- * in its list, and every slice handed to a reader holds another, so the fd
- * outlives rolls, truncation and deletion (deleted files are unlinked by
- * name at once; the space is freed when the last reference closes the fd).
+ * in its list. Its files are opened on demand through the segment file
+ * cache (segfiles.h): code that does I/O pins them (sm_segfiles_pin) and
+ * every slice handed to a reader holds a pin, so an fd outlives rolls,
+ * truncation, deletion and eviction from the cache (deleted files are
+ * unlinked by name; the space is freed when the last pin closes the fd).
  *
  * Invariants (under the owning log's mutex): bytes [0, size) of the .log
  * are whole batches with increasing offsets >= base_offset; index entries
@@ -22,6 +24,7 @@
 #include "batch.h"
 #include "index.h"
 #include "ref.h"
+#include "segfiles.h"
 #include "sm_common.h"
 
 /* Largest batch recovery will read into memory to validate (a limit on
@@ -29,10 +32,9 @@
 #define SM_SEGMENT_MAX_BATCH_BYTES (256 * 1024 * 1024)
 #define SM_SEGMENT_SCAN_BUF 4096
 
-typedef struct sm_segment {
+struct sm_segment {
     sm_ref_t ref;
     int64_t base_offset;
-    int fd;                  /* the .log file */
     int64_t size;            /* bytes of whole, published batches */
     int64_t end_offset;      /* offset after the last batch (base_offset if empty) */
     int64_t max_ts;          /* largest batch maxTimestamp; -1 if none */
@@ -41,7 +43,10 @@ typedef struct sm_segment {
     int64_t bytes_since_index;
     sm_index_t oidx, tidx;
     char *path;              /* "<dir>/<20-digit base offset>", no suffix */
-} sm_segment_t;
+    /* segment file cache (segfiles.c), guarded by its mutex */
+    sm_segfiles_t *files;    /* open files, or NULL when closed */
+    struct sm_segment *lru_prev, *lru_next;
+};
 
 /* Header scanner over [pos, end) of a .log fd; buffers SM_SEGMENT_SCAN_BUF
  * bytes per pread. Lives on the caller's stack. */
@@ -61,6 +66,12 @@ SM_MUST_CHECK sm_err_t sm_seg_scan_next(sm_seg_scan_t *sc, sm_batch_info_t *b, i
 
 /* "<dir>/<20-digit base>" */
 char *sm_segment_path(const char *dir, int64_t base_offset);
+
+/* Pin the segment's files (segfiles.h); under the owning log's mutex. */
+static inline sm_err_t sm_segment_pin(sm_segment_t *seg, sm_segfiles_t **out)
+{
+    return sm_segfiles_pin(seg, false, out, NULL);
+}
 
 /* Create a new empty segment (files truncated if they exist). */
 SM_MUST_CHECK sm_err_t sm_segment_create(const char *dir, int64_t base_offset,
@@ -92,21 +103,28 @@ SM_MUST_CHECK sm_err_t sm_segment_load_tail(sm_segment_t *seg);
 /* Rebuild both indexes by scanning the whole .log. With validate, every
  * batch is read and checked with sm_batch_validate (crash recovery);
  * otherwise only the framing is checked. With validate, offsets must be
- * contiguous from base_offset; otherwise they must only increase. The .log is truncated at the first bad byte; *dropped gets
- * the bytes removed. name tags log lines. */
+ * contiguous from base_offset; otherwise they must only increase. The .log
+ * is truncated at the first bad byte; *dropped gets the bytes removed.
+ * on_batch (may be NULL) sees every batch kept (recovery rebuilds the
+ * leader-epoch cache from it). name tags log lines. */
 SM_MUST_CHECK sm_err_t sm_segment_rebuild(sm_segment_t *seg, const char *name, bool validate,
-                                          int32_t index_interval_bytes, int64_t *dropped);
+                                          int32_t index_interval_bytes, int64_t *dropped,
+                                          void (*on_batch)(void *ctx, const sm_batch_info_t *b),
+                                          void *ctx);
 
 /* Record the batch just written at pos in the indexes (every
- * index_interval_bytes) and the max timestamp. */
-SM_MUST_CHECK sm_err_t sm_segment_note_batch(sm_segment_t *seg, const sm_batch_info_t *b,
-                                             int64_t pos, int32_t index_interval_bytes);
+ * index_interval_bytes) and the max timestamp; f is the pinned files. */
+SM_MUST_CHECK sm_err_t sm_segment_note_batch(sm_segment_t *seg, const sm_segfiles_t *f,
+                                             const sm_batch_info_t *b, int64_t pos,
+                                             int32_t index_interval_bytes);
 /* The segment stops being active: final time-index entry, pending entries
- * written. */
+ * written. Also used at a clean close of the active segment (Kafka adds the
+ * final time-index entry then too), so a clean open knows its max
+ * timestamp without a scan. */
 SM_MUST_CHECK sm_err_t sm_segment_seal(sm_segment_t *seg);
-/* Write pending index entries and fdatasync the .log and both indexes. The
- * .log sync uses only the fd, so it may run outside the log mutex. */
-SM_MUST_CHECK sm_err_t sm_segment_sync_log(sm_segment_t *seg);
+/* Write pending index entries (under the mutex). */
+SM_MUST_CHECK sm_err_t sm_segment_write_indexes(sm_segment_t *seg);
+/* Write pending index entries and fdatasync both index files. */
 SM_MUST_CHECK sm_err_t sm_segment_sync_indexes(sm_segment_t *seg);
 
 /* Position of the batch containing offset (the first batch whose last

@@ -1,0 +1,426 @@
+/*
+ * handle_configs.c - AlterConfigs (v0-2) and IncrementalAlterConfigs (v0-1).
+ *
+ * Topics: every change goes to the controller (sm_meta_alter_topic_configs),
+ * which validates each key and value, appends ConfigRecords to the metadata
+ * log, fsyncs and publishes a new image; the server's metadata listener
+ * then hands the new settings to the open partition logs
+ * (sm_log_set_config), so a retention or flush change takes effect without
+ * a restart and survives one. AlterConfigs has Kafka's legacy
+ * replace-everything semantics (overrides not named are removed);
+ * IncrementalAlterConfigs applies SET / DELETE / APPEND / SUBTRACT per key
+ * (APPEND and SUBTRACT only for list-typed keys, on the current override or
+ * the topic default). validate_only runs every check and writes nothing.
+ *
+ * Brokers: Kafka lets only its dynamic broker configs be changed at run
+ * time. A static key is refused with INVALID_CONFIG ("Cannot update these
+ * configs dynamically"); a dynamic key is validated against its definition
+ * (INVALID_CONFIG naming key and value when bad). Samsa does not persist
+ * dynamic broker configs yet (the broker config is immutable after start),
+ * so a valid dynamic change passes with validate_only and is otherwise
+ * refused with INVALID_REQUEST saying so; nothing is half-applied.
+ *
+ * Errors carry a message; a resource's keys are all checked before
+ * anything is written, so a request changes all of a resource or none of
+ * it. Runs on the connection's loop thread (the controller call blocks it
+ * for one metadata fsync, as the other admin handlers do).
+ */
+#include "handler_util.h"
+#include "handlers.h"
+#include "log.h"
+#include "meta.h"
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    RES_TOPIC = 2,
+    RES_BROKER = 4,
+    RES_BROKER_LOGGER = 8,
+};
+
+enum { OP_SET = 0, OP_DELETE = 1, OP_APPEND = 2, OP_SUBTRACT = 3 };
+
+/* Broker keys Kafka accepts as dynamic per-broker / cluster-default configs
+ * (besides the log.* keys that are synonyms of a topic config, which are
+ * all dynamic). */
+static const char *const dynamic_broker_keys[] = {
+    "num.io.threads", "num.network.threads", "num.replica.fetchers",
+    "num.recovery.threads.per.data.dir", "background.threads", "max.connections",
+    "max.connections.per.ip", "max.connections.per.ip.overrides", "max.connection.creation.rate",
+    "message.max.bytes", "log.cleaner.threads", "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.size",
+    "log.cleaner.io.buffer.load.factor", "log.cleaner.backoff.ms", "unclean.leader.election.enable",
+    "min.insync.replicas", "compression.type", "log.message.downconversion.enable",
+    "producer.id.expiration.ms", "listeners", "advertised.listeners",
+    "listener.security.protocol.map", "follower.replication.throttled.rate",
+    "leader.replication.throttled.rate", "replica.alter.log.dirs.io.max.bytes.per.second",
+};
+
+static bool is_dynamic_broker_key(const char *key)
+{
+    for (size_t i = 0; i < SM_ARRAY_LEN(dynamic_broker_keys); i++)
+        if (strcmp(dynamic_broker_keys[i], key) == 0)
+            return true;
+    /* every broker default of a topic config (log.retention.ms, ...) */
+    for (size_t i = 0; i < sm_topic_config_ndefs; i++)
+        for (int s = 0; s < 3 && sm_topic_config_defs[i].synonyms[s].key; s++)
+            if (strcmp(sm_topic_config_defs[i].synonyms[s].key, key) == 0)
+                return true;
+    return false;
+}
+
+static sm_str_t msg_dup(sm_req_t *req, const char *s)
+{
+    return s && *s ? sm_str(sm_arena_strndup(&req->arena, s, strlen(s))) : (sm_str_t){NULL, -1};
+}
+
+/* Kafka error code for a failed controller call. */
+static int16_t meta_kerr(sm_err_t err)
+{
+    switch (sm_meta_last_fail()) {
+    case SM_META_FAIL_UNKNOWN_TOPIC: return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    case SM_META_FAIL_CONFIG: return KERR_INVALID_CONFIG;
+    case SM_META_FAIL_STORAGE: return KERR_KAFKA_STORAGE_ERROR;
+    default: break;
+    }
+    return err == SM_ERR_NOT_FOUND ? KERR_UNKNOWN_TOPIC_OR_PARTITION
+           : err == SM_ERR_INVALID ? KERR_INVALID_CONFIG
+                                   : KERR_UNKNOWN_SERVER_ERROR;
+}
+
+/* One resource's outcome. */
+typedef struct result {
+    int16_t code;
+    char msg[512];
+} result_t;
+
+static void set_result(result_t *r, int16_t code, const char *fmt, const char *arg)
+{
+    r->code = code;
+    snprintf(r->msg, sizeof r->msg, fmt, arg);
+}
+
+/* A key named twice in one resource is refused, as Kafka does; *dup gets
+ * the name. */
+static bool has_duplicate(sm_req_t *req, const sm_str_t *names, int32_t n, const char **dup)
+{
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t j = 0; j < i; j++)
+            if (sm_str_equal(names[i], names[j])) {
+                *dup = sm_req_str(req, names[i]);
+                return true;
+            }
+    return false;
+}
+
+/* ------------------------------------------------------------ brokers */
+
+typedef struct broker_change {
+    const char *key;
+    const char *value; /* NULL = delete */
+} broker_change_t;
+
+static void alter_broker(sm_req_t *req, sm_str_t name, const broker_change_t *ch, int n,
+                         bool validate_only, result_t *r)
+{
+    char self[16];
+    snprintf(self, sizeof self, "%d", sm_server_node_id(req->srv));
+    if (name.len > 0 && !sm_str_eq(name, self)) {
+        set_result(r, KERR_INVALID_REQUEST, "Unknown broker id %s", sm_req_str(req, name));
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const sm_config_def_t *d = sm_broker_config_def(ch[i].key);
+        if (!d) {
+            set_result(r, KERR_INVALID_CONFIG, "Unknown broker config name: %s", ch[i].key);
+            return;
+        }
+        if (!is_dynamic_broker_key(ch[i].key)) {
+            set_result(r, KERR_INVALID_CONFIG,
+                       "Cannot update these configs dynamically: %s (a static broker config: "
+                       "set it in server.properties and restart)",
+                       ch[i].key);
+            return;
+        }
+        char why[256];
+        if (ch[i].value && sm_config_def_check(d, ch[i].value, why, sizeof why) != SM_OK) {
+            set_result(r, KERR_INVALID_CONFIG, "%s", why);
+            return;
+        }
+    }
+    if (validate_only || n == 0)
+        return;
+    set_result(r, KERR_INVALID_REQUEST,
+               "%s: Samsa does not apply dynamic broker config changes yet; set the key in "
+               "server.properties (or --override) and restart",
+               n > 0 ? ch[0].key : "");
+}
+
+/* ------------------------------------------------------------ topics */
+
+/* The topic's current value of key for APPEND/SUBTRACT: its override, else
+ * the effective value (broker default or Kafka's). */
+static const char *current_value(sm_req_t *req, const char *topic, const char *key)
+{
+    sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
+    const sm_topic_meta_t *t = sm_meta_image_topic(img, topic, strlen(topic));
+    char buf[512] = "";
+    const char *out = NULL;
+    if (t) {
+        sm_config_source_t src;
+        if (sm_topic_config_resolve(sm_server_config(req->srv), key, t->configs, t->nconfigs, buf,
+                                    sizeof buf, &src, NULL) == SM_OK)
+            out = sm_arena_strndup(&req->arena, buf, strlen(buf));
+    }
+    sm_meta_image_put(img);
+    return out;
+}
+
+static bool list_has(const char *list, const char *item, size_t ilen)
+{
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == ilen && memcmp(p, item, n) == 0)
+            return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+/* APPEND (add items not present) or SUBTRACT (remove items) on a
+ * comma-separated list; result in the request arena. */
+static char *list_edit(sm_req_t *req, const char *cur, const char *items, bool append)
+{
+    size_t cap = strlen(cur) + strlen(items) + 2, n = 0;
+    char *out = sm_arena_alloc(&req->arena, cap);
+    out[0] = '\0';
+    const char *p = cur;
+    while (*p) { /* keep current items (unless subtracted) */
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len > 0 && (append || !list_has(items, p, len))) {
+            n += (size_t)snprintf(out + n, cap - n, "%s%.*s", n ? "," : "", (int)len, p);
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    if (append) {
+        p = items;
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            if (len > 0 && !list_has(out, p, len))
+                n += (size_t)snprintf(out + n, cap - n, "%s%.*s", n ? "," : "", (int)len, p);
+            if (!e)
+                break;
+            p = e + 1;
+        }
+    }
+    return out;
+}
+
+/* Apply (set, del) to a topic through the controller. */
+static void alter_topic(sm_req_t *req, const char *topic, const sm_topic_kv_t *set, int nset,
+                        const char *const *del, int ndel, bool replace_all, bool validate_only,
+                        result_t *r)
+{
+    char errmsg[512] = "";
+    sm_err_t err = sm_meta_alter_topic_configs(sm_server_meta(req->srv), topic, set, nset, del,
+                                               ndel, replace_all, validate_only, errmsg,
+                                               sizeof errmsg);
+    if (err != SM_OK) {
+        r->code = meta_kerr(err);
+        snprintf(r->msg, sizeof r->msg, "%s", errmsg[0] ? errmsg : sm_err_str(err));
+        return;
+    }
+    if (!validate_only && (nset || ndel || replace_all))
+        SM_INFO("admin", "topic %s: configs altered (%d set, %d deleted%s) for %s", topic, nset,
+                ndel, replace_all ? ", others reset" : "", sm_req_peer(req));
+}
+
+/* ------------------------------------------------------------ AlterConfigs */
+
+void sm_handle_alter_configs(sm_req_t *req)
+{
+    sm_alter_configs_request_t msg;
+    SM_DECODE_OR_FAIL(alter_configs_request, req, &msg);
+    sm_alter_configs_response_t resp;
+    sm_alter_configs_response_init(&resp);
+    SM_NEW_ARRAY(req, sm_alter_configs_response_alter_configs_resource_response,
+                 msg.resources_count, resp.responses);
+    resp.responses_count = SM_MAX(msg.resources_count, 0);
+    for (int32_t i = 0; i < msg.resources_count; i++) {
+        const sm_alter_configs_request_alter_configs_resource_t *res = &msg.resources[i];
+        sm_alter_configs_response_alter_configs_resource_response_t *out = &resp.responses[i];
+        out->resource_type = res->resource_type;
+        out->resource_name = res->resource_name;
+        result_t r = {0};
+        int32_t n = SM_MAX(res->configs_count, 0);
+        sm_str_t *names = SM_ARENA_NEW(&req->arena, sm_str_t, n > 0 ? n : 1);
+        for (int32_t c = 0; c < n; c++)
+            names[c] = res->configs[c].name;
+        const char *dup;
+        if (has_duplicate(req, names, n, &dup)) {
+            set_result(&r, KERR_INVALID_REQUEST, "Error due to duplicate config keys: %s", dup);
+        } else if (res->resource_type == RES_TOPIC) {
+            sm_topic_kv_t *set = SM_ARENA_NEW(&req->arena, sm_topic_kv_t, n > 0 ? n : 1);
+            int nset = 0;
+            for (int32_t c = 0; c < n; c++) {
+                if (res->configs[c].value.len < 0)
+                    continue; /* null: not set, so replace_all removes it */
+                set[nset].key = sm_req_str(req, res->configs[c].name);
+                set[nset].value = sm_req_str(req, res->configs[c].value);
+                nset++;
+            }
+            alter_topic(req, sm_req_str(req, res->resource_name), set, nset, NULL, 0, true,
+                        msg.validate_only, &r);
+        } else if (res->resource_type == RES_BROKER) {
+            broker_change_t *ch = SM_ARENA_NEW(&req->arena, broker_change_t, n > 0 ? n : 1);
+            for (int32_t c = 0; c < n; c++) {
+                ch[c].key = sm_req_str(req, res->configs[c].name);
+                ch[c].value = res->configs[c].value.len >= 0 ? sm_req_str(req, res->configs[c].value)
+                                                             : NULL;
+            }
+            alter_broker(req, res->resource_name, ch, n, msg.validate_only, &r);
+        } else {
+            set_result(&r, KERR_INVALID_REQUEST, "Unsupported resource type %s",
+                       res->resource_type == RES_BROKER_LOGGER ? "BROKER_LOGGER" : "(unknown)");
+        }
+        out->error_code = r.code;
+        out->error_message = r.code ? msg_dup(req, r.msg) : (sm_str_t){NULL, -1};
+    }
+    SM_RESPOND(alter_configs_response, req, &resp);
+}
+
+/* ------------------------------------------------------------ Incremental */
+
+typedef sm_incremental_alter_configs_request_alter_configs_resource_t inc_res_t;
+
+static void incremental_topic(sm_req_t *req, const inc_res_t *res, bool validate_only,
+                              result_t *r)
+{
+    const char *topic = sm_req_str(req, res->resource_name);
+    int32_t n = SM_MAX(res->configs_count, 0);
+    sm_topic_kv_t *set = SM_ARENA_NEW(&req->arena, sm_topic_kv_t, n > 0 ? n : 1);
+    const char **del = SM_ARENA_NEW(&req->arena, const char *, n > 0 ? n : 1);
+    int nset = 0, ndel = 0;
+    for (int32_t c = 0; c < n; c++) {
+        const sm_incremental_alter_configs_request_alterable_config_t *cf = &res->configs[c];
+        const char *key = sm_req_str(req, cf->name);
+        const sm_topic_config_def_t *d = sm_topic_config_def(key);
+        if (!d) {
+            set_result(r, KERR_INVALID_CONFIG, "Unknown topic config name: %s", key);
+            return;
+        }
+        switch (cf->config_operation) {
+        case OP_SET:
+            if (cf->value.len < 0) {
+                set_result(r, KERR_INVALID_CONFIG, "Null value not supported for %s", key);
+                return;
+            }
+            set[nset].key = (char *)key;
+            set[nset].value = sm_req_str(req, cf->value);
+            nset++;
+            break;
+        case OP_DELETE:
+            del[ndel++] = key;
+            break;
+        case OP_APPEND:
+        case OP_SUBTRACT: {
+            if (d->def.type != SM_CONFIG_LIST) {
+                set_result(r, KERR_INVALID_CONFIG,
+                           "Config value append/subtract is not allowed for config key: %s", key);
+                return;
+            }
+            const char *cur = current_value(req, topic, key);
+            if (!cur) {
+                set_result(r, KERR_UNKNOWN_TOPIC_OR_PARTITION,
+                           "This server does not host this topic: %s", topic);
+                return;
+            }
+            set[nset].key = (char *)key;
+            set[nset].value = list_edit(req, cur, cf->value.len > 0 ? sm_req_str(req, cf->value) : "",
+                                        cf->config_operation == OP_APPEND);
+            nset++;
+            break;
+        }
+        default:
+            set_result(r, KERR_INVALID_REQUEST, "Unknown config operation for %s", key);
+            return;
+        }
+    }
+    alter_topic(req, topic, set, nset, del, ndel, false, validate_only, r);
+}
+
+static void incremental_broker(sm_req_t *req, const inc_res_t *res, bool validate_only,
+                               result_t *r)
+{
+    int32_t n = SM_MAX(res->configs_count, 0);
+    broker_change_t *ch = SM_ARENA_NEW(&req->arena, broker_change_t, n > 0 ? n : 1);
+    for (int32_t c = 0; c < n; c++) {
+        const sm_incremental_alter_configs_request_alterable_config_t *cf = &res->configs[c];
+        ch[c].key = sm_req_str(req, cf->name);
+        if (cf->config_operation == OP_DELETE) {
+            ch[c].value = NULL;
+        } else if (cf->config_operation == OP_SET) {
+            ch[c].value = cf->value.len >= 0 ? sm_req_str(req, cf->value) : NULL;
+        } else if (cf->config_operation == OP_APPEND || cf->config_operation == OP_SUBTRACT) {
+            const sm_config_def_t *d = sm_broker_config_def(ch[c].key);
+            if (d && d->type != SM_CONFIG_LIST) {
+                set_result(r, KERR_INVALID_CONFIG,
+                           "Config value append/subtract is not allowed for config key: %s",
+                           ch[c].key);
+                return;
+            }
+            ch[c].value = cf->value.len >= 0 ? sm_req_str(req, cf->value) : NULL;
+        } else {
+            set_result(r, KERR_INVALID_REQUEST, "Unknown config operation for %s", ch[c].key);
+            return;
+        }
+    }
+    alter_broker(req, res->resource_name, ch, n, validate_only, r);
+}
+
+void sm_handle_incremental_alter_configs(sm_req_t *req)
+{
+    sm_incremental_alter_configs_request_t msg;
+    SM_DECODE_OR_FAIL(incremental_alter_configs_request, req, &msg);
+    sm_incremental_alter_configs_response_t resp;
+    sm_incremental_alter_configs_response_init(&resp);
+    SM_NEW_ARRAY(req, sm_incremental_alter_configs_response_alter_configs_resource_response,
+                 msg.resources_count, resp.responses);
+    resp.responses_count = SM_MAX(msg.resources_count, 0);
+    for (int32_t i = 0; i < msg.resources_count; i++) {
+        const inc_res_t *res = &msg.resources[i];
+        sm_incremental_alter_configs_response_alter_configs_resource_response_t *out =
+            &resp.responses[i];
+        out->resource_type = res->resource_type;
+        out->resource_name = res->resource_name;
+        result_t r = {0};
+        int32_t n = SM_MAX(res->configs_count, 0);
+        sm_str_t *names = SM_ARENA_NEW(&req->arena, sm_str_t, n > 0 ? n : 1);
+        for (int32_t c = 0; c < n; c++)
+            names[c] = res->configs[c].name;
+        const char *dup;
+        if (has_duplicate(req, names, n, &dup))
+            set_result(&r, KERR_INVALID_REQUEST, "Error due to duplicate config keys: %s", dup);
+        else if (res->resource_type == RES_TOPIC)
+            incremental_topic(req, res, msg.validate_only, &r);
+        else if (res->resource_type == RES_BROKER)
+            incremental_broker(req, res, msg.validate_only, &r);
+        else
+            set_result(&r, KERR_INVALID_REQUEST, "Unsupported resource type %s",
+                       res->resource_type == RES_BROKER_LOGGER ? "BROKER_LOGGER" : "(unknown)");
+        out->error_code = r.code;
+        out->error_message = r.code ? msg_dup(req, r.msg) : (sm_str_t){NULL, -1};
+    }
+    SM_RESPOND(incremental_alter_configs_response, req, &resp);
+}
