@@ -368,10 +368,11 @@ static void conn_flush(sm_conn_t *c)
     if (c->want_write || (sent_any && !c->reading)) {
         c->want_write = false;
         update_events(c);
-        /* Frames may be waiting in rbuf after a backpressure pause. */
-        if (sent_any && c->rlen >= 4 && c->nreq < MAX_INFLIGHT)
-            conn_parse(c);
     }
+    /* Complete frames may wait in rbuf since a backpressure pause: the
+     * socket may hold nothing more, so no EPOLLIN would ever bring them. */
+    if (sent_any && c->rlen >= 4 && c->nreq < MAX_INFLIGHT && !c->big)
+        conn_parse(c);
 }
 
 static void conn_io(void *ctx, uint32_t events)
@@ -384,6 +385,9 @@ static void conn_io(void *ctx, uint32_t events)
         conn_read(c);
     if (!c->closed)
         conn_flush(c);
+    /* At the in-flight limit, stop polling for input until responses leave. */
+    if (!c->closed && c->reading && c->nreq >= MAX_INFLIGHT)
+        update_events(c);
     sm_ref_release(&c->ref);
 }
 
