@@ -42,7 +42,12 @@
  * Errors: SM_ERR_PARSE (short or malformed batch or records),
  * SM_ERR_UNSUPPORTED (magic != 2, unknown codec), SM_ERR_CORRUPT (bad
  * compressed data), SM_ERR_TOO_LARGE (over SM_BATCH_FIND_MAX_OUT). Control
- * batches are searched like any other (Kafka does the same). */
+ * batches are searched like any other (Kafka does the same).
+ * Cost: a CreateTime batch is always decompressed and scanned, so a caller
+ * walking several batches should first skip those whose header
+ * maxTimestamp < ts, as Kafka does (this function stays exact even if a
+ * producer wrote a wrong maxTimestamp). The caller also applies the log
+ * start offset: a hit below it is not an answer. */
 SM_MUST_CHECK sm_err_t sm_batch_find_timestamp(const uint8_t *batch, size_t len, int64_t ts,
                                                int64_t *offset, int64_t *timestamp);
 

@@ -17,8 +17,10 @@
  *     returns for that timestamp, nothing is found above it, and the
  *     iterator's own first-match for the first record's timestamp matches.
  * Seeds in tests/fuzz/corpus/decompress were made with sm_compress (each
- * codec, small and 100 KiB inputs), a hand-built raw snappy block, and
- * batches in each codec, plain and LogAppendTime. Built with clang
+ * codec, small and 100 KiB inputs), a hand-built raw snappy block, batches
+ * in each codec, plain and LogAppendTime, real librdkafka batches
+ * (batch-rdkafka-*, as in test_compress.c), plus what two 5-minute
+ * libFuzzer runs added (merged with -merge=1). Built with clang
  * -fsanitize=fuzzer and, with any compiler, as fuzz_decompress_replay that
  * replays the corpus in ctest.
  */
