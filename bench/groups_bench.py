@@ -147,10 +147,12 @@ samsa-broker on loopback; a topic of 20 partitions.
 | synchronous offset commits (one in flight) | {med(results['sync_commits']):,.0f} commits/s | 3 |
 | asynchronous offset commits (pipelined) | {med(results['async_commits']):,.0f} commits/s | 3 |
 
-The rebalance time is dominated by the clients: librdkafka's consumers join, the coordinator waits
-for the initial delay (if any) and for every member of the previous generation, then the leader's
-assignment is handed out in SyncGroup. Every commit is appended to `__consumer_offsets` before it
-is answered.
+Where the time goes: with a delay of 0, the first member's generation completes alone and the
+nine others are admitted in the next generation, which waits until every member has rejoined,
+i.e. until the first member's next heartbeat (librdkafka's heartbeat.interval.ms, 3 s). With
+Kafka's default delay, the coordinator waits 3 s and, because members joined during that window,
+extends the wait once more (as Kafka's delayed initial join does), then completes one generation
+with all ten. Every commit is appended to `__consumer_offsets` before it is answered.
 """
     path = os.path.join(REPO, "docs", "PERFORMANCE.md")
     doc = open(path).read()

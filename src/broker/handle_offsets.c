@@ -43,8 +43,10 @@ static void refine_in_batch(sm_log_t *log, bool max, int64_t ts, int64_t *offset
         int64_t o, t;
         sm_err_t err = max ? sm_batch_find_max_timestamp(buf, (size_t)n, &o, &t)
                            : sm_batch_find_timestamp(buf, (size_t)n, ts, &o, &t);
+        /* DeleteRecords may have moved the log start inside this batch:
+         * never answer with an offset below it. */
         if (err == SM_OK) {
-            *offset = o;
+            *offset = SM_MAX(o, sm_log_start_offset(log));
             *timestamp = t;
         }
     }
