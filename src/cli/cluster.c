@@ -163,7 +163,7 @@ int cli_cmd_cluster(int argc, char **argv)
 {
     if (argc < 1) {
         cluster_usage(stderr);
-        return CLI_EXIT_USAGE;
+        return cli_usage_fail("cluster", "a verb is required");
     }
     if (cli_is_help(argv[0])) {
         cluster_usage(stdout);

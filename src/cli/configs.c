@@ -370,7 +370,7 @@ int cli_cmd_config(int argc, char **argv)
 {
     if (argc < 1) {
         config_usage(stderr);
-        return CLI_EXIT_USAGE;
+        return cli_usage_fail("config", "a verb is required");
     }
     const char *verb = argv[0];
     if (cli_is_help(verb)) {

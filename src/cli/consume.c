@@ -376,9 +376,25 @@ int cli_cmd_consume(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     cli_json_t j;
     cli_json_init(&j, stdout);
-    bool done = count == 0;
+    bool done = count == 0, ever_assigned = !group, warned = false;
+    int64_t join_deadline = sm_now_mono_ms() + 3LL * cli_g.timeout_ms;
     while (!done && !stop_flag) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(st->k.rk, 200);
+        /* A group that never assigns us anything (coordinator down, group
+         * bigger than the partition count) must not look like a silent
+         * hang: warn, and with -e give up. */
+        ever_assigned = ever_assigned || (st->assigned && st->assigned->cnt > 0);
+        if (!ever_assigned && !warned && sm_now_mono_ms() > join_deadline) {
+            if (exit_eof) {
+                rc = cli_fail("group '%s' assigned no partitions within %lld ms%s%s", group,
+                              3LL * cli_g.timeout_ms, st->k.fatal[0] ? ": " : "", st->k.fatal);
+                if (m)
+                    rd_kafka_message_destroy(m);
+                break;
+            }
+            cli_warn("still waiting for group '%s' to assign partitions", group);
+            warned = true;
+        }
         if (st->fatal[0]) {
             rc = cli_fail("%s", st->fatal);
             if (m)

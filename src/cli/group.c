@@ -801,7 +801,7 @@ int cli_cmd_group(int argc, char **argv)
 {
     if (argc < 1) {
         group_usage(stderr);
-        return CLI_EXIT_USAGE;
+        return cli_usage_fail("group", "a verb is required");
     }
     const char *verb = argv[0];
     if (cli_is_help(verb)) {

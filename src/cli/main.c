@@ -145,7 +145,7 @@ int main(int argc, char **argv)
     }
     if (argc < 2) {
         usage(stderr);
-        return CLI_EXIT_USAGE;
+        return cli_usage_fail("", "a command is required");
     }
     const char *noun = argv[1];
     int sargc = argc - 2;

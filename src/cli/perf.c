@@ -690,7 +690,7 @@ int cli_cmd_perf(int argc, char **argv)
 {
     if (argc < 1) {
         perf_usage(stderr);
-        return CLI_EXIT_USAGE;
+        return cli_usage_fail("perf", "a verb is required");
     }
     const char *verb = argv[0];
     if (cli_is_help(verb)) {

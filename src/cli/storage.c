@@ -184,7 +184,7 @@ int cli_cmd_storage(int argc, char **argv)
 {
     if (argc < 1) {
         storage_usage(stderr);
-        return CLI_EXIT_USAGE;
+        return cli_usage_fail("storage", "a verb is required");
     }
     const char *verb = argv[0];
     if (cli_is_help(verb)) {

@@ -570,7 +570,7 @@ int cli_cmd_topic(int argc, char **argv)
 {
     if (argc < 1) {
         topic_usage(stderr);
-        return CLI_EXIT_USAGE;
+        return cli_usage_fail("topic", "a verb is required");
     }
     const char *verb = argv[0];
     if (cli_is_help(verb)) {

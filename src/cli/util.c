@@ -35,7 +35,7 @@ int cli_usage_fail(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     fputs("samsa: error: ", stderr);
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (see 'samsa %s --help')\n", cmd ? cmd : "");
+    fprintf(stderr, " (see 'samsa %s%s--help')\n", cmd ? cmd : "", cmd && *cmd ? " " : "");
     va_end(ap);
     return CLI_EXIT_USAGE;
 }
