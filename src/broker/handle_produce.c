@@ -11,7 +11,12 @@
  * acks=0 requests get no response (Kafka's contract); if one of their
  * partitions fails, the connection is closed so the producer notices.
  *
- * Runs on the connection's loop thread.
+ * Durability is decided in one place, produce_make_durable(): with a flush
+ * policy that wants the bytes on disk, the request is parked and answered
+ * by a background flusher after one group fsync (see there).
+ *
+ * Runs on the connection's loop thread; a parked request is answered from
+ * a background worker.
  */
 #include "handler_util.h"
 #include "handlers.h"
@@ -20,20 +25,105 @@
 #include "storage/log.h"
 #include "batch.h"
 
-/* THE DURABILITY POINT. A produce may be acknowledged once this returns
- * SM_OK for every partition it wrote:
- *  - acks=0: never answered; acks=1 and acks=-1 (this broker is the only
- *    replica in the ISR, so "all" means this log): answered after the
- *    append reached the page cache, unless the topic's flush policy
- *    (flush.messages / log.flush.interval.messages) says the bytes must be
- *    on disk first - then the log is fdatasync'ed here before answering.
- * Replication (the cluster issue) will add "wait for the ISR" here. */
-static sm_err_t produce_make_durable(sm_partition_t *p, int16_t acks, int64_t flush_messages)
+#include <stdlib.h>
+#include <string.h>
+
+/* Group commit state of one produce request: the response under
+ * construction and how many partitions still wait for an fsync. The last
+ * one to finish (the handler itself, or a flusher on a background worker)
+ * sends the response. Lives in the request arena. */
+typedef struct produce_park {
+    sm_req_t *req;
+    sm_produce_response_t resp;
+    int pending; /* atomic: waiting partitions + 1 while the handler runs */
+} produce_park_t;
+
+typedef struct produce_wait {
+    sm_log_waiter_t w; /* first member: the log hands this back */
+    produce_park_t *park;
+    sm_produce_response_partition_produce_response_t *pr;
+} produce_wait_t;
+
+static void park_release(produce_park_t *park)
 {
-    if (acks == 0)
+    if (__atomic_sub_fetch(&park->pending, 1, __ATOMIC_ACQ_REL) == 0)
+        SM_RESPOND(produce_response, park->req, &park->resp);
+}
+
+/* Background worker: fsync for every waiter of the partition, complete them. */
+static void flusher_task(void *arg)
+{
+    sm_partition_t *p = arg;
+    sm_log_run_flusher(p->log);
+    sm_partition_put(p);
+}
+
+/* A waiter's fsync finished (flusher's thread). */
+static void wait_done(sm_log_waiter_t *w, sm_err_t err)
+{
+    produce_wait_t *pw = (produce_wait_t *)w;
+    if (err != SM_OK) {
+        pw->pr->error_code = sm_kerr_from(err);
+        pw->pr->base_offset = -1;
+    }
+    park_release(pw->park);
+}
+
+/* acks=0 waiters only kick the flusher; nobody answers. */
+static void wait_free(sm_log_waiter_t *w, sm_err_t err)
+{
+    (void)err;
+    free(w);
+}
+
+/* THE DURABILITY POINT. A produce may be acknowledged once every partition
+ * it wrote passed through here:
+ *  - acks=0: never answered; if the topic's flush policy wants a sync, one
+ *    is started in the background.
+ *  - acks=1 and acks=-1 (this broker is the only replica in the ISR, so
+ *    "all" means this log): answered after the append reached the page
+ *    cache, unless the topic's flush policy (flush.messages, default
+ *    log.flush.interval.messages) says the bytes must be on disk first.
+ *    Then the partition is parked on the log's group-commit queue and the
+ *    answer waits until a flusher on a background worker has fdatasync'ed
+ *    past last_offset; every append that arrives while one fsync runs
+ *    shares the next one. A failed fsync answers KAFKA_STORAGE_ERROR.
+ * Returns SM_OK when nothing more is needed or the wait is queued (then
+ * the park's pending count covers it and pr must not be touched again).
+ * Replication (the cluster issue) will add "wait for the ISR" here. */
+static sm_err_t produce_make_durable(produce_park_t *park, sm_partition_t *p, int16_t acks,
+                                     int64_t last_offset,
+                                     sm_produce_response_partition_produce_response_t *pr)
+{
+    if (!sm_log_sync_required(p->log))
         return SM_OK;
-    if (flush_messages > 0 && sm_log_unflushed_messages(p->log) >= flush_messages)
-        return sm_log_flush(p->log);
+    produce_wait_t *pw;
+    if (acks == 0) {
+        pw = sm_xcalloc(1, sizeof *pw);
+        pw->w.done = wait_free;
+    } else {
+        pw = SM_ARENA_NEW(&park->req->arena, produce_wait_t, 1);
+        memset(pw, 0, sizeof *pw);
+        pw->w.done = wait_done;
+        pw->park = park;
+        pw->pr = pr;
+        __atomic_add_fetch(&park->pending, 1, __ATOMIC_ACQ_REL);
+    }
+    pw->w.target = last_offset + 1;
+    switch (sm_log_wait_durable(p->log, &pw->w)) {
+    case SM_LOG_WAIT_DURABLE:
+        if (acks == 0)
+            free(pw);
+        else
+            __atomic_sub_fetch(&park->pending, 1, __ATOMIC_ACQ_REL); /* never the last */
+        break;
+    case SM_LOG_WAIT_START:
+        sm_ref_keep(&p->ref);
+        sm_server_background(park->req->srv, flusher_task, p);
+        break;
+    case SM_LOG_WAIT_QUEUED:
+        break;
+    }
     return SM_OK;
 }
 
@@ -76,17 +166,23 @@ void sm_handle_produce(sm_req_t *req)
     sm_produce_request_t msg;
     SM_DECODE_OR_FAIL(produce_request, req, &msg);
     const sm_config_t *cfg = sm_server_config(req->srv);
-    sm_produce_response_t resp;
-    sm_produce_response_init(&resp);
+    produce_park_t *park = SM_ARENA_NEW(&req->arena, produce_park_t, 1);
+    park->req = req;
+    park->pending = 1;
+    sm_produce_response_t *resp = &park->resp;
+    sm_produce_response_init(resp);
     SM_NEW_ARRAY(req, sm_produce_response_topic_produce_response, msg.topic_data_count,
-                 resp.responses);
-    resp.responses_count = msg.topic_data_count;
+                 resp->responses);
+    resp->responses_count = msg.topic_data_count;
     bool valid_acks = msg.acks == 0 || msg.acks == 1 || msg.acks == -1;
     bool any_error = false;
+    /* flush.messages is handled by produce_make_durable (group commit), not
+     * inline in the append on this loop thread */
+    sm_log_defer_flush(true);
 
     for (int32_t i = 0; i < msg.topic_data_count; i++) {
         sm_produce_request_topic_produce_data_t *td = &msg.topic_data[i];
-        sm_produce_response_topic_produce_response_t *tr = &resp.responses[i];
+        sm_produce_response_topic_produce_response_t *tr = &resp->responses[i];
         tr->name = td->name;
         SM_NEW_ARRAY(req, sm_produce_response_partition_produce_response,
                      td->partition_data_count, tr->partition_responses);
@@ -116,15 +212,16 @@ void sm_handle_produce(sm_req_t *req)
                 /* The frame is ours: the log patches offsets in place. */
                 sm_err_t err = sm_partition_append(req->srv, p, (uint8_t *)pd->records.ptr,
                                                    (size_t)pd->records.len, &info);
-                if (err == SM_OK)
-                    err = produce_make_durable(p, msg.acks, cfg->log_flush_interval_messages);
                 if (err == SM_OK) {
                     pr->base_offset = info.base_offset;
                     pr->log_append_time_ms = info.log_append_time;
                     pr->log_start_offset = info.log_start_offset;
-                } else {
+                    err = produce_make_durable(park, p, msg.acks, info.last_offset, pr);
+                }
+                if (err != SM_OK) {
                     SM_WARN("produce", "%s: append failed: %s", p->name, sm_err_str(err));
                     kerr = sm_kerr_from(err);
+                    pr->base_offset = -1;
                 }
             }
             if (kerr != KERR_NONE) {
@@ -134,6 +231,7 @@ void sm_handle_produce(sm_req_t *req)
             sm_partition_put(p);
         }
     }
+    sm_log_defer_flush(false);
     if (msg.acks == 0) {
         if (any_error) {
             sm_req_fail(req, "acks=0 produce failed for a partition");
@@ -143,5 +241,5 @@ void sm_handle_produce(sm_req_t *req)
         sm_req_done(req);
         return;
     }
-    SM_RESPOND(produce_response, req, &resp);
+    park_release(park); /* answers now unless partitions wait for an fsync */
 }
