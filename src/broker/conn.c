@@ -1,21 +1,38 @@
 /*
- * conn.c - client connections: read frames, dispatch, answer in order.
+ * conn.c - client connections: read frames, dispatch, answer in order,
+ * close idle connections.
  *
- * Input: bytes are read into a 64 KiB buffer; every complete frame is copied
- * into its own allocation (the request keeps it while parked) and larger
- * frames are read straight into their allocation. The size prefix is checked
- * against socket.request.max.bytes before anything is allocated.
+ * Input: each loop owns one 256 KiB read buffer (conn_loop_t.rbuf), so one
+ * read(2) can bring in many small frames, and an idle connection holds no
+ * buffer at all. Each complete frame is copied into its own allocation (the
+ * request keeps it, possibly parked on another thread). A frame that does
+ * not arrive whole is carried in c->part, which grows with the bytes that
+ * actually arrived (never to the declared size up front, so a hostile size
+ * prefix costs nothing); large remainders are read straight into it. The
+ * 4-byte size prefix is checked against socket.request.max.bytes before
+ * anything is allocated. Reading pauses while MAX_INFLIGHT requests or
+ * MAX_INFLIGHT_BYTES of frames are queued (backpressure, no unbounded
+ * queues); bytes already read when the limit hits wait in c->stash.
  *
  * Output: requests sit in a FIFO in arrival order. A request whose handler
  * called sm_req_done() is DONE; the loop sends DONE requests from the head
  * only, so responses leave in request order (Kafka's per-connection
- * ordering guarantee). Memory parts go out with send(), file splices with
- * sendfile(). While more than max_inflight requests wait, reading pauses
- * (backpressure, no unbounded queues).
+ * ordering guarantee). The memory parts of consecutive DONE responses go
+ * out together in one writev-style sendmsg; file splices go out with
+ * sendfile(2), with MSG_MORE on the memory bytes just before them.
+ * Completions are coalesced: sm_req_done() queues the connection's embedded
+ * flush task (no allocation), which runs once after the loop's current batch
+ * of events, however many requests finished in it.
  *
- * Lifetime: the connection holds one reference for being open and each
- * request one more, so a request parked on another thread can finish after
- * the socket closed; its response is then dropped.
+ * Idle connections: each loop keeps its connections in least-recently-
+ * active order; a sweep timer closes those with no traffic and no request
+ * in flight for connections.max.idle.ms (Kafka's rule).
+ *
+ * Lifetime: the connection holds one reference for being open, each request
+ * one more, and a queued flush task one more, so a request parked on
+ * another thread can finish after the socket closed; its response is then
+ * dropped. Everything here runs on the connection's loop thread except
+ * sm_req_done()/sm_req_fail() (any thread) and the counters.
  */
 #define _GNU_SOURCE
 #include "conn.h"
@@ -31,35 +48,57 @@
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#define RBUF_SIZE 65536
-#define MAX_INFLIGHT 128
+#define RBUF_SIZE (256 * 1024)        /* per loop */
+#define DIRECT_READ_MIN (32 * 1024)   /* read a frame's remainder straight into it */
+#define PART_MIN 4096                 /* first allocation for a partial frame */
+#define MAX_INFLIGHT 128              /* queued requests per connection */
+#define MAX_INFLIGHT_BYTES (64 << 20) /* queued frame bytes per connection */
+#define MAX_IOV 64                    /* response pieces per sendmsg */
+#define READ_ROUNDS 16                /* reads per readiness event (fairness) */
 
 enum { REQ_PENDING = 0, REQ_DONE, REQ_FAILED };
+
+/* Per-loop state of the connection layer (sm_loop_local). Loop thread. */
+typedef struct conn_loop {
+    uint8_t *rbuf;
+    sm_conn_t *lru_head, *lru_tail; /* least recently active first */
+    uint64_t sweep_timer;
+    int nconns;
+    int64_t idle_ms;
+} conn_loop_t;
 
 struct sm_conn {
     sm_ref_t ref;
     sm_server_t *srv;
     sm_loop_t *loop;
+    conn_loop_t *cl;
     int fd;
     char peer[64];
     bool closed;
     bool reading;      /* EPOLLIN armed */
     bool want_write;   /* EPOLLOUT armed */
-    /* input */
-    uint8_t *rbuf;
-    size_t rlen;       /* bytes in rbuf */
-    uint8_t *big;      /* frame being read directly (larger than rbuf) */
-    int32_t big_len, big_have;
+    /* input: a frame in progress */
+    uint8_t hdr[4];    /* size prefix bytes seen so far */
+    int hdr_have;
+    uint8_t *part;     /* frame body being assembled (size known) */
+    int32_t part_len, part_have, part_cap;
+    uint8_t *stash;    /* bytes read but not parsed (backpressure) */
+    size_t stash_len;
     /* requests */
     sm_req_t *head, *tail;
     int nreq;
+    int64_t inflight_bytes;
     /* output progress of the head request */
     size_t out_mem;
     int out_splice;
     int64_t out_splice_pos;
-    bool flush_scheduled;
+    sm_loop_task_t flush_task;
+    /* idle tracking */
+    int64_t active_ms;
+    sm_conn_t *lru_prev, *lru_next;
 };
 
 static int g_conn_count;
@@ -70,12 +109,111 @@ int sm_conn_inflight(void) { return __atomic_load_n(&g_inflight, __ATOMIC_RELAXE
 
 static void conn_io(void *ctx, uint32_t events);
 static void conn_flush(sm_conn_t *c);
+static void conn_close(sm_conn_t *c, const char *why);
+static bool conn_resume(sm_conn_t *c);
+
+/* ------------------------------------------------------------ per loop */
+
+static void lru_unlink(conn_loop_t *cl, sm_conn_t *c)
+{
+    if (c->lru_prev)
+        c->lru_prev->lru_next = c->lru_next;
+    else
+        cl->lru_head = c->lru_next;
+    if (c->lru_next)
+        c->lru_next->lru_prev = c->lru_prev;
+    else
+        cl->lru_tail = c->lru_prev;
+    c->lru_prev = c->lru_next = NULL;
+}
+
+static void lru_append(conn_loop_t *cl, sm_conn_t *c)
+{
+    c->lru_prev = cl->lru_tail;
+    c->lru_next = NULL;
+    if (cl->lru_tail)
+        cl->lru_tail->lru_next = c;
+    else
+        cl->lru_head = c;
+    cl->lru_tail = c;
+}
+
+/* Traffic on c: it becomes the most recently active. */
+static void conn_touch(sm_conn_t *c)
+{
+    c->active_ms = sm_now_mono_ms();
+    if (c->cl->lru_tail != c) {
+        lru_unlink(c->cl, c);
+        lru_append(c->cl, c);
+    }
+}
+
+static int64_t sweep_period_ms(const conn_loop_t *cl)
+{
+    return SM_MAX(SM_MIN(cl->idle_ms / 4, 1000), 10);
+}
+
+static void idle_sweep(void *arg)
+{
+    conn_loop_t *cl = arg;
+    cl->sweep_timer = 0;
+    int64_t now = sm_now_mono_ms();
+    sm_conn_t *c = cl->lru_head;
+    while (c && now - c->active_ms >= cl->idle_ms) {
+        sm_conn_t *next = c->lru_next;
+        if (c->nreq == 0) {
+            char why[96];
+            snprintf(why, sizeof why, "idle for %lld ms (connections.max.idle.ms)",
+                     (long long)(now - c->active_ms));
+            conn_close(c, why);
+        }
+        c = next;
+    }
+    if (cl->nconns > 0)
+        cl->sweep_timer =
+            sm_loop_timer(sm_loop_current(), now + sweep_period_ms(cl), idle_sweep, cl);
+}
+
+/* At sm_loop_free (shutdown, after the loops stopped): close what is still
+ * open so nothing leaks. */
+static void conn_loop_free(void *p)
+{
+    conn_loop_t *cl = p;
+    while (cl->lru_head) {
+        sm_conn_t *c = cl->lru_head;
+        lru_unlink(cl, c);
+        c->cl = NULL;
+        if (!c->closed) {
+            c->closed = true;
+            close(c->fd);
+            c->fd = -1;
+            conn_flush(c);
+            sm_ref_release(&c->ref);
+        }
+    }
+    free(cl->rbuf);
+    free(cl);
+}
+
+static conn_loop_t *conn_loop_get(sm_server_t *srv, sm_loop_t *l)
+{
+    conn_loop_t *cl = sm_loop_local(l);
+    if (!cl) {
+        cl = sm_xcalloc(1, sizeof *cl);
+        cl->rbuf = sm_xmalloc(RBUF_SIZE);
+        cl->idle_ms = sm_server_config(srv)->connections_max_idle_ms;
+        sm_loop_set_local(l, cl, conn_loop_free);
+    }
+    return cl;
+}
+
+/* ------------------------------------------------------------ lifetime */
 
 static void conn_free(sm_ref_t *r)
 {
     sm_conn_t *c = (sm_conn_t *)r;
-    free(c->rbuf);
-    free(c->big);
+    free(c->part);
+    free(c->stash);
     free(c);
     __atomic_fetch_sub(&g_conn_count, 1, __ATOMIC_RELAXED);
 }
@@ -100,18 +238,34 @@ static void conn_close(sm_conn_t *c, const char *why)
     sm_loop_unwatch(c->loop, c->fd);
     close(c->fd);
     c->fd = -1;
+    if (c->cl) {
+        lru_unlink(c->cl, c);
+        c->cl->nconns--;
+    }
+    free(c->part);
+    c->part = NULL;
+    free(c->stash);
+    c->stash = NULL;
+    c->stash_len = 0;
     /* Free finished requests now; parked ones free themselves when done. */
+    sm_ref_keep(&c->ref);
     conn_flush(c);
+    sm_ref_release(&c->ref); /* the "open" reference */
     sm_ref_release(&c->ref);
+}
+
+static bool can_read(const sm_conn_t *c)
+{
+    return c->nreq < MAX_INFLIGHT && c->inflight_bytes < MAX_INFLIGHT_BYTES;
 }
 
 static void update_events(sm_conn_t *c)
 {
     if (c->closed)
         return;
-    bool want_read = c->nreq < MAX_INFLIGHT;
-    bool want_write = c->want_write;
-    uint32_t ev = (want_read ? EPOLLIN : 0) | (want_write ? EPOLLOUT : 0) | EPOLLRDHUP;
+    bool want_read = can_read(c) && !c->stash;
+    /* RDHUP only while reading: level-triggered, it would spin otherwise. */
+    uint32_t ev = (want_read ? EPOLLIN | EPOLLRDHUP : 0) | (c->want_write ? EPOLLOUT : 0);
     if (sm_loop_rewatch(c->loop, c->fd, ev, conn_io, c) != SM_OK)
         conn_close(c, "epoll failure");
     c->reading = want_read;
@@ -119,7 +273,10 @@ static void update_events(sm_conn_t *c)
 
 const char *sm_req_peer(const sm_req_t *req) { return req->conn->peer; }
 
-/* Parse the request header and hand the request to its handler. */
+/* ------------------------------------------------------------ input */
+
+/* Parse the request header and hand the request to its handler. Takes
+ * ownership of frame. */
 static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
 {
     sm_rd_t r;
@@ -157,6 +314,7 @@ static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
     req->api_version = ver;
     req->correlation_id = corr;
     req->frame = frame;
+    req->body = r; /* end = frame + len, which pop_head uses to count bytes */
     req->received_us = sm_now_mono_us();
     req->client_id = (sm_str_t){NULL, -1};
     sm_arena_init(&req->arena);
@@ -167,6 +325,7 @@ static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
         c->head = req;
     c->tail = req;
     c->nreq++;
+    c->inflight_bytes += len;
 
     int16_t resp_hv = 0;
     if (version_ok) {
@@ -199,76 +358,161 @@ static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
     d->handler(req);
 }
 
-/* Consume complete frames from rbuf. Returns false if the connection closed. */
-static bool conn_parse(sm_conn_t *c)
+/* A size prefix is complete: check it and start the frame. False if the
+ * connection was closed. */
+static bool frame_begin(sm_conn_t *c, const uint8_t *p)
+{
+    int32_t size = (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+                             ((uint32_t)p[2] << 8) | p[3]);
+    int32_t max = sm_server_config(c->srv)->socket_request_max_bytes;
+    if (size < 8 || size > max) {
+        char why[128];
+        snprintf(why, sizeof why, "invalid request size %d (socket.request.max.bytes=%d)", size,
+                 max);
+        conn_close(c, why);
+        return false;
+    }
+    c->part_len = size;
+    c->part_have = 0;
+    return true;
+}
+
+/* Make room for at least want more bytes of the partial frame, growing with
+ * what arrived rather than with what the size prefix promised. */
+static void part_reserve(sm_conn_t *c, int32_t want)
+{
+    int32_t need = c->part_have + want;
+    if (need <= c->part_cap)
+        return;
+    int64_t cap = SM_MAX((int64_t)c->part_cap * 2, (int64_t)PART_MIN);
+    cap = SM_MAX(cap, (int64_t)need);
+    cap = SM_MIN(cap, (int64_t)c->part_len);
+    c->part = sm_xrealloc(c->part, (size_t)cap);
+    c->part_cap = (int32_t)cap;
+}
+
+static void part_dispatch(sm_conn_t *c)
+{
+    uint8_t *frame = c->part;
+    int32_t len = c->part_len;
+    /* part_reserve never grows past part_len, so the buffer is exactly len. */
+    c->part = NULL;
+    c->part_len = c->part_have = c->part_cap = 0;
+    c->hdr_have = 0;
+    conn_dispatch(c, frame, len);
+}
+
+/* Consume bytes: complete frames are dispatched, a trailing partial frame
+ * is kept in c->part. Stops early on close or backpressure; returns the
+ * bytes consumed. */
+static size_t conn_consume(sm_conn_t *c, const uint8_t *p, size_t n)
 {
     size_t pos = 0;
-    int32_t max = sm_server_config(c->srv)->socket_request_max_bytes;
-    while (!c->closed && c->nreq < MAX_INFLIGHT && c->rlen - pos >= 4) {
-        const uint8_t *p = c->rbuf + pos;
-        int32_t size = (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-                                 ((uint32_t)p[2] << 8) | p[3]);
-        if (size < 8 || size > max) {
-            char why[128];
-            snprintf(why, sizeof why, "invalid request size %d (socket.request.max.bytes=%d)", size,
-                     max);
-            conn_close(c, why);
-            return false;
+    while (pos < n && !c->closed && can_read(c)) {
+        if (c->hdr_have < 4) {
+            if (c->hdr_have == 0 && n - pos >= 4) {
+                /* Fast path: a whole frame sitting in the buffer. */
+                if (!frame_begin(c, p + pos))
+                    return pos;
+                size_t size = (size_t)c->part_len;
+                if (n - pos - 4 >= size) {
+                    uint8_t *frame = sm_xmalloc(size);
+                    memcpy(frame, p + pos + 4, size);
+                    pos += 4 + size;
+                    c->part_len = 0;
+                    conn_dispatch(c, frame, (int32_t)size);
+                    continue;
+                }
+                c->hdr_have = 4;
+                pos += 4;
+                continue;
+            }
+            size_t take = SM_MIN((size_t)(4 - c->hdr_have), n - pos);
+            memcpy(c->hdr + c->hdr_have, p + pos, take);
+            c->hdr_have += (int)take;
+            pos += take;
+            if (c->hdr_have == 4 && !frame_begin(c, c->hdr))
+                return pos;
+            continue;
         }
-        if ((size_t)size > RBUF_SIZE - 4) {
-            /* Large frame: read the rest straight into its own buffer. */
-            c->big = sm_xmalloc((size_t)size);
-            c->big_len = size;
-            size_t have = SM_MIN(c->rlen - pos - 4, (size_t)size);
-            memcpy(c->big, p + 4, have);
-            c->big_have = (int32_t)have;
-            pos += 4 + have;
-            break;
-        }
-        if (c->rlen - pos - 4 < (size_t)size)
-            break;
-        uint8_t *frame = sm_xmalloc((size_t)size);
-        memcpy(frame, p + 4, (size_t)size);
-        pos += 4 + (size_t)size;
-        conn_dispatch(c, frame, size);
+        size_t take = SM_MIN((size_t)(c->part_len - c->part_have), n - pos);
+        part_reserve(c, (int32_t)take);
+        memcpy(c->part + c->part_have, p + pos, take);
+        c->part_have += (int32_t)take;
+        pos += take;
+        if (c->part_have == c->part_len)
+            part_dispatch(c);
     }
-    if (c->closed)
-        return false;
-    if (pos > 0) {
-        memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
-        c->rlen -= pos;
-    }
-    return true;
+    return pos;
+}
+
+/* Keep bytes the backpressure limit left unparsed. */
+static void conn_stash(sm_conn_t *c, const uint8_t *p, size_t n)
+{
+    uint8_t *s = sm_xmalloc(c->stash_len + n);
+    if (c->stash_len)
+        memcpy(s, c->stash, c->stash_len);
+    memcpy(s + c->stash_len, p, n);
+    free(c->stash);
+    c->stash = s;
+    c->stash_len += n;
+}
+
+/* Parse stashed bytes after requests drained. False if closed. */
+static bool conn_resume(sm_conn_t *c)
+{
+    if (!c->stash || c->closed)
+        return !c->closed;
+    uint8_t *s = c->stash;
+    size_t len = c->stash_len;
+    c->stash = NULL;
+    c->stash_len = 0;
+    size_t used = conn_consume(c, s, len);
+    if (!c->closed && used < len)
+        conn_stash(c, s + used, len - used);
+    free(s);
+    return !c->closed;
 }
 
 static void conn_read(sm_conn_t *c)
 {
-    for (int rounds = 0; rounds < 16 && !c->closed && c->nreq < MAX_INFLIGHT; rounds++) {
+    uint8_t *rbuf = c->cl->rbuf;
+    for (int rounds = 0; rounds < READ_ROUNDS && !c->closed && can_read(c) && !c->stash;
+         rounds++) {
         ssize_t n;
-        if (c->big) {
-            n = read(c->fd, c->big + c->big_have, (size_t)(c->big_len - c->big_have));
+        bool direct = c->hdr_have == 4 && c->part_len - c->part_have >= DIRECT_READ_MIN;
+        if (direct) {
+            /* The rest of a large frame: straight into it, up to its end. */
+            int32_t want = SM_MIN(c->part_len - c->part_have, (int32_t)(4 << 20));
+            part_reserve(c, want);
+            n = read(c->fd, c->part + c->part_have,
+                     (size_t)SM_MIN(c->part_cap - c->part_have, c->part_len - c->part_have));
             if (n > 0) {
-                c->big_have += (int32_t)n;
-                if (c->big_have == c->big_len) {
-                    uint8_t *frame = c->big;
-                    int32_t len = c->big_len;
-                    c->big = NULL;
-                    c->big_len = c->big_have = 0;
-                    conn_dispatch(c, frame, len);
-                }
+                conn_touch(c);
+                c->part_have += (int32_t)n;
+                if (c->part_have == c->part_len)
+                    part_dispatch(c);
                 continue;
             }
         } else {
-            n = read(c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen);
+            n = read(c->fd, rbuf, RBUF_SIZE);
             if (n > 0) {
-                c->rlen += (size_t)n;
-                if (!conn_parse(c))
+                conn_touch(c);
+                size_t used = conn_consume(c, rbuf, (size_t)n);
+                if (c->closed)
                     return;
+                if (used < (size_t)n) {
+                    conn_stash(c, rbuf + used, (size_t)n - used);
+                    update_events(c); /* stop reading until requests drain */
+                    return;
+                }
+                if ((size_t)n < RBUF_SIZE)
+                    return; /* drained the socket (level-triggered: more comes as an event) */
                 continue;
             }
         }
         if (n == 0) {
-            conn_close(c, c->rlen || c->big ? "peer closed mid-frame" : NULL);
+            conn_close(c, c->hdr_have || c->part ? "peer closed mid-frame" : NULL);
             return;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -280,29 +524,50 @@ static void conn_read(sm_conn_t *c)
         conn_close(c, why);
         return;
     }
+    if (!c->closed && c->reading && !can_read(c))
+        update_events(c);
 }
 
-/* Send as much of req's response as the socket takes.
- * Returns 1 when fully sent, 0 if the socket is full, -1 on error. */
-static int conn_send(sm_conn_t *c, sm_req_t *req)
+/* ------------------------------------------------------------ output */
+
+/* The head request is finished: unlink and free it. */
+static void pop_head(sm_conn_t *c)
 {
-    sm_wbuf_t *w = &req->resp;
+    sm_req_t *req = c->head;
+    c->head = req->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->nreq--;
+    c->inflight_bytes -= (int64_t)(req->body.end - req->frame);
+    c->out_mem = 0;
+    c->out_splice = 0;
+    c->out_splice_pos = 0;
+    req_free(req);
+}
+
+static bool req_is_done(sm_req_t *req)
+{
+    return __atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != REQ_PENDING;
+}
+
+/* Send what the socket takes from the DONE requests at the head.
+ * Returns 1 if everything ready was sent, 0 if the socket is full, -1 on a
+ * socket error. Frees sent and failed requests as it goes. */
+static int conn_send(sm_conn_t *c, bool *sent_any)
+{
     for (;;) {
-        size_t mem_end = c->out_splice < w->nsplices ? w->splices[c->out_splice].at : w->len;
-        if (c->out_mem < mem_end) {
-            int flags = MSG_NOSIGNAL | (c->out_splice < w->nsplices ? MSG_MORE : 0);
-            ssize_t n = send(c->fd, w->mem + c->out_mem, mem_end - c->out_mem, flags);
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK)
-                    return 0;
-                if (errno == EINTR)
-                    continue;
-                return -1;
-            }
-            c->out_mem += (size_t)n;
-            continue;
+        /* Failed requests (connection closing) and empty acks=0 answers. */
+        while (c->head && req_is_done(c->head) &&
+               (__atomic_load_n(&c->head->state, __ATOMIC_ACQUIRE) == REQ_FAILED ||
+                (c->out_mem == c->head->resp.len && c->out_splice == c->head->resp.nsplices))) {
+            pop_head(c);
+            *sent_any = true;
         }
-        if (c->out_splice < w->nsplices) {
+        sm_req_t *req = c->head;
+        if (!req || !req_is_done(req))
+            return 1;
+        sm_wbuf_t *w = &req->resp;
+        if (c->out_splice < w->nsplices && c->out_mem == w->splices[c->out_splice].at) {
             sm_splice_t *s = &w->splices[c->out_splice];
             off_t off = (off_t)(s->off + c->out_splice_pos);
             ssize_t n = sendfile(c->fd, s->fd, &off, (size_t)(s->len - c->out_splice_pos));
@@ -315,6 +580,7 @@ static int conn_send(sm_conn_t *c, sm_req_t *req)
             }
             if (n == 0) {
                 SM_ERROR("net", "%s: segment file shorter than the promised response", c->peer);
+                errno = EIO;
                 return -1;
             }
             c->out_splice_pos += n;
@@ -324,55 +590,92 @@ static int conn_send(sm_conn_t *c, sm_req_t *req)
             }
             continue;
         }
-        return 1;
+        /* Gather memory parts: the head's up to its next splice (or end),
+         * then whole following responses up to their first splice. */
+        struct iovec iov[MAX_IOV];
+        int niov = 0;
+        bool more = false;
+        size_t from = c->out_mem;
+        for (sm_req_t *r = req; r && niov < MAX_IOV && req_is_done(r); r = r->next) {
+            if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == REQ_FAILED)
+                break; /* popped on the next pass */
+            const sm_wbuf_t *rw = &r->resp;
+            int sp = r == req ? c->out_splice : 0;
+            size_t end = sp < rw->nsplices ? rw->splices[sp].at : rw->len;
+            if (end > from)
+                iov[niov++] = (struct iovec){rw->mem + from, end - from};
+            if (sp < rw->nsplices) {
+                more = true; /* file bytes follow at once */
+                break;
+            }
+            from = 0;
+        }
+        if (niov == 0)
+            return 1; /* nothing but splices/empties: handled above */
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        /* Advance through the requests the bytes covered. */
+        size_t left = (size_t)n;
+        while (left > 0) {
+            sm_req_t *r = c->head;
+            sm_wbuf_t *rw = &r->resp;
+            size_t end = c->out_splice < rw->nsplices ? rw->splices[c->out_splice].at : rw->len;
+            size_t k = SM_MIN(left, end - c->out_mem);
+            c->out_mem += k;
+            left -= k;
+            if (c->out_mem == rw->len && c->out_splice == rw->nsplices) {
+                pop_head(c);
+                *sent_any = true;
+            } else if (c->out_mem == end) {
+                break; /* at a splice (left is 0 then) */
+            }
+        }
+        size_t total = 0;
+        for (int i = 0; i < niov; i++)
+            total += iov[i].iov_len;
+        if ((size_t)n < total)
+            return 0; /* short write: the socket is full */
     }
 }
 
 static void conn_flush(sm_conn_t *c)
 {
+    /* Every caller holds a reference to c, so popping (which releases the
+     * requests' references) cannot free it under us. */
     bool sent_any = false;
-    while (c->head && c->head->state != REQ_PENDING) {
-        sm_req_t *req = c->head;
-        if (!c->closed && req->state == REQ_DONE) {
-            int rc = conn_send(c, req);
-            if (rc < 0) {
-                char why[96];
-                snprintf(why, sizeof why, "write: %s", strerror(errno));
-                sm_ref_keep(&c->ref);
-                conn_close(c, why);
-                sm_ref_release(&c->ref);
-                return;
-            }
-            if (rc == 0) {
-                if (!c->want_write) {
-                    c->want_write = true;
-                    update_events(c);
-                }
-                return;
-            }
-        }
-        c->head = req->next;
-        if (!c->head)
-            c->tail = NULL;
-        c->nreq--;
-        c->out_mem = 0;
-        c->out_splice = 0;
-        c->out_splice_pos = 0;
-        sent_any = true;
-        req_free(req);
-        if (c->closed && !c->head)
-            return; /* req_free may have dropped the last reference */
-    }
-    if (c->closed)
+    if (c->closed) {
+        /* Drop finished responses; parked requests free themselves. */
+        while (c->head && req_is_done(c->head))
+            pop_head(c);
         return;
-    if (c->want_write || (sent_any && !c->reading)) {
-        c->want_write = false;
+    }
+    int rc = conn_send(c, &sent_any);
+    if (rc < 0) {
+        char why[96];
+        snprintf(why, sizeof why, "write: %s", strerror(errno));
+        conn_close(c, why);
+        return;
+    }
+    if (sent_any)
+        conn_touch(c);
+    bool want_write = rc == 0;
+    bool resume = sent_any && (c->stash || !c->reading) && can_read(c);
+    if (want_write != c->want_write || (resume && !c->stash)) {
+        c->want_write = want_write;
         update_events(c);
     }
-    /* Complete frames may wait in rbuf since a backpressure pause: the
-     * socket may hold nothing more, so no EPOLLIN would ever bring them. */
-    if (sent_any && c->rlen >= 4 && c->nreq < MAX_INFLIGHT && !c->big)
-        conn_parse(c);
+    if (resume && c->stash) {
+        /* Frames read before a backpressure pause. */
+        if (conn_resume(c) && !c->stash)
+            update_events(c);
+    }
 }
 
 static void conn_io(void *ctx, uint32_t events)
@@ -381,13 +684,21 @@ static void conn_io(void *ctx, uint32_t events)
     sm_ref_keep(&c->ref);
     if (events & EPOLLOUT)
         conn_flush(c);
-    if (!c->closed && (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
-        conn_read(c);
-    if (!c->closed)
-        conn_flush(c);
-    /* At the in-flight limit, stop polling for input until responses leave. */
-    if (!c->closed && c->reading && c->nreq >= MAX_INFLIGHT)
-        update_events(c);
+    if (!c->closed && (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))) {
+        if (c->reading)
+            conn_read(c); /* reaches the EOF or error itself */
+        else if (events & (EPOLLERR | EPOLLHUP))
+            conn_close(c, (events & EPOLLERR) ? "socket error" : NULL); /* cannot answer */
+    }
+    sm_ref_release(&c->ref);
+}
+
+/* Flush task: runs on the loop after the batch of events in which one or
+ * more requests finished; owns one reference. */
+static void flush_task_run(void *arg)
+{
+    sm_conn_t *c = arg;
+    conn_flush(c);
     sm_ref_release(&c->ref);
 }
 
@@ -400,38 +711,40 @@ void sm_conn_start(sm_server_t *srv, sm_loop_t *l, int fd, const char *peer)
     c->loop = l;
     c->fd = fd;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
-    c->rbuf = sm_xmalloc(RBUF_SIZE);
+    sm_loop_task_init(&c->flush_task, flush_task_run, c);
     c->reading = true;
     if (sm_loop_watch(l, fd, EPOLLIN | EPOLLRDHUP, conn_io, c) != SM_OK) {
         close(fd);
         sm_ref_release(&c->ref);
         return;
     }
+    conn_loop_t *cl = conn_loop_get(srv, l);
+    c->cl = cl;
+    c->active_ms = sm_now_mono_ms();
+    lru_append(cl, c);
+    cl->nconns++;
+    if (!cl->sweep_timer && cl->idle_ms > 0)
+        cl->sweep_timer =
+            sm_loop_timer(l, c->active_ms + sweep_period_ms(cl), idle_sweep, cl);
     SM_DEBUG("net", "accepted connection from %s on loop %d", peer, sm_loop_id(l));
 }
 
-
-/* ---- completion, possibly from another thread */
-
-/* Posted task: flush a connection after a completion; owns one reference. */
-static void flush_posted(void *arg)
-{
-    sm_conn_t *c = arg;
-    conn_flush(c);
-    sm_ref_release(&c->ref);
-}
+/* ------------------------------------------------------------ completion, any thread */
 
 static void req_finish(sm_req_t *req, int state)
 {
     /* Patch the frame size now: the response is complete. */
     if (state == REQ_DONE && req->resp.len >= 4)
         sm_wbuf_patch_i32(&req->resp, 0, (int32_t)(sm_wbuf_total(&req->resp) - 4));
-    __atomic_store_n(&req->state, state, __ATOMIC_RELEASE);
-    /* Never flush inline: the caller may be the handler running inside
-     * conn_parse(). The posted task runs after this epoll batch. */
+    /* Take what we need from req first: once DONE is published the loop
+     * may send and free it. The reference keeps c alive until the flush. */
     sm_conn_t *c = req->conn;
     sm_ref_keep(&c->ref);
-    sm_loop_post(c->loop, flush_posted, c);
+    __atomic_store_n(&req->state, state, __ATOMIC_RELEASE);
+    /* Never flush inline: the caller may be the handler running inside
+     * conn_consume(). The task runs after this batch of events. */
+    if (!sm_loop_post_task(c->loop, &c->flush_task))
+        sm_ref_release(&c->ref); /* a flush is already queued (holding its own) */
 }
 
 void sm_req_done(sm_req_t *req) { req_finish(req, REQ_DONE); }
@@ -449,7 +762,8 @@ void sm_req_fail(sm_req_t *req, const char *why)
     sm_conn_t *c = req->conn;
     SM_WARN("net", "%s: api %d v%d corr %d: %s", c->peer, req->api_key, req->api_version,
             req->correlation_id, why);
-    sm_ref_keep(&c->ref);
+    sm_ref_keep(&c->ref); /* for fail_posted */
     __atomic_store_n(&req->state, REQ_FAILED, __ATOMIC_RELEASE);
+    /* The failed request is freed by the flush the close performs. */
     sm_loop_post(c->loop, fail_posted, c);
 }

@@ -1,9 +1,19 @@
 /*
  * loop.c - epoll event loop; see loop.h.
  *
- * Timers are a binary min-heap ordered by (deadline, id); cancelled timers
- * are tombstoned and dropped when they reach the top. Posted tasks go into a
- * mutex-protected singly linked queue drained after each epoll_wait.
+ * Timers: a binary min-heap ordered by (deadline, sequence) over slots in a
+ * slot array. A timer id is (generation << 32 | slot + 1), and each slot
+ * remembers its heap position, so cancel removes the entry in O(log n)
+ * instead of scanning or leaving tombstones (a loop with thousands of parked
+ * fetches cancels one timer per answered fetch). A slot's generation grows
+ * each time it is freed, so stale ids never match.
+ *
+ * Posted tasks: two FIFO queues of sm_loop_task_t. Tasks posted on the
+ * loop's own thread go to an unlocked local queue (no mutex, no eventfd);
+ * other threads use a mutex-protected remote queue and wake the loop with
+ * one eventfd write per wake-up (wake_pending). Queues are drained after
+ * each batch of I/O events, one generation at a time: a task posting itself
+ * again runs in the next iteration, so it cannot starve I/O.
  */
 #define _GNU_SOURCE
 #include "loop.h"
@@ -23,17 +33,14 @@ typedef struct sm_watch {
     void *ctx;
 } sm_watch_t;
 
-typedef struct sm_task {
-    struct sm_task *next;
-    sm_task_fn fn;
-    void *arg;
-} sm_task_t;
-
 typedef struct sm_timer {
     int64_t when_ms;
-    uint64_t id;
+    uint64_t seq;   /* creation order: ties run first-created first */
     sm_task_fn fn;
     void *arg;
+    int heap_pos;   /* index in heap, -1 when the slot is free */
+    uint32_t gen;   /* bumped when the slot is freed */
+    int next_free;  /* free-list link, -1 = end */
 } sm_timer_t;
 
 struct sm_loop {
@@ -46,18 +53,21 @@ struct sm_loop {
     /* fd -> watch, indexed by fd */
     sm_watch_t **watches;
     int nwatches;
-    /* posted tasks */
+    /* posted tasks: local (loop thread, unlocked) and remote (mutex) */
+    sm_loop_task_t *lhead, *ltail;
     pthread_mutex_t mu;
-    sm_task_t *head, *tail;
-    int wake_pending; /* atomic: eventfd already written */
+    sm_loop_task_t *rhead, *rtail; /* rhead is peeked unlocked (atomic) */
+    int wake_pending;              /* atomic: eventfd already written */
     /* timers */
-    sm_timer_t *heap;
+    sm_timer_t *slots;
+    int nslots, capslots, free_slot;
+    int *heap; /* slot indices */
     int nheap, capheap;
-    uint64_t next_timer_id;
-    uint64_t *cancelled;
-    int ncancelled, capcancelled;
+    uint64_t next_seq;
     sm_task_fn before_sleep;
     void *before_sleep_arg;
+    void *local;
+    void (*local_free)(void *);
 };
 
 static __thread sm_loop_t *tls_loop;
@@ -79,29 +89,46 @@ sm_loop_t *sm_loop_new(int id)
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) != 0)
         abort();
-    l->next_timer_id = 1;
+    l->free_slot = -1;
     return l;
+}
+
+static void free_tasks(sm_loop_task_t *t)
+{
+    while (t) {
+        sm_loop_task_t *n = t->next;
+        if (t->owned)
+            free(t);
+        t = n;
+    }
 }
 
 void sm_loop_free(sm_loop_t *l)
 {
     if (!l)
         return;
+    /* The subsystem's state first: it may still unwatch its fds. */
+    if (l->local_free)
+        l->local_free(l->local);
     close(l->epfd);
     close(l->evfd);
     for (int i = 0; i < l->nwatches; i++)
         free(l->watches[i]);
     free(l->watches);
-    sm_task_t *t = l->head;
-    while (t) {
-        sm_task_t *n = t->next;
-        free(t);
-        t = n;
-    }
+    free_tasks(l->lhead);
+    free_tasks(l->rhead);
+    free(l->slots);
     free(l->heap);
-    free(l->cancelled);
     pthread_mutex_destroy(&l->mu);
     free(l);
+}
+
+void *sm_loop_local(const sm_loop_t *l) { return l->local; }
+
+void sm_loop_set_local(sm_loop_t *l, void *p, void (*free_fn)(void *p))
+{
+    l->local = p;
+    l->local_free = free_fn;
 }
 
 static sm_err_t ctl(sm_loop_t *l, int op, int fd, uint32_t events, sm_io_fn fn, void *ctx)
@@ -150,115 +177,220 @@ void sm_loop_unwatch(sm_loop_t *l, int fd)
     }
 }
 
-void sm_loop_post(sm_loop_t *l, sm_task_fn fn, void *arg)
+/* ---- posted tasks */
+
+void sm_loop_task_init(sm_loop_task_t *t, sm_task_fn fn, void *arg)
 {
-    sm_task_t *t = sm_xmalloc(sizeof *t);
-    t->next = NULL;
+    memset(t, 0, sizeof *t);
     t->fn = fn;
     t->arg = arg;
+}
+
+static void enqueue(sm_loop_t *l, sm_loop_task_t *t)
+{
+    t->next = NULL;
+    if (tls_loop == l) {
+        /* Own thread: runs after this batch of events; no lock, no wake-up. */
+        if (l->ltail)
+            l->ltail->next = t;
+        else
+            l->lhead = t;
+        l->ltail = t;
+        return;
+    }
     pthread_mutex_lock(&l->mu);
-    if (l->tail)
-        l->tail->next = t;
+    if (l->rtail)
+        l->rtail->next = t;
     else
-        __atomic_store_n(&l->head, t, __ATOMIC_RELEASE); /* peeked unlocked by the loop */
-    l->tail = t;
+        __atomic_store_n(&l->rhead, t, __ATOMIC_RELEASE);
+    l->rtail = t;
     pthread_mutex_unlock(&l->mu);
-    if (tls_loop != l && !__atomic_exchange_n(&l->wake_pending, 1, __ATOMIC_ACQ_REL)) {
+    if (!__atomic_exchange_n(&l->wake_pending, 1, __ATOMIC_ACQ_REL)) {
         uint64_t one = 1;
         ssize_t w = write(l->evfd, &one, sizeof one);
         (void)w;
     }
 }
 
-static void run_posted(sm_loop_t *l)
+void sm_loop_post(sm_loop_t *l, sm_task_fn fn, void *arg)
 {
-    __atomic_store_n(&l->wake_pending, 0, __ATOMIC_RELEASE);
-    for (;;) {
-        pthread_mutex_lock(&l->mu);
-        sm_task_t *t = l->head;
-        __atomic_store_n(&l->head, NULL, __ATOMIC_RELEASE);
-        l->tail = NULL;
-        pthread_mutex_unlock(&l->mu);
-        if (!t)
-            return;
-        while (t) {
-            sm_task_t *n = t->next;
+    sm_loop_task_t *t = sm_xmalloc(sizeof *t);
+    sm_loop_task_init(t, fn, arg);
+    t->owned = true;
+    t->queued = 1;
+    enqueue(l, t);
+}
+
+bool sm_loop_post_task(sm_loop_t *l, sm_loop_task_t *t)
+{
+    if (__atomic_exchange_n(&t->queued, 1, __ATOMIC_ACQ_REL))
+        return false;
+    enqueue(l, t);
+    return true;
+}
+
+static bool has_posted(sm_loop_t *l)
+{
+    return l->lhead || __atomic_load_n(&l->rhead, __ATOMIC_ACQUIRE);
+}
+
+static void run_list(sm_loop_task_t *t)
+{
+    while (t) {
+        sm_loop_task_t *n = t->next;
+        if (t->owned) {
             t->fn(t->arg);
             free(t);
-            t = n;
+        } else {
+            sm_task_fn fn = t->fn;
+            void *arg = t->arg;
+            /* Clear first: fn may post the task again (or free its owner). */
+            __atomic_store_n(&t->queued, 0, __ATOMIC_RELEASE);
+            fn(arg);
         }
+        t = n;
     }
 }
 
-/* ---- timers: binary heap */
-
-static bool timer_less(const sm_timer_t *a, const sm_timer_t *b)
+/* Run one generation of posted tasks; returns false if there were none. */
+static bool run_posted(sm_loop_t *l)
 {
-    return a->when_ms < b->when_ms || (a->when_ms == b->when_ms && a->id < b->id);
+    __atomic_store_n(&l->wake_pending, 0, __ATOMIC_RELEASE);
+    sm_loop_task_t *local = l->lhead;
+    l->lhead = l->ltail = NULL;
+    sm_loop_task_t *remote = NULL;
+    if (__atomic_load_n(&l->rhead, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&l->mu);
+        remote = l->rhead;
+        __atomic_store_n(&l->rhead, NULL, __ATOMIC_RELEASE);
+        l->rtail = NULL;
+        pthread_mutex_unlock(&l->mu);
+    }
+    if (!local && !remote)
+        return false;
+    run_list(local);
+    run_list(remote);
+    return true;
 }
 
-static void heap_swap(sm_timer_t *h, int i, int j)
+/* ---- timers: binary heap of slot indices */
+
+static bool timer_less(const sm_loop_t *l, int a, int b)
 {
-    sm_timer_t t = h[i];
-    h[i] = h[j];
-    h[j] = t;
+    const sm_timer_t *x = &l->slots[l->heap[a]], *y = &l->slots[l->heap[b]];
+    return x->when_ms < y->when_ms || (x->when_ms == y->when_ms && x->seq < y->seq);
+}
+
+static void heap_set(sm_loop_t *l, int pos, int slot)
+{
+    l->heap[pos] = slot;
+    l->slots[slot].heap_pos = pos;
+}
+
+static void heap_swap(sm_loop_t *l, int i, int j)
+{
+    int a = l->heap[i], b = l->heap[j];
+    heap_set(l, i, b);
+    heap_set(l, j, a);
+}
+
+static void sift_up(sm_loop_t *l, int i)
+{
+    while (i > 0 && timer_less(l, i, (i - 1) / 2)) {
+        heap_swap(l, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void sift_down(sm_loop_t *l, int i)
+{
+    for (;;) {
+        int a = 2 * i + 1, b = a + 1, m = i;
+        if (a < l->nheap && timer_less(l, a, m))
+            m = a;
+        if (b < l->nheap && timer_less(l, b, m))
+            m = b;
+        if (m == i)
+            return;
+        heap_swap(l, i, m);
+        i = m;
+    }
+}
+
+/* Remove the heap entry at pos and free its slot. */
+static void heap_remove(sm_loop_t *l, int pos)
+{
+    int slot = l->heap[pos];
+    int last = --l->nheap;
+    if (pos != last) {
+        heap_set(l, pos, l->heap[last]);
+        sift_down(l, pos);
+        sift_up(l, pos);
+    }
+    sm_timer_t *t = &l->slots[slot];
+    t->heap_pos = -1;
+    t->fn = NULL;
+    t->arg = NULL;
+    t->gen++;
+    t->next_free = l->free_slot;
+    l->free_slot = slot;
 }
 
 uint64_t sm_loop_timer(sm_loop_t *l, int64_t when_ms, sm_task_fn fn, void *arg)
 {
-    if (l->nheap == l->capheap) {
-        l->capheap = l->capheap ? l->capheap * 2 : 16;
-        l->heap = sm_xrealloc(l->heap, sizeof(sm_timer_t) * (size_t)l->capheap);
+    int slot = l->free_slot;
+    if (slot >= 0) {
+        l->free_slot = l->slots[slot].next_free;
+    } else {
+        if (l->nslots == l->capslots) {
+            l->capslots = l->capslots ? l->capslots * 2 : 16;
+            l->slots = sm_xrealloc(l->slots, sizeof(sm_timer_t) * (size_t)l->capslots);
+            l->heap = sm_xrealloc(l->heap, sizeof(int) * (size_t)l->capslots);
+            l->capheap = l->capslots;
+        }
+        slot = l->nslots++;
+        l->slots[slot].gen = 1;
     }
-    uint64_t id = l->next_timer_id++;
-    int i = l->nheap++;
-    l->heap[i] = (sm_timer_t){when_ms, id, fn, arg};
-    while (i > 0 && timer_less(&l->heap[i], &l->heap[(i - 1) / 2])) {
-        heap_swap(l->heap, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-    return id;
+    sm_timer_t *t = &l->slots[slot];
+    t->when_ms = when_ms;
+    t->seq = l->next_seq++;
+    t->fn = fn;
+    t->arg = arg;
+    t->next_free = -1;
+    int pos = l->nheap++;
+    heap_set(l, pos, slot);
+    sift_up(l, pos);
+    return ((uint64_t)t->gen << 32) | (uint64_t)(slot + 1);
 }
 
 void sm_loop_timer_cancel(sm_loop_t *l, uint64_t id)
 {
     if (!id)
         return;
-    for (int i = 0; i < l->nheap; i++) {
-        if (l->heap[i].id == id) {
-            l->heap[i].fn = NULL; /* tombstone */
-            return;
-        }
-    }
+    int64_t slot = (int64_t)(id & 0xffffffffu) - 1;
+    uint32_t gen = (uint32_t)(id >> 32);
+    if (slot < 0 || slot >= l->nslots)
+        return;
+    sm_timer_t *t = &l->slots[slot];
+    if (t->gen != gen || t->heap_pos < 0)
+        return;
+    heap_remove(l, t->heap_pos);
 }
 
-static void heap_pop(sm_loop_t *l)
-{
-    l->heap[0] = l->heap[--l->nheap];
-    int i = 0;
-    for (;;) {
-        int a = 2 * i + 1, b = a + 1, m = i;
-        if (a < l->nheap && timer_less(&l->heap[a], &l->heap[m]))
-            m = a;
-        if (b < l->nheap && timer_less(&l->heap[b], &l->heap[m]))
-            m = b;
-        if (m == i)
-            break;
-        heap_swap(l->heap, i, m);
-        i = m;
-    }
-}
+int sm_loop_timer_count(const sm_loop_t *l) { return l->nheap; }
 
+/* Run due timers; returns the epoll timeout until the next one. */
 static int run_timers(sm_loop_t *l)
 {
     int64_t now = sm_now_mono_ms();
     while (l->nheap > 0) {
-        sm_timer_t t = l->heap[0];
-        if (t.fn && t.when_ms > now)
-            return (int)SM_MIN(t.when_ms - now, 1000);
-        heap_pop(l);
-        if (t.fn)
-            t.fn(t.arg);
+        sm_timer_t *t = &l->slots[l->heap[0]];
+        if (t->when_ms > now)
+            return (int)SM_MIN(t->when_ms - now, 1000);
+        sm_task_fn fn = t->fn;
+        void *arg = t->arg;
+        heap_remove(l, 0);
+        fn(arg);
     }
     return 1000;
 }
@@ -275,10 +407,10 @@ void sm_loop_run(sm_loop_t *l)
     struct epoll_event evs[128];
     while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
         int timeout = run_timers(l);
-        if (__atomic_load_n(&l->head, __ATOMIC_ACQUIRE))
-            timeout = 0;
         if (l->before_sleep)
             l->before_sleep(l->before_sleep_arg);
+        if (has_posted(l))
+            timeout = 0;
         int n = epoll_wait(l->epfd, evs, 128, timeout);
         if (n < 0) {
             if (errno == EINTR)
@@ -299,7 +431,10 @@ void sm_loop_run(sm_loop_t *l)
         }
         run_posted(l);
     }
-    run_posted(l);
+    /* Drain what was posted before the stop (bounded: tasks that keep
+     * re-posting themselves are not run forever). */
+    for (int i = 0; i < 64 && run_posted(l); i++)
+        ;
     tls_loop = NULL;
 }
 
