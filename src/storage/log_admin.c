@@ -57,24 +57,46 @@ sm_err_t sm_log_truncate_to(sm_log_t *log, int64_t offset)
     }
     gone = sm_xcalloc((size_t)log->nsegs, sizeof *gone);
     if (offset < seg->base_offset || new_end < log->start_offset) {
-        /* Nothing of the log survives: restart empty at offset. */
-        sm_segment_t *fresh;
-        ngone = log->nsegs;
-        sm_log_segs_remove(log, 0, ngone, gone);
-        if ((err = sm_segment_create(log->dir, offset, log->cfg.segment_index_bytes, &fresh))) {
-            /* leave a usable list: without a segment the log cannot work */
-            SM_ERROR("storage", "%s: cannot create segment at %" PRId64 " after truncation",
-                     log->name, offset);
-            SM_ASSERT(!"truncation left no segment");
+        /* Nothing of the log survives: restart empty at offset. The new
+         * first segment exists before the old ones go, so a failure leaves
+         * the log as it was. A segment already based at offset is reused
+         * (emptied) rather than created over. */
+        int keep = -1;
+        for (int k = 0; k < log->nsegs; k++)
+            if (log->segs[k]->base_offset == offset)
+                keep = k;
+        sm_segment_t *fresh = NULL;
+        if (keep < 0 &&
+            (err = sm_segment_create(log->dir, offset, log->cfg.segment_index_bytes, &fresh))) {
+            SM_ERROR("storage", "%s: cannot create segment at %" PRId64 " for truncation: %s",
+                     log->name, offset, sm_err_str(err));
+            goto unlock;
         }
-        sm_log_seg_push(log, fresh);
+        if (keep >= 0 && (err = sm_segment_truncate(log->segs[keep], 0))) {
+            __atomic_store_n(&log->failed, err, __ATOMIC_RELEASE);
+            goto unlock;
+        }
+        if (keep >= 0) {
+            ngone = log->nsegs - keep - 1;
+            sm_log_segs_remove(log, keep + 1, ngone, gone);
+            sm_log_segs_remove(log, 0, keep, gone + ngone);
+            ngone += keep;
+        } else {
+            ngone = log->nsegs;
+            sm_log_segs_remove(log, 0, ngone, gone);
+            sm_log_seg_push(log, fresh);
+        }
         __atomic_store_n(&log->start_offset, offset, __ATOMIC_RELEASE);
         new_end = offset;
     } else {
+        if ((err = sm_segment_truncate(seg, pos))) {
+            /* the file may be cut while the indexes are not: stop appends
+             * until a restart recovers the segment */
+            __atomic_store_n(&log->failed, err, __ATOMIC_RELEASE);
+            goto unlock;
+        }
         ngone = log->nsegs - i - 1;
         sm_log_segs_remove(log, i + 1, ngone, gone);
-        if ((err = sm_segment_truncate(seg, pos)))
-            goto unlock;
         new_end = seg->end_offset;
     }
     SM_INFO("storage", "%s: truncated to offset %" PRId64 " (requested %" PRId64 "), %d segment(s) removed",

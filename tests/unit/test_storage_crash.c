@@ -1,0 +1,653 @@
+/* test_storage_crash.c - the partition log through the fault-injecting file
+ * layer (sm_file_set_ops):
+ *  - a crash after every file operation of a workload that rolls segments,
+ *    flushes, moves the log start and truncates (the Nth operation is torn
+ *    when it is a write, every later one fails, the log is abandoned, then
+ *    reopened with the real file system): the log always opens, everything
+ *    flushed before the crash is there, every batch served validates and
+ *    offsets are contiguous;
+ *  - an I/O error at the Nth write, then the workload goes on: the same
+ *    invariants, and the log keeps working;
+ *  - disk full for a while: appends fail with SM_ERR_NOSPC, reads go on,
+ *    writes resume when space returns, nothing is lost;
+ *  - a failed fsync: the log refuses appends until a repair flush succeeds;
+ *  - group commit: many waiters, one fsync;
+ *  - the segment file cache: fds bounded, eviction under a held slice;
+ *  - Kafka's checkpoint files and the clean-shutdown marker. */
+#define _GNU_SOURCE
+#include "batch.h"
+#include "file.h"
+#include "segfiles.h"
+#include "storage/log.h"
+#include "sm_test.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char root[256];
+
+/* ------------------------------------------------------------ fault layer */
+
+enum { MODE_OFF, MODE_CRASH, MODE_ERROR, MODE_NOSPC };
+static int mode;
+static long op_count, fail_at; /* operations counted; the one that fails */
+static bool crashed;
+static long sync_count;
+static bool fail_next_sync;
+
+static bool hit(void)
+{
+    if (mode == MODE_OFF)
+        return false;
+    if (crashed)
+        return true;
+    return ++op_count == fail_at;
+}
+
+static int f_open(const char *path, int flags, mode_t m)
+{
+    if ((flags & (O_CREAT | O_WRONLY | O_RDWR)) && crashed) {
+        errno = EIO;
+        return -1;
+    }
+    return open(path, flags, m);
+}
+static ssize_t f_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    if (mode == MODE_NOSPC) {
+        errno = ENOSPC;
+        return -1;
+    }
+    if (hit()) {
+        if (mode == MODE_CRASH && !crashed) {
+            crashed = true; /* torn: half of it lands, then the machine stops */
+            if (n > 1)
+                (void)pwrite(fd, buf, n / 2, off);
+        }
+        if (mode == MODE_ERROR && n > 1 && (op_count & 1))
+            return pwrite(fd, buf, n / 2, off); /* short write; the retry fails below */
+        errno = EIO;
+        return -1;
+    }
+    return pwrite(fd, buf, n, off);
+}
+static int f_fdatasync(int fd)
+{
+    sync_count++;
+    if (fail_next_sync) {
+        fail_next_sync = false;
+        errno = EIO;
+        return -1;
+    }
+    if (hit()) {
+        crashed = mode == MODE_CRASH;
+        errno = EIO;
+        return -1;
+    }
+    return fdatasync(fd);
+}
+static int f_fsync(int fd)
+{
+    if (hit()) {
+        crashed = mode == MODE_CRASH;
+        errno = EIO;
+        return -1;
+    }
+    return fsync(fd);
+}
+static int f_ftruncate(int fd, off_t len)
+{
+    if (hit()) {
+        crashed = mode == MODE_CRASH;
+        errno = EIO;
+        return -1;
+    }
+    return ftruncate(fd, len);
+}
+static int f_rename(const char *a, const char *b)
+{
+    if (hit()) {
+        crashed = mode == MODE_CRASH;
+        errno = EIO;
+        return -1;
+    }
+    return rename(a, b);
+}
+static int f_unlink(const char *p)
+{
+    if (hit()) {
+        crashed = mode == MODE_CRASH;
+        errno = EIO;
+        return -1;
+    }
+    return unlink(p);
+}
+
+static sm_file_ops_t fault_ops;
+static void faults_on(int m, long at)
+{
+    fault_ops = *sm_file_os_ops();
+    fault_ops.open = f_open;
+    fault_ops.pwrite = f_pwrite;
+    fault_ops.fdatasync = f_fdatasync;
+    fault_ops.fsync = f_fsync;
+    fault_ops.ftruncate = f_ftruncate;
+    fault_ops.rename = f_rename;
+    fault_ops.unlink = f_unlink;
+    mode = m;
+    op_count = 0;
+    fail_at = at;
+    crashed = false;
+    sm_file_set_ops(&fault_ops);
+}
+static void faults_off(void)
+{
+    mode = MODE_OFF;
+    crashed = false;
+    sm_file_set_ops(NULL);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void rm_rf(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char p[600];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rm_rf(p);
+        else
+            unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* A batch of n records whose values encode (tag, i) so content is checked. */
+static sm_err_t append_tagged(sm_log_t *log, int tag, int n, sm_append_info_t *ai)
+{
+    char vals[8][32];
+    sm_record_in_t recs[8];
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(vals[i], sizeof vals[i], "v-%d-%d", tag, i);
+        recs[i] = (sm_record_in_t){.key = "k", .key_len = 1, .value = vals[i],
+                                   .value_len = (size_t)len, .timestamp = 1000 + tag};
+    }
+    sm_batch_params_t bp = {.leader_epoch = -1, .producer_id = -1, .producer_epoch = -1,
+                            .base_sequence = -1};
+    sm_wbuf_t w;
+    sm_wbuf_init(&w);
+    sm_batch_encode(&w, &bp, recs, n);
+    sm_err_t err = sm_log_append(log, w.mem, w.len, 3, 5000 + tag, ai);
+    sm_wbuf_free(&w);
+    return err;
+}
+
+/* Read every batch from the log start to the end; each must validate and
+ * offsets must be contiguous. Returns the number of batches, -1 on a
+ * violation. tags[offset - start] gets the tag of each offset's record. */
+static int read_all(sm_log_t *log, int *tags, int ntags)
+{
+    int64_t off = sm_log_start_offset(log), end = sm_log_end_offset(log);
+    int batches = 0;
+    while (off < end) {
+        sm_log_slice_t sl;
+        if (sm_log_read(log, off, INT64_MAX, 1 << 20, true, &sl) != SM_OK || sl.len == 0)
+            return -1;
+        uint8_t *buf = malloc((size_t)sl.len);
+        ssize_t got = pread(sl.fd, buf, (size_t)sl.len, sl.file_pos);
+        sm_ref_release(sl.ref);
+        if (got != sl.len) {
+            free(buf);
+            return -1;
+        }
+        size_t pos = 0;
+        while (pos < (size_t)sl.len) {
+            sm_batch_info_t b;
+            const char *why;
+            if (sm_batch_header_parse(buf + pos, (size_t)sl.len - pos, &b) != SM_OK ||
+                sm_batch_validate(buf + pos, (size_t)sm_batch_total_size(&b), &b, &why) != SM_OK) {
+                free(buf);
+                return -1;
+            }
+            if (b.base_offset > off) { /* a gap */
+                free(buf);
+                return -1;
+            }
+            sm_record_iter_t it;
+            sm_record_t r;
+            if (sm_record_iter_init(&it, buf + pos, (size_t)sm_batch_total_size(&b)) == SM_OK)
+                while (sm_record_iter_next(&it, &r) == SM_OK) {
+                    int64_t o = b.base_offset + r.offset_delta;
+                    int tag = -1;
+                    if (r.value && sscanf((const char *)r.value, "v-%d-", &tag) == 1 && o >= 0 &&
+                        o - sm_log_start_offset(log) < ntags && o >= sm_log_start_offset(log))
+                        tags[o - sm_log_start_offset(log)] = tag;
+                }
+            off = sm_batch_last_offset(&b) + 1;
+            pos += (size_t)sm_batch_total_size(&b);
+            batches++;
+        }
+        free(buf);
+    }
+    return batches;
+}
+
+/* The workload: small segments (a roll every few appends), flushes, a
+ * DeleteRecords and a truncation. Records which offsets are durable
+ * (append OK, then a flush OK) and their tags. */
+typedef struct expect {
+    int64_t durable_end; /* offsets below were flushed successfully */
+    int tag_at[256];     /* tag of each offset */
+    int64_t start;       /* log start after the last successful DeleteRecords */
+} expect_t;
+
+static void workload(sm_log_t *log, expect_t *ex)
+{
+    int64_t next = sm_log_end_offset(log);
+    for (int t = 0; t < 24; t++) {
+        sm_append_info_t ai;
+        int n = 1 + t % 3;
+        if (append_tagged(log, t, n, &ai) == SM_OK) {
+            for (int64_t o = ai.base_offset; o <= ai.last_offset && o < 256; o++)
+                ex->tag_at[o] = t;
+            next = ai.last_offset + 1;
+        }
+        if (t % 4 == 3 && sm_log_flush(log) == SM_OK)
+            ex->durable_end = SM_MAX(ex->durable_end, sm_log_durable_offset(log));
+        if (t == 10 && sm_log_delete_records(log, 3) == SM_OK)
+            ex->start = 3;
+        if (t == 17 && sm_log_truncate_to(log, next - 1) == SM_OK) {
+            next = sm_log_end_offset(log);
+            if (ex->durable_end > next)
+                ex->durable_end = next;
+        }
+    }
+}
+
+static void small_config(sm_log_config_t *c)
+{
+    sm_log_config_default(c);
+    c->segment_bytes = 300; /* about three batches */
+    c->index_interval_bytes = 60;
+    c->retention_ms = -1;
+}
+
+/* Reopen after a crash and check the invariants. */
+static void check_recovered(const char *dir, const expect_t *ex, long step)
+{
+    sm_log_config_t c;
+    small_config(&c);
+    sm_log_t *log;
+    sm_err_t err = sm_log_open(dir, "crash-0", &c, &log);
+    CHECK_EQ(err, SM_OK);
+    if (err) {
+        fprintf(stderr, "  (crash at step %ld: open failed)\n", step);
+        return;
+    }
+    int tags[256];
+    for (int i = 0; i < 256; i++)
+        tags[i] = -2;
+    int nb = read_all(log, tags, 256);
+    CHECK(nb >= 0);
+    int64_t start = sm_log_start_offset(log), end = sm_log_end_offset(log);
+    bool lost = false;
+    for (int64_t o = SM_MAX(start, ex->start); o < ex->durable_end && o < 256; o++)
+        if (o >= end || tags[o - start] != ex->tag_at[o])
+            lost = true;
+    CHECK(!lost);
+    if (nb < 0 || lost)
+        fprintf(stderr, "  (crash at step %ld: batches %d, [%" PRId64 ", %" PRId64
+                "), durable end %" PRId64 ")\n", step, nb, start, end, ex->durable_end);
+    /* and it keeps working: the new batch reads back, before and after a
+     * clean reopen */
+    sm_append_info_t ai;
+    CHECK_EQ(append_tagged(log, 99, 2, &ai), SM_OK);
+    CHECK_EQ(ai.base_offset, end);
+    CHECK_EQ(sm_log_flush(log), SM_OK);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 256; i++)
+            tags[i] = -2;
+        start = sm_log_start_offset(log);
+        bool ok = read_all(log, tags, 256) >= 0 && end + 1 - start < 256 &&
+                  tags[end - start] == 99 && tags[end + 1 - start] == 99;
+        CHECK(ok);
+        if (!ok)
+            fprintf(stderr, "  (crash at step %ld: appended batch unreadable, round %d)\n", step,
+                    round);
+        sm_log_close(log);
+        if (round == 0 && sm_log_open(dir, "crash-0", &c, &log) != SM_OK) {
+            CHECK(!"reopen failed");
+            return;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ tests */
+
+/* Count the operations of a clean run, then crash after each one. */
+static void test_crash_at_every_step(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/crashroot/crash-0", root);
+    sm_log_config_t c;
+    small_config(&c);
+    expect_t ex;
+    memset(&ex, 0, sizeof ex);
+
+    rm_rf(dir);
+    sm_log_t *log;
+    faults_on(MODE_CRASH, -1); /* never fails: just counts */
+    CHECK_EQ(sm_log_open(dir, "crash-0", &c, &log), SM_OK);
+    workload(log, &ex);
+    long total = op_count;
+    sm_log_close(log);
+    faults_off();
+    CHECK(total > 30);
+    fprintf(stderr, "workload: %ld file operations\n", total);
+
+    for (long step = 1; step <= total; step++) {
+        rm_rf(dir);
+        memset(&ex, 0, sizeof ex);
+        faults_on(MODE_CRASH, step);
+        if (sm_log_open(dir, "crash-0", &c, &log) == SM_OK) {
+            workload(log, &ex);
+            sm_log_close(log); /* every write fails now: nothing more lands */
+        }
+        faults_off();
+        check_recovered(dir, &ex, step);
+    }
+    rm_rf(dir);
+}
+
+/* An I/O error (sometimes after a short write) at the Nth write; the
+ * workload goes on, then a clean reopen. */
+static void test_error_at_nth_write(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/errroot/crash-0", root);
+    sm_log_config_t c;
+    small_config(&c);
+    for (long step = 1; step <= 120; step += 3) {
+        rm_rf(dir);
+        expect_t ex;
+        memset(&ex, 0, sizeof ex);
+        sm_log_t *log;
+        faults_on(MODE_ERROR, step);
+        if (sm_log_open(dir, "crash-0", &c, &log) == SM_OK) {
+            workload(log, &ex);
+            faults_off();
+            /* a failed fsync leaves the log failed until a flush repairs it */
+            if (sm_log_flush(log) != SM_OK)
+                fprintf(stderr, "  (step %ld: repair flush failed)\n", step);
+            CHECK_EQ(sm_log_failed(log), SM_OK);
+            int tags[256];
+            CHECK(read_all(log, tags, 256) >= 0);
+            sm_log_close(log);
+        }
+        faults_off();
+        check_recovered(dir, &ex, step);
+    }
+    rm_rf(dir);
+}
+
+static void test_disk_full_then_space_returns(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/full/full-0", root);
+    sm_log_config_t c;
+    small_config(&c);
+    sm_log_t *log;
+    CHECK_EQ(sm_log_open(dir, "full-0", &c, &log), SM_OK);
+    sm_append_info_t ai;
+    for (int t = 0; t < 5; t++)
+        CHECK_EQ(append_tagged(log, t, 2, &ai), SM_OK);
+    int64_t end = sm_log_end_offset(log);
+    faults_on(MODE_NOSPC, 0);
+    for (int t = 5; t < 15; t++) /* some of these roll: creating files fails too */
+        CHECK_EQ(append_tagged(log, t, 2, &ai), SM_ERR_NOSPC);
+    CHECK_EQ(sm_log_end_offset(log), end);
+    int tags[256];
+    CHECK_EQ(read_all(log, tags, 256) > 0, 1); /* reads go on */
+    CHECK_EQ(tags[end - 1], 4);
+    faults_off();
+    for (int t = 15; t < 25; t++)
+        CHECK_EQ(append_tagged(log, t, 2, &ai), SM_OK);
+    CHECK_EQ(sm_log_end_offset(log), end + 20);
+    CHECK_EQ(sm_log_flush(log), SM_OK);
+    CHECK(read_all(log, tags, 256) > 0);
+    CHECK_EQ(tags[end], 15);
+    sm_log_close(log);
+    CHECK_EQ(sm_log_open(dir, "full-0", &c, &log), SM_OK);
+    CHECK_EQ(sm_log_end_offset(log), end + 20);
+    CHECK_EQ(sm_log_destroy(log), SM_OK);
+}
+
+static void test_failed_fsync_blocks_appends_until_repaired(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/fsync/fs-0", root);
+    sm_log_config_t c;
+    small_config(&c);
+    c.segment_bytes = 1 << 20;
+    sm_log_t *log;
+    CHECK_EQ(sm_log_open(dir, "fs-0", &c, &log), SM_OK);
+    sm_append_info_t ai;
+    CHECK_EQ(append_tagged(log, 1, 3, &ai), SM_OK);
+    faults_on(MODE_OFF, 0);
+    sm_file_set_ops(&fault_ops);
+    fail_next_sync = true;
+    CHECK_EQ(sm_log_flush(log), SM_ERR_IO);
+    CHECK_EQ(sm_log_failed(log), SM_ERR_IO);
+    CHECK_EQ(append_tagged(log, 2, 1, &ai), SM_ERR_IO);
+    CHECK(sm_log_flush_due(log, 0));
+    CHECK_EQ(sm_log_durable_offset(log), 0);
+    CHECK_EQ(sm_log_flush(log), SM_OK); /* rewrites the tail, syncs */
+    CHECK_EQ(sm_log_failed(log), SM_OK);
+    CHECK_EQ(sm_log_durable_offset(log), 3);
+    CHECK_EQ(append_tagged(log, 3, 1, &ai), SM_OK);
+    CHECK_EQ(ai.base_offset, 3);
+    faults_off();
+    CHECK_EQ(sm_log_destroy(log), SM_OK);
+}
+
+typedef struct counter {
+    sm_log_waiter_t w;
+    int *done;
+    sm_err_t err;
+} counter_t;
+static void count_done(sm_log_waiter_t *w, sm_err_t err)
+{
+    counter_t *c = (counter_t *)w;
+    c->err = err;
+    (*c->done)++;
+}
+
+static void test_group_commit_one_fsync(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/gc/gc-0", root);
+    sm_log_config_t c;
+    sm_log_config_default(&c);
+    c.flush_messages = 1;
+    sm_log_t *log;
+    CHECK_EQ(sm_log_open(dir, "gc-0", &c, &log), SM_OK);
+    sm_append_info_t ai;
+    /* inline flush (no deferral): durable at once */
+    CHECK_EQ(append_tagged(log, 0, 1, &ai), SM_OK);
+    CHECK_EQ(sm_log_durable_offset(log), 1);
+
+    sm_log_defer_flush(true);
+    int done = 0;
+    counter_t w[8];
+    for (int i = 0; i < 8; i++) {
+        CHECK_EQ(append_tagged(log, i + 1, 1, &ai), SM_OK);
+        CHECK(sm_log_sync_required(log));
+        w[i] = (counter_t){.w = {.target = ai.last_offset + 1, .done = count_done},
+                           .done = &done, .err = -1};
+        sm_log_wait_t r = sm_log_wait_durable(log, &w[i].w);
+        CHECK_EQ(r, i == 0 ? SM_LOG_WAIT_START : SM_LOG_WAIT_QUEUED);
+    }
+    sm_log_defer_flush(false);
+    CHECK_EQ(sm_log_durable_offset(log), 1);
+    faults_on(MODE_OFF, 0);
+    sm_file_set_ops(&fault_ops);
+    sync_count = 0;
+    sm_log_run_flusher(log);
+    faults_off();
+    CHECK_EQ(done, 8);
+    CHECK_EQ(sync_count, 1); /* eight appends, one fdatasync */
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ(w[i].err, SM_OK);
+    CHECK_EQ(sm_log_durable_offset(log), 9);
+    counter_t late = {.w = {.target = 9, .done = count_done}, .done = &done};
+    CHECK_EQ(sm_log_wait_durable(log, &late.w), SM_LOG_WAIT_DURABLE);
+    CHECK_EQ(sm_log_destroy(log), SM_OK);
+}
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_fd_cache_bounds_open_files(void)
+{
+    enum { N = 40 };
+    int old = sm_segfiles_set_budget(5);
+    int base_fds = count_fds();
+    sm_log_config_t c;
+    sm_log_config_default(&c);
+    sm_log_t *logs[N];
+    sm_append_info_t ai;
+    for (int i = 0; i < N; i++) {
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/fdc/fdc-%d", root, i);
+        CHECK_EQ(sm_log_open(dir, "fdc", &c, &logs[i]), SM_OK);
+        CHECK_EQ(append_tagged(logs[i], i, 2, &ai), SM_OK);
+    }
+    CHECK(sm_segfiles_open_count() <= 5);
+    CHECK(count_fds() <= base_fds + 3 * 5 + 2);
+    /* a slice pins its fd across eviction */
+    sm_log_slice_t sl;
+    CHECK_EQ(sm_log_read(logs[0], 0, INT64_MAX, 1 << 20, true, &sl), SM_OK);
+    for (int i = 1; i < N; i++) { /* touch the others: logs[0] is evicted */
+        int tags[4];
+        CHECK(read_all(logs[i], tags, 4) == 1);
+        CHECK_EQ(tags[1], i);
+    }
+    uint8_t buf[512];
+    CHECK_EQ(pread(sl.fd, buf, (size_t)sl.len, sl.file_pos), sl.len);
+    sm_batch_info_t b;
+    const char *why;
+    CHECK_EQ(sm_batch_validate(buf, (size_t)sl.len, &b, &why), SM_OK);
+    sm_ref_release(sl.ref);
+    CHECK(count_fds() <= base_fds + 3 * 5 + 2);
+    for (int i = 0; i < N; i++)
+        sm_log_close(logs[i]);
+    sm_segfiles_set_budget(old);
+}
+
+static char *slurp(const char *path)
+{
+    static char buf[4096];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void test_checkpoints_and_clean_marker(void)
+{
+    char ld[300], dir[400], path[500];
+    snprintf(ld, sizeof ld, "%s/ckpt", root);
+    sm_log_config_t c;
+    sm_log_config_default(&c);
+    sm_log_t *a, *b;
+    snprintf(dir, sizeof dir, "%s/orders-0", ld);
+    CHECK_EQ(sm_log_open(dir, "orders-0", &c, &a), SM_OK);
+    snprintf(dir, sizeof dir, "%s/orders-1", ld);
+    CHECK_EQ(sm_log_open(dir, "orders-1", &c, &b), SM_OK);
+    sm_append_info_t ai;
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(append_tagged(a, i, 2, &ai), SM_OK);
+    CHECK_EQ(append_tagged(b, 7, 1, &ai), SM_OK);
+    CHECK_EQ(sm_log_delete_records(a, 2), SM_OK);
+    CHECK_EQ(sm_log_flush(a), SM_OK);
+    sm_log_checkpoint_dirs(); /* periodic write while open */
+    snprintf(path, sizeof path, "%s/recovery-point-offset-checkpoint", ld);
+    char *s = slurp(path);
+    CHECK(s && strstr(s, "orders 0 6\n") && strstr(s, "orders 1 0\n") && !strncmp(s, "0\n2\n", 4));
+    snprintf(path, sizeof path, "%s/.kafka_cleanshutdown", ld);
+    CHECK(access(path, F_OK) != 0);
+    sm_log_close(a);
+    CHECK(access(path, F_OK) != 0); /* b is still open */
+    sm_log_close(b);
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof path, "%s/recovery-point-offset-checkpoint", ld);
+    s = slurp(path);
+    CHECK(s && strstr(s, "orders 0 6\n") && strstr(s, "orders 1 1\n"));
+    snprintf(path, sizeof path, "%s/log-start-offset-checkpoint", ld);
+    s = slurp(path);
+    CHECK(s && strstr(s, "orders 0 2\n") && strstr(s, "orders 1 0\n"));
+    snprintf(path, sizeof path, "%s/orders-0/leader-epoch-checkpoint", ld);
+    s = slurp(path);
+    CHECK(s && !strcmp(s, "0\n1\n3 2\n")); /* epoch 3 from offset 0, moved up to the start */
+
+    /* reopen: the marker is consumed, the logs are clean and intact */
+    snprintf(dir, sizeof dir, "%s/orders-0", ld);
+    CHECK_EQ(sm_log_open(dir, "orders-0", &c, &a), SM_OK);
+    snprintf(path, sizeof path, "%s/.kafka_cleanshutdown", ld);
+    CHECK(access(path, F_OK) != 0);
+    CHECK_EQ(sm_log_start_offset(a), 2);
+    CHECK_EQ(sm_log_end_offset(a), 6);
+    int32_t ep;
+    int64_t eo;
+    CHECK_EQ(sm_log_epoch_end_offset(a, 5, &ep, &eo), SM_OK);
+    CHECK_EQ(ep, 3);
+    CHECK_EQ(eo, 6);
+    CHECK_EQ(sm_log_epoch_end_offset(a, 1, &ep, &eo), SM_ERR_NOT_FOUND);
+    /* without a state file the log start comes from the checkpoint */
+    sm_log_close(a);
+    snprintf(path, sizeof path, "%s/orders-0/samsa-log-state", ld);
+    unlink(path);
+    CHECK_EQ(sm_log_open(dir, "orders-0", &c, &a), SM_OK);
+    CHECK_EQ(sm_log_start_offset(a), 2);
+    CHECK_EQ(sm_log_end_offset(a), 6);
+    sm_log_close(a);
+}
+
+int main(void)
+{
+    snprintf(root, sizeof root, "/tmp/samsa-test-crash-%d", (int)getpid());
+    mkdir(root, 0755);
+    RUN(test_crash_at_every_step);
+    RUN(test_error_at_nth_write);
+    RUN(test_disk_full_then_space_returns);
+    RUN(test_failed_fsync_blocks_appends_until_repaired);
+    RUN(test_group_commit_one_fsync);
+    RUN(test_fd_cache_bounds_open_files);
+    RUN(test_checkpoints_and_clean_marker);
+    rm_rf(root);
+    TEST_MAIN_END();
+}
