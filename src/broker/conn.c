@@ -36,6 +36,7 @@
  */
 #define _GNU_SOURCE
 #include "conn.h"
+#include "bufpool.h"
 #include "dispatch.h"
 #include "log.h"
 #include "server.h"
@@ -53,17 +54,23 @@
 
 #define RBUF_SIZE (256 * 1024)        /* per loop */
 #define DIRECT_READ_MIN (32 * 1024)   /* read a frame's remainder straight into it */
+#define SMALL_READ 4096               /* first read after a large frame */
 #define PART_MIN 4096                 /* first allocation for a partial frame */
 #define MAX_INFLIGHT 128              /* queued requests per connection */
 #define MAX_INFLIGHT_BYTES (64 << 20) /* queued frame bytes per connection */
 #define MAX_IOV 64                    /* response pieces per sendmsg */
 #define READ_ROUNDS 16                /* reads per readiness event (fairness) */
+#define POOL_MIN (64 * 1024)          /* frames this large are recycled per loop */
+#define POOL_BUFS 8
+#define POOL_BYTES (32 << 20)
+#define POOL_IDLE_MS 5000             /* pooled frames freed after this long unused */
 
 enum { REQ_PENDING = 0, REQ_DONE, REQ_FAILED };
 
 /* Per-loop state of the connection layer (sm_loop_local). Loop thread. */
 typedef struct conn_loop {
     uint8_t *rbuf;
+    sm_bufpool_t *frames;           /* recycled large frame buffers */
     sm_conn_t *lru_head, *lru_tail; /* least recently active first */
     uint64_t sweep_timer;
     int nconns;
@@ -83,7 +90,8 @@ struct sm_conn {
     /* input: a frame in progress */
     uint8_t hdr[4];    /* size prefix bytes seen so far */
     int hdr_have;
-    uint8_t *part;     /* frame body being assembled (size known) */
+    bool last_big;     /* the last frame was large: read the next prefix small */
+    uint8_t *part;     /* frame body being assembled (size known); a bufpool buffer */
     int32_t part_len, part_have, part_cap;
     uint8_t *stash;    /* bytes read but not parsed (backpressure) */
     size_t stash_len;
@@ -169,7 +177,9 @@ static void idle_sweep(void *arg)
         }
         c = next;
     }
-    if (cl->nconns > 0)
+    if (sm_bufpool_bytes(cl->frames) > 0 && now - sm_bufpool_last_use_ms(cl->frames) > POOL_IDLE_MS)
+        sm_bufpool_trim(cl->frames);
+    if (cl->nconns > 0 || sm_bufpool_bytes(cl->frames) > 0)
         cl->sweep_timer =
             sm_loop_timer(sm_loop_current(), now + sweep_period_ms(cl), idle_sweep, cl);
 }
@@ -191,6 +201,7 @@ static void conn_loop_free(void *p)
             sm_ref_release(&c->ref);
         }
     }
+    sm_bufpool_free(cl->frames);
     free(cl->rbuf);
     free(cl);
 }
@@ -201,6 +212,7 @@ static conn_loop_t *conn_loop_get(sm_server_t *srv, sm_loop_t *l)
     if (!cl) {
         cl = sm_xcalloc(1, sizeof *cl);
         cl->rbuf = sm_xmalloc(RBUF_SIZE);
+        cl->frames = sm_bufpool_new(POOL_BUFS, POOL_BYTES, POOL_MIN);
         cl->idle_ms = sm_server_config(srv)->connections_max_idle_ms;
         sm_loop_set_local(l, cl, conn_loop_free);
     }
@@ -212,7 +224,7 @@ static conn_loop_t *conn_loop_get(sm_server_t *srv, sm_loop_t *l)
 static void conn_free(sm_ref_t *r)
 {
     sm_conn_t *c = (sm_conn_t *)r;
-    free(c->part);
+    sm_buf_release(NULL, c->part);
     free(c->stash);
     free(c);
     __atomic_fetch_sub(&g_conn_count, 1, __ATOMIC_RELAXED);
@@ -223,7 +235,7 @@ static void req_free(sm_req_t *req)
     __atomic_fetch_sub(&g_inflight, 1, __ATOMIC_RELAXED);
     sm_arena_free(&req->arena);
     sm_wbuf_free(&req->resp);
-    free(req->frame);
+    sm_buf_release(req->conn->cl ? req->conn->cl->frames : NULL, req->frame);
     sm_ref_release(&req->conn->ref);
     free(req);
 }
@@ -242,7 +254,7 @@ static void conn_close(sm_conn_t *c, const char *why)
         lru_unlink(c->cl, c);
         c->cl->nconns--;
     }
-    free(c->part);
+    sm_buf_release(c->cl ? c->cl->frames : NULL, c->part);
     c->part = NULL;
     free(c->stash);
     c->stash = NULL;
@@ -276,7 +288,7 @@ const char *sm_req_peer(const sm_req_t *req) { return req->conn->peer; }
 /* ------------------------------------------------------------ input */
 
 /* Parse the request header and hand the request to its handler. Takes
- * ownership of frame. */
+ * ownership of frame (a bufpool buffer). */
 static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
 {
     sm_rd_t r;
@@ -285,13 +297,13 @@ static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
     int16_t ver = sm_rd_i16(&r);
     int32_t corr = sm_rd_i32(&r);
     if (r.err) {
-        free(frame);
+        sm_buf_release(c->cl->frames, frame);
         conn_close(c, "request header truncated");
         return;
     }
     const sm_dispatch_t *d = sm_dispatch_lookup(key);
     if (!d) {
-        free(frame);
+        sm_buf_release(c->cl->frames, frame);
         char why[96];
         snprintf(why, sizeof why, "unsupported api key %d (version %d)", key, ver);
         conn_close(c, why);
@@ -299,7 +311,7 @@ static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
     }
     bool version_ok = ver >= d->min_version && ver <= d->max_version;
     if (!version_ok && key != SM_API_API_VERSIONS) {
-        free(frame);
+        sm_buf_release(c->cl->frames, frame);
         char why[96];
         snprintf(why, sizeof why, "unsupported version %d of api key %d", ver, key);
         conn_close(c, why);
@@ -374,6 +386,11 @@ static bool frame_begin(sm_conn_t *c, const uint8_t *p)
     }
     c->part_len = size;
     c->part_have = 0;
+    c->last_big = size >= DIRECT_READ_MIN;
+    /* A recycled buffer costs nothing to take whole; fresh memory is only
+     * allocated as bytes arrive (part_reserve). */
+    c->part = sm_bufpool_take(c->cl->frames, (size_t)size);
+    c->part_cap = c->part ? size : 0;
     return true;
 }
 
@@ -387,7 +404,7 @@ static void part_reserve(sm_conn_t *c, int32_t want)
     int64_t cap = SM_MAX((int64_t)c->part_cap * 2, (int64_t)PART_MIN);
     cap = SM_MAX(cap, (int64_t)need);
     cap = SM_MIN(cap, (int64_t)c->part_len);
-    c->part = sm_xrealloc(c->part, (size_t)cap);
+    c->part = sm_buf_grow(c->part, (size_t)cap);
     c->part_cap = (int32_t)cap;
 }
 
@@ -416,10 +433,11 @@ static size_t conn_consume(sm_conn_t *c, const uint8_t *p, size_t n)
                     return pos;
                 size_t size = (size_t)c->part_len;
                 if (n - pos - 4 >= size) {
-                    uint8_t *frame = sm_xmalloc(size);
+                    uint8_t *frame = c->part ? c->part : sm_buf_new(NULL, size);
                     memcpy(frame, p + pos + 4, size);
                     pos += 4 + size;
-                    c->part_len = 0;
+                    c->part = NULL;
+                    c->part_len = c->part_cap = 0;
                     conn_dispatch(c, frame, (int32_t)size);
                     continue;
                 }
@@ -495,7 +513,12 @@ static void conn_read(sm_conn_t *c)
                 continue;
             }
         } else {
-            n = read(c->fd, rbuf, RBUF_SIZE);
+            /* After a large frame, the next one is likely large too: read
+             * only a little through the shared buffer (its prefix), so the
+             * body goes straight into its own buffer instead of being
+             * copied out of rbuf (measured: memcpy was 12% of 1 KB produce). */
+            size_t want = c->last_big ? SMALL_READ : RBUF_SIZE;
+            n = read(c->fd, rbuf, want);
             if (n > 0) {
                 conn_touch(c);
                 size_t used = conn_consume(c, rbuf, (size_t)n);
@@ -506,7 +529,7 @@ static void conn_read(sm_conn_t *c)
                     update_events(c); /* stop reading until requests drain */
                     return;
                 }
-                if ((size_t)n < RBUF_SIZE)
+                if ((size_t)n < want)
                     return; /* drained the socket (level-triggered: more comes as an event) */
                 continue;
             }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# run.sh - `make bench`: Samsa side by side with librdkafka's mock cluster, and
+# the machine's limits, in one run (bench/bench.py does the work; method and
+# results in docs/PERFORMANCE.md).
+#
+#   bash bench/run.sh            full run (~10 min): every workload, 3 A/B pairs,
+#                                tables written into docs/PERFORMANCE.md
+#   BENCH_QUICK=1 bash bench/run.sh   quick run (~1 min) for iteration; prints only
+#   BENCH_ONLY=produce,e2e ...   a subset (machine,produce,consume,e2e,resources);
+#                                prints only
+#   BENCH_PAIRS=N                A/B pairs per workload
+# Binaries: SAMSA_BROKER (default bin/samsa-broker), SAMSA_CLI (default bin/samsa).
+# Raw samples: BENCH_JSON (default build/bench-results.json).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+broker=${SAMSA_BROKER:-$root/bin/samsa-broker}
+cli=${SAMSA_CLI:-$root/bin/samsa}
+for b in "$broker" "$cli"; do
+  if [ ! -x "$b" ]; then
+    echo "bench: $b is missing (run make build)" >&2
+    exit 1
+  fi
+done
+if ! "$cli" perf --help >/dev/null 2>&1; then
+  echo "bench: $cli has no working 'perf' command" >&2
+  exit 1
+fi
+out=${BENCH_BUILD:-$root/build}/bench
+mkdir -p "$out"
+cc -O2 -Wall -Wextra -pthread bench/machine.c -o "$out/machine"
+args=(--broker "$broker" --cli "$cli" --machine "$out/machine"
+      --json "${BENCH_JSON:-$out/bench-results.json}")
+[ "${BENCH_QUICK:-0}" = 1 ] && args+=(--quick)
+[ -n "${BENCH_PAIRS:-}" ] && args+=(--pairs "$BENCH_PAIRS")
+[ -n "${BENCH_ONLY:-}" ] && args+=(--only "$BENCH_ONLY")
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+exec "$py" bench/bench.py "${args[@]}"
