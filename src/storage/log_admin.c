@@ -109,8 +109,11 @@ sm_err_t sm_log_truncate_to(sm_log_t *log, int64_t offset)
     if (new_end == log->start_offset)
         sm_log_epochs_truncate_start(log, log->start_offset);
     /* Persist while still holding mu: no append may land above the new end
-     * while the state file still claims the old recovery point. */
+     * while the state file or the log dir's checkpoint still claims the old
+     * recovery point (recovery trusts the larger of the two). */
     err = sm_log_state_write(log, log->start_offset, log->recovery_point);
+    if (!err)
+        err = sm_logdir_checkpoint(log);
 unlock:
     pthread_mutex_unlock(&log->mu);
     pthread_mutex_unlock(&log->flush_mu);

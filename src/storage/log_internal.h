@@ -9,8 +9,8 @@
  *
  * Locking: mu guards every field below except those marked atomic, which
  * are written under mu and may be read without it. flush_mu serializes
- * flushes and writes of the state file; lock order is logdir mutex, then
- * flush_mu, then mu, then the segment file cache mutex. File I/O that may
+ * flushes and writes of the state file; lock order is flush_mu, then mu,
+ * then the segment file cache mutex or a log dir's mutex (both leaves). File I/O that may
  * be slow (fsync, reads of batch data) runs outside mu on pinned files.
  */
 #ifndef SM_STORAGE_LOG_INTERNAL_H
@@ -124,6 +124,9 @@ void sm_logdir_attach(sm_log_t *log, sm_log_hint_t *hint);
 void sm_logdir_detach(sm_log_t *log, bool clean, int64_t start, int64_t durable_rp, int64_t end,
                       bool removed);
 
+/* Rewrite the checkpoint files of log's dir now (truncation lowered the
+ * recovery point: the file must not keep a higher one). Any locks held. */
+SM_MUST_CHECK sm_err_t sm_logdir_checkpoint(sm_log_t *log);
 /* sm_log_checkpoint_dirs() when its interval has passed (logdir.c). */
 void sm_log_checkpoint_dirs_maybe(int64_t now_ms);
 

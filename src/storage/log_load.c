@@ -17,8 +17,10 @@
  * segment's tail after its last offset-index entry.
  *
  * Recovery (otherwise): segments wholly below the recovery point are
- * trusted; from the segment holding the recovery point to the end every
- * batch is validated (sm_batch_validate), indexes are rebuilt, the
+ * trusted; from the segment holding the recovery point to the end the
+ * indexes are rebuilt from the batch headers, every batch at or above the
+ * recovery point is validated (sm_batch_validate: so the data read is the
+ * unflushed tail, not whole segments), the
  * leader-epoch cache learns the epochs seen, and the log is cut at the
  * first bad byte. Segments after a cut are deleted (they would leave a
  * hole). Trusted segments whose indexes are missing or fail the sanity
@@ -223,11 +225,16 @@ sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint)
         }
         err = SM_OK;
     }
-    int64_t rp_hint = st_found ? st_rp : hint->have_rp ? hint->rp : 0;
+    /* Both the state file and the checkpoint hold recovery points that
+     * were durable when written (truncation rewrites both before it
+     * returns), so the larger is a safe lower bound of what is on disk. */
+    int64_t rp_hint = st_found ? st_rp : 0;
+    if (hint->have_rp && hint->rp > rp_hint)
+        rp_hint = hint->rp;
     int recover_from = clean ? log->nsegs : sm_log_seg_find(log, rp_hint);
     if (!clean && !st_found && !hint->have_rp)
         recover_from = 0;
-    int64_t scanned = 0, dropped_total = 0;
+    int64_t scanned = 0, dropped_total = 0, validated = 0;
     for (int i = 0; i < log->nsegs; i++) {
         sm_segment_t *seg = log->segs[i];
         bool validate = i >= recover_from;
@@ -247,8 +254,8 @@ sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint)
             int64_t dropped;
             if (!validate)
                 SM_INFO("storage", "%s: rebuilding indexes of %s", log->name, seg->path);
-            if ((err = sm_segment_rebuild(seg, log->name, validate,
-                                          log->cfg.index_interval_bytes, &dropped,
+            if ((err = sm_segment_rebuild(seg, log->name, validate, clean ? INT64_MAX : rp_hint,
+                                          log->cfg.index_interval_bytes, &dropped, &validated,
                                           validate ? note_epoch : NULL, log)))
                 goto out;
             if ((err = sm_segment_sync_indexes(seg)))
@@ -269,11 +276,11 @@ sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint)
         }
     }
     if (!clean && dropped_total > 0)
-        SM_WARN("storage", "%s: recovery scanned %" PRId64 " bytes, dropped %" PRId64,
-                log->name, scanned, dropped_total);
+        SM_WARN("storage", "%s: recovery scanned %" PRId64 " bytes (validated %" PRId64
+                " unflushed), dropped %" PRId64, log->name, scanned, validated, dropped_total);
     else if (!clean && scanned > 0)
-        SM_INFO("storage", "%s: recovery scanned %" PRId64 " bytes, nothing dropped", log->name,
-                scanned);
+        SM_INFO("storage", "%s: recovery scanned %" PRId64 " bytes (validated %" PRId64
+                " unflushed), nothing dropped", log->name, scanned, validated);
 
     int64_t end = sm_log_active(log)->end_offset;
     int64_t start = st_found ? st_start : hint->have_start ? hint->start : log->segs[0]->base_offset;

@@ -35,8 +35,9 @@
  * Kafka).
  *
  * Locking: the registry mutex guards the list of dirs; each dir's mutex
- * guards its fields and is taken before any log mutex (it only reads the
- * logs' atomic offsets). Any thread.
+ * guards its fields and is a leaf: nothing is locked while holding it (the
+ * logs' offsets are read atomically), so a log may call in while holding
+ * its own mutexes (truncation does). Any thread.
  */
 #define _GNU_SOURCE
 #include "log_internal.h"
@@ -376,6 +377,17 @@ void sm_log_checkpoint_dirs(void)
             (void)write_checkpoints(d, false);
         pthread_mutex_unlock(&d->mu);
     }
+}
+
+sm_err_t sm_logdir_checkpoint(sm_log_t *log)
+{
+    sm_logdir_t *d = log->ldir;
+    if (!d)
+        return SM_OK;
+    pthread_mutex_lock(&d->mu);
+    sm_err_t err = write_checkpoints(d, false);
+    pthread_mutex_unlock(&d->mu);
+    return err;
 }
 
 void sm_log_checkpoint_dirs_maybe(int64_t now_ms)

@@ -30,6 +30,7 @@ void sm_seg_scan_init(sm_seg_scan_t *sc, int fd, int64_t pos, int64_t end)
     sc->end = end;
     sc->buf_pos = pos;
     sc->buf_len = 0;
+    sc->last_total = 0;
 }
 
 sm_err_t sm_seg_scan_next(sm_seg_scan_t *sc, sm_batch_info_t *b, int64_t *pos)
@@ -42,7 +43,9 @@ sm_err_t sm_seg_scan_next(sm_seg_scan_t *sc, sm_batch_info_t *b, int64_t *pos)
     /* Refill when the header is not wholly inside the buffer. */
     if (sc->pos < sc->buf_pos ||
         sc->pos + SM_BATCH_HEADER_SIZE > sc->buf_pos + (int64_t)sc->buf_len) {
-        size_t want = (size_t)SM_MIN((int64_t)sizeof sc->buf, sc->end - sc->pos), got;
+        int64_t chunk = sc->last_total > (int64_t)sizeof sc->buf / 2 ? SM_BATCH_HEADER_SIZE
+                                                                     : (int64_t)sizeof sc->buf;
+        size_t want = (size_t)SM_MIN(chunk, sc->end - sc->pos), got;
         sm_err_t err = sm_file_pread(sc->fd, sc->buf, want, sc->pos, &got);
         if (err)
             return err;
@@ -58,6 +61,7 @@ sm_err_t sm_seg_scan_next(sm_seg_scan_t *sc, sm_batch_info_t *b, int64_t *pos)
         sm_batch_total_size(b) > sc->end - sc->pos || b->last_offset_delta < 0)
         return SM_ERR_CORRUPT;
     sc->pos += sm_batch_total_size(b);
+    sc->last_total = sm_batch_total_size(b);
     return SM_OK;
 }
 
@@ -322,8 +326,8 @@ sm_err_t sm_segment_load_tail(sm_segment_t *seg)
 /* ------------------------------------------------------------- recovery */
 
 static sm_err_t rebuild(sm_segment_t *seg, const sm_segfiles_t *f, const char *name, bool validate,
-                        int32_t index_interval_bytes, int64_t *dropped,
-                        void (*on_batch)(void *ctx, const sm_batch_info_t *b), void *ctx)
+                        int64_t validate_from, int32_t index_interval_bytes, int64_t *dropped,
+                        int64_t *validated, void (*on_batch)(void *ctx, const sm_batch_info_t *b), void *ctx)
 {
     sm_err_t err;
     *dropped = 0;
@@ -362,7 +366,7 @@ static sm_err_t rebuild(sm_segment_t *seg, const sm_segfiles_t *f, const char *n
             why = "batch offset out of sequence";
             break;
         }
-        if (validate) {
+        if (validate && b.base_offset >= validate_from) {
             int64_t total = sm_batch_total_size(&b);
             if (total > SM_SEGMENT_MAX_BATCH_BYTES) {
                 why = "batch larger than the recovery limit";
@@ -382,6 +386,8 @@ static sm_err_t rebuild(sm_segment_t *seg, const sm_segfiles_t *f, const char *n
             }
             if (sm_batch_validate(buf, (size_t)total, &vb, &why) != SM_OK)
                 break;
+            if (validated)
+                *validated += total;
         }
         if (seg->roll_base_ms < 0)
             seg->roll_base_ms = b.max_timestamp;
@@ -412,15 +418,16 @@ out:
 }
 
 sm_err_t sm_segment_rebuild(sm_segment_t *seg, const char *name, bool validate,
-                            int32_t index_interval_bytes, int64_t *dropped,
-                            void (*on_batch)(void *ctx, const sm_batch_info_t *b), void *ctx)
+                            int64_t validate_from, int32_t index_interval_bytes, int64_t *dropped,
+                            int64_t *validated, void (*on_batch)(void *ctx, const sm_batch_info_t *b), void *ctx)
 {
     sm_segfiles_t *f;
     *dropped = 0;
     sm_err_t err = sm_segment_pin(seg, &f);
     if (err)
         return err;
-    err = rebuild(seg, f, name, validate, index_interval_bytes, dropped, on_batch, ctx);
+    err = rebuild(seg, f, name, validate, validate_from, index_interval_bytes, dropped, validated,
+                  on_batch, ctx);
     sm_segfiles_release(f);
     return err;
 }

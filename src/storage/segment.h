@@ -48,13 +48,16 @@ struct sm_segment {
     struct sm_segment *lru_prev, *lru_next;
 };
 
-/* Header scanner over [pos, end) of a .log fd; buffers SM_SEGMENT_SCAN_BUF
- * bytes per pread. Lives on the caller's stack. */
+/* Header scanner over [pos, end) of a .log fd; buffers up to
+ * SM_SEGMENT_SCAN_BUF bytes per pread, or only a header when batches are
+ * larger than half the buffer (so scanning big batches reads ~61 bytes
+ * each, not 4 KiB). Lives on the caller's stack. */
 typedef struct sm_seg_scan {
     int fd;
     int64_t pos, end;
     int64_t buf_pos;
     size_t buf_len;
+    int64_t last_total; /* size of the previous batch */
     uint8_t buf[SM_SEGMENT_SCAN_BUF];
 } sm_seg_scan_t;
 
@@ -100,15 +103,20 @@ static inline void sm_segment_release(sm_segment_t *s)
  * headers after it. SM_ERR_CORRUPT if the tail does not parse. */
 SM_MUST_CHECK sm_err_t sm_segment_load_tail(sm_segment_t *seg);
 
-/* Rebuild both indexes by scanning the whole .log. With validate, every
- * batch is read and checked with sm_batch_validate (crash recovery);
- * otherwise only the framing is checked. With validate, offsets must be
- * contiguous from base_offset; otherwise they must only increase. The .log
- * is truncated at the first bad byte; *dropped gets the bytes removed.
+/* Rebuild both indexes by scanning the whole .log. With validate (crash
+ * recovery) offsets must be contiguous from base_offset and every batch
+ * whose base offset is >= validate_from is read and checked with
+ * sm_batch_validate; batches below it (already durable: below the recovery
+ * point) only have their framing checked, which costs one small read per
+ * batch instead of reading the data. Without validate only the framing is
+ * checked and offsets must only increase. The .log is truncated at the
+ * first bad byte; *dropped gets the bytes removed, *validated (may be NULL)
+ * the bytes read and validated.
  * on_batch (may be NULL) sees every batch kept (recovery rebuilds the
  * leader-epoch cache from it). name tags log lines. */
 SM_MUST_CHECK sm_err_t sm_segment_rebuild(sm_segment_t *seg, const char *name, bool validate,
-                                          int32_t index_interval_bytes, int64_t *dropped,
+                                          int64_t validate_from, int32_t index_interval_bytes,
+                                          int64_t *dropped, int64_t *validated,
                                           void (*on_batch)(void *ctx, const sm_batch_info_t *b),
                                           void *ctx);
 
