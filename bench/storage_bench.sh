@@ -15,8 +15,8 @@
 #        a. after a graceful stop (clean: no scan)
 #        b. after kill -9 right after writing 256 MB more (recovery scans only
 #           what was not yet flushed; the broker logs the bytes it scanned)
-#      as the broker's own "started in" and as time until a client's
-#      metadata request is answered.
+#      as the broker's own "started in" (process start to listeners up, logs
+#      loaded) and as wall time from exec until it logs "serving".
 # Needs: cc, librdkafka (pkg-config rdkafka), bin/samsa-broker (or $SAMSA_BROKER).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,10 +49,17 @@ PID=
 start_broker() { # $1: label to print (runs in this shell: PID must stick)
   local t0 t1
   t0=$(date +%s%N)
+  local before
+  before=$(grep -c "serving on" "$WORK/broker.log" 2>/dev/null || true)
   "$BROKER" "$WORK/server.properties" >>"$WORK/broker.log" 2>&1 &
   PID=$!
-  "$BENCH" serving "$BOOT" 120 >/dev/null
+  # ready = the broker logged "serving" (listeners bound); polled every 2 ms
+  until [ "$(grep -c "serving on" "$WORK/broker.log")" -gt "${before:-0}" ]; do
+    kill -0 "$PID" 2>/dev/null || { echo "broker died" >&2; tail "$WORK/broker.log" >&2; exit 1; }
+    sleep 0.002
+  done
   t1=$(date +%s%N)
+  "$BENCH" serving "$BOOT" 60 >/dev/null
   echo "$1 ready_ms=$(( (t1 - t0) / 1000000 )) $(grep 'started in' "$WORK/broker.log" | tail -1 | sed 's/.*started in/started_in/')"
 }
 stop_broker() {
@@ -91,6 +98,7 @@ start_broker "clean restart:"
 "$BENCH" produce "$BOOT" big 256 1024 1 5 5 4 >/dev/null
 kill -9 "$PID"; wait "$PID" 2>/dev/null || true
 start_broker "restart after kill -9 (256 MB just written):"
-grep -h "recovery scanned" "$WORK/broker.log" | sed 's/.*recovery scanned \([0-9]*\) bytes.*/\1/' | awk '{s+=$1} END {print "recovery_scanned_bytes_total=" s+0}' || true
+grep -h "recovery scanned" "$WORK/broker.log" | sed 's/.*recovery scanned \([0-9]*\) bytes (validated \([0-9]*\).*/\1 \2/' |
+  awk '{s+=$1; v+=$2} END {printf "recovered_segments_bytes=%.0f validated_unflushed_bytes=%.0f\n", s, v}' || true
 grep -c "recovery scanned" "$WORK/broker.log" | awk '{print "logs_recovered=" $1}'
 stop_broker >/dev/null
