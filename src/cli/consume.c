@@ -401,8 +401,10 @@ int cli_cmd_consume(int argc, char **argv)
                 rd_kafka_message_destroy(m);
             break;
         }
-        if (!m)
+        if (!m) {
+            fflush(stdout); /* idle: let a reader on a pipe see what we have */
             continue;
+        }
         const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             if (exit_eof && note_eof(st, topic, m->partition, true))
