@@ -386,6 +386,22 @@ out:
     return rc;
 }
 
+/* Up to max messages now, or (if none is ready) wait at most wait_ms for
+ * one. rd_kafka_consume_batch_queue with a timeout waits to fill the whole
+ * batch, which would add up to wait_ms to every latency and to the run. */
+static ssize_t take_batch(rd_kafka_t *rk, rd_kafka_queue_t *q, rd_kafka_message_t **msgs,
+                          size_t max, int wait_ms)
+{
+    ssize_t n = rd_kafka_consume_batch_queue(q, 0, msgs, max);
+    if (n != 0 || wait_ms == 0)
+        return n;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, wait_ms);
+    if (!m)
+        return 0;
+    msgs[0] = m;
+    return 1;
+}
+
 /* ------------------------------------------------------------ consume */
 
 /* Consumer assigned to every partition at the given offsets (NULL: from
@@ -455,7 +471,7 @@ static int perf_consume(perf_opts_t *o)
     int64_t idle_ms = SM_MAX(cli_g.timeout_ms, 10000), last_msg = sm_now_mono_ms();
     bool started = false;
     while (!perf_stop) {
-        ssize_t n = rd_kafka_consume_batch_queue(q, 100, msgs, BATCH);
+        ssize_t n = take_batch(k.rk, q, msgs, BATCH, 100);
         int64_t now = sm_now_mono_ms();
         for (ssize_t i = 0; i < n; i++) {
             rd_kafka_message_t *m = msgs[i];
@@ -564,7 +580,7 @@ static int perf_e2e(perf_opts_t *o)
     }
     while (!warm && !perf_stop && sm_now_mono_ms() < warm_deadline) {
         rd_kafka_poll(h.k.rk, 0);
-        ssize_t n = rd_kafka_consume_batch_queue(q, 50, msgs, BATCH);
+        ssize_t n = take_batch(ck.rk, q, msgs, BATCH, 50);
         for (ssize_t i = 0; i < n; i++) {
             warm = warm || (!msgs[i]->err && msgs[i]->len >= PERF_HDR &&
                             memcmp(msgs[i]->payload, PERF_MAGIC, 8) == 0);
@@ -597,7 +613,7 @@ static int perf_e2e(perf_opts_t *o)
                 break;
         }
         rd_kafka_poll(h.k.rk, 0);
-        ssize_t n = rd_kafka_consume_batch_queue(q, sent < o->count ? 0 : 100, msgs, BATCH);
+        ssize_t n = take_batch(ck.rk, q, msgs, BATCH, sent < o->count ? 0 : 100);
         int64_t now = now_ns();
         for (ssize_t i = 0; i < n; i++) {
             rd_kafka_message_t *m = msgs[i];
