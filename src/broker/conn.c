@@ -500,8 +500,11 @@ static void conn_read(sm_conn_t *c)
         ssize_t n;
         bool direct = c->hdr_have == 4 && c->part_len - c->part_have >= DIRECT_READ_MIN;
         if (direct) {
-            /* The rest of a large frame: straight into it, up to its end. */
-            int32_t want = SM_MIN(c->part_len - c->part_have, (int32_t)(4 << 20));
+            /* The rest of a large frame: straight into it, up to its end.
+             * Room grows with what arrived (doubling), not with the size
+             * the prefix promised: a recycled buffer already has it all. */
+            int32_t want = SM_MIN(c->part_len - c->part_have,
+                                  SM_MIN(SM_MAX(c->part_have, 64 * 1024), 4 << 20));
             part_reserve(c, want);
             n = read(c->fd, c->part + c->part_have,
                      (size_t)SM_MIN(c->part_cap - c->part_have, c->part_len - c->part_have));
