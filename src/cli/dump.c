@@ -459,14 +459,22 @@ static bool log_batch_at(int fd, int64_t size, int64_t pos, sm_batch_info_t *b)
     return sm_batch_header_parse(hdr, sizeof hdr, b) == SM_OK;
 }
 
-/* Batch containing offset, by scanning headers from the start. */
-static bool log_find_offset(int fd, int64_t size, int64_t offset, sm_batch_info_t *b)
+/* Batch containing offset, by scanning headers from *cursor (a batch
+ * start; 0 at first). Time index offsets never decrease, so the cursor is
+ * left at the found batch and the whole check is one pass over the log;
+ * an offset behind the cursor restarts from 0. */
+static bool log_find_offset(int fd, int64_t size, int64_t offset, int64_t *cursor,
+                            sm_batch_info_t *b)
 {
-    for (int64_t pos = 0; pos < size;) {
+    if (*cursor > 0 && (!log_batch_at(fd, size, *cursor, b) || b->base_offset > offset))
+        *cursor = 0;
+    for (int64_t pos = *cursor; pos < size;) {
         if (!log_batch_at(fd, size, pos, b) || b->batch_length <= 0)
             return false;
-        if (sm_batch_last_offset(b) >= offset)
+        if (sm_batch_last_offset(b) >= offset) {
+            *cursor = pos;
             return b->base_offset <= offset;
+        }
         pos += sm_batch_total_size(b);
     }
     return false;
@@ -497,7 +505,7 @@ static void dump_index(dump_ctx_t *c, const char *file, int fd, int64_t size, bo
         printf("(no %s next to it: entries not cross-checked)\n", logpath);
     }
     int64_t n = size / (int64_t)esz;
-    int64_t prev_key = INT64_MIN, prev_val = -1;
+    int64_t prev_key = INT64_MIN, prev_val = -1, cursor = 0;
     uint8_t e[12];
     for (int64_t i = 0; i < n; i++) {
         if (!pread_full(fd, e, esz, i * (int64_t)esz)) {
@@ -556,7 +564,7 @@ static void dump_index(dump_ctx_t *c, const char *file, int fd, int64_t size, bo
                         "holds offsets %lld-%lld", (long long)key, (long long)val,
                         (long long)b.base_offset, (long long)sm_batch_last_offset(&b));
         } else {
-            if (!log_find_offset(lfd, lsize, val, &b))
+            if (!log_find_offset(lfd, lsize, val, &cursor, &b))
                 problem(c, file, i * 12, "time index offset %lld is not in %s", (long long)val,
                         logpath);
             else if (b.max_timestamp != key)
