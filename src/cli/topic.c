@@ -532,6 +532,16 @@ static int topic_delete(int argc, char **argv)
         free(names);
         return cli_usage_fail(a.cmd, "topic name required");
     }
+    /* As kafka-topics does: deleting the group or transaction state would
+     * lose every group's offsets, so internal topics are refused here. */
+    for (int i = 0; i < nnames; i++)
+        if (strcmp(names[i], "__consumer_offsets") == 0 ||
+            strcmp(names[i], "__transaction_state") == 0 ||
+            strcmp(names[i], "__cluster_metadata") == 0) {
+            int r = cli_fail("topic '%s' is internal and cannot be deleted", names[i]);
+            free(names);
+            return r;
+        }
     cli_rk_t k;
     if (!cli_rk_new(&k, RD_KAFKA_PRODUCER, NULL, NULL, NULL)) {
         free(names);

@@ -221,6 +221,16 @@ def test_topic_lifecycle(broker):
     r = fails("topic", "describe", t, bootstrap=b)
     assert "does not exist" in r.stderr
     fails("topic", "alter", t, "-p", "9", bootstrap=b)
+    # broker-side refusals are relayed per topic
+    r = fails("topic", "create", unique_topic("rf"), "-r", "3", bootstrap=b)
+    assert "replication factor" in r.stderr or "replicate" in r.stderr
+    r = fails("topic", "create", "bad name!", bootstrap=b)
+    assert "illegal" in r.stderr or "invalid" in r.stderr.lower()
+    r = fails("topic", "create", unique_topic("cfg"), "-c", "no.such.config=1", bootstrap=b)
+    assert "no.such.config" in r.stderr
+    # internal topics are protected, as kafka-topics does
+    r = fails("topic", "delete", "__consumer_offsets", bootstrap=b)
+    assert "internal" in r.stderr
 
 
 def test_topic_list_hides_internal_topics(broker):
