@@ -9,11 +9,24 @@
  * records become a file splice that the connection sends with sendfile.
  *
  * If fewer than min_bytes are available and max_wait_ms > 0, the request
- * is parked on its loop's purgatory with a deadline timer. Every append
- * (any thread) calls sm_fetch_notify_append(), which posts one coalesced
- * "recheck" task to each loop that has parked fetches; the recheck retries
- * every parked fetch of that loop and answers those now satisfied. The
- * deadline timer answers with whatever is there.
+ * is parked on its loop's purgatory with a deadline timer, and one waiter
+ * per partition goes into that loop's waiter table (buckets by partition
+ * address). Appends wake only the fetches waiting on the appended
+ * partition, not every parked fetch (with hundreds of parked consumers,
+ * each append used to recheck them all):
+ *
+ *   append (any thread) -> sm_fetch_notify_append(p): for each loop whose
+ *     interest counter for p's bucket is non-zero, add p to that loop's
+ *     dirty list (mutex) and post its recheck task once (coalesced);
+ *   recheck (loop thread): for each dirty partition, the waiters in its
+ *     bucket whose partition is p name the fetches to retry; those now
+ *     satisfied are answered.
+ *
+ * The interest counters (NBUCKETS per loop, atomic) are a counting filter:
+ * a bucket shared by two partitions only causes a spurious recheck. The
+ * deadline timer answers with whatever is there. The dirty list keeps
+ * partition addresses only as keys: they are dereferenced only through a
+ * waiter, whose parked fetch holds a reference to the partition.
  *
  * Fetch sessions (KIP-227, fetch_session.h): a full fetch with epoch 0
  * creates a session; incremental fetches name only changed partitions and
@@ -42,6 +55,15 @@ typedef struct fetch_part {
     int16_t error;
 } fetch_part_t;
 
+struct fetch_state;
+
+/* One parked fetch's interest in one partition (in the request's arena). */
+typedef struct waiter {
+    struct fetch_state *fs;
+    sm_partition_t *p;
+    struct waiter *prev, *next; /* in the loop's bucket */
+} waiter_t;
+
 typedef struct fetch_state {
     sm_req_t *req;
     sm_fetch_request_t msg;
@@ -52,28 +74,66 @@ typedef struct fetch_state {
     uint64_t timer;
     int64_t deadline_ms;
     struct fetch_state *prev, *next; /* purgatory list */
+    waiter_t *waiters;   /* nparts of them while parked */
+    uint32_t seen;       /* recheck generation that last looked at it */
 } fetch_state_t;
+
+#define NBUCKETS 4096      /* waiter buckets per loop (power of two) */
+#define MAX_DIRTY 1024     /* beyond this, a recheck looks at every fetch */
 
 typedef struct purgatory {
     fetch_state_t *head;
-    int count;         /* parked fetches; read by other threads (relaxed) */
-    int wake_pending;  /* a recheck is already posted */
+    int count;                /* parked fetches */
+    waiter_t **buckets;       /* NBUCKETS; loop thread only */
+    int *interest;            /* NBUCKETS counters; written by the loop, read by any thread */
+    pthread_mutex_t mu;       /* guards the dirty list */
+    sm_partition_t **dirty;   /* appended partitions since the last recheck (keys only) */
+    int ndirty;
+    bool all_dirty;           /* the dirty list overflowed */
+    int wake_pending;         /* atomic: a recheck is already posted */
+    uint32_t gen;             /* recheck generation */
+    sm_loop_task_t task;      /* the recheck, posted without allocation */
 } purgatory_t;
 
 static purgatory_t *g_purg;
 static int g_npurg;
 
+static void recheck(void *arg);
+
 void sm_fetch_init(sm_server_t *srv)
 {
     g_npurg = sm_server_nloops(srv);
     g_purg = sm_xcalloc((size_t)g_npurg, sizeof *g_purg);
+    for (int i = 0; i < g_npurg; i++) {
+        purgatory_t *pg = &g_purg[i];
+        pg->buckets = sm_xcalloc(NBUCKETS, sizeof *pg->buckets);
+        pg->interest = sm_xcalloc(NBUCKETS, sizeof *pg->interest);
+        pg->dirty = sm_xcalloc(MAX_DIRTY, sizeof *pg->dirty);
+        pthread_mutex_init(&pg->mu, NULL);
+        sm_loop_task_init(&pg->task, recheck, pg);
+    }
 }
 
 void sm_fetch_shutdown(void)
 {
+    for (int i = 0; i < g_npurg; i++) {
+        free(g_purg[i].buckets);
+        free(g_purg[i].interest);
+        free(g_purg[i].dirty);
+        pthread_mutex_destroy(&g_purg[i].mu);
+    }
     free(g_purg);
     g_purg = NULL;
     g_npurg = 0;
+}
+
+static unsigned bucket_of(const sm_partition_t *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 32;
+    return (unsigned)(x & (NBUCKETS - 1));
 }
 
 /* Read one partition's records into its response slot; returns the bytes
@@ -223,6 +283,33 @@ static void respond(fetch_state_t *fs)
     sm_req_done(req);
 }
 
+/* Park fs: list, waiters, interest. Loop thread. */
+static void purg_add(purgatory_t *pg, fetch_state_t *fs)
+{
+    fs->next = pg->head;
+    if (pg->head)
+        pg->head->prev = fs;
+    pg->head = fs;
+    pg->count++;
+    fs->waiters = SM_ARENA_NEW(&fs->req->arena, waiter_t, fs->nparts > 0 ? fs->nparts : 1);
+    for (int i = 0; i < fs->nparts; i++) {
+        waiter_t *w = &fs->waiters[i];
+        w->fs = fs;
+        w->p = fs->parts[i].p;
+        if (!w->p)
+            continue;
+        unsigned b = bucket_of(w->p);
+        w->next = pg->buckets[b];
+        if (w->next)
+            w->next->prev = w;
+        pg->buckets[b] = w;
+        /* seq_cst: pairs with the fence in sm_fetch_notify_append, so an
+         * append either sees this interest or its offset is seen by the
+         * check that follows parking. */
+        __atomic_fetch_add(&pg->interest[b], 1, __ATOMIC_SEQ_CST);
+    }
+}
+
 static void purg_remove(purgatory_t *pg, fetch_state_t *fs)
 {
     if (fs->prev)
@@ -232,7 +319,21 @@ static void purg_remove(purgatory_t *pg, fetch_state_t *fs)
     if (fs->next)
         fs->next->prev = fs->prev;
     fs->prev = fs->next = NULL;
-    __atomic_fetch_sub(&pg->count, 1, __ATOMIC_RELAXED);
+    pg->count--;
+    for (int i = 0; i < fs->nparts; i++) {
+        waiter_t *w = &fs->waiters[i];
+        if (!w->p)
+            continue;
+        unsigned b = bucket_of(w->p);
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            pg->buckets[b] = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        __atomic_fetch_sub(&pg->interest[b], 1, __ATOMIC_RELAXED);
+    }
+    fs->waiters = NULL;
 }
 
 static purgatory_t *my_purgatory(void)
@@ -247,31 +348,90 @@ static void on_deadline(void *arg)
     respond(fs);
 }
 
+/* Answer fs if it is satisfied now. Loop thread. */
+static void try_answer(purgatory_t *pg, fetch_state_t *fs)
+{
+    bool err = false;
+    if (bytes_ready(fs, &err) >= fs->msg.min_bytes || err) {
+        sm_loop_timer_cancel(sm_loop_current(), fs->timer);
+        purg_remove(pg, fs);
+        respond(fs);
+    }
+}
+
+/* Posted by sm_fetch_notify_append; runs on the purgatory's loop. */
 static void recheck(void *arg)
 {
     purgatory_t *pg = arg;
     __atomic_store_n(&pg->wake_pending, 0, __ATOMIC_RELEASE);
-    fetch_state_t *fs = pg->head;
-    while (fs) {
-        fetch_state_t *next = fs->next;
-        bool err = false;
-        if (bytes_ready(fs, &err) >= fs->msg.min_bytes || err) {
-            sm_loop_timer_cancel(sm_loop_current(), fs->timer);
-            purg_remove(pg, fs);
-            respond(fs);
+    sm_partition_t *dirty[64];
+    for (;;) {
+        /* Take the dirty partitions in chunks (appends may keep coming). */
+        pthread_mutex_lock(&pg->mu);
+        bool all = pg->all_dirty;
+        int n = all ? 0 : SM_MIN(pg->ndirty, 64);
+        memcpy(dirty, pg->dirty + pg->ndirty - n, sizeof *dirty * (size_t)n);
+        pg->ndirty = all ? 0 : pg->ndirty - n;
+        pg->all_dirty = false;
+        pthread_mutex_unlock(&pg->mu);
+        if (all) {
+            for (fetch_state_t *fs = pg->head, *next; fs; fs = next) {
+                next = fs->next;
+                try_answer(pg, fs);
+            }
+            return;
         }
-        fs = next;
+        if (n == 0)
+            return;
+        /* Candidates first (answering unlinks waiters), each fetch once. */
+        uint32_t gen = ++pg->gen;
+        fetch_state_t *cand[256];
+        int nc = 0;
+        bool overflow = false;
+        for (int i = 0; i < n; i++)
+            for (waiter_t *w = pg->buckets[bucket_of(dirty[i])]; w; w = w->next)
+                if (w->p == dirty[i] && w->fs->seen != gen) {
+                    w->fs->seen = gen;
+                    if (nc < (int)SM_ARRAY_LEN(cand))
+                        cand[nc++] = w->fs;
+                    else
+                        overflow = true;
+                }
+        for (int i = 0; i < nc; i++)
+            if (cand[i]->waiters) /* still parked */
+                try_answer(pg, cand[i]);
+        if (overflow) {
+            for (fetch_state_t *fs = pg->head, *next; fs; fs = next) {
+                next = fs->next;
+                try_answer(pg, fs);
+            }
+        }
     }
 }
 
 void sm_fetch_notify_append(sm_server_t *srv, sm_partition_t *p)
 {
-    (void)p;
+    /* Pairs with the seq_cst increment in purg_add: the new end offset
+     * (stored by the append) is ordered before the interest loads. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    unsigned b = bucket_of(p);
     for (int i = 0; i < g_npurg; i++) {
         purgatory_t *pg = &g_purg[i];
-        if (__atomic_load_n(&pg->count, __ATOMIC_RELAXED) > 0 &&
-            !__atomic_exchange_n(&pg->wake_pending, 1, __ATOMIC_ACQ_REL))
-            sm_loop_post(sm_server_loop(srv, i), recheck, pg);
+        if (__atomic_load_n(&pg->interest[b], __ATOMIC_SEQ_CST) == 0)
+            continue;
+        pthread_mutex_lock(&pg->mu);
+        if (!pg->all_dirty) {
+            bool have = false;
+            for (int k = 0; k < pg->ndirty && !have; k++)
+                have = pg->dirty[k] == p;
+            if (!have && pg->ndirty == MAX_DIRTY)
+                pg->all_dirty = true;
+            else if (!have)
+                pg->dirty[pg->ndirty++] = p;
+        }
+        pthread_mutex_unlock(&pg->mu);
+        if (!__atomic_exchange_n(&pg->wake_pending, 1, __ATOMIC_ACQ_REL))
+            sm_loop_post_task(sm_server_loop(srv, i), &pg->task);
     }
 }
 
@@ -390,11 +550,7 @@ void sm_handle_fetch(sm_req_t *req)
         return;
     }
     purgatory_t *pg = my_purgatory();
-    fs->next = pg->head;
-    if (pg->head)
-        pg->head->prev = fs;
-    pg->head = fs;
-    __atomic_fetch_add(&pg->count, 1, __ATOMIC_RELAXED);
+    purg_add(pg, fs);
     fs->deadline_ms = now + m->max_wait_ms;
     fs->timer = sm_loop_timer(sm_loop_current(), fs->deadline_ms, on_deadline, fs);
     /* Close the race with an append that landed between the check above and
