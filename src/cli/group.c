@@ -300,6 +300,18 @@ static int describe_group(cli_rk_t *k, const char *group, cli_json_t *j, bool fi
             cli_json_kstr(j, "client_id", rd_kafka_MemberDescription_client_id(md));
             cli_json_kstr(j, "host", rd_kafka_MemberDescription_host(md));
             cli_json_kstr(j, "instance_id", rd_kafka_MemberDescription_group_instance_id(md));
+            const rd_kafka_MemberAssignment_t *as = rd_kafka_MemberDescription_assignment(md);
+            const rd_kafka_topic_partition_list_t *pl =
+                as ? rd_kafka_MemberAssignment_partitions(as) : NULL;
+            cli_json_key(j, "assignment");
+            cli_json_arr_begin(j);
+            for (int i = 0; pl && i < pl->cnt; i++) {
+                cli_json_obj_begin(j);
+                cli_json_kstr(j, "topic", pl->elems[i].topic);
+                cli_json_kint(j, "partition", pl->elems[i].partition);
+                cli_json_obj_end(j);
+            }
+            cli_json_arr_end(j);
             cli_json_obj_end(j);
         }
         cli_json_arr_end(j);
@@ -309,6 +321,36 @@ static int describe_group(cli_rk_t *k, const char *group, cli_json_t *j, bool fi
         printf("%sGroup: %s  state: %s  coordinator: %d  assignor: %s  members: %zu\n",
                first ? "" : "\n", group, sname, coord ? rd_kafka_Node_id(coord) : -1,
                assignor && *assignor ? assignor : "-", nm);
+        if (nm > 0) {
+            /* every member, with its whole assignment (also members that
+             * own no partition, which the per-partition table cannot show) */
+            cli_table_t mt;
+            cli_table_init(&mt, 4);
+            cli_table_cell(&mt, "MEMBER-ID");
+            cli_table_cell(&mt, "HOST");
+            cli_table_cell(&mt, "CLIENT-ID");
+            cli_table_cell(&mt, "ASSIGNMENT");
+            for (size_t m = 0; m < nm; m++) {
+                const rd_kafka_MemberDescription_t *md =
+                    rd_kafka_ConsumerGroupDescription_member(d, m);
+                const rd_kafka_MemberAssignment_t *as = rd_kafka_MemberDescription_assignment(md);
+                const rd_kafka_topic_partition_list_t *pl =
+                    as ? rd_kafka_MemberAssignment_partitions(as) : NULL;
+                char buf[1024];
+                size_t o = 0;
+                buf[0] = 0;
+                for (int i = 0; pl && i < pl->cnt && o < sizeof buf; i++)
+                    o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s-%d", i ? "," : "",
+                                          pl->elems[i].topic, pl->elems[i].partition);
+                cli_table_cell(&mt, "%s", rd_kafka_MemberDescription_consumer_id(md));
+                cli_table_cell(&mt, "%s", rd_kafka_MemberDescription_host(md));
+                cli_table_cell(&mt, "%s", rd_kafka_MemberDescription_client_id(md));
+                cli_table_cell(&mt, "%s", buf[0] ? buf : "-");
+            }
+            cli_table_print(&mt, stdout);
+            cli_table_free(&mt);
+            putchar('\n');
+        }
     }
     cli_table_t t;
     cli_table_init(&t, 8);

@@ -432,6 +432,9 @@ def test_group_reset_refused_while_active(broker):
         d = js("group", "describe", g, bootstrap=b)[0]
         assert d["state"].lower() == "stable" and len(d["members"]) == 1
         assert d["partitions"][0]["member_id"] == d["members"][0]["member_id"]
+        assert d["members"][0]["assignment"] == [{"topic": t, "partition": 0}]
+        text = ok("group", "describe", g, bootstrap=b).stdout
+        assert "ASSIGNMENT" in text and f"{t}-0" in text
         fails("group", "delete", g, bootstrap=b)   # non-empty group
     finally:
         proc.send_signal(signal.SIGINT)
