@@ -361,9 +361,8 @@ static int describe_group(cli_rk_t *k, const char *group, cli_json_t *j, bool fi
     for (int i = 0; i < nrows; i++) {
         int64_t lo = -1, hi = -1;
         cli_rk_watermarks(k, rows[i].topic, rows[i].partition, &lo, &hi);
-        int64_t lag = rows[i].committed >= 0 && hi >= 0 ? SM_MAX(hi - rows[i].committed, 0)
-                      : hi >= 0 && lo >= 0                ? hi - lo
-                                                          : -1;
+        /* Like kafka-consumer-groups: no committed offset, no lag. */
+        int64_t lag = rows[i].committed >= 0 && hi >= 0 ? SM_MAX(hi - rows[i].committed, 0) : -1;
         const rd_kafka_MemberDescription_t *md =
             rows[i].member >= 0 ? rd_kafka_ConsumerGroupDescription_member(d, (size_t)rows[i].member)
                                 : NULL;
@@ -373,7 +372,11 @@ static int describe_group(cli_rk_t *k, const char *group, cli_json_t *j, bool fi
             cli_json_kint(j, "partition", rows[i].partition);
             cli_json_kint(j, "committed_offset", rows[i].committed);
             cli_json_kint(j, "end_offset", hi);
-            cli_json_kint(j, "lag", lag);
+            cli_json_key(j, "lag");
+            if (lag >= 0)
+                cli_json_int(j, lag);
+            else
+                cli_json_null(j);
             cli_json_kstr(j, "member_id", md ? rd_kafka_MemberDescription_consumer_id(md) : NULL);
             cli_json_obj_end(j);
         } else {
@@ -384,7 +387,10 @@ static int describe_group(cli_rk_t *k, const char *group, cli_json_t *j, bool fi
             else
                 cli_table_cell(&t, "-");
             cli_table_cell(&t, "%lld", (long long)hi);
-            cli_table_cell(&t, "%lld", (long long)lag);
+            if (lag >= 0)
+                cli_table_cell(&t, "%lld", (long long)lag);
+            else
+                cli_table_cell(&t, "-");
             cli_table_cell(&t, "%s", md ? rd_kafka_MemberDescription_consumer_id(md) : "-");
             cli_table_cell(&t, "%s", md ? rd_kafka_MemberDescription_host(md) : "-");
             cli_table_cell(&t, "%s", md ? rd_kafka_MemberDescription_client_id(md) : "-");
