@@ -55,7 +55,14 @@ typedef struct consume_state {
 } consume_state_t;
 
 static volatile sig_atomic_t stop_flag;
-static void on_signal(int sig) { stop_flag = 1; }
+/* First signal: stop cleanly (commit, leave the group). A second one while
+ * that hangs (e.g. the broker went away) exits at once. */
+static void on_signal(int sig)
+{
+    if (stop_flag)
+        _exit(128 + sig);
+    stop_flag = 1;
+}
 
 static bool parse_offset(const char *s, ofs_kind_t *kind, int64_t *val)
 {
@@ -437,6 +444,16 @@ int cli_cmd_consume(int argc, char **argv)
         rd_kafka_message_destroy(m);
     }
     fflush(stdout);
+    if (st->k.all_down) {
+        /* No broker to commit to or leave the group with: librdkafka would
+         * wait for one forever, so skip both (say so when it matters). */
+        if (group)
+            rc = cli_fail("cannot reach any broker: offsets of group '%s' not committed%s%s",
+                          group, st->k.fatal[0] ? ": " : "", st->k.fatal);
+        rd_kafka_destroy_flags(st->k.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        st->k.rk = NULL;
+        goto out;
+    }
     if (group) {
         err = rd_kafka_commit(st->k.rk, NULL, 0);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)

@@ -464,6 +464,32 @@ def read_line(proc, timeout_s):
     return buf.split(b"\n", 1)[0].decode()
 
 
+def test_group_consumer_exits_when_broker_dies(broker):
+    """Ctrl-C must end `consume -g` even when the broker is gone (no hang in
+    commit / leave group); a second Ctrl-C exits at once."""
+    b = broker.bootstrap
+    t, g = unique_topic("die"), unique_topic("grp")
+    ok("topic", "create", t, "-p", "1", bootstrap=b)
+    ok("produce", t, bootstrap=b, stdin="x\n")
+    proc = subprocess.Popen([SAMSA, "-b", b, "--timeout", "3s", "consume", t, "-g", g],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert read_line(proc, 60) == "x"
+        broker.kill9()
+        proc.send_signal(signal.SIGINT)
+        try:
+            rc = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            rc = proc.wait(timeout=10)
+        assert rc in (1, 130), rc   # offsets not committed: a failure, not a crash
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    broker.start()
+
+
 def test_group_unknown(broker):
     b = broker.bootstrap
     r = fails("group", "describe", unique_topic("nogroup"), bootstrap=b)
