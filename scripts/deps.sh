@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake python3 pkg-config zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev
       librdkafka-dev kcat python3-pytest python3-confluent-kafka python3-kafka
-      # integration tests: kafka-python's codecs (snappy, lz4 frames, zstd) and
-      # a per-test time bound for pytest
+      # integration tests: kafka-python's codecs (snappy, lz4 frames, zstd), a
+      # per-test time bound and two workers for pytest
       python3-snappy python3-lz4 python3-zstandard python3-pytest-timeout
+      python3-pytest-xdist
       nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -343,6 +343,9 @@ def broker_factory(request):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "broker_config(**kv): server.properties overrides for `broker`")
+    config.addinivalue_line(
+        "markers", "serial: run.sh runs this test alone, after the parallel (pytest-xdist) batch;"
+                   " for heavy-load or scale tests that starve, or are starved by, their neighbours")
 
 
 # --------------------------------------------------------------------------- client helpers

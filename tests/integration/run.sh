@@ -11,7 +11,7 @@
 # after both finish. Exits non-zero if either failed, including pytest's exit
 # status 5 ("no tests collected"). Extra arguments go to pytest.
 # Env: SAMSA_BROKER, SAMSA_IT_LOG_LEVEL (see conftest.py), IT_SERIAL=1 to run
-# the runners one after the other.
+# the runners one after the other (and pytest without xdist workers).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -36,10 +36,29 @@ pytest_args=(-q -rfEs -p no:cacheprovider)
 if "$py" -c 'import pytest_timeout' 2>/dev/null; then
   pytest_args+=(--timeout=300)   # a backstop; every wait inside is bounded already
 fi
+# pytest-xdist: tests are independent (own ports, dirs, topics) and mostly wait
+# on I/O, so two workers halve the wall time on 2 cores. Tests marked
+# @pytest.mark.serial (heavy load, scale) run afterwards, alone.
+xdist=0
+if [ "${IT_SERIAL:-0}" != 1 ] && "$py" -c 'import xdist' 2>/dev/null; then
+  xdist=1
+fi
 
 run_pytest() {
-  "$py" -m pytest "${pytest_args[@]}" tests/integration "$@" >"$out/pytest.txt" 2>&1
-  echo $? >"$out/pytest.rc"
+  local rc
+  if [ "$xdist" = 1 ]; then
+    "$py" -m pytest "${pytest_args[@]}" -n 2 -m "not serial" tests/integration "$@" >"$out/pytest.txt" 2>&1
+    rc=$?
+    echo "----- tests marked serial, one at a time -----" >>"$out/pytest.txt"
+    "$py" -m pytest "${pytest_args[@]}" -m serial tests/integration "$@" >>"$out/pytest.txt" 2>&1
+    local rc2=$?
+    # phase 2 may legitimately select nothing (5); phase 1 must run tests
+    if [ "$rc" = 0 ] && [ "$rc2" != 5 ]; then rc=$rc2; fi
+  else
+    "$py" -m pytest "${pytest_args[@]}" tests/integration "$@" >"$out/pytest.txt" 2>&1
+    rc=$?
+  fi
+  echo "$rc" >"$out/pytest.rc"
 }
 run_node() {
   # node 20 runs every *.test.mjs under the directory (node_modules excluded).
@@ -68,8 +87,7 @@ echo "===== integration: node --test (kafkajs, @platformatic/kafka) ====="
 cat "$out/node.txt"
 # One plain closing line over both runners: "integration: N passed, N failed, N skipped".
 count() { grep -Eo "$1" "$2" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}'; }
-pyline=$(grep -E '^[=]* ?[0-9]+ (passed|failed|error)|^[=]* ?(no tests ran)' "$out/pytest.txt" | tail -1)
-printf '%s\n' "$pyline" >"$out/pyline"
+grep -E '^=* ?[0-9]+ (passed|failed|errors?|skipped|deselected)|^=* ?no tests ran' "$out/pytest.txt" >"$out/pyline"
 passed=$(( $(count '[0-9]+ passed' "$out/pyline") + $(count 'ℹ pass [0-9]+' "$out/node.txt") ))
 failed=$(( $(count '[0-9]+ (failed|errors?)' "$out/pyline") + $(count 'ℹ fail [0-9]+' "$out/node.txt") ))
 skipped=$(( $(count '[0-9]+ skipped' "$out/pyline") + $(count 'ℹ (skipped|todo) [0-9]+' "$out/node.txt") ))
