@@ -59,5 +59,12 @@ fuzz: deps
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build-fuzz -j $(JOBS)
 	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 755 bin/samsa bin/samsa-broker $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 scripts/samsa-completion.bash \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/samsa
+
 clean:
 	rm -rf build build-* bin

@@ -163,6 +163,12 @@ void sm_handle_delete_topics(sm_req_t *req)
                 continue;
             }
         }
+        if (name && sm_meta_topic_is_internal(name)) {
+            /* Deleting __consumer_offsets would strand every group. */
+            r->error_code = KERR_INVALID_TOPIC_EXCEPTION;
+            r->error_message = sm_str("Internal topics cannot be deleted");
+            continue;
+        }
         char errmsg[512] = "";
         sm_err_t err = sm_meta_delete_topic(meta, name ? name : "", id, errmsg, sizeof errmsg);
         if (err != SM_OK) {

@@ -53,8 +53,9 @@ char *sm_arena_strndup(sm_arena_t *a, const char *s, size_t n)
 char *sm_arena_sprintf(sm_arena_t *a, const char *fmt, ...)
 {
     va_list ap;
+    char probe[1];
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(probe, sizeof probe, fmt, ap); /* length only */
     va_end(ap);
     if (n < 0)
         n = 0;
