@@ -7,7 +7,8 @@ headers, explicit partitions and timestamps for every codec whose Python
 module is installed (none/gzip always; snappy/lz4/zstd via python3-snappy,
 python3-lz4, python3-zstandard), each checked on the wire; KafkaConsumer
 without a group (assign + seek_to_beginning) reading everything back
-byte-identical in offset order; beginning/end offsets and offsets_for_times.
+byte-identical in offset order; beginning/end offsets and offsets_for_times;
+the same records after a broker restart.
 """
 
 import time
@@ -131,6 +132,18 @@ def test_admin_produce_consume_all_codecs_offsets_delete(broker):
                 assert c.offsets_for_times({tp: last + 1})[tp] is None, "lookup past the end"
         finally:
             c.close()
+
+        # A graceful restart keeps the topic and every record as it was.
+        admin.close()
+        broker.restart()
+        admin = admin_client(broker.bootstrap)
+        assert topic in admin.list_topics(), f"{topic} missing after restart"
+        again, c = consume_assigned(broker.bootstrap, topic, range(PARTITIONS), len(msgs))
+        c.close()
+        for part in range(PARTITIONS):
+            assert ([(r.offset, r.key, r.value, list(r.headers), r.timestamp) for r in again[part]]
+                    == [(r.offset, r.key, r.value, list(r.headers), r.timestamp) for r in got[part]]), (
+                f"partition {part} differs after restart")
 
         admin.delete_topics([topic], timeout_ms=20000)
         wait_until(lambda: topic not in admin.list_topics(), 30, what=f"{topic} gone")

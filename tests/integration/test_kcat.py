@@ -6,7 +6,8 @@ harness config).  Covers: metadata listing (-L), keyed produce with headers to
 explicit partitions with every -z codec (each checked on the wire), group-less
 partition consumption (-C -p -o beginning -e) giving back keys, values and
 headers byte-identical in offset order, offset queries (-Q) for earliest (-2),
-latest (-1) and by timestamp, and deletion (through AdminClient).
+latest (-1) and by timestamp, everything intact after a broker restart, and
+deletion (through AdminClient).
 """
 
 import json
@@ -111,6 +112,13 @@ def test_produce_consume_all_codecs_query_delete(broker):
                 f"kcat -Q {topic}:{part}:{r['ts']}")
         assert kcat_query(broker.bootstrap, topic, part, recs[-1]["ts"] + 1) == -1, (
             "timestamp after the last message should give offset -1 (end)")
+
+    # Everything is still there, unchanged, after a graceful restart.
+    broker.restart()
+    for part in range(PARTITIONS):
+        assert kcat_consume(broker.bootstrap, topic, part) == got[part], (
+            f"partition {part} differs after restart")
+    admin = confluent_admin(broker.bootstrap)
 
     admin.delete_topics([topic], operation_timeout=30)[topic].result(timeout=30)
     wait_until(lambda: topic not in confluent_topic_names(broker.bootstrap), 30,
