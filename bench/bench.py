@@ -111,13 +111,13 @@ class Sampler:
 class Samsa:
     name = "samsa"
 
-    def __init__(self, args, workdir):
+    def __init__(self, args, workdir, binary=None):
         self.args = args
         self.port = free_port()
         cport = free_port()
         self.data = tempfile.mkdtemp(prefix="data-", dir=workdir)
         self.log = open(os.path.join(workdir, "samsa.log"), "ab")
-        cmd = [args.broker, os.path.join(REPO, "config", "server.properties")]
+        cmd = [binary or args.broker, os.path.join(REPO, "config", "server.properties")]
         for k, v in {
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{cport}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
@@ -175,6 +175,14 @@ class Mock:
             self.proc.wait()
 
 
+def make_ref(args, workdir, topic, partitions):
+    """The reference broker of the B side: the mock cluster, or (--versus BIN)
+    another samsa-broker build, e.g. the commit before an optimisation."""
+    if args.versus:
+        return Samsa(args, workdir, binary=args.versus)
+    return Mock(args, topic, partitions)
+
+
 # ------------------------------------------------------------------ client
 
 def perf(args, bootstrap, verb, topic, *opts, timeout=300):
@@ -209,7 +217,7 @@ def run_produce(args, res, workdir, wl, size, parts, acks, count):
     for i in range(args.pairs):
         topic = f"bench-{wl}-{i}"
         for kind in ("samsa", "mock"):
-            b = Samsa(args, workdir) if kind == "samsa" else Mock(args, topic, parts)
+            b = Samsa(args, workdir) if kind == "samsa" else make_ref(args, workdir, topic, parts)
             if kind == "samsa":
                 res.data["startup_ms"].append(b.startup_ms)
             try:
@@ -234,40 +242,52 @@ def drop_caches():
         return False
 
 
-def run_consume(args, res, workdir, count):
+def run_consume(args, res, workdir, small, count):
+    """A/B on what the mock can hold (it keeps only the last 5 MB of each
+    partition: 8 partitions x ~35k messages of 100 B), then Samsa alone on a
+    larger log, from the page cache and (as root) after dropping caches."""
     topic = "bench-consume"
     sam = Samsa(args, workdir)
-    mock = Mock(args, topic, 1)
+    ref = make_ref(args, workdir, topic, 8)
     try:
-        for b in (sam, mock):
-            perf(args, b.bootstrap, "produce", topic, "-n", count, "-s", 100, "--acks", 1,
-                 "--partitions", 1)
+        for b in (sam, ref):
+            perf(args, b.bootstrap, "produce", topic, "-n", small, "-s", 100, "--acks", 1,
+                 "--partitions", 8)
         for i in range(args.pairs):
-            for kind, b in (("samsa", sam), ("mock", mock)):
+            for kind, b in (("samsa", sam), ("mock", ref)):
                 with Sampler(b.pid) as smp:
-                    r = perf(args, b.bootstrap, "consume", topic, "-n", count)
+                    r = perf(args, b.bootstrap, "consume", topic, "-n", small)
                 s = sample(r, kind, smp)
-                res.add("consume-100B-cache", kind, s)
+                res.add(f"consume-100B-p8-{small // 1000}k-cache", kind, s)
                 log(f"  consume {kind}: {s['msgs_per_sec']:,.0f} msgs/s cpu {s['cpu_pct']:.0f}%")
+        big = "bench-consume-big"
+        perf(args, sam.bootstrap, "produce", big, "-n", count, "-s", 100, "--acks", 1,
+             "--partitions", 1)
+        for i in range(args.pairs):
+            with Sampler(sam.pid) as smp:
+                r = perf(args, sam.bootstrap, "consume", big, "-n", count)
+            s = sample(r, "samsa", smp)
+            res.add(f"consume-100B-p1-{count // 1000000}M-cache", "samsa", s)
+            log(f"  consume big samsa: {s['msgs_per_sec']:,.0f} msgs/s cpu {s['cpu_pct']:.0f}%")
         if args.cold:
             for i in range(args.pairs):
                 if not drop_caches():
                     log("  (cannot drop caches: need root and a writable /proc/sys/vm/drop_caches)")
                     break
                 with Sampler(sam.pid) as smp:
-                    r = perf(args, sam.bootstrap, "consume", topic, "-n", count)
+                    r = perf(args, sam.bootstrap, "consume", big, "-n", count)
                 s = sample(r, "samsa", smp)
-                res.add("consume-100B-cold", "samsa", s)
+                res.add(f"consume-100B-p1-{count // 1000000}M-cold", "samsa", s)
                 log(f"  consume cold samsa: {s['msgs_per_sec']:,.0f} msgs/s")
     finally:
         sam.stop()
-        mock.stop()
+        ref.stop()
 
 
 def run_e2e(args, res, workdir, rates, secs):
     topic = "bench-e2e"
     sam = Samsa(args, workdir)
-    mock = Mock(args, topic, 1)
+    mock = make_ref(args, workdir, topic, 1)
     try:
         for rate in rates:
             n = max(int(rate * secs), 2000)
@@ -405,9 +425,11 @@ def fmt_rate(x):
 def report(res, args):
     d = res.data
     w = d["workloads"]
+    R = "base" if args.versus else "mock"
     L = []
     L.append(f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-             f"{'quick' if args.quick else 'full'} mode, {args.pairs} A/B pair(s) per workload. "
+             f"{'quick' if args.quick else 'full'} mode, {args.pairs} A/B pair(s) per workload"
+             f"{f' against {args.versus} (base)' if args.versus else ' against the mock cluster'}. "
              f"Machine: {machine_desc()}.")
     L.append("")
     m = d["machine"]
@@ -420,8 +442,8 @@ def report(res, args):
         L.append("")
     prod = [k for k in w if k.startswith("produce")]
     if prod:
-        L.append("| produce workload | Samsa msgs/s | mock msgs/s | ratio | Samsa MB/s | mock MB/s"
-                 " | Samsa CPU | mock CPU | Samsa peak RSS | mock peak RSS |")
+        L.append(f"| produce workload | Samsa msgs/s | {R} msgs/s | ratio | Samsa MB/s | {R} MB/s"
+                 f" | Samsa CPU | {R} CPU | Samsa peak RSS | {R} peak RSS |")
         L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for k in prod:
             s, mk = w[k].get("samsa", []), w[k].get("mock", [])
@@ -433,8 +455,8 @@ def report(res, args):
         L.append("")
     cons = [k for k in w if k.startswith("consume")]
     if cons:
-        L.append("| consume workload | Samsa msgs/s | mock msgs/s | ratio | Samsa MB/s | Samsa CPU"
-                 " | mock CPU | Samsa peak RSS | mock peak RSS |")
+        L.append(f"| consume workload | Samsa msgs/s | {R} msgs/s | ratio | Samsa MB/s | Samsa CPU"
+                 f" | {R} CPU | Samsa peak RSS | {R} peak RSS |")
         L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for k in cons:
             s, mk = w[k].get("samsa", []), w[k].get("mock", [])
@@ -454,7 +476,7 @@ def report(res, args):
         L.append("")
     e2e = sorted((k for k in w if k.startswith("e2e")), key=lambda k: int(k.split("-")[1]))
     if e2e:
-        L.append("| e2e, acks=all | Samsa p50 | p99 | p99.9 | max | mock p50 | p99 | p99.9 | max"
+        L.append(f"| e2e, acks=all | Samsa p50 | p99 | p99.9 | max | {R} p50 | p99 | p99.9 | max"
                  " | Samsa CPU | Samsa peak RSS |")
         L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for k in e2e:
@@ -517,6 +539,8 @@ def main():
     ap.add_argument("--json", default=None)
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--only", default="", help="comma list: machine,produce,consume,e2e,resources")
+    ap.add_argument("--versus", default=None,
+                    help="compare with another samsa-broker binary instead of the mock")
     args = ap.parse_args()
     if args.pairs is None:
         args.pairs = 1 if args.quick else 3
@@ -544,7 +568,7 @@ def main():
                 run_produce(args, res, workdir, wl, size, parts, acks, n100 if size == 100 else n1k)
         if want("consume"):
             log("== consume")
-            run_consume(args, res, workdir, 1_000_000 if args.quick else 3_000_000)
+            run_consume(args, res, workdir, 280_000, 1_000_000 if args.quick else 3_000_000)
         if want("e2e"):
             log("== e2e latency")
             rates = [2000] if args.quick else [1000, 2000, 10000, 50000]
@@ -560,7 +584,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res.data, f, indent=1)
-    if not args.no_docs and not args.quick and not only:
+    if not args.no_docs and not args.quick and not only and not args.versus:
         write_docs(text)
     log(f"bench done in {res.data['seconds']:.0f} s")
 

@@ -9,6 +9,8 @@
 #   BENCH_ONLY=produce,e2e ...   a subset (machine,produce,consume,e2e,resources);
 #                                prints only
 #   BENCH_PAIRS=N                A/B pairs per workload
+#   BENCH_VERSUS=BIN             B side = another samsa-broker build instead of the mock
+#                                (the effect of a change, same method); prints only
 # Binaries: SAMSA_BROKER (default bin/samsa-broker), SAMSA_CLI (default bin/samsa).
 # Raw samples: BENCH_JSON (default build/bench-results.json).
 set -euo pipefail
@@ -34,6 +36,7 @@ args=(--broker "$broker" --cli "$cli" --machine "$out/machine"
 [ "${BENCH_QUICK:-0}" = 1 ] && args+=(--quick)
 [ -n "${BENCH_PAIRS:-}" ] && args+=(--pairs "$BENCH_PAIRS")
 [ -n "${BENCH_ONLY:-}" ] && args+=(--only "$BENCH_ONLY")
+[ -n "${BENCH_VERSUS:-}" ] && args+=(--versus "$BENCH_VERSUS")
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 exec "$py" bench/bench.py "${args[@]}"

@@ -4,13 +4,13 @@
  *
  * Input: each loop owns one 256 KiB read buffer (conn_loop_t.rbuf), so one
  * read(2) can bring in many small frames, and an idle connection holds no
- * buffer at all. Each complete frame is copied into its own allocation (the
- * request keeps it, possibly parked on another thread). A frame that does
- * not arrive whole is carried in c->part, which grows with the bytes that
- * actually arrived (never to the declared size up front, so a hostile size
- * prefix costs nothing); large remainders are read straight into it. The
- * 4-byte size prefix is checked against socket.request.max.bytes before
- * anything is allocated. Reading pauses while MAX_INFLIGHT requests or
+ * buffer at all. The framer (src/env/framer.h) cuts the stream: each
+ * complete frame gets its own buffer (the request keeps it, possibly parked
+ * on another thread); a frame that does not arrive whole grows with the
+ * bytes that actually arrived (a hostile size prefix costs nothing), and
+ * large remainders are read straight into it. Large frame buffers are
+ * recycled per loop (bufpool.h). The 4-byte size prefix is checked against
+ * socket.request.max.bytes before anything is allocated. Reading pauses while MAX_INFLIGHT requests or
  * MAX_INFLIGHT_BYTES of frames are queued (backpressure, no unbounded
  * queues); bytes already read when the limit hits wait in c->stash.
  *
@@ -38,6 +38,7 @@
 #include "conn.h"
 #include "bufpool.h"
 #include "dispatch.h"
+#include "framer.h"
 #include "log.h"
 #include "server.h"
 #include "sm_proto_gen.h"
@@ -53,9 +54,6 @@
 #include <unistd.h>
 
 #define RBUF_SIZE (256 * 1024)        /* per loop */
-#define DIRECT_READ_MIN (32 * 1024)   /* read a frame's remainder straight into it */
-#define SMALL_READ 4096               /* first read after a large frame */
-#define PART_MIN 4096                 /* first allocation for a partial frame */
 #define MAX_INFLIGHT 128              /* queued requests per connection */
 #define MAX_INFLIGHT_BYTES (64 << 20) /* queued frame bytes per connection */
 #define MAX_IOV 64                    /* response pieces per sendmsg */
@@ -69,6 +67,7 @@ enum { REQ_PENDING = 0, REQ_DONE, REQ_FAILED };
 
 /* Per-loop state of the connection layer (sm_loop_local). Loop thread. */
 typedef struct conn_loop {
+    sm_loop_t *loop;
     uint8_t *rbuf;
     sm_bufpool_t *frames;           /* recycled large frame buffers */
     sm_conn_t *lru_head, *lru_tail; /* least recently active first */
@@ -87,12 +86,7 @@ struct sm_conn {
     bool closed;
     bool reading;      /* EPOLLIN armed */
     bool want_write;   /* EPOLLOUT armed */
-    /* input: a frame in progress */
-    uint8_t hdr[4];    /* size prefix bytes seen so far */
-    int hdr_have;
-    bool last_big;     /* the last frame was large: read the next prefix small */
-    uint8_t *part;     /* frame body being assembled (size known); a bufpool buffer */
-    int32_t part_len, part_have, part_cap;
+    sm_framer_t in;    /* a frame in progress */
     uint8_t *stash;    /* bytes read but not parsed (backpressure) */
     size_t stash_len;
     /* requests */
@@ -189,6 +183,7 @@ static void idle_sweep(void *arg)
 static void conn_loop_free(void *p)
 {
     conn_loop_t *cl = p;
+    sm_fetch_loop_drain(cl->loop); /* parked fetches answered: their requests can go */
     while (cl->lru_head) {
         sm_conn_t *c = cl->lru_head;
         lru_unlink(cl, c);
@@ -211,6 +206,7 @@ static conn_loop_t *conn_loop_get(sm_server_t *srv, sm_loop_t *l)
     conn_loop_t *cl = sm_loop_local(l);
     if (!cl) {
         cl = sm_xcalloc(1, sizeof *cl);
+        cl->loop = l;
         cl->rbuf = sm_xmalloc(RBUF_SIZE);
         cl->frames = sm_bufpool_new(POOL_BUFS, POOL_BYTES, POOL_MIN);
         cl->idle_ms = sm_server_config(srv)->connections_max_idle_ms;
@@ -224,7 +220,8 @@ static conn_loop_t *conn_loop_get(sm_server_t *srv, sm_loop_t *l)
 static void conn_free(sm_ref_t *r)
 {
     sm_conn_t *c = (sm_conn_t *)r;
-    sm_buf_release(NULL, c->part);
+    c->in.pool = NULL; /* any thread: plain free */
+    sm_framer_reset(&c->in);
     free(c->stash);
     free(c);
     __atomic_fetch_sub(&g_conn_count, 1, __ATOMIC_RELAXED);
@@ -254,8 +251,7 @@ static void conn_close(sm_conn_t *c, const char *why)
         lru_unlink(c->cl, c);
         c->cl->nconns--;
     }
-    sm_buf_release(c->cl ? c->cl->frames : NULL, c->part);
-    c->part = NULL;
+    sm_framer_reset(&c->in);
     free(c->stash);
     c->stash = NULL;
     c->stash_len = 0;
@@ -370,96 +366,27 @@ static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
     d->handler(req);
 }
 
-/* A size prefix is complete: check it and start the frame. False if the
- * connection was closed. */
-static bool frame_begin(sm_conn_t *c, const uint8_t *p)
-{
-    int32_t size = (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-                             ((uint32_t)p[2] << 8) | p[3]);
-    int32_t max = sm_server_config(c->srv)->socket_request_max_bytes;
-    if (size < 8 || size > max) {
-        char why[128];
-        snprintf(why, sizeof why, "invalid request size %d (socket.request.max.bytes=%d)", size,
-                 max);
-        conn_close(c, why);
-        return false;
-    }
-    c->part_len = size;
-    c->part_have = 0;
-    c->last_big = size >= DIRECT_READ_MIN;
-    /* A recycled buffer costs nothing to take whole; fresh memory is only
-     * allocated as bytes arrive (part_reserve). */
-    c->part = sm_bufpool_take(c->cl->frames, (size_t)size);
-    c->part_cap = c->part ? size : 0;
-    return true;
-}
-
-/* Make room for at least want more bytes of the partial frame, growing with
- * what arrived rather than with what the size prefix promised. */
-static void part_reserve(sm_conn_t *c, int32_t want)
-{
-    int32_t need = c->part_have + want;
-    if (need <= c->part_cap)
-        return;
-    int64_t cap = SM_MAX((int64_t)c->part_cap * 2, (int64_t)PART_MIN);
-    cap = SM_MAX(cap, (int64_t)need);
-    cap = SM_MIN(cap, (int64_t)c->part_len);
-    c->part = sm_buf_grow(c->part, (size_t)cap);
-    c->part_cap = (int32_t)cap;
-}
-
-static void part_dispatch(sm_conn_t *c)
-{
-    uint8_t *frame = c->part;
-    int32_t len = c->part_len;
-    /* part_reserve never grows past part_len, so the buffer is exactly len. */
-    c->part = NULL;
-    c->part_len = c->part_have = c->part_cap = 0;
-    c->hdr_have = 0;
-    conn_dispatch(c, frame, len);
-}
-
 /* Consume bytes: complete frames are dispatched, a trailing partial frame
- * is kept in c->part. Stops early on close or backpressure; returns the
+ * stays in the framer. Stops early on close or backpressure; returns the
  * bytes consumed. */
 static size_t conn_consume(sm_conn_t *c, const uint8_t *p, size_t n)
 {
     size_t pos = 0;
     while (pos < n && !c->closed && can_read(c)) {
-        if (c->hdr_have < 4) {
-            if (c->hdr_have == 0 && n - pos >= 4) {
-                /* Fast path: a whole frame sitting in the buffer. */
-                if (!frame_begin(c, p + pos))
-                    return pos;
-                size_t size = (size_t)c->part_len;
-                if (n - pos - 4 >= size) {
-                    uint8_t *frame = c->part ? c->part : sm_buf_new(NULL, size);
-                    memcpy(frame, p + pos + 4, size);
-                    pos += 4 + size;
-                    c->part = NULL;
-                    c->part_len = c->part_cap = 0;
-                    conn_dispatch(c, frame, (int32_t)size);
-                    continue;
-                }
-                c->hdr_have = 4;
-                pos += 4;
-                continue;
-            }
-            size_t take = SM_MIN((size_t)(4 - c->hdr_have), n - pos);
-            memcpy(c->hdr + c->hdr_have, p + pos, take);
-            c->hdr_have += (int)take;
-            pos += take;
-            if (c->hdr_have == 4 && !frame_begin(c, c->hdr))
-                return pos;
-            continue;
+        size_t used;
+        uint8_t *frame;
+        int32_t len;
+        sm_err_t err = sm_framer_feed(&c->in, p + pos, n - pos, &used, &frame, &len);
+        pos += used;
+        if (err) {
+            char why[128];
+            snprintf(why, sizeof why, "invalid request size %d (socket.request.max.bytes=%d)",
+                     c->in.bad_size, c->in.max_size);
+            conn_close(c, why);
+            break;
         }
-        size_t take = SM_MIN((size_t)(c->part_len - c->part_have), n - pos);
-        part_reserve(c, (int32_t)take);
-        memcpy(c->part + c->part_have, p + pos, take);
-        c->part_have += (int32_t)take;
-        pos += take;
-        if (c->part_have == c->part_len)
-            part_dispatch(c);
+        if (frame)
+            conn_dispatch(c, frame, len);
     }
     return pos;
 }
@@ -498,29 +425,26 @@ static void conn_read(sm_conn_t *c)
     for (int rounds = 0; rounds < READ_ROUNDS && !c->closed && can_read(c) && !c->stash;
          rounds++) {
         ssize_t n;
-        bool direct = c->hdr_have == 4 && c->part_len - c->part_have >= DIRECT_READ_MIN;
-        if (direct) {
-            /* The rest of a large frame: straight into it, up to its end.
-             * Room grows with what arrived (doubling), not with the size
-             * the prefix promised: a recycled buffer already has it all. */
-            int32_t want = SM_MIN(c->part_len - c->part_have,
-                                  SM_MIN(SM_MAX(c->part_have, 64 * 1024), 4 << 20));
-            part_reserve(c, want);
-            n = read(c->fd, c->part + c->part_have,
-                     (size_t)SM_MIN(c->part_cap - c->part_have, c->part_len - c->part_have));
+        uint8_t *dst;
+        size_t room;
+        if (sm_framer_direct(&c->in, &dst, &room)) {
+            /* The rest of a large frame: straight into it, up to its end. */
+            n = read(c->fd, dst, room);
             if (n > 0) {
                 conn_touch(c);
-                c->part_have += (int32_t)n;
-                if (c->part_have == c->part_len)
-                    part_dispatch(c);
+                uint8_t *frame;
+                int32_t len;
+                sm_framer_direct_done(&c->in, (size_t)n, &frame, &len);
+                if (frame)
+                    conn_dispatch(c, frame, len);
                 continue;
             }
         } else {
             /* After a large frame, the next one is likely large too: read
-             * only a little through the shared buffer (its prefix), so the
-             * body goes straight into its own buffer instead of being
-             * copied out of rbuf (measured: memcpy was 12% of 1 KB produce). */
-            size_t want = c->last_big ? SMALL_READ : RBUF_SIZE;
+             * only its prefix through the shared buffer, so its body is read
+             * straight into its own buffer instead of being copied out of
+             * rbuf (memcpy was 12% of the broker's CPU on 1 KB produce). */
+            size_t want = sm_framer_want(&c->in, RBUF_SIZE);
             n = read(c->fd, rbuf, want);
             if (n > 0) {
                 conn_touch(c);
@@ -538,7 +462,7 @@ static void conn_read(sm_conn_t *c)
             }
         }
         if (n == 0) {
-            conn_close(c, c->hdr_have || c->part ? "peer closed mid-frame" : NULL);
+            conn_close(c, sm_framer_partial(&c->in) ? "peer closed mid-frame" : NULL);
             return;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -746,6 +670,7 @@ void sm_conn_start(sm_server_t *srv, sm_loop_t *l, int fd, const char *peer)
     }
     conn_loop_t *cl = conn_loop_get(srv, l);
     c->cl = cl;
+    sm_framer_init(&c->in, cl->frames, 8, sm_server_config(srv)->socket_request_max_bytes);
     c->active_ms = sm_now_mono_ms();
     lru_append(cl, c);
     cl->nconns++;

@@ -16,4 +16,9 @@ void sm_conn_start(sm_server_t *srv, sm_loop_t *l, int fd, const char *peer);
 int sm_conn_count(void);
 int sm_conn_inflight(void);
 
+/* Answer every fetch parked (long poll) on loop l at once. Called when the
+ * loop is torn down at shutdown, on the tearing-down thread after the loop
+ * stopped, so no request outlives its loop. Implemented in handle_fetch.c. */
+void sm_fetch_loop_drain(sm_loop_t *l);
+
 #endif

@@ -42,6 +42,7 @@
 #include "loop.h"
 #include "server.h"
 #include "storage/log.h"
+#include "conn.h"
 #include "fetch_session.h"
 
 #include <pthread.h>
@@ -432,6 +433,20 @@ void sm_fetch_notify_append(sm_server_t *srv, sm_partition_t *p)
         pthread_mutex_unlock(&pg->mu);
         if (!__atomic_exchange_n(&pg->wake_pending, 1, __ATOMIC_ACQ_REL))
             sm_loop_post_task(sm_server_loop(srv, i), &pg->task);
+    }
+}
+
+void sm_fetch_loop_drain(sm_loop_t *l)
+{
+    int i = sm_loop_id(l);
+    if (!g_purg || i < 0 || i >= g_npurg)
+        return;
+    purgatory_t *pg = &g_purg[i];
+    while (pg->head) {
+        fetch_state_t *fs = pg->head;
+        sm_loop_timer_cancel(l, fs->timer);
+        purg_remove(pg, fs);
+        respond(fs);
     }
 }
 

@@ -72,6 +72,8 @@ struct sm_loop {
 
 static __thread sm_loop_t *tls_loop;
 
+static bool run_posted(sm_loop_t *l);
+
 sm_loop_t *sm_loop_current(void) { return tls_loop; }
 int sm_loop_id(const sm_loop_t *l) { return l->id; }
 
@@ -107,9 +109,19 @@ void sm_loop_free(sm_loop_t *l)
 {
     if (!l)
         return;
-    /* The subsystem's state first: it may still unwatch its fds. */
+    /* Teardown runs on this thread as if it were the loop's (the loop has
+     * stopped): tasks still queued run, then the subsystem's state is freed
+     * (it may answer parked requests and close connections, which queues
+     * more tasks), then those run. */
+    sm_loop_t *prev = tls_loop;
+    tls_loop = l;
+    for (int i = 0; i < 64 && run_posted(l); i++)
+        ;
     if (l->local_free)
         l->local_free(l->local);
+    for (int i = 0; i < 64 && run_posted(l); i++)
+        ;
+    tls_loop = prev;
     close(l->epfd);
     close(l->evfd);
     for (int i = 0; i < l->nwatches; i++)
