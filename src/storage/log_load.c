@@ -99,66 +99,68 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Collect segment base offsets; delete leftovers of interrupted deletions,
- * state-file temporaries and index files without a .log. */
-static sm_err_t list_dir(sm_log_t *log, int64_t **bases_out, int *n_out)
+typedef struct i64vec {
+    int64_t *v;
+    int n, cap;
+} i64vec_t;
+
+static void vec_push(i64vec_t *x, int64_t v)
+{
+    if (x->n == x->cap) {
+        x->cap = x->cap ? x->cap * 2 : 8;
+        x->v = sm_xrealloc(x->v, sizeof *x->v * (size_t)x->cap);
+    }
+    x->v[x->n++] = v;
+}
+
+/* One pass over the directory: segment base offsets (sorted) into *logs;
+ * leftovers of interrupted deletions and state-file temporaries deleted;
+ * index files whose .log is missing (orphans) deleted. */
+static sm_err_t list_dir(sm_log_t *log, i64vec_t *logs)
 {
     DIR *d = opendir(log->dir);
     if (!d) {
         SM_ERROR("storage", "%s: opendir %s failed", log->name, log->dir);
         return SM_ERR_IO;
     }
-    int64_t *bases = NULL;
-    int n = 0, cap = 0;
+    i64vec_t idx = {0}, tidx = {0};
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *nm = de->d_name;
         int64_t base;
         size_t len = strlen(nm);
         if (parse_segment_name(nm, ".log", &base)) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 8;
-                bases = sm_xrealloc(bases, sizeof *bases * (size_t)cap);
-            }
-            bases[n++] = base;
+            vec_push(logs, base);
+        } else if (parse_segment_name(nm, ".index", &base)) {
+            vec_push(&idx, base);
+        } else if (parse_segment_name(nm, ".timeindex", &base)) {
+            vec_push(&tidx, base);
         } else if ((len > 8 && strcmp(nm + len - 8, ".deleted") == 0) ||
-                   strcmp(nm, SM_LOG_STATE_FILE ".tmp") == 0) {
+                   strcmp(nm, SM_LOG_STATE_FILE ".tmp") == 0 ||
+                   strcmp(nm, SM_LOG_EPOCH_FILE ".tmp") == 0) {
             char *p = sm_xasprintf("%s/%s", log->dir, nm);
             (void)sm_file_unlink(p);
             free(p);
         }
     }
     closedir(d);
-    if (n > 1)
-        qsort(bases, (size_t)n, sizeof *bases, cmp_i64);
-    *bases_out = bases;
-    *n_out = n;
-    return SM_OK;
-}
-
-/* Remove orphan index files (an index with no .log next to it). */
-static void remove_orphan_indexes(sm_log_t *log)
-{
-    DIR *d = opendir(log->dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        int64_t base;
-        if (!parse_segment_name(de->d_name, ".index", &base) &&
-            !parse_segment_name(de->d_name, ".timeindex", &base))
-            continue;
-        bool found = false;
-        for (int i = 0; i < log->nsegs && !found; i++)
-            found = log->segs[i]->base_offset == base;
-        if (!found) {
-            char *p = sm_xasprintf("%s/%s", log->dir, de->d_name);
+    if (logs->n > 1)
+        qsort(logs->v, (size_t)logs->n, sizeof *logs->v, cmp_i64);
+    for (int k = 0; k < 2; k++) {
+        i64vec_t *x = k ? &tidx : &idx;
+        for (int i = 0; i < x->n; i++) {
+            if (bsearch(&x->v[i], logs->v, (size_t)logs->n, sizeof *logs->v, cmp_i64))
+                continue;
+            char *p = sm_xasprintf("%s/%020" PRId64 "%s", log->dir, x->v[i],
+                                   k ? ".timeindex" : ".index");
             SM_INFO("storage", "%s: removing orphan index %s", log->name, p);
             (void)sm_file_unlink(p);
             free(p);
         }
     }
-    closedir(d);
+    free(idx.v);
+    free(tidx.v);
+    return SM_OK;
 }
 
 /* Drop segments [from, nsegs) during load (after a cut or an overlap). */
@@ -186,11 +188,12 @@ sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint)
     bool st_found;
     sm_log_state_read(log->dir, log->name, &st_start, &st_rp, &st_found);
 
-    int64_t *bases = NULL;
-    int nbases = 0;
-    sm_err_t err = list_dir(log, &bases, &nbases);
+    i64vec_t logs = {0};
+    sm_err_t err = list_dir(log, &logs);
     if (err)
         return err;
+    int64_t *bases = logs.v;
+    int nbases = logs.n;
     bool *idx_ok = sm_xcalloc((size_t)nbases + 1, sizeof *idx_ok);
     for (int i = 0; i < nbases; i++) {
         sm_segment_t *seg;
@@ -199,7 +202,6 @@ sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint)
             goto out;
         sm_log_seg_push(log, seg);
     }
-    remove_orphan_indexes(log);
 
     if (log->nsegs == 0) {
         sm_segment_t *seg;

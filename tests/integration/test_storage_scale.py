@@ -13,7 +13,7 @@ import time
 
 from confluent_kafka import Producer
 
-from conftest import confluent_admin, confluent_consume_partitions, unique_topic, wait_until
+from conftest import confluent_consume_partitions, unique_topic, wait_until
 
 NPART = 10000
 BUDGET = 500
@@ -36,12 +36,13 @@ def test_ten_thousand_partitions(broker_factory, monkeypatch):
     monkeypatch.setenv("SAMSA_MAX_OPEN_SEGMENTS", str(BUDGET))
     b = broker_factory(overrides={"num.partitions": "1"})
     topic = unique_topic("scale")
-    from confluent_kafka.admin import NewTopic
-    admin = confluent_admin(b.bootstrap)
+    from confluent_kafka.admin import AdminClient, NewTopic
+    # creating 10,000 logs takes seconds on a loaded machine: generous socket timeout
+    admin = AdminClient({"bootstrap.servers": b.bootstrap, "socket.timeout.ms": 120000})
     t0 = time.monotonic()
     fs = admin.create_topics([NewTopic(topic, num_partitions=NPART, replication_factor=1)],
                              operation_timeout=60, request_timeout=60)
-    fs[topic].result(timeout=60)
+    fs[topic].result(timeout=120)
     wait_until(lambda: len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == NPART,
                60, what="metadata with 10,000 partitions")
     print(f"\ncreated {NPART} partitions in {time.monotonic() - t0:.1f}s")

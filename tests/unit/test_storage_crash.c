@@ -737,6 +737,38 @@ static void test_recovery_reads_only_the_unflushed_tail(void)
     val_pad = 0;
 }
 
+/* Leftovers are cleaned on open: orphan index files, *.deleted, temps. */
+static void test_open_removes_leftovers(void)
+{
+    char dir[300], p[400];
+    snprintf(dir, sizeof dir, "%s/left/left-0", root);
+    sm_log_config_t c;
+    sm_log_config_default(&c);
+    sm_log_t *log;
+    CHECK_EQ(sm_log_open(dir, "left-0", &c, &log), SM_OK);
+    sm_append_info_t ai;
+    CHECK_EQ(append_tagged(log, 1, 2, &ai), SM_OK);
+    sm_log_close(log);
+    const char *junk[] = {"00000000000000000077.index", "00000000000000000077.timeindex",
+                          "00000000000000000005.log.deleted", "leader-epoch-checkpoint.tmp",
+                          "samsa-log-state.tmp"};
+    for (size_t i = 0; i < SM_ARRAY_LEN(junk); i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, junk[i]);
+        int fd = open(p, O_WRONLY | O_CREAT, 0644);
+        CHECK(fd >= 0);
+        close(fd);
+    }
+    CHECK_EQ(sm_log_open(dir, "left-0", &c, &log), SM_OK);
+    for (size_t i = 0; i < SM_ARRAY_LEN(junk); i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, junk[i]);
+        CHECK(access(p, F_OK) != 0);
+    }
+    snprintf(p, sizeof p, "%s/00000000000000000000.index", dir);
+    CHECK(access(p, F_OK) == 0);
+    CHECK_EQ(sm_log_end_offset(log), 2);
+    sm_log_close(log);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/samsa-test-crash-%d", (int)getpid());
@@ -749,6 +781,7 @@ int main(void)
     RUN(test_fd_cache_bounds_open_files);
     RUN(test_checkpoints_and_clean_marker);
     RUN(test_recovery_reads_only_the_unflushed_tail);
+    RUN(test_open_removes_leftovers);
     rm_rf(root);
     TEST_MAIN_END();
 }
