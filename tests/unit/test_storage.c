@@ -86,7 +86,7 @@ static int count_files(const char *dir, const char *suffix)
 /* One batch of n records, record i timestamp ts + i, value of vlen bytes. */
 static void make_batch(sm_wbuf_t *w, int n, int64_t ts, int vlen)
 {
-    static uint8_t val[4096];
+    static __thread uint8_t val[4096]; /* per thread: the concurrency test appends from several */
     memset(val, 'v', sizeof val);
     sm_record_in_t recs[16];
     for (int i = 0; i < n; i++)
