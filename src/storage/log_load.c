@@ -260,7 +260,13 @@ sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint)
                                           log->cfg.index_interval_bytes, &dropped, &validated,
                                           validate ? note_epoch : NULL, log)))
                 goto out;
-            if ((err = sm_segment_sync_indexes(seg)))
+            /* Indexes rebuilt from the recovery point on need no fsync: a
+             * crash before the recovery point passes them rebuilds them
+             * again, and the flush that moves it past a sealed segment
+             * syncs that segment's indexes. Trusted segments get no such
+             * second chance. (With 10,000 recovered logs this saves 20,000
+             * fsyncs at start-up.) */
+            if (!validate && (err = sm_segment_sync_indexes(seg)))
                 goto out;
             scanned += seg->size + dropped;
             dropped_total += dropped;

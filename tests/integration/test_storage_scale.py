@@ -23,6 +23,14 @@ def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    return 0
+
+
 def started_ms(broker, start_no):
     """The broker's own 'started in X ms' line of the given start."""
     text = broker.log_text().split(f"=== start #{start_no}:")[-1]
@@ -39,13 +47,15 @@ def test_ten_thousand_partitions(broker_factory, monkeypatch):
     from confluent_kafka.admin import AdminClient, NewTopic
     # creating 10,000 logs takes seconds on a loaded machine: generous socket timeout
     admin = AdminClient({"bootstrap.servers": b.bootstrap, "socket.timeout.ms": 120000})
+    rss0 = rss_kb(b.proc.pid)
     t0 = time.monotonic()
     fs = admin.create_topics([NewTopic(topic, num_partitions=NPART, replication_factor=1)],
                              operation_timeout=60, request_timeout=60)
     fs[topic].result(timeout=120)
     wait_until(lambda: len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == NPART,
                60, what="metadata with 10,000 partitions")
-    print(f"\ncreated {NPART} partitions in {time.monotonic() - t0:.1f}s")
+    print(f"\ncreated {NPART} partitions in {time.monotonic() - t0:.1f}s; broker RSS grew by"
+          f" {(rss_kb(b.proc.pid) - rss0) * 1024 // NPART} bytes per partition")
 
     # write to every partition once (one batch each), then more to a sample
     p = Producer({"bootstrap.servers": b.bootstrap, "acks": "1", "linger.ms": 20,
@@ -68,7 +78,9 @@ def test_ten_thousand_partitions(broker_factory, monkeypatch):
 
     b.restart()
     ms = started_ms(b, 2)
-    print(f"graceful restart with {NPART} partitions: broker started in {ms} ms")
+    print(f"graceful restart with {NPART} partitions: broker started in {ms} ms,"
+          f" RSS {rss_kb(b.proc.pid) // 1024} MB ({rss_kb(b.proc.pid) * 1024 // NPART} bytes per"
+          " partition, everything included)")
     assert open_fds(b.proc.pid) < 3 * BUDGET + 300
     got = confluent_consume_partitions(b.bootstrap, topic, sample[:10], 20, timeout_s=60)
     assert all(len(v) == 2 for v in got.values())
