@@ -306,6 +306,7 @@ def test_delete_records_moves_log_start_and_consumers_reset(broker):
 
 # --------------------------------------------------------------------------- crash safety
 
+@pytest.mark.serial  # three producers at full speed: alone, so others' timeouts hold
 def test_kill9_under_acks_all_with_flush_messages_1_loses_nothing(broker):
     topic = unique_topic("k9")
     admin = confluent_create_topic(broker.bootstrap, topic, 2)

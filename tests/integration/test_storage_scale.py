@@ -11,6 +11,7 @@ import os
 import random
 import time
 
+import pytest
 from confluent_kafka import Producer
 
 from conftest import confluent_consume_partitions, unique_topic, wait_until
@@ -40,6 +41,7 @@ def started_ms(broker, start_no):
     return None
 
 
+@pytest.mark.serial  # heavy: run.sh runs it alone, after the parallel batch
 def test_ten_thousand_partitions(broker_factory, monkeypatch):
     monkeypatch.setenv("SAMSA_MAX_OPEN_SEGMENTS", str(BUDGET))
     b = broker_factory(overrides={"num.partitions": "1"})
