@@ -159,11 +159,19 @@ void sm_handle_offset_for_leader_epoch(sm_req_t *req)
                 continue;
             }
             out->error_code = epoch_check(p, rq->current_leader_epoch);
-            /* One leader epoch so far (single node, no leader changes): every
-             * epoch up to the current one ends at the log end. */
-            if (!out->error_code && rq->leader_epoch <= p->leader_epoch) {
-                out->leader_epoch = p->leader_epoch;
-                out->end_offset = sm_log_end_offset(p->log);
+            /* The leader-epoch cache answers: the largest epoch <= the one
+             * asked and where the next epoch starts (the log end for the
+             * latest); UNDEFINED (-1, -1) when it has no such epoch. */
+            if (!out->error_code) {
+                int32_t e = -1;
+                int64_t end = -1;
+                sm_err_t err = sm_log_epoch_end_offset(p->log, rq->leader_epoch, &e, &end);
+                if (err == SM_OK) {
+                    out->leader_epoch = e;
+                    out->end_offset = end;
+                } else if (err != SM_ERR_NOT_FOUND) {
+                    out->error_code = sm_kerr_from(err);
+                }
             }
             sm_partition_put(p);
         }
