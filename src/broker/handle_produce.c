@@ -165,7 +165,6 @@ void sm_handle_produce(sm_req_t *req)
 {
     sm_produce_request_t msg;
     SM_DECODE_OR_FAIL(produce_request, req, &msg);
-    const sm_config_t *cfg = sm_server_config(req->srv);
     produce_park_t *park = SM_ARENA_NEW(&req->arena, produce_park_t, 1);
     park->req = req;
     park->pending = 1;
@@ -206,7 +205,8 @@ void sm_handle_produce(sm_req_t *req)
                 any_error = true;
                 continue;
             }
-            int16_t kerr = check_records(req, p, &pd->records, cfg->message_max_bytes);
+            int16_t kerr = check_records(req, p, &pd->records,
+                                         __atomic_load_n(&p->max_message_bytes, __ATOMIC_RELAXED));
             if (kerr == KERR_NONE) {
                 sm_append_info_t info;
                 /* The frame is ours: the log patches offsets in place. */

@@ -159,6 +159,17 @@ sm_err_t sm_partition_append(sm_server_t *srv, sm_partition_t *p, uint8_t *batch
     return err;
 }
 
+/* The topic's max.message.bytes (override, else message.max.bytes). */
+static int32_t topic_max_message_bytes(const sm_config_t *cfg, const sm_topic_meta_t *t)
+{
+    char buf[32];
+    sm_config_source_t src;
+    if (sm_topic_config_resolve(cfg, "max.message.bytes", t->configs, t->nconfigs, buf,
+                                sizeof buf, &src, NULL) != SM_OK || !buf[0])
+        return cfg->message_max_bytes;
+    return (int32_t)strtol(buf, NULL, 10);
+}
+
 static sm_partition_t *partition_open(sm_server_t *srv, const sm_topic_meta_t *t, int32_t index)
 {
     sm_partition_t *p = sm_xcalloc(1, sizeof *p);
@@ -168,6 +179,7 @@ static sm_partition_t *partition_open(sm_server_t *srv, const sm_topic_meta_t *t
     p->topic_id = t->id;
     p->name = sm_xasprintf("%s-%d", t->name, index);
     p->leader_epoch = t->partitions[index].leader_epoch;
+    p->max_message_bytes = topic_max_message_bytes(srv->cfg, t);
     sm_log_config_t lc;
     sm_meta_topic_log_config(srv->cfg, t->configs, t->nconfigs, &lc);
     char *dir = sm_xasprintf("%s/%s", srv->cfg->log_dirs[0], p->name);
@@ -252,8 +264,11 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
                 s->parts[j] = partition_open(srv, t, j);
             } else if (s->parts[j]) {
                 s->parts[j]->leader_epoch = t->partitions[j].leader_epoch;
-                if (reconfigure)
+                if (reconfigure) {
                     sm_log_set_config(s->parts[j]->log, &lc);
+                    __atomic_store_n(&s->parts[j]->max_message_bytes,
+                                     topic_max_message_bytes(srv->cfg, t), __ATOMIC_RELAXED);
+                }
             }
         }
     }

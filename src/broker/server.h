@@ -32,6 +32,7 @@ typedef struct sm_partition {
     char *name;           /* "topic-index", for logs */
     sm_log_t *log;        /* owned; thread-safe */
     int32_t leader_epoch;
+    int32_t max_message_bytes; /* topic max.message.bytes (updated live) */
     bool deleted;         /* set when the topic is deleted; appends refused */
 } sm_partition_t;
 
