@@ -28,6 +28,39 @@ static void self_endpoint(sm_req_t *req, sm_str_t *host, int32_t *port)
     }
 }
 
+/* The brokers as clients should see them (this node at its advertised
+ * listener), and the controller id, from one image. Arena memory. */
+typedef struct broker_view {
+    int32_t id;
+    sm_str_t host;
+    int32_t port;
+    sm_str_t rack;
+} broker_view_t;
+
+static int brokers_view(sm_req_t *req, const sm_meta_image_t *img, broker_view_t **out,
+                        int32_t *controller_id)
+{
+    const sm_config_t *cfg = sm_server_config(req->srv);
+    int n = img->nbrokers > 0 ? img->nbrokers : 1;
+    broker_view_t *v = SM_ARENA_NEW(&req->arena, broker_view_t, n);
+    for (int i = 0; i < n; i++) {
+        const sm_broker_meta_t *b = i < img->nbrokers ? &img->brokers[i] : NULL;
+        v[i].id = b ? b->id : cfg->node_id;
+        v[i].rack = b && b->rack ? sm_str(sm_arena_strndup(&req->arena, b->rack,
+                                                           strlen(b->rack)))
+                                 : (sm_str_t){NULL, -1};
+        if (!b || b->id == cfg->node_id) {
+            self_endpoint(req, &v[i].host, &v[i].port);
+        } else {
+            v[i].host = sm_str(sm_arena_strndup(&req->arena, b->host, strlen(b->host)));
+            v[i].port = b->port;
+        }
+    }
+    *controller_id = img->controller_id >= 0 ? img->controller_id : cfg->node_id;
+    *out = v;
+    return n;
+}
+
 void sm_handle_api_versions(sm_req_t *req)
 {
     const sm_dispatch_t *d = sm_dispatch_lookup(SM_API_API_VERSIONS);
@@ -120,23 +153,15 @@ void sm_handle_metadata(sm_req_t *req)
     sm_metadata_response_t resp;
     sm_metadata_response_init(&resp);
     resp.cluster_id = sm_str(sm_server_cluster_id(req->srv));
-    resp.controller_id = img->controller_id >= 0 ? img->controller_id : cfg->node_id;
-    int nb = img->nbrokers > 0 ? img->nbrokers : 1;
+    broker_view_t *bv;
+    int nb = brokers_view(req, img, &bv, &resp.controller_id);
     SM_NEW_ARRAY(req, sm_metadata_response_metadata_response_broker, nb, resp.brokers);
     resp.brokers_count = nb;
-    for (int i = 0; i < img->nbrokers; i++) {
-        resp.brokers[i].node_id = img->brokers[i].id;
-        resp.brokers[i].host = sm_str(sm_arena_strndup(&req->arena, img->brokers[i].host,
-                                                       strlen(img->brokers[i].host)));
-        resp.brokers[i].port = img->brokers[i].port;
-        if (img->brokers[i].rack)
-            resp.brokers[i].rack = sm_str(img->brokers[i].rack);
-        if (img->brokers[i].id == cfg->node_id)
-            self_endpoint(req, &resp.brokers[i].host, &resp.brokers[i].port);
-    }
-    if (img->nbrokers == 0) {
-        resp.brokers[0].node_id = cfg->node_id;
-        self_endpoint(req, &resp.brokers[0].host, &resp.brokers[0].port);
+    for (int i = 0; i < nb; i++) {
+        resp.brokers[i].node_id = bv[i].id;
+        resp.brokers[i].host = bv[i].host;
+        resp.brokers[i].port = bv[i].port;
+        resp.brokers[i].rack = bv[i].rack;
     }
 
     bool all = msg.topics_count < 0 || (req->api_version == 0 && msg.topics_count == 0);
@@ -213,27 +238,19 @@ void sm_handle_describe_cluster(sm_req_t *req)
 {
     sm_describe_cluster_request_t msg;
     SM_DECODE_OR_FAIL(describe_cluster_request, req, &msg);
-    const sm_config_t *cfg = sm_server_config(req->srv);
     sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
     sm_describe_cluster_response_t resp;
     sm_describe_cluster_response_init(&resp);
     resp.cluster_id = sm_str(sm_server_cluster_id(req->srv));
-    resp.controller_id = img->controller_id >= 0 ? img->controller_id : cfg->node_id;
-    int nb = img->nbrokers > 0 ? img->nbrokers : 1;
+    broker_view_t *bv;
+    int nb = brokers_view(req, img, &bv, &resp.controller_id);
     SM_NEW_ARRAY(req, sm_describe_cluster_response_describe_cluster_broker, nb, resp.brokers);
     resp.brokers_count = nb;
     for (int i = 0; i < nb; i++) {
-        sm_describe_cluster_response_describe_cluster_broker_t *b = &resp.brokers[i];
-        if (i < img->nbrokers && img->brokers[i].id != cfg->node_id) {
-            b->broker_id = img->brokers[i].id;
-            b->host = sm_str(img->brokers[i].host);
-            b->port = img->brokers[i].port;
-        } else {
-            b->broker_id = cfg->node_id;
-            self_endpoint(req, &b->host, &b->port);
-        }
-        if (i < img->nbrokers && img->brokers[i].rack)
-            b->rack = sm_str(img->brokers[i].rack);
+        resp.brokers[i].broker_id = bv[i].id;
+        resp.brokers[i].host = bv[i].host;
+        resp.brokers[i].port = bv[i].port;
+        resp.brokers[i].rack = bv[i].rack;
     }
     sm_describe_cluster_response_encode(&req->resp, req->api_version, &resp);
     sm_meta_image_put(img);
