@@ -51,6 +51,8 @@ typedef enum sm_config_type {
 typedef enum sm_config_source {
     SM_CONFIG_SOURCE_UNKNOWN = 0,
     SM_CONFIG_SOURCE_TOPIC = 1,         /* DYNAMIC_TOPIC_CONFIG */
+    SM_CONFIG_SOURCE_DYNAMIC_BROKER = 2, /* DYNAMIC_BROKER_CONFIG (this node) */
+    SM_CONFIG_SOURCE_DYNAMIC_DEFAULT = 3, /* DYNAMIC_DEFAULT_BROKER_CONFIG (cluster) */
     SM_CONFIG_SOURCE_STATIC_BROKER = 4, /* STATIC_BROKER_CONFIG */
     SM_CONFIG_SOURCE_DEFAULT = 5,       /* DEFAULT_CONFIG */
 } sm_config_source_t;
@@ -251,5 +253,41 @@ SM_MUST_CHECK sm_err_t sm_topic_config_resolve(const sm_config_t *broker, const 
                                                char *buf, size_t buflen,
                                                sm_config_source_t *source,
                                                const char **synonym_key);
+
+/* ------------------------------------------------- dynamic broker configs */
+
+/* The dynamic broker config layers (set at run time with AlterConfigs on a
+ * BROKER resource and kept in the metadata log; see meta.h): this node's
+ * overrides and the cluster-wide defaults, each sorted by key. Borrowed
+ * from a metadata image. Either list may be empty; a NULL layers pointer
+ * means "no dynamic configs". */
+typedef struct sm_config_dynamic {
+    const sm_config_kv_t *node; /* DYNAMIC_BROKER_CONFIG */
+    int nnode;
+    const sm_config_kv_t *cluster; /* DYNAMIC_DEFAULT_BROKER_CONFIG */
+    int ncluster;
+} sm_config_dynamic_t;
+
+/* True for the broker keys Samsa lets operators change at run time: the
+ * broker defaults of topic configs (log.retention.ms, log.segment.bytes,
+ * message.max.bytes, ...), which Kafka's DynamicLogConfig makes dynamic and
+ * which Samsa applies to open partition logs. Any thread. */
+bool sm_config_is_dynamic(const char *key);
+
+/* A broker key's value in effect: this node's dynamic value, else the
+ * cluster's dynamic default, else the static value (server.properties),
+ * else the definition's default, with the matching source (UNKNOWN for an
+ * unknown key nobody set). Borrowed from dyn / c. Any thread. */
+const char *sm_config_get_dynamic(const sm_config_t *c, const sm_config_dynamic_t *dyn,
+                                  const char *key, sm_config_source_t *source);
+
+/* sm_topic_config_resolve with the dynamic layers: topic override, then for
+ * each synonym in precedence order its dynamic per-broker, dynamic default
+ * and static value (Kafka's merged broker config), then the default. dyn
+ * may be NULL. */
+SM_MUST_CHECK sm_err_t sm_topic_config_resolve_dynamic(
+    const sm_config_t *broker, const sm_config_dynamic_t *dyn, const char *key,
+    const sm_config_kv_t *overrides, int noverrides, char *buf, size_t buflen,
+    sm_config_source_t *source, const char **synonym_key);
 
 #endif

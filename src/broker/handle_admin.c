@@ -225,6 +225,42 @@ static bool key_wanted(const sm_describe_configs_request_describe_configs_resour
 
 typedef sm_describe_configs_response_describe_configs_resource_result_t config_entry_t;
 
+typedef sm_describe_configs_response_describe_configs_synonym_t synonym_t;
+
+/* Append the synonyms of broker key k in Kafka's order: dynamic per-broker,
+ * dynamic cluster default, static (the default is left to the caller). */
+static int add_broker_synonyms(synonym_t *out, int ns, const sm_config_t *bcfg,
+                               const sm_config_dynamic_t *dyn, const char *k)
+{
+    const sm_config_kv_t *layer[2] = {dyn->node, dyn->cluster};
+    int nlayer[2] = {dyn->nnode, dyn->ncluster};
+    sm_config_source_t lsrc[2] = {SM_CONFIG_SOURCE_DYNAMIC_BROKER,
+                                  SM_CONFIG_SOURCE_DYNAMIC_DEFAULT};
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; i < nlayer[l]; i++)
+            if (strcmp(layer[l][i].key, k) == 0) {
+                sm_describe_configs_response_describe_configs_synonym_init(&out[ns]);
+                out[ns].name = sm_str(layer[l][i].key);
+                out[ns].value = sm_str(layer[l][i].value);
+                out[ns].source = (int8_t)lsrc[l];
+                ns++;
+            }
+    sm_config_source_t bs;
+    const char *v = sm_config_get(bcfg, k, &bs);
+    if (v && bs == SM_CONFIG_SOURCE_STATIC_BROKER) {
+        sm_describe_configs_response_describe_configs_synonym_init(&out[ns]);
+        out[ns].name = sm_str(k);
+        out[ns].value = sm_str(v);
+        out[ns].source = SM_CONFIG_SOURCE_STATIC_BROKER;
+        ns++;
+    }
+    return ns;
+}
+
+/* Topic configs: override, then the dynamic broker layers of this node, then
+ * server.properties, then the default; synonyms list every layer that sets
+ * the key or one of its broker synonyms. Values borrowed from the image are
+ * copied into the request arena (the image is released before the reply). */
 static void describe_topic(sm_req_t *req, const sm_describe_configs_request_t *msg,
                            const sm_describe_configs_request_describe_configs_resource_t *res,
                            sm_describe_configs_response_describe_configs_result_t *out)
@@ -239,6 +275,8 @@ static void describe_topic(sm_req_t *req, const sm_describe_configs_request_t *m
         sm_meta_image_put(img);
         return;
     }
+    sm_config_dynamic_t dyn;
+    sm_meta_image_dynamic(img, bcfg->node_id, &dyn);
     config_entry_t *e = SM_ARENA_NEW(&req->arena, config_entry_t, sm_topic_config_ndefs);
     int n = 0;
     for (size_t i = 0; i < sm_topic_config_ndefs; i++) {
@@ -250,8 +288,8 @@ static void describe_topic(sm_req_t *req, const sm_describe_configs_request_t *m
         char buf[512];
         sm_config_source_t src = SM_CONFIG_SOURCE_DEFAULT;
         const char *syn = NULL;
-        if (sm_topic_config_resolve(bcfg, d->def.key, t->configs, t->nconfigs, buf, sizeof buf,
-                                    &src, &syn) != SM_OK)
+        if (sm_topic_config_resolve_dynamic(bcfg, &dyn, d->def.key, t->configs, t->nconfigs, buf,
+                                            sizeof buf, &src, &syn) != SM_OK)
             buf[0] = '\0';
         c->name = sm_str(d->def.key);
         c->value = d->def.dflt == NULL && !buf[0] ? (sm_str_t){NULL, -1}
@@ -263,8 +301,7 @@ static void describe_topic(sm_req_t *req, const sm_describe_configs_request_t *m
         if (msg->include_documentation && d->def.doc)
             c->documentation = sm_str(d->def.doc);
         if (msg->include_synonyms) {
-            c->synonyms = SM_ARENA_NEW(&req->arena,
-                                       sm_describe_configs_response_describe_configs_synonym_t, 4);
+            c->synonyms = SM_ARENA_NEW(&req->arena, synonym_t, 10);
             int ns = 0;
             if (src == SM_CONFIG_SOURCE_TOPIC) {
                 sm_describe_configs_response_describe_configs_synonym_init(&c->synonyms[ns]);
@@ -273,17 +310,11 @@ static void describe_topic(sm_req_t *req, const sm_describe_configs_request_t *m
                 c->synonyms[ns].source = SM_CONFIG_SOURCE_TOPIC;
                 ns++;
             }
-            for (int s = 0; s < 3 && d->synonyms[s].key; s++) {
-                sm_config_source_t bs;
-                const char *v = sm_config_get(bcfg, d->synonyms[s].key, &bs);
-                if (!v || bs != SM_CONFIG_SOURCE_STATIC_BROKER)
-                    continue;
-                sm_describe_configs_response_describe_configs_synonym_init(&c->synonyms[ns]);
-                c->synonyms[ns].name = sm_str(d->synonyms[s].key);
-                c->synonyms[ns].value = sm_str(v);
-                c->synonyms[ns].source = SM_CONFIG_SOURCE_STATIC_BROKER;
-                ns++;
-            }
+            for (int s = 0; s < 3 && d->synonyms[s].key; s++)
+                ns = add_broker_synonyms(c->synonyms, ns, bcfg, &dyn, d->synonyms[s].key);
+            for (int s = 0; s < ns; s++) /* copy: the image is released before the reply */
+                c->synonyms[s].value = sm_str(sm_arena_strndup(
+                    &req->arena, c->synonyms[s].value.ptr, (size_t)c->synonyms[s].value.len));
             c->synonyms_count = ns;
         }
     }
@@ -292,6 +323,10 @@ static void describe_topic(sm_req_t *req, const sm_describe_configs_request_t *m
     sm_meta_image_put(img);
 }
 
+/* Broker configs. Resource name = this node id: every key with its value in
+ * effect (dynamic per-broker, dynamic default, static, default) and source;
+ * read_only is false for the keys that can be changed dynamically. Resource
+ * name "": the cluster-wide dynamic defaults only, as Kafka reports them. */
 static void describe_broker(sm_req_t *req, const sm_describe_configs_request_t *msg,
                             const sm_describe_configs_request_describe_configs_resource_t *res,
                             sm_describe_configs_response_describe_configs_result_t *out)
@@ -304,38 +339,47 @@ static void describe_broker(sm_req_t *req, const sm_describe_configs_request_t *
         out->error_message = sm_str("Unknown broker id");
         return;
     }
+    bool cluster_default = res->resource_name.len <= 0;
+    sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
+    sm_config_dynamic_t dyn;
+    sm_meta_image_dynamic(img, cluster_default ? -1 : bcfg->node_id, &dyn);
     config_entry_t *e = SM_ARENA_NEW(&req->arena, config_entry_t, sm_broker_config_ndefs);
     int n = 0;
     for (size_t i = 0; i < sm_broker_config_ndefs; i++) {
         const sm_config_def_t *d = &sm_broker_config_defs[i];
         if (!key_wanted(res, d->key))
             continue;
+        sm_config_source_t src;
+        const char *v = sm_config_get_dynamic(bcfg, &dyn, d->key, &src);
+        if (cluster_default && src != SM_CONFIG_SOURCE_DYNAMIC_DEFAULT)
+            continue;
         config_entry_t *c = &e[n++];
         sm_describe_configs_response_describe_configs_resource_result_init(c);
-        sm_config_source_t src;
-        const char *v = sm_config_get(bcfg, d->key, &src);
         c->name = sm_str(d->key);
         bool sensitive = d->type == SM_CONFIG_PASSWORD;
-        c->value = v && !sensitive ? sm_str(v) : (sm_str_t){NULL, -1};
+        c->value = v && !sensitive ? sm_str(sm_arena_strndup(&req->arena, v, strlen(v)))
+                                   : (sm_str_t){NULL, -1};
         c->is_sensitive = sensitive;
-        c->read_only = true;
+        c->read_only = !sm_config_is_dynamic(d->key);
         c->config_source = (int8_t)src;
-        c->is_default = src != SM_CONFIG_SOURCE_STATIC_BROKER;
+        c->is_default = src == SM_CONFIG_SOURCE_DEFAULT;
         c->config_type = (int8_t)d->type;
         if (msg->include_documentation && d->doc)
             c->documentation = sm_str(d->doc);
-        if (msg->include_synonyms && src == SM_CONFIG_SOURCE_STATIC_BROKER) {
-            c->synonyms = SM_ARENA_NEW(&req->arena,
-                                       sm_describe_configs_response_describe_configs_synonym_t, 1);
-            sm_describe_configs_response_describe_configs_synonym_init(&c->synonyms[0]);
-            c->synonyms[0].name = c->name;
-            c->synonyms[0].value = c->value;
-            c->synonyms[0].source = SM_CONFIG_SOURCE_STATIC_BROKER;
-            c->synonyms_count = 1;
+        if (msg->include_synonyms && src != SM_CONFIG_SOURCE_DEFAULT) {
+            c->synonyms = SM_ARENA_NEW(&req->arena, synonym_t, 3);
+            int ns = add_broker_synonyms(c->synonyms, 0, bcfg, &dyn, d->key);
+            for (int s = 0; s < ns; s++)
+                c->synonyms[s].value =
+                    sensitive ? (sm_str_t){NULL, -1}
+                              : sm_str(sm_arena_strndup(&req->arena, c->synonyms[s].value.ptr,
+                                                        (size_t)c->synonyms[s].value.len));
+            c->synonyms_count = ns;
         }
     }
     out->configs = e;
     out->configs_count = n;
+    sm_meta_image_put(img);
 }
 
 void sm_handle_describe_configs(sm_req_t *req)

@@ -13,12 +13,15 @@
  * the topic default). validate_only runs every check and writes nothing.
  *
  * Brokers: Kafka lets only its dynamic broker configs be changed at run
- * time. A static key is refused with INVALID_CONFIG ("Cannot update these
- * configs dynamically"); a dynamic key is validated against its definition
- * (INVALID_CONFIG naming key and value when bad). Samsa does not persist
- * dynamic broker configs yet (the broker config is immutable after start),
- * so a valid dynamic change passes with validate_only and is otherwise
- * refused with INVALID_REQUEST saying so; nothing is half-applied.
+ * time, for one broker (resource name = its node id) or as the cluster
+ * default (resource name ""). Samsa accepts the ones it applies live (the
+ * broker defaults of topic configs: log.retention.ms, log.segment.bytes,
+ * message.max.bytes, ...; sm_config_is_dynamic); a static key is refused
+ * with INVALID_CONFIG ("Cannot update these configs dynamically"), a bad
+ * value with INVALID_CONFIG naming key and value. The controller stores
+ * them as broker ConfigRecords (sm_meta_alter_broker_configs), and the
+ * server's metadata listener recomputes every open partition's settings,
+ * so the change takes effect without a restart and survives one.
  *
  * Errors carry a message; a resource's keys are all checked before
  * anything is written, so a request changes all of a resource or none of
@@ -42,35 +45,6 @@ enum {
 };
 
 enum { OP_SET = 0, OP_DELETE = 1, OP_APPEND = 2, OP_SUBTRACT = 3 };
-
-/* Broker keys Kafka accepts as dynamic per-broker / cluster-default configs
- * (besides the log.* keys that are synonyms of a topic config, which are
- * all dynamic). */
-static const char *const dynamic_broker_keys[] = {
-    "num.io.threads", "num.network.threads", "num.replica.fetchers",
-    "num.recovery.threads.per.data.dir", "background.threads", "max.connections",
-    "max.connections.per.ip", "max.connections.per.ip.overrides", "max.connection.creation.rate",
-    "message.max.bytes", "log.cleaner.threads", "log.cleaner.io.max.bytes.per.second",
-    "log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.size",
-    "log.cleaner.io.buffer.load.factor", "log.cleaner.backoff.ms", "unclean.leader.election.enable",
-    "min.insync.replicas", "compression.type", "log.message.downconversion.enable",
-    "producer.id.expiration.ms", "listeners", "advertised.listeners",
-    "listener.security.protocol.map", "follower.replication.throttled.rate",
-    "leader.replication.throttled.rate", "replica.alter.log.dirs.io.max.bytes.per.second",
-};
-
-static bool is_dynamic_broker_key(const char *key)
-{
-    for (size_t i = 0; i < SM_ARRAY_LEN(dynamic_broker_keys); i++)
-        if (strcmp(dynamic_broker_keys[i], key) == 0)
-            return true;
-    /* every broker default of a topic config (log.retention.ms, ...) */
-    for (size_t i = 0; i < sm_topic_config_ndefs; i++)
-        for (int s = 0; s < 3 && sm_topic_config_defs[i].synonyms[s].key; s++)
-            if (strcmp(sm_topic_config_defs[i].synonyms[s].key, key) == 0)
-                return true;
-    return false;
-}
 
 static sm_str_t msg_dup(sm_req_t *req, const char *s)
 {
@@ -124,7 +98,7 @@ typedef struct broker_change {
 } broker_change_t;
 
 static void alter_broker(sm_req_t *req, sm_str_t name, const broker_change_t *ch, int n,
-                         bool validate_only, result_t *r)
+                         bool replace_all, bool validate_only, result_t *r)
 {
     char self[16];
     snprintf(self, sizeof self, "%d", sm_server_node_id(req->srv));
@@ -132,31 +106,47 @@ static void alter_broker(sm_req_t *req, sm_str_t name, const broker_change_t *ch
         set_result(r, KERR_INVALID_REQUEST, "Unknown broker id %s", sm_req_str(req, name));
         return;
     }
+    sm_config_kv_t *set = SM_ARENA_NEW(&req->arena, sm_config_kv_t, n > 0 ? n : 1);
+    const char **del = SM_ARENA_NEW(&req->arena, const char *, n > 0 ? n : 1);
+    int nset = 0, ndel = 0;
     for (int i = 0; i < n; i++) {
-        const sm_config_def_t *d = sm_broker_config_def(ch[i].key);
-        if (!d) {
-            set_result(r, KERR_INVALID_CONFIG, "Unknown broker config name: %s", ch[i].key);
-            return;
-        }
-        if (!is_dynamic_broker_key(ch[i].key)) {
-            set_result(r, KERR_INVALID_CONFIG,
-                       "Cannot update these configs dynamically: %s (a static broker config: "
-                       "set it in server.properties and restart)",
-                       ch[i].key);
-            return;
-        }
-        char why[256];
-        if (ch[i].value && sm_config_def_check(d, ch[i].value, why, sizeof why) != SM_OK) {
-            set_result(r, KERR_INVALID_CONFIG, "%s", why);
-            return;
+        if (ch[i].value) {
+            set[nset].key = (char *)ch[i].key;
+            set[nset].value = (char *)ch[i].value;
+            nset++;
+        } else {
+            del[ndel++] = ch[i].key;
         }
     }
-    if (validate_only || n == 0)
+    const char *res = name.len > 0 ? self : "";
+    char errmsg[512] = "";
+    sm_err_t err = sm_meta_alter_broker_configs(sm_server_meta(req->srv), res, set, nset, del,
+                                                ndel, replace_all, validate_only, errmsg,
+                                                sizeof errmsg);
+    if (err != SM_OK) {
+        r->code = meta_kerr(err);
+        if (r->code == KERR_UNKNOWN_TOPIC_OR_PARTITION)
+            r->code = KERR_INVALID_CONFIG;
+        snprintf(r->msg, sizeof r->msg, "%s", errmsg[0] ? errmsg : sm_err_str(err));
         return;
-    set_result(r, KERR_INVALID_REQUEST,
-               "%s: Samsa does not apply dynamic broker config changes yet; set the key in "
-               "server.properties (or --override) and restart",
-               n > 0 ? ch[0].key : "");
+    }
+    if (!validate_only && (n || replace_all))
+        SM_INFO("admin", "broker configs %s: altered (%d set, %d deleted%s) for %s",
+                name.len > 0 ? self : "<cluster default>", nset, ndel,
+                replace_all ? ", others reset" : "", sm_req_peer(req));
+}
+
+/* The effective value of a broker key for APPEND/SUBTRACT (dynamic layers
+ * of resource node_id, then static, then default); "" if null. */
+static const char *broker_current(sm_req_t *req, sm_str_t name, const char *key)
+{
+    sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
+    sm_config_dynamic_t dyn;
+    sm_meta_image_dynamic(img, name.len > 0 ? sm_server_node_id(req->srv) : -1, &dyn);
+    const char *v = sm_config_get_dynamic(sm_server_config(req->srv), &dyn, key, NULL);
+    const char *out = sm_arena_strndup(&req->arena, v ? v : "", v ? strlen(v) : 0);
+    sm_meta_image_put(img);
+    return out;
 }
 
 /* ------------------------------------------------------------ topics */
@@ -289,7 +279,7 @@ void sm_handle_alter_configs(sm_req_t *req)
                 ch[c].value = res->configs[c].value.len >= 0 ? sm_req_str(req, res->configs[c].value)
                                                              : NULL;
             }
-            alter_broker(req, res->resource_name, ch, n, msg.validate_only, &r);
+            alter_broker(req, res->resource_name, ch, n, true, msg.validate_only, &r);
         } else {
             set_result(&r, KERR_INVALID_REQUEST, "Unsupported resource type %s",
                        res->resource_type == RES_BROKER_LOGGER ? "BROKER_LOGGER" : "(unknown)");
@@ -371,7 +361,11 @@ static void incremental_broker(sm_req_t *req, const inc_res_t *res, bool validat
         if (cf->config_operation == OP_DELETE) {
             ch[c].value = NULL;
         } else if (cf->config_operation == OP_SET) {
-            ch[c].value = cf->value.len >= 0 ? sm_req_str(req, cf->value) : NULL;
+            if (cf->value.len < 0) {
+                set_result(r, KERR_INVALID_CONFIG, "Null value not supported for %s", ch[c].key);
+                return;
+            }
+            ch[c].value = sm_req_str(req, cf->value);
         } else if (cf->config_operation == OP_APPEND || cf->config_operation == OP_SUBTRACT) {
             const sm_config_def_t *d = sm_broker_config_def(ch[c].key);
             if (d && d->type != SM_CONFIG_LIST) {
@@ -380,13 +374,15 @@ static void incremental_broker(sm_req_t *req, const inc_res_t *res, bool validat
                            ch[c].key);
                 return;
             }
-            ch[c].value = cf->value.len >= 0 ? sm_req_str(req, cf->value) : NULL;
+            ch[c].value = list_edit(req, broker_current(req, res->resource_name, ch[c].key),
+                                    cf->value.len > 0 ? sm_req_str(req, cf->value) : "",
+                                    cf->config_operation == OP_APPEND);
         } else {
             set_result(r, KERR_INVALID_REQUEST, "Unknown config operation for %s", ch[c].key);
             return;
         }
     }
-    alter_broker(req, res->resource_name, ch, n, validate_only, r);
+    alter_broker(req, res->resource_name, ch, n, false, validate_only, r);
 }
 
 void sm_handle_incremental_alter_configs(sm_req_t *req)

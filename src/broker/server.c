@@ -160,17 +160,20 @@ sm_err_t sm_partition_append(sm_server_t *srv, sm_partition_t *p, uint8_t *batch
 }
 
 /* The topic's max.message.bytes (override, else message.max.bytes). */
-static int32_t topic_max_message_bytes(const sm_config_t *cfg, const sm_topic_meta_t *t)
+/* dyn: the image's dynamic broker config layers for this node (or NULL). */
+static int32_t topic_max_message_bytes(const sm_config_t *cfg, const sm_config_dynamic_t *dyn,
+                                       const sm_topic_meta_t *t)
 {
     char buf[32];
     sm_config_source_t src;
-    if (sm_topic_config_resolve(cfg, "max.message.bytes", t->configs, t->nconfigs, buf,
-                                sizeof buf, &src, NULL) != SM_OK || !buf[0])
+    if (sm_topic_config_resolve_dynamic(cfg, dyn, "max.message.bytes", t->configs, t->nconfigs,
+                                        buf, sizeof buf, &src, NULL) != SM_OK || !buf[0])
         return cfg->message_max_bytes;
     return (int32_t)strtol(buf, NULL, 10);
 }
 
-static sm_partition_t *partition_open(sm_server_t *srv, const sm_topic_meta_t *t, int32_t index)
+static sm_partition_t *partition_open(sm_server_t *srv, const sm_config_dynamic_t *dyn,
+                                      const sm_topic_meta_t *t, int32_t index)
 {
     sm_partition_t *p = sm_xcalloc(1, sizeof *p);
     sm_ref_init(&p->ref, partition_free);
@@ -179,9 +182,9 @@ static sm_partition_t *partition_open(sm_server_t *srv, const sm_topic_meta_t *t
     p->topic_id = t->id;
     p->name = sm_xasprintf("%s-%d", t->name, index);
     p->leader_epoch = t->partitions[index].leader_epoch;
-    p->max_message_bytes = topic_max_message_bytes(srv->cfg, t);
+    p->max_message_bytes = topic_max_message_bytes(srv->cfg, dyn, t);
     sm_log_config_t lc;
-    sm_meta_topic_log_config(srv->cfg, t->configs, t->nconfigs, &lc);
+    sm_meta_topic_log_config_dynamic(srv->cfg, dyn, t->configs, t->nconfigs, &lc);
     char *dir = sm_xasprintf("%s/%s", srv->cfg->log_dirs[0], p->name);
     sm_err_t err = sm_log_open(dir, p->name, &lc, &p->log);
     free(dir);
@@ -213,6 +216,16 @@ static void slot_free(sm_topic_slot_t *s, bool deleted)
 static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_image_t *img)
 {
     sm_server_t *srv = ctx;
+    /* Dynamic broker configs (this node's and the cluster default) sit
+     * under every topic's overrides: when they changed, every open
+     * partition gets its settings recomputed. */
+    sm_config_dynamic_t dyn, old_dyn;
+    sm_meta_image_dynamic(img, srv->cfg->node_id, &dyn);
+    bool dyn_changed = false;
+    if (old_img) {
+        sm_meta_image_dynamic(old_img, srv->cfg->node_id, &old_dyn);
+        dyn_changed = !sm_meta_dynamic_equal(&dyn, &old_dyn);
+    }
     pthread_rwlock_wrlock(&srv->parts_lock);
     /* Topics gone (or re-created with another id): drop them. */
     sm_hmap_entry_t *e = NULL;
@@ -255,19 +268,20 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
          * changed, so apply the topic's storage settings live. */
         const sm_topic_meta_t *old_t =
             old_img ? sm_meta_image_topic(old_img, t->name, strlen(t->name)) : NULL;
-        bool reconfigure = old_t && old_t != t;
+        bool reconfigure = (old_t && old_t != t) || dyn_changed;
         sm_log_config_t lc;
         if (reconfigure)
-            sm_meta_topic_log_config(srv->cfg, t->configs, t->nconfigs, &lc);
+            sm_meta_topic_log_config_dynamic(srv->cfg, &dyn, t->configs, t->nconfigs, &lc);
         for (int32_t j = 0; j < t->npartitions; j++) {
             if (!s->parts[j] && t->partitions[j].leader == srv->cfg->node_id) {
-                s->parts[j] = partition_open(srv, t, j);
+                s->parts[j] = partition_open(srv, &dyn, t, j);
             } else if (s->parts[j]) {
                 s->parts[j]->leader_epoch = t->partitions[j].leader_epoch;
                 if (reconfigure) {
                     sm_log_set_config(s->parts[j]->log, &lc);
                     __atomic_store_n(&s->parts[j]->max_message_bytes,
-                                     topic_max_message_bytes(srv->cfg, t), __ATOMIC_RELAXED);
+                                     topic_max_message_bytes(srv->cfg, &dyn, t),
+                                     __ATOMIC_RELAXED);
                 }
             }
         }

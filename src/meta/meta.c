@@ -143,15 +143,21 @@ static void add_partition_rec(recs_t *r, const sm_uuid_t *id, int32_t p, int32_t
     RECS_ADD(r, SM_METADATA_PARTITION_RECORD, 0, sm_partition_record, &pr);
 }
 
-static void add_config_rec(recs_t *r, const char *topic, const char *key, const char *value)
+static void add_config_rec_typed(recs_t *r, int8_t type, const char *resource, const char *key,
+                                 const char *value)
 {
     sm_config_record_t c;
     sm_config_record_init(&c);
-    c.resource_type = 2; /* TOPIC */
-    c.resource_name = sm_str(topic);
+    c.resource_type = type;
+    c.resource_name = sm_str(resource);
     c.name = sm_str(key);
     c.value = sm_str(value); /* NULL -> null = delete */
     RECS_ADD(r, SM_METADATA_CONFIG_RECORD, 0, sm_config_record, &c);
+}
+
+static void add_config_rec(recs_t *r, const char *topic, const char *key, const char *value)
+{
+    add_config_rec_typed(r, 2 /* TOPIC */, topic, key, value);
 }
 
 /* ----------------------------------------------------------- publishing */
@@ -641,6 +647,115 @@ sm_err_t sm_meta_alter_topic_configs(sm_meta_t *m, const char *name, const sm_to
     }
     recs_free(&r);
 out:
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* ------------------------------------------------- dynamic broker configs */
+
+/* The node a BROKER resource name denotes: "" = -1 (cluster default), else
+ * a decimal id; false when it is neither. */
+static bool broker_resource_node(const char *name, int32_t *node)
+{
+    if (!name || !*name) {
+        *node = -1;
+        return true;
+    }
+    int64_t v = 0;
+    for (const char *p = name; *p; p++) {
+        if (*p < '0' || *p > '9' || p - name >= 10)
+            return false;
+        v = v * 10 + (*p - '0');
+    }
+    if (v > INT32_MAX)
+        return false;
+    *node = (int32_t)v;
+    return true;
+}
+
+static sm_err_t check_broker_key(const char *key, const char *value, char *errmsg, size_t errlen)
+{
+    if (!key)
+        return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
+                    "config with a null name");
+    const sm_config_def_t *d = sm_broker_config_def(key);
+    if (!d)
+        return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
+                    "Unknown broker config name: %s", key);
+    if (!sm_config_is_dynamic(key))
+        return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
+                    "Cannot update these configs dynamically: %s (a static broker config in "
+                    "Samsa: set it in server.properties and restart)",
+                    key);
+    char why[256];
+    if (value && sm_config_def_check(d, value, why, sizeof why) != SM_OK)
+        return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen, "%s", why);
+    return SM_OK;
+}
+
+sm_err_t sm_meta_alter_broker_configs(sm_meta_t *m, const char *resource_name,
+                                      const sm_config_kv_t *set, int nset,
+                                      const char *const *del, int ndel, bool replace_all,
+                                      bool validate_only, char *errmsg, size_t errlen)
+{
+    t_last_fail = SM_META_FAIL_NONE;
+    int32_t node;
+    if (!broker_resource_node(resource_name, &node))
+        return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
+                    "Broker resource name must be empty (cluster default) or a node id: %s",
+                    resource_name);
+    for (int i = 0; i < nset; i++) {
+        sm_err_t rc = check_broker_key(set[i].key, set[i].value, errmsg, errlen);
+        if (rc)
+            return rc;
+        if (!set[i].value)
+            return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
+                        "Null value not supported for %s", set[i].key);
+        for (int k = 0; k < i; k++)
+            if (strcmp(set[k].key, set[i].key) == 0)
+                return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
+                            "Duplicate config key %s", set[i].key);
+    }
+    for (int i = 0; i < ndel; i++) {
+        sm_err_t rc = check_broker_key(del[i], NULL, errmsg, errlen);
+        if (rc)
+            return rc;
+        if (in_set(set, nset, del[i]))
+            return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
+                        "Config %s is both set and deleted", del[i]);
+    }
+    pthread_mutex_lock(&m->lock);
+    const sm_meta_broker_configs_t *cur = NULL;
+    for (int i = 0; i < m->image->nbroker_configs && !cur; i++)
+        if (m->image->broker_configs[i].node == node)
+            cur = &m->image->broker_configs[i];
+    const char *res = resource_name ? resource_name : "";
+    recs_t r;
+    recs_init(&r);
+    for (int i = 0; i < nset; i++) {
+        const char *v = NULL;
+        for (int k = 0; cur && k < cur->n && !v; k++)
+            if (strcmp(cur->kv[k].key, set[i].key) == 0)
+                v = cur->kv[k].value;
+        if (!v || strcmp(v, set[i].value) != 0)
+            add_config_rec_typed(&r, 4 /* BROKER */, res, set[i].key, set[i].value);
+    }
+    for (int i = 0; i < ndel; i++)
+        for (int k = 0; cur && k < cur->n; k++)
+            if (strcmp(cur->kv[k].key, del[i]) == 0)
+                add_config_rec_typed(&r, 4, res, del[i], NULL);
+    if (replace_all)
+        for (int k = 0; cur && k < cur->n; k++)
+            if (!in_set(set, nset, cur->kv[k].key))
+                add_config_rec_typed(&r, 4, res, cur->kv[k].key, NULL);
+    sm_err_t rc = SM_OK;
+    if (r.n && !validate_only) {
+        rc = commit(m, &r, errmsg, errlen);
+        if (rc == SM_OK)
+            SM_INFO(TAG, "broker configs %s: %d dynamic change(s)",
+                    node < 0 ? "<cluster default>" : res, r.n);
+    }
+    recs_free(&r);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }

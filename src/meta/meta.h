@@ -77,6 +77,14 @@ typedef struct sm_broker_meta {
     bool fenced;
 } sm_broker_meta_t;
 
+/* Dynamic broker configs of one BROKER config resource: node -1 is the
+ * cluster-wide default (resource name ""), else a node id. */
+typedef struct sm_meta_broker_configs {
+    int32_t node;
+    sm_config_kv_t *kv; /* sorted by key; values never NULL */
+    int n;
+} sm_meta_broker_configs_t;
+
 typedef struct sm_meta_image {
     sm_ref_t ref;
     int64_t offset;         /* offset of the last record applied; -1 = empty */
@@ -91,6 +99,8 @@ typedef struct sm_meta_image {
     int ntopics;
     sm_hmap_t by_name; /* name -> sm_topic_meta_t* */
     sm_hmap_t by_id;   /* 16-byte id -> sm_topic_meta_t* */
+    sm_meta_broker_configs_t *broker_configs; /* sorted by node (-1 first); none empty */
+    int nbroker_configs;
 } sm_meta_image_t;
 
 /* ------------------------------------------------------------------ image */
@@ -113,6 +123,11 @@ const sm_topic_meta_t *sm_meta_image_topic_by_id(const sm_meta_image_t *img, con
 const sm_broker_meta_t *sm_meta_image_broker(const sm_meta_image_t *img, int32_t id);
 /* The endpoint of broker b for a listener name, or NULL. */
 const sm_endpoint_t *sm_meta_broker_endpoint(const sm_broker_meta_t *b, const char *listener);
+/* The dynamic broker config layers that apply to node_id (its own and the
+ * cluster default), borrowed from img. */
+void sm_meta_image_dynamic(const sm_meta_image_t *img, int32_t node_id, sm_config_dynamic_t *out);
+/* True when two layer sets hold the same keys and values. */
+bool sm_meta_dynamic_equal(const sm_config_dynamic_t *a, const sm_config_dynamic_t *b);
 /* A topic's override for key, or NULL. */
 const char *sm_meta_topic_config(const sm_topic_meta_t *t, const char *key);
 
@@ -210,6 +225,22 @@ SM_MUST_CHECK sm_err_t sm_meta_alter_topic_configs(sm_meta_t *m, const char *nam
                                                    bool replace_all, bool validate_only,
                                                    char *errmsg, size_t errlen);
 
+/*
+ * Change dynamic broker configs (AlterConfigs / IncrementalAlterConfigs on a
+ * BROKER resource): resource_name "" = the cluster-wide default, else a
+ * decimal node id. Only sm_config_is_dynamic keys are accepted
+ * (SM_ERR_INVALID "Cannot update these configs dynamically: k"); values are
+ * checked against the broker key's definition (SM_ERR_INVALID naming it).
+ * replace_all (legacy AlterConfigs) deletes every dynamic key of the
+ * resource not in set. One ConfigRecord (resource type 4) per change;
+ * validate_only checks without writing. Any thread (blocks on fsync).
+ */
+SM_MUST_CHECK sm_err_t sm_meta_alter_broker_configs(sm_meta_t *m, const char *resource_name,
+                                                    const sm_config_kv_t *set, int nset,
+                                                    const char *const *del, int ndel,
+                                                    bool replace_all, bool validate_only,
+                                                    char *errmsg, size_t errlen);
+
 /* Reserve count producer ids for broker_id (ProducerIdsRecord, as Kafka's
  * AllocateProducerIds): *first gets the first id of the block. */
 SM_MUST_CHECK sm_err_t sm_meta_allocate_producer_ids(sm_meta_t *m, int32_t broker_id,
@@ -221,5 +252,10 @@ SM_MUST_CHECK sm_err_t sm_meta_allocate_producer_ids(sm_meta_t *m, int32_t broke
  * then the broker config, then Kafka's defaults. Any thread. */
 void sm_meta_topic_log_config(const sm_config_t *broker, const sm_topic_kv_t *overrides,
                               int noverrides, sm_log_config_t *out);
+/* The same with the dynamic broker layers between the overrides and the
+ * static broker config (dyn may be NULL). Any thread. */
+void sm_meta_topic_log_config_dynamic(const sm_config_t *broker, const sm_config_dynamic_t *dyn,
+                                      const sm_topic_kv_t *overrides, int noverrides,
+                                      sm_log_config_t *out);
 
 #endif

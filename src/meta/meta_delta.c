@@ -15,7 +15,10 @@
  *                          leader change bumps leader_epoch, any change
  *                          bumps partition_epoch
  *   RemoveTopicRecord      drop the topic and its configs
- *   ConfigRecord           type 2 (topic): set, or delete when value is null
+ *   ConfigRecord           type 2 (topic): set, or delete when value is null;
+ *                          type 4 (broker): the same on the dynamic broker
+ *                          configs of node <name>, or the cluster default
+ *                          when the name is ""; other types are skipped
  *   RegisterBrokerRecord   add or replace a broker; epoch = record offset
  *   FeatureLevelRecord     metadata.version
  *   ProducerIdsRecord      next producer id block start
@@ -31,6 +34,7 @@
 #include <string.h>
 
 #define CONFIG_RESOURCE_TOPIC 2
+#define CONFIG_RESOURCE_BROKER 4
 
 typedef struct slot {
     sm_topic_meta_t *t;
@@ -54,6 +58,8 @@ struct sm_meta_delta {
     sm_hmap_t by_name; /* name -> slot_t* */
     sm_hmap_t pending; /* name -> pending_cfg_t* */
     sm_arena_t arena;  /* decode scratch, reset per record */
+    sm_meta_broker_configs_t *bcfg; /* dynamic broker configs, deep copies */
+    int nbcfg;
 };
 
 sm_meta_delta_t *sm_meta_delta_new(const sm_meta_image_t *base, const char *cluster_id,
@@ -77,6 +83,10 @@ sm_meta_delta_t *sm_meta_delta_new(const sm_meta_image_t *base, const char *clus
     for (int i = 0; i < base->nbrokers; i++)
         sm_meta_broker_copy(&d->brokers[i], &base->brokers[i]);
     d->nbrokers = base->nbrokers;
+    d->bcfg = sm_xcalloc((size_t)base->nbroker_configs + 1, sizeof *d->bcfg);
+    for (int i = 0; i < base->nbroker_configs; i++)
+        sm_meta_broker_configs_copy(&d->bcfg[i], &base->broker_configs[i]);
+    d->nbcfg = base->nbroker_configs;
     for (int i = 0; i < base->ntopics; i++) {
         slot_t *s = sm_xcalloc(1, sizeof *s);
         s->t = base->topics[i];
@@ -111,6 +121,9 @@ void sm_meta_delta_free(sm_meta_delta_t *d)
     for (int i = 0; i < d->nbrokers; i++)
         sm_meta_broker_clear(&d->brokers[i]);
     free(d->brokers);
+    for (int i = 0; i < d->nbcfg; i++)
+        sm_meta_broker_configs_clear(&d->bcfg[i]);
+    free(d->bcfg);
     sm_hmap_free(&d->by_id);
     sm_hmap_free(&d->by_name);
     sm_hmap_free(&d->pending);
@@ -237,10 +250,77 @@ static sm_err_t apply_remove_topic(sm_meta_delta_t *d, const sm_remove_topic_rec
     return SM_OK;
 }
 
+/* A dynamic broker config: resource name "" (cluster default) or a node id. */
+static sm_err_t apply_broker_config(sm_meta_delta_t *d, const sm_config_record_t *r,
+                                    const char **why)
+{
+    int32_t node = -1;
+    if (r->resource_name.len > 0) {
+        if (r->resource_name.len > 10) {
+            *why = "broker ConfigRecord with a resource name that is not a node id";
+            return SM_ERR_CORRUPT;
+        }
+        int64_t v = 0;
+        for (int32_t i = 0; i < r->resource_name.len; i++) {
+            char c = r->resource_name.ptr[i];
+            if (c < '0' || c > '9') {
+                *why = "broker ConfigRecord with a resource name that is not a node id";
+                return SM_ERR_CORRUPT;
+            }
+            v = v * 10 + (c - '0');
+        }
+        if (v > INT32_MAX) {
+            *why = "broker ConfigRecord with a node id out of range";
+            return SM_ERR_CORRUPT;
+        }
+        node = (int32_t)v;
+    }
+    if (r->name.len <= 0) {
+        *why = "ConfigRecord with an empty key";
+        return SM_ERR_CORRUPT;
+    }
+    char *key = sm_str_dup(&d->arena, r->name);
+    char *value = sm_str_dup(&d->arena, r->value); /* NULL = delete */
+    sm_meta_broker_configs_t *c = NULL;
+    for (int i = 0; i < d->nbcfg && !c; i++)
+        if (d->bcfg[i].node == node)
+            c = &d->bcfg[i];
+    if (!c) {
+        if (!value)
+            return SM_OK;
+        d->bcfg = sm_xrealloc(d->bcfg, sizeof *d->bcfg * (size_t)(d->nbcfg + 1));
+        c = &d->bcfg[d->nbcfg++];
+        memset(c, 0, sizeof *c);
+        c->node = node;
+    }
+    for (int i = 0; i < c->n; i++) {
+        if (strcmp(c->kv[i].key, key) != 0)
+            continue;
+        if (value) {
+            free(c->kv[i].value);
+            c->kv[i].value = sm_xstrdup(value);
+        } else {
+            free(c->kv[i].key);
+            free(c->kv[i].value);
+            c->kv[i] = c->kv[--c->n];
+        }
+        return SM_OK;
+    }
+    if (!value)
+        return SM_OK;
+    c->kv = sm_xrealloc(c->kv, sizeof *c->kv * (size_t)(c->n + 1));
+    c->kv[c->n].key = sm_xstrdup(key);
+    c->kv[c->n].value = sm_xstrdup(value);
+    c->n++;
+    return SM_OK;
+}
+
 static sm_err_t apply_config(sm_meta_delta_t *d, const sm_config_record_t *r, const char **why)
 {
+    if (r->resource_type == CONFIG_RESOURCE_BROKER)
+        return apply_broker_config(d, r, why);
     if (r->resource_type != CONFIG_RESOURCE_TOPIC)
-        return SM_OK; /* broker / logger configs: not modelled yet */
+        return SM_OK; /* broker logger configs: not modelled */
     if (r->resource_name.len <= 0 || r->name.len <= 0) {
         *why = "ConfigRecord with an empty resource or key";
         return SM_ERR_CORRUPT;
@@ -413,6 +493,18 @@ static int cmp_broker(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cmp_kv(const void *a, const void *b)
+{
+    return strcmp(((const sm_config_kv_t *)a)->key, ((const sm_config_kv_t *)b)->key);
+}
+
+static int cmp_bcfg(const void *a, const void *b)
+{
+    int32_t x = ((const sm_meta_broker_configs_t *)a)->node;
+    int32_t y = ((const sm_meta_broker_configs_t *)b)->node;
+    return x < y ? -1 : x > y;
+}
+
 sm_meta_image_t *sm_meta_delta_freeze(sm_meta_delta_t *d)
 {
     sm_meta_image_t *img = sm_meta_image_alloc(d->cluster_id);
@@ -427,6 +519,24 @@ sm_meta_image_t *sm_meta_delta_freeze(sm_meta_delta_t *d)
     d->nbrokers = 0;
     if (img->nbrokers > 1)
         qsort(img->brokers, (size_t)img->nbrokers, sizeof *img->brokers, cmp_broker);
+    /* dynamic broker configs: moved, without empty resources, sorted */
+    img->broker_configs = sm_xcalloc((size_t)d->nbcfg + 1, sizeof *img->broker_configs);
+    for (int i = 0; i < d->nbcfg; i++) {
+        sm_meta_broker_configs_t *c = &d->bcfg[i];
+        if (c->n == 0) {
+            sm_meta_broker_configs_clear(c);
+            continue;
+        }
+        if (c->n > 1)
+            qsort(c->kv, (size_t)c->n, sizeof *c->kv, cmp_kv);
+        img->broker_configs[img->nbroker_configs++] = *c;
+    }
+    free(d->bcfg);
+    d->bcfg = NULL;
+    d->nbcfg = 0;
+    if (img->nbroker_configs > 1)
+        qsort(img->broker_configs, (size_t)img->nbroker_configs, sizeof *img->broker_configs,
+              cmp_bcfg);
     img->topics = sm_xcalloc(d->by_id.count + 1, sizeof *img->topics);
     for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&d->by_id, e));) {
         slot_t *s = e->value;

@@ -3,7 +3,8 @@
  * topic objects it shares with other images (see meta.h).
  *
  * An image owns its broker array, its topic pointer array and its two hash
- * indexes; it holds one reference on each topic. Topics are immutable once
+ * indexes, and the dynamic broker config lists; it holds one reference on
+ * each topic. Topics are immutable once
  * an image contains them: the delta (meta_delta.c) copies a topic before
  * changing it. All functions here may run on any thread; freeing happens on
  * whichever thread drops the last reference.
@@ -206,11 +207,77 @@ const sm_endpoint_t *sm_meta_broker_endpoint(const sm_broker_meta_t *b, const ch
     return NULL;
 }
 
+/* ------------------------------------------------- dynamic broker configs */
+
+void sm_meta_broker_configs_clear(sm_meta_broker_configs_t *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        free(c->kv[i].key);
+        free(c->kv[i].value);
+    }
+    free(c->kv);
+    c->kv = NULL;
+    c->n = 0;
+}
+
+void sm_meta_broker_configs_copy(sm_meta_broker_configs_t *dst, const sm_meta_broker_configs_t *src)
+{
+    dst->node = src->node;
+    dst->n = src->n;
+    dst->kv = sm_xcalloc((size_t)src->n + 1, sizeof *dst->kv);
+    for (int i = 0; i < src->n; i++) {
+        dst->kv[i].key = sm_xstrdup(src->kv[i].key);
+        dst->kv[i].value = sm_xstrdup(src->kv[i].value);
+    }
+}
+
+static const sm_meta_broker_configs_t *broker_configs(const sm_meta_image_t *img, int32_t node)
+{
+    for (int i = 0; i < img->nbroker_configs; i++)
+        if (img->broker_configs[i].node == node)
+            return &img->broker_configs[i];
+    return NULL;
+}
+
+void sm_meta_image_dynamic(const sm_meta_image_t *img, int32_t node_id, sm_config_dynamic_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const sm_meta_broker_configs_t *c = broker_configs(img, -1);
+    if (c) {
+        out->cluster = c->kv;
+        out->ncluster = c->n;
+    }
+    c = node_id >= 0 ? broker_configs(img, node_id) : NULL;
+    if (c) {
+        out->node = c->kv;
+        out->nnode = c->n;
+    }
+}
+
+static bool kv_equal(const sm_config_kv_t *a, int na, const sm_config_kv_t *b, int nb)
+{
+    if (na != nb)
+        return false;
+    for (int i = 0; i < na; i++) /* both sorted by key */
+        if (strcmp(a[i].key, b[i].key) != 0 || strcmp(a[i].value, b[i].value) != 0)
+            return false;
+    return true;
+}
+
+bool sm_meta_dynamic_equal(const sm_config_dynamic_t *a, const sm_config_dynamic_t *b)
+{
+    return kv_equal(a->node, a->nnode, b->node, b->nnode) &&
+           kv_equal(a->cluster, a->ncluster, b->cluster, b->ncluster);
+}
+
 /* ------------------------------------------------------------------ image */
 
 static void image_free(sm_ref_t *ref)
 {
     sm_meta_image_t *img = (sm_meta_image_t *)ref; /* ref is the first member */
+    for (int i = 0; i < img->nbroker_configs; i++)
+        sm_meta_broker_configs_clear(&img->broker_configs[i]);
+    free(img->broker_configs);
     for (int i = 0; i < img->ntopics; i++)
         sm_meta_topic_release(img->topics[i]);
     free(img->topics);

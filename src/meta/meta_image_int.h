@@ -29,6 +29,11 @@ void sm_meta_broker_clear(sm_broker_meta_t *b);
 /* Deep copy (host points into the copy's first endpoint). */
 void sm_meta_broker_copy(sm_broker_meta_t *dst, const sm_broker_meta_t *src);
 
+/* Free a broker config resource's list (the struct itself is not freed). */
+void sm_meta_broker_configs_clear(sm_meta_broker_configs_t *c);
+/* Deep copy. */
+void sm_meta_broker_configs_copy(sm_meta_broker_configs_t *dst, const sm_meta_broker_configs_t *src);
+
 /* An empty image with refcount 1. */
 sm_meta_image_t *sm_meta_image_alloc(const char *cluster_id);
 

@@ -12,6 +12,16 @@
  * default directly, except for the few keys whose broker default is itself
  * derived (flush.ms <- log.flush.scheduler.interval.ms), handled by the
  * synonym chain. Any thread; the tables are constant.
+ *
+ * Dynamic broker configs (set with AlterConfigs on a BROKER resource, kept
+ * in the metadata image) sit between the topic override and the static
+ * broker config: for each synonym key in precedence order, its per-broker
+ * dynamic value, then its cluster-default dynamic value, then its static
+ * value, the first one set wins (Kafka resolves against its merged broker
+ * config the same way). The dynamic keys are the first (primary) synonym of
+ * each topic config, as Kafka's DynamicLogConfig: log.retention.ms is
+ * dynamic, log.retention.hours is not; log.message.format.version is
+ * excluded.
  */
 #include "config.h"
 #include "meta.h"
@@ -121,10 +131,53 @@ static void put_converted(char *buf, size_t buflen, const char *v, int64_t facto
         snprintf(buf, buflen, "%lld", (long long)(x * factor));
 }
 
-sm_err_t sm_topic_config_resolve(const sm_config_t *broker, const char *key,
-                                 const sm_config_kv_t *overrides, int noverrides, char *buf,
-                                 size_t buflen, sm_config_source_t *source,
-                                 const char **synonym_key)
+/* The value of key in a sorted-or-not kv list, or NULL. */
+static const char *kv_find(const sm_config_kv_t *kv, int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(kv[i].key, key) == 0)
+            return kv[i].value;
+    return NULL;
+}
+
+bool sm_config_is_dynamic(const char *key)
+{
+    if (!key || strcmp(key, "log.message.format.version") == 0)
+        return false;
+    for (size_t i = 0; i < sm_topic_config_ndefs; i++)
+        if (sm_topic_config_defs[i].synonyms[0].key &&
+            strcmp(sm_topic_config_defs[i].synonyms[0].key, key) == 0)
+            return true;
+    return false;
+}
+
+const char *sm_config_get_dynamic(const sm_config_t *c, const sm_config_dynamic_t *dyn,
+                                  const char *key, sm_config_source_t *source)
+{
+    const char *v;
+    if (dyn && (v = kv_find(dyn->node, dyn->nnode, key))) {
+        if (source)
+            *source = SM_CONFIG_SOURCE_DYNAMIC_BROKER;
+        return v;
+    }
+    if (dyn && (v = kv_find(dyn->cluster, dyn->ncluster, key))) {
+        if (source)
+            *source = SM_CONFIG_SOURCE_DYNAMIC_DEFAULT;
+        return v;
+    }
+    if (c)
+        return sm_config_get(c, key, source);
+    const sm_config_def_t *d = sm_broker_config_def(key);
+    if (source)
+        *source = d ? SM_CONFIG_SOURCE_DEFAULT : SM_CONFIG_SOURCE_UNKNOWN;
+    return d ? d->dflt : NULL;
+}
+
+sm_err_t sm_topic_config_resolve_dynamic(const sm_config_t *broker,
+                                         const sm_config_dynamic_t *dyn, const char *key,
+                                         const sm_config_kv_t *overrides, int noverrides,
+                                         char *buf, size_t buflen, sm_config_source_t *source,
+                                         const char **synonym_key)
 {
     const sm_topic_config_def_t *t = sm_topic_config_def(key);
     if (synonym_key)
@@ -139,16 +192,21 @@ sm_err_t sm_topic_config_resolve(const sm_config_t *broker, const char *key,
             return SM_OK;
         }
     }
-    for (int s = 0; s < 3 && t->synonyms[s].key && broker; s++) {
+    for (int s = 0; s < 3 && t->synonyms[s].key; s++) {
         const char *sk = t->synonyms[s].key;
-        if (!sm_config_is_set(broker, sk))
-            continue;
-        const char *v = sm_config_get(broker, sk, NULL);
+        const char *v = NULL;
+        sm_config_source_t src = SM_CONFIG_SOURCE_UNKNOWN;
+        if (dyn && (v = kv_find(dyn->node, dyn->nnode, sk)))
+            src = SM_CONFIG_SOURCE_DYNAMIC_BROKER;
+        else if (dyn && (v = kv_find(dyn->cluster, dyn->ncluster, sk)))
+            src = SM_CONFIG_SOURCE_DYNAMIC_DEFAULT;
+        else if (broker && sm_config_is_set(broker, sk) && (v = sm_config_get(broker, sk, NULL)))
+            src = SM_CONFIG_SOURCE_STATIC_BROKER;
         if (!v || !*v)
             continue; /* "key=" means unset */
         put_converted(buf, buflen, v, t->synonyms[s].factor);
         if (source)
-            *source = SM_CONFIG_SOURCE_STATIC_BROKER;
+            *source = src;
         if (synonym_key)
             *synonym_key = sk;
         return SM_OK;
@@ -159,13 +217,23 @@ sm_err_t sm_topic_config_resolve(const sm_config_t *broker, const char *key,
     return SM_OK;
 }
 
+sm_err_t sm_topic_config_resolve(const sm_config_t *broker, const char *key,
+                                 const sm_config_kv_t *overrides, int noverrides, char *buf,
+                                 size_t buflen, sm_config_source_t *source,
+                                 const char **synonym_key)
+{
+    return sm_topic_config_resolve_dynamic(broker, NULL, key, overrides, noverrides, buf, buflen,
+                                           source, synonym_key);
+}
+
 /* ------------------------------------------------ partition log settings */
 
-static int64_t resolve_i64(const sm_config_t *broker, const char *key, const sm_topic_kv_t *ov,
-                           int nov, int64_t dflt)
+static int64_t resolve_i64(const sm_config_t *broker, const sm_config_dynamic_t *dyn,
+                           const char *key, const sm_topic_kv_t *ov, int nov, int64_t dflt)
 {
     char buf[64];
-    if (sm_topic_config_resolve(broker, key, ov, nov, buf, sizeof buf, NULL, NULL) != SM_OK)
+    if (sm_topic_config_resolve_dynamic(broker, dyn, key, ov, nov, buf, sizeof buf, NULL,
+                                        NULL) != SM_OK)
         return dflt;
     char *end;
     long long v = strtoll(buf, &end, 10);
@@ -175,19 +243,25 @@ static int64_t resolve_i64(const sm_config_t *broker, const char *key, const sm_
 void sm_meta_topic_log_config(const sm_config_t *broker, const sm_topic_kv_t *ov, int nov,
                               sm_log_config_t *out)
 {
+    sm_meta_topic_log_config_dynamic(broker, NULL, ov, nov, out);
+}
+
+void sm_meta_topic_log_config_dynamic(const sm_config_t *broker, const sm_config_dynamic_t *dyn,
+                                      const sm_topic_kv_t *ov, int nov, sm_log_config_t *out)
+{
     sm_log_config_default(out);
-    out->segment_bytes = resolve_i64(broker, "segment.bytes", ov, nov, out->segment_bytes);
-    out->segment_ms = resolve_i64(broker, "segment.ms", ov, nov, out->segment_ms);
-    out->index_interval_bytes =
-        (int32_t)resolve_i64(broker, "index.interval.bytes", ov, nov, out->index_interval_bytes);
-    out->segment_index_bytes =
-        (int32_t)resolve_i64(broker, "segment.index.bytes", ov, nov, out->segment_index_bytes);
-    out->flush_messages = resolve_i64(broker, "flush.messages", ov, nov, out->flush_messages);
-    out->flush_ms = resolve_i64(broker, "flush.ms", ov, nov, out->flush_ms);
-    out->retention_bytes = resolve_i64(broker, "retention.bytes", ov, nov, out->retention_bytes);
-    out->retention_ms = resolve_i64(broker, "retention.ms", ov, nov, out->retention_ms);
+#define R(key, dflt) resolve_i64(broker, dyn, key, ov, nov, dflt)
+    out->segment_bytes = R("segment.bytes", out->segment_bytes);
+    out->segment_ms = R("segment.ms", out->segment_ms);
+    out->index_interval_bytes = (int32_t)R("index.interval.bytes", out->index_interval_bytes);
+    out->segment_index_bytes = (int32_t)R("segment.index.bytes", out->segment_index_bytes);
+    out->flush_messages = R("flush.messages", out->flush_messages);
+    out->flush_ms = R("flush.ms", out->flush_ms);
+    out->retention_bytes = R("retention.bytes", out->retention_bytes);
+    out->retention_ms = R("retention.ms", out->retention_ms);
+#undef R
     char buf[64];
-    if (sm_topic_config_resolve(broker, "message.timestamp.type", ov, nov, buf, sizeof buf, NULL,
-                                NULL) == SM_OK)
+    if (sm_topic_config_resolve_dynamic(broker, dyn, "message.timestamp.type", ov, nov, buf,
+                                        sizeof buf, NULL, NULL) == SM_OK)
         out->log_append_time = strcmp(buf, "LogAppendTime") == 0;
 }
