@@ -2,7 +2,9 @@
  * test_meta.c - Kafka Uuids, meta.properties formatting, and the metadata
  * controller: topic create/delete, partitions, configs, listener calls,
  * replay after reopen (identical image incl. topic ids), torn-tail recovery
- * and corruption detection of the metadata log.
+ * and corruption detection of the metadata log; dynamic broker configs
+ * (broker ConfigRecords replayed into the image's layers, resolution order
+ * topic -> dynamic per-broker -> dynamic default -> static -> default).
  */
 #include "config.h"
 #include "meta.h"
@@ -612,6 +614,142 @@ static void test_replay_garbage(void)
     sm_wbuf_free(&w);
 }
 
+/* ------------------------------------------------- dynamic broker configs */
+
+static const char *resolved(const sm_config_dynamic_t *dyn, const sm_topic_kv_t *ov, int nov,
+                            const char *key, sm_config_source_t *src)
+{
+    static char buf[64];
+    if (sm_topic_config_resolve_dynamic(&g_cfg, dyn, key, ov, nov, buf, sizeof buf, src, NULL))
+        return "?";
+    return buf;
+}
+
+static void test_dynamic_broker_configs(void)
+{
+    char logdir[300], err[512];
+    snprintf(logdir, sizeof logdir, "%s/dyn", g_root);
+    load_cfg(logdir, "log.segment.bytes=2000000");
+    sm_meta_t *m;
+    CHECK_EQ(sm_meta_open(&g_cfg, "AAAAAAAAAAAAAAAAAAAAAQ", &m), SM_OK);
+    calls_t calls = {0};
+    sm_meta_set_listener(m, listener, &calls);
+    sm_config_source_t src;
+    sm_config_dynamic_t dyn;
+
+    /* static layer only */
+    sm_meta_image_t *img = sm_meta_image_get(m);
+    sm_meta_image_dynamic(img, 1, &dyn);
+    CHECK_EQ(dyn.nnode + dyn.ncluster, 0);
+    CHECK(strcmp(resolved(&dyn, NULL, 0, "segment.bytes", &src), "2000000") == 0);
+    CHECK_EQ(src, SM_CONFIG_SOURCE_STATIC_BROKER);
+    sm_meta_image_put(img);
+
+    /* which keys are dynamic */
+    CHECK(sm_config_is_dynamic("log.retention.ms"));
+    CHECK(sm_config_is_dynamic("log.segment.bytes"));
+    CHECK(sm_config_is_dynamic("message.max.bytes"));
+    CHECK(!sm_config_is_dynamic("log.retention.hours"));
+    CHECK(!sm_config_is_dynamic("num.partitions"));
+    CHECK(!sm_config_is_dynamic("log.message.format.version"));
+
+    /* refusals write nothing */
+    int64_t before = calls.last_new_offset;
+    int ncalls = calls.n;
+    sm_config_kv_t bad1[] = {{"num.partitions", "3"}};
+    CHECK_EQ(sm_meta_alter_broker_configs(m, "", bad1, 1, NULL, 0, false, false, err, sizeof err),
+             SM_ERR_INVALID);
+    CHECK_EQ(sm_meta_last_fail(), SM_META_FAIL_CONFIG);
+    CHECK(strstr(err, "Cannot update these configs dynamically: num.partitions") != NULL);
+    sm_config_kv_t bad2[] = {{"log.segment.bytes", "lots"}};
+    CHECK_EQ(sm_meta_alter_broker_configs(m, "", bad2, 1, NULL, 0, false, false, err, sizeof err),
+             SM_ERR_INVALID);
+    CHECK(strstr(err, "log.segment.bytes") != NULL);
+    sm_config_kv_t bad3[] = {{"no.such.key", "1"}};
+    CHECK_EQ(sm_meta_alter_broker_configs(m, "", bad3, 1, NULL, 0, false, false, err, sizeof err),
+             SM_ERR_INVALID);
+    sm_config_kv_t good[] = {{"log.segment.bytes", "3000000"}};
+    CHECK_EQ(sm_meta_alter_broker_configs(m, "x1", good, 1, NULL, 0, false, false, err,
+                                          sizeof err), SM_ERR_INVALID);
+    CHECK_EQ(sm_meta_alter_broker_configs(m, "", good, 1, NULL, 0, false, true, err, sizeof err),
+             SM_OK); /* validate_only */
+    CHECK_EQ(calls.n, ncalls);
+    CHECK_EQ(calls.last_new_offset, before);
+
+    /* cluster default, then this node */
+    CHECK_EQ(sm_meta_alter_broker_configs(m, "", good, 1, NULL, 0, false, false, err, sizeof err),
+             SM_OK);
+    CHECK_EQ(calls.n, ncalls + 1);
+    sm_config_kv_t node_set[] = {{"log.segment.bytes", "4000000"}, {"log.retention.ms", "5000"}};
+    CHECK_EQ(sm_meta_alter_broker_configs(m, "1", node_set, 2, NULL, 0, false, false, err,
+                                          sizeof err), SM_OK);
+    sm_config_kv_t other[] = {{"log.retention.ms", "7000"}};
+    CHECK_EQ(sm_meta_alter_broker_configs(m, "2", other, 1, NULL, 0, false, false, err,
+                                          sizeof err), SM_OK); /* another node: not ours */
+    img = sm_meta_image_get(m);
+    sm_meta_image_dynamic(img, 1, &dyn);
+    CHECK_EQ(dyn.ncluster, 1);
+    CHECK_EQ(dyn.nnode, 2);
+    CHECK(dyn.nnode == 2 && strcmp(dyn.node[0].key, "log.retention.ms") == 0); /* sorted */
+    CHECK(strcmp(resolved(&dyn, NULL, 0, "segment.bytes", &src), "4000000") == 0);
+    CHECK_EQ(src, SM_CONFIG_SOURCE_DYNAMIC_BROKER);
+    CHECK(strcmp(resolved(&dyn, NULL, 0, "retention.ms", &src), "5000") == 0);
+    sm_topic_kv_t ov[] = {{"segment.bytes", "5000000"}};
+    CHECK(strcmp(resolved(&dyn, ov, 1, "segment.bytes", &src), "5000000") == 0);
+    CHECK_EQ(src, SM_CONFIG_SOURCE_TOPIC);
+    sm_log_config_t lc;
+    sm_meta_topic_log_config_dynamic(&g_cfg, &dyn, NULL, 0, &lc);
+    CHECK_EQ(lc.segment_bytes, 4000000);
+    CHECK_EQ(lc.retention_ms, 5000);
+    const char *bv = sm_config_get_dynamic(&g_cfg, &dyn, "log.segment.bytes", &src);
+    CHECK(bv && strcmp(bv, "4000000") == 0);
+    CHECK_EQ(src, SM_CONFIG_SOURCE_DYNAMIC_BROKER);
+    sm_config_dynamic_t dyn_other;
+    sm_meta_image_dynamic(img, 3, &dyn_other); /* a node without its own layer */
+    CHECK(strcmp(resolved(&dyn_other, NULL, 0, "segment.bytes", &src), "3000000") == 0);
+    CHECK_EQ(src, SM_CONFIG_SOURCE_DYNAMIC_DEFAULT);
+    CHECK(!sm_meta_dynamic_equal(&dyn, &dyn_other));
+    CHECK(sm_meta_dynamic_equal(&dyn, &dyn));
+    sm_meta_image_put(img);
+
+    /* delete the node's key: back to the cluster default; replace_all */
+    const char *del[] = {"log.segment.bytes"};
+    CHECK_EQ(sm_meta_alter_broker_configs(m, "1", NULL, 0, del, 1, false, false, err, sizeof err),
+             SM_OK);
+    img = sm_meta_image_get(m);
+    sm_meta_image_dynamic(img, 1, &dyn);
+    CHECK(strcmp(resolved(&dyn, NULL, 0, "segment.bytes", &src), "3000000") == 0);
+    CHECK_EQ(src, SM_CONFIG_SOURCE_DYNAMIC_DEFAULT);
+    sm_meta_image_put(img);
+    sm_config_kv_t roll[] = {{"log.roll.ms", "60000"}};
+    CHECK_EQ(sm_meta_alter_broker_configs(m, "", roll, 1, NULL, 0, true, false, err, sizeof err),
+             SM_OK); /* legacy AlterConfigs: log.segment.bytes default removed */
+    img = sm_meta_image_get(m);
+    sm_meta_image_dynamic(img, 1, &dyn);
+    CHECK(strcmp(resolved(&dyn, NULL, 0, "segment.bytes", &src), "2000000") == 0);
+    CHECK_EQ(src, SM_CONFIG_SOURCE_STATIC_BROKER);
+    CHECK(strcmp(resolved(&dyn, NULL, 0, "segment.ms", &src), "60000") == 0);
+    CHECK_EQ(src, SM_CONFIG_SOURCE_DYNAMIC_DEFAULT);
+    CHECK(strcmp(resolved(&dyn, NULL, 0, "retention.ms", &src), "5000") == 0);
+    sm_meta_image_t *keep = img;
+
+    /* replay after reopen rebuilds the same layers */
+    sm_meta_close(m);
+    CHECK_EQ(sm_meta_open(&g_cfg, "AAAAAAAAAAAAAAAAAAAAAQ", &m), SM_OK);
+    img = sm_meta_image_get(m);
+    sm_config_dynamic_t dyn2;
+    sm_meta_image_dynamic(img, 1, &dyn2);
+    CHECK(sm_meta_dynamic_equal(&dyn, &dyn2));
+    CHECK_EQ(dyn2.nnode, 1);
+    CHECK_EQ(dyn2.ncluster, 1);
+    CHECK_EQ(img->nbroker_configs, 3);
+    CHECK(img->nbroker_configs == 3 && img->broker_configs[0].node == -1 &&
+          img->broker_configs[2].node == 2);
+    sm_meta_image_put(img);
+    sm_meta_image_put(keep);
+    sm_meta_close(m);
+}
+
 int main(void)
 {
     make_root();
@@ -622,6 +760,7 @@ int main(void)
     RUN(test_concurrent_readers);
     RUN(test_replay_garbage);
     RUN(test_controller_only);
+    RUN(test_dynamic_broker_configs);
     if (!sm_test_failed)
         rm_rf(g_root);
     TEST_MAIN_END();
