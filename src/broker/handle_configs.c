@@ -152,7 +152,7 @@ static const char *broker_current(sm_req_t *req, sm_str_t name, const char *key)
 /* ------------------------------------------------------------ topics */
 
 /* The topic's current value of key for APPEND/SUBTRACT: its override, else
- * the effective value (broker default or Kafka's). */
+ * the effective value (dynamic or static broker default, or Kafka's). */
 static const char *current_value(sm_req_t *req, const char *topic, const char *key)
 {
     sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
@@ -161,8 +161,10 @@ static const char *current_value(sm_req_t *req, const char *topic, const char *k
     const char *out = NULL;
     if (t) {
         sm_config_source_t src;
-        if (sm_topic_config_resolve(sm_server_config(req->srv), key, t->configs, t->nconfigs, buf,
-                                    sizeof buf, &src, NULL) == SM_OK)
+        sm_config_dynamic_t dyn;
+        sm_meta_image_dynamic(img, sm_server_node_id(req->srv), &dyn);
+        if (sm_topic_config_resolve_dynamic(sm_server_config(req->srv), &dyn, key, t->configs,
+                                            t->nconfigs, buf, sizeof buf, &src, NULL) == SM_OK)
             out = sm_arena_strndup(&req->arena, buf, strlen(buf));
     }
     sm_meta_image_put(img);

@@ -19,6 +19,11 @@
  * topic ids and every setting survive restarts. The live path applies the
  * very bytes it wrote, through the same function replay uses.
  *
+ * Dynamic broker configs (BROKER ConfigRecords, resource name "" for the
+ * cluster default or a node id) are kept in the image as sorted key/value
+ * lists per resource (sm_meta_image_dynamic gives the layers for a node);
+ * they sit between topic overrides and the static broker config.
+ *
  * Quorum: this is a single-voter controller: "commit" = append locally and
  * fsync (meta_log.h). A Raft quorum replaces only that step later.
  *
