@@ -40,8 +40,11 @@ static bool policy_allows_delete(sm_server_t *srv, const char *topic)
     if (t) {
         char buf[128];
         sm_config_source_t src;
-        if (sm_topic_config_resolve(sm_server_config(srv), "cleanup.policy", t->configs,
-                                    t->nconfigs, buf, sizeof buf, &src, NULL) == SM_OK)
+        sm_config_dynamic_t dyn;
+        sm_meta_image_dynamic(img, sm_server_node_id(srv), &dyn);
+        if (sm_topic_config_resolve_dynamic(sm_server_config(srv), &dyn, "cleanup.policy",
+                                            t->configs, t->nconfigs, buf, sizeof buf, &src,
+                                            NULL) == SM_OK)
             ok = strstr(buf, "delete") != NULL;
     }
     sm_meta_image_put(img);
