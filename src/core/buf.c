@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-uint32_t sm_rd_uvarint(sm_rd_t *r)
+uint32_t sm_rd_uvarint_slow(sm_rd_t *r)
 {
     uint32_t v = 0;
     for (int shift = 0; shift < 35; shift += 7) {
@@ -24,7 +24,7 @@ uint32_t sm_rd_uvarint(sm_rd_t *r)
     return 0;
 }
 
-uint64_t sm_rd_uvarlong(sm_rd_t *r)
+uint64_t sm_rd_uvarlong_slow(sm_rd_t *r)
 {
     uint64_t v = 0;
     for (int shift = 0; shift < 70; shift += 7) {
@@ -41,18 +41,6 @@ uint64_t sm_rd_uvarlong(sm_rd_t *r)
     }
     r->err = SM_ERR_PARSE;
     return 0;
-}
-
-int32_t sm_rd_varint(sm_rd_t *r)
-{
-    uint32_t u = sm_rd_uvarint(r);
-    return (int32_t)((u >> 1) ^ (~(u & 1) + 1));
-}
-
-int64_t sm_rd_varlong(sm_rd_t *r)
-{
-    uint64_t u = sm_rd_uvarlong(r);
-    return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
 }
 
 int sm_uvarint_size(uint64_t v)

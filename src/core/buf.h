@@ -97,13 +97,39 @@ static inline double sm_rd_f64(sm_rd_t *r)
     return d;
 }
 
+/* Multi-byte varint decoding, out of line; the inline versions below take
+ * the one-byte case (most record lengths, deltas and counts) without a call. */
+uint32_t sm_rd_uvarint_slow(sm_rd_t *r);
+uint64_t sm_rd_uvarlong_slow(sm_rd_t *r);
+
 /* Unsigned LEB128 varint, at most 5 bytes (32-bit). */
-uint32_t sm_rd_uvarint(sm_rd_t *r);
+static inline uint32_t sm_rd_uvarint(sm_rd_t *r)
+{
+    if (SM_LIKELY(!r->err && r->p < r->end && !(*r->p & 0x80)))
+        return *r->p++;
+    return sm_rd_uvarint_slow(r);
+}
+
 /* Unsigned LEB128 varint, at most 10 bytes (64-bit). */
-uint64_t sm_rd_uvarlong(sm_rd_t *r);
+static inline uint64_t sm_rd_uvarlong(sm_rd_t *r)
+{
+    if (SM_LIKELY(!r->err && r->p < r->end && !(*r->p & 0x80)))
+        return *r->p++;
+    return sm_rd_uvarlong_slow(r);
+}
+
 /* Zigzag signed varints. */
-int32_t sm_rd_varint(sm_rd_t *r);
-int64_t sm_rd_varlong(sm_rd_t *r);
+static inline int32_t sm_rd_varint(sm_rd_t *r)
+{
+    uint32_t u = sm_rd_uvarint(r);
+    return (int32_t)((u >> 1) ^ (~(u & 1) + 1));
+}
+
+static inline int64_t sm_rd_varlong(sm_rd_t *r)
+{
+    uint64_t u = sm_rd_uvarlong(r);
+    return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+}
 
 /* Borrow n bytes; returns NULL (and sets err) if fewer remain. */
 static inline const uint8_t *sm_rd_take(sm_rd_t *r, size_t n)
