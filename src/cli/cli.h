@@ -57,6 +57,14 @@ void cli_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* True if s is -h or --help. */
 bool cli_is_help(const char *s);
 
+/* The start shared by every "samsa <noun> <verb> ..." command: no verb is a
+ * usage error, a help word prints the noun's usage. Returns -1 when the
+ * caller should go on and dispatch argv[0], else the exit status. */
+int cli_noun_start(const char *noun, void (*usage)(FILE *), int argc, char **argv);
+/* For verbs that take no arguments: -1 to go on, else the exit status (help
+ * printed, or an unexpected argument refused). argv[0] is the verb. */
+int cli_verb_no_args(const char *cmd, void (*usage)(FILE *), int argc, char **argv);
+
 /* Strict number parsing: the whole string must be a number in range. */
 bool cli_parse_i64(const char *s, int64_t *out);
 bool cli_parse_i32(const char *s, int32_t lo, int32_t hi, int32_t *out);

@@ -161,23 +161,12 @@ static int cluster_info(void)
 
 int cli_cmd_cluster(int argc, char **argv)
 {
-    if (argc < 1) {
-        cluster_usage(stderr);
-        return cli_usage_fail("cluster", "a verb is required");
-    }
-    if (cli_is_help(argv[0])) {
-        cluster_usage(stdout);
-        return 0;
-    }
+    int rc0 = cli_noun_start("cluster", cluster_usage, argc, argv);
+    if (rc0 >= 0)
+        return rc0;
     if (strcmp(argv[0], "info") == 0 || strcmp(argv[0], "describe") == 0) {
-        if (argc > 1) {
-            if (cli_is_help(argv[1])) {
-                cluster_usage(stdout);
-                return 0;
-            }
-            return cli_usage_fail("cluster info", "unexpected argument '%s'", argv[1]);
-        }
-        return cluster_info();
+        int rc = cli_verb_no_args("cluster info", cluster_usage, argc, argv);
+        return rc >= 0 ? rc : cluster_info();
     }
     return cli_usage_fail("cluster", "unknown verb '%s'", argv[0]);
 }

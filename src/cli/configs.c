@@ -368,15 +368,10 @@ out:
 
 int cli_cmd_config(int argc, char **argv)
 {
-    if (argc < 1) {
-        config_usage(stderr);
-        return cli_usage_fail("config", "a verb is required");
-    }
+    int rc0 = cli_noun_start("config", config_usage, argc, argv);
+    if (rc0 >= 0)
+        return rc0;
     const char *verb = argv[0];
-    if (cli_is_help(verb)) {
-        config_usage(stdout);
-        return 0;
-    }
     char cmd[64];
     snprintf(cmd, sizeof cmd, "config %s", verb);
     int mode = strcmp(verb, "get") == 0      ? 0

@@ -847,24 +847,13 @@ static int group_delete(int argc, char **argv)
 
 int cli_cmd_group(int argc, char **argv)
 {
-    if (argc < 1) {
-        group_usage(stderr);
-        return cli_usage_fail("group", "a verb is required");
-    }
+    int rc0 = cli_noun_start("group", group_usage, argc, argv);
+    if (rc0 >= 0)
+        return rc0;
     const char *verb = argv[0];
-    if (cli_is_help(verb)) {
-        group_usage(stdout);
-        return 0;
-    }
     if (strcmp(verb, "list") == 0 || strcmp(verb, "ls") == 0) {
-        if (argc > 1) {
-            if (cli_is_help(argv[1])) {
-                group_usage(stdout);
-                return 0;
-            }
-            return cli_usage_fail("group list", "unexpected argument '%s'", argv[1]);
-        }
-        return group_list();
+        int rc = cli_verb_no_args("group list", group_usage, argc, argv);
+        return rc >= 0 ? rc : group_list();
     }
     if (strcmp(verb, "describe") == 0)
         return group_describe(argc - 1, argv + 1);

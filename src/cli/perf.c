@@ -704,15 +704,10 @@ static int perf_mock(perf_opts_t *o)
 
 int cli_cmd_perf(int argc, char **argv)
 {
-    if (argc < 1) {
-        perf_usage(stderr);
-        return cli_usage_fail("perf", "a verb is required");
-    }
+    int rc0 = cli_noun_start("perf", perf_usage, argc, argv);
+    if (rc0 >= 0)
+        return rc0;
     const char *verb = argv[0];
-    if (cli_is_help(verb)) {
-        perf_usage(stdout);
-        return 0;
-    }
     perf_opts_t o = {.acks = "all", .codec = "none", .size = 100, .linger_ms = 5,
                      .batch_size = 1024 * 1024, .queue_size = 1000000, .partitions = -1};
     char cmd[64];

@@ -182,15 +182,10 @@ out:
 
 int cli_cmd_storage(int argc, char **argv)
 {
-    if (argc < 1) {
-        storage_usage(stderr);
-        return cli_usage_fail("storage", "a verb is required");
-    }
+    int rc0 = cli_noun_start("storage", storage_usage, argc, argv);
+    if (rc0 >= 0)
+        return rc0;
     const char *verb = argv[0];
-    if (cli_is_help(verb)) {
-        storage_usage(stdout);
-        return 0;
-    }
     if (strcmp(verb, "format") == 0)
         return storage_format(argc - 1, argv + 1, false);
     if (strcmp(verb, "info") == 0)

@@ -578,15 +578,10 @@ static int topic_delete(int argc, char **argv)
 
 int cli_cmd_topic(int argc, char **argv)
 {
-    if (argc < 1) {
-        topic_usage(stderr);
-        return cli_usage_fail("topic", "a verb is required");
-    }
+    int rc0 = cli_noun_start("topic", topic_usage, argc, argv);
+    if (rc0 >= 0)
+        return rc0;
     const char *verb = argv[0];
-    if (cli_is_help(verb)) {
-        topic_usage(stdout);
-        return 0;
-    }
     if (strcmp(verb, "create") == 0)
         return topic_create(argc - 1, argv + 1);
     if (strcmp(verb, "list") == 0 || strcmp(verb, "ls") == 0)

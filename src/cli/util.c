@@ -67,6 +67,30 @@ bool cli_is_help(const char *s)
     return s && (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0 || strcmp(s, "help") == 0);
 }
 
+int cli_noun_start(const char *noun, void (*usage)(FILE *), int argc, char **argv)
+{
+    if (argc < 1) {
+        usage(stderr);
+        return cli_usage_fail(noun, "a verb is required");
+    }
+    if (cli_is_help(argv[0])) {
+        usage(stdout);
+        return 0;
+    }
+    return -1;
+}
+
+int cli_verb_no_args(const char *cmd, void (*usage)(FILE *), int argc, char **argv)
+{
+    if (argc <= 1)
+        return -1;
+    if (cli_is_help(argv[1])) {
+        usage(stdout);
+        return 0;
+    }
+    return cli_usage_fail(cmd, "unexpected argument '%s'", argv[1]);
+}
+
 bool cli_parse_i64(const char *s, int64_t *out)
 {
     if (!s || !*s || isspace((unsigned char)*s))
