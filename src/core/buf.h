@@ -102,11 +102,22 @@ static inline double sm_rd_f64(sm_rd_t *r)
 uint32_t sm_rd_uvarint_slow(sm_rd_t *r);
 uint64_t sm_rd_uvarlong_slow(sm_rd_t *r);
 
-/* Unsigned LEB128 varint, at most 5 bytes (32-bit). */
+/* Unsigned LEB128 varint, at most 5 bytes (32-bit). One- and two-byte
+ * encodings (values below 16384: record lengths, deltas, sizes) inline. */
 static inline uint32_t sm_rd_uvarint(sm_rd_t *r)
 {
-    if (SM_LIKELY(!r->err && r->p < r->end && !(*r->p & 0x80)))
-        return *r->p++;
+    if (SM_LIKELY(!r->err && r->end - r->p >= 2)) {
+        uint32_t b0 = r->p[0];
+        if (!(b0 & 0x80)) {
+            r->p += 1;
+            return b0;
+        }
+        uint32_t b1 = r->p[1];
+        if (!(b1 & 0x80)) {
+            r->p += 2;
+            return (b0 & 0x7f) | (b1 << 7);
+        }
+    }
     return sm_rd_uvarint_slow(r);
 }
 

@@ -66,8 +66,41 @@ static void test_arena(void)
     sm_arena_free(&a);
 }
 
+/* Every boundary of the inline one/two-byte paths against the slow path. */
+static void test_varint_fast_paths(void)
+{
+    uint32_t vals[] = {0, 1, 127, 128, 255, 300, 16383, 16384, 2097151, 2097152, 0x7fffffff,
+                       0xffffffffu};
+    for (size_t i = 0; i < SM_ARRAY_LEN(vals); i++) {
+        sm_wbuf_t w;
+        sm_wbuf_init(&w);
+        sm_wbuf_uvarint(&w, vals[i]);
+        for (size_t cut = 0; cut <= w.len; cut++) {
+            sm_rd_t r;
+            sm_rd_init(&r, w.mem, cut);
+            uint32_t v = sm_rd_uvarint(&r);
+            if (cut == w.len) {
+                CHECK_EQ(v, vals[i]);
+                CHECK_EQ(r.err, 0);
+                CHECK_EQ(sm_rd_remaining(&r), 0);
+            } else {
+                CHECK(r.err != 0); /* truncated at every shorter length */
+            }
+        }
+        sm_wbuf_free(&w);
+    }
+    /* A value followed by more bytes: the fast path must not read past it. */
+    uint8_t two[3] = {0x05, 0xac, 0x02};
+    sm_rd_t r;
+    sm_rd_init(&r, two, sizeof two);
+    CHECK_EQ(sm_rd_uvarint(&r), 5);
+    CHECK_EQ(sm_rd_uvarint(&r), 300);
+    CHECK_EQ(r.err, 0);
+}
+
 int main(void)
 {
+    RUN(test_varint_fast_paths);
     RUN(test_varints);
     RUN(test_fixed);
     RUN(test_arena);
