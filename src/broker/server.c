@@ -54,6 +54,7 @@ typedef struct sm_bg_task {
 } sm_bg_task_t;
 
 typedef struct sm_listen {
+    sm_server_t *srv;
     int fd;
     char *name;
     int port;
@@ -404,8 +405,7 @@ static void on_accept(void *ctx, uint32_t events)
 {
     sm_listen_t *ls = ctx;
     (void)events;
-    extern sm_server_t *g_server;
-    sm_server_t *srv = g_server;
+    sm_server_t *srv = ls->srv;
     for (int i = 0; i < 64; i++) {
         handoff_t *h = sm_xmalloc(sizeof *h);
         h->srv = srv;
@@ -418,8 +418,6 @@ static void on_accept(void *ctx, uint32_t events)
         sm_loop_post(l, handoff_run, h);
     }
 }
-
-sm_server_t *g_server;
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -448,7 +446,6 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     sm_hmap_init(&srv->topics_by_id);
     pthread_mutex_init(&srv->bg_mu, NULL);
     pthread_cond_init(&srv->bg_cv, NULL);
-    g_server = srv;
 
     char err[512];
     for (int i = 0; i < cfg->nlog_dirs; i++) {
@@ -495,6 +492,7 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
             goto fail;
         }
         ls->name = l->name;
+        ls->srv = srv;
         srv->nlistens++;
         if (sm_loop_watch(srv->loops[0], ls->fd, EPOLLIN, on_accept, ls) != SM_OK)
             goto fail;
@@ -613,6 +611,5 @@ void sm_server_close(sm_server_t *srv)
     free(srv->loops);
     if (srv->sigfd >= 0)
         close(srv->sigfd);
-    g_server = NULL;
     free(srv);
 }
