@@ -159,12 +159,9 @@ static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budge
     out->last_stable_offset = hw;
     out->log_start_offset = start;
     out->records.len = 0;
-    int32_t epoch = fp->p->leader_epoch;
-    if (rq->current_leader_epoch >= 0 && rq->current_leader_epoch != epoch) {
-        out->error_code = rq->current_leader_epoch < epoch ? KERR_FENCED_LEADER_EPOCH
-                                                           : KERR_UNKNOWN_LEADER_EPOCH;
+    out->error_code = sm_partition_epoch_check(fp->p, rq->current_leader_epoch);
+    if (out->error_code)
         return 0;
-    }
     if (rq->fetch_offset < start || rq->fetch_offset > hw) {
         out->error_code = KERR_OFFSET_OUT_OF_RANGE;
         return 0;

@@ -15,14 +15,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static int16_t epoch_check(const sm_partition_t *p, int32_t current_leader_epoch)
-{
-    if (current_leader_epoch < 0 || current_leader_epoch == p->leader_epoch)
-        return KERR_NONE;
-    return current_leader_epoch < p->leader_epoch ? KERR_FENCED_LEADER_EPOCH
-                                                  : KERR_UNKNOWN_LEADER_EPOCH;
-}
-
 /* The storage indexes find the batch; Kafka answers with a record. Read the
  * batch holding `offset` and look inside it (decompressing if needed): the
  * first record with timestamp >= ts, or (max == true) the record with the
@@ -57,7 +49,7 @@ static void refine_in_batch(sm_log_t *log, bool max, int64_t ts, int64_t *offset
 static void list_one(sm_partition_t *p, const sm_list_offsets_request_list_offsets_partition_t *rq,
                      sm_list_offsets_response_list_offsets_partition_response_t *out)
 {
-    out->error_code = epoch_check(p, rq->current_leader_epoch);
+    out->error_code = sm_partition_epoch_check(p, rq->current_leader_epoch);
     if (out->error_code)
         return;
     out->leader_epoch = p->leader_epoch;
@@ -158,7 +150,7 @@ void sm_handle_offset_for_leader_epoch(sm_req_t *req)
                 out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            out->error_code = epoch_check(p, rq->current_leader_epoch);
+            out->error_code = sm_partition_epoch_check(p, rq->current_leader_epoch);
             /* The leader-epoch cache answers: the largest epoch <= the one
              * asked and where the next epoch starts (the log end for the
              * latest); UNDEFINED (-1, -1) when it has no such epoch. */

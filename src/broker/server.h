@@ -11,6 +11,7 @@
 #define SM_SERVER_H
 
 #include "config.h"
+#include "kerr.h"
 #include "log.h"
 #include "proto.h"
 #include "ref.h"
@@ -45,6 +46,17 @@ sm_partition_t *sm_server_partition(sm_server_t *srv, const char *topic, size_t 
 sm_partition_t *sm_server_partition_by_id(sm_server_t *srv, const sm_uuid_t *topic_id,
                                           int32_t index);
 void sm_partition_put(sm_partition_t *p);
+
+/* A request's view of the leader epoch against ours (KIP-320): -1 skips the
+ * check; an older one is fenced, a newer one unknown to us. Returns a Kafka
+ * error code. Any thread. */
+static inline int16_t sm_partition_epoch_check(const sm_partition_t *p, int32_t current_leader_epoch)
+{
+    if (current_leader_epoch < 0 || current_leader_epoch == p->leader_epoch)
+        return KERR_NONE;
+    return current_leader_epoch < p->leader_epoch ? KERR_FENCED_LEADER_EPOCH
+                                                  : KERR_UNKNOWN_LEADER_EPOCH;
+}
 
 /* Append already-validated batches as leader and wake long-polling fetchers.
  * Returns SM_ERR_CLOSED if the partition was deleted. Any thread. */
