@@ -132,6 +132,7 @@ const sm_config_def_t sm_broker_config_defs[] = {
     RNG("log.cleaner.min.cleanable.ratio", SM_CONFIG_DOUBLE, "0.5", 0, 1, "Dirty ratio that triggers cleaning"),
     DEF("log.cleaner.dedupe.buffer.size", SM_CONFIG_LONG, "134217728", "Cleaner dedupe memory"),
     DEF("log.preallocate", SM_CONFIG_BOOLEAN, "false", "Preallocate new segments"),
+    RNG("log.cache.window.bytes", SM_CONFIG_LONG, "33554432", 0, NOMAX, "Newest bytes of each partition left in the page cache; older written data is written back early and dropped (0 = leave it to the kernel)"),
     RNG("log.local.retention.ms", SM_CONFIG_LONG, "-2", -2, NOMAX, "Local retention time with tiered storage"),
     RNG("log.local.retention.bytes", SM_CONFIG_LONG, "-2", -2, NOMAX, "Local retention size with tiered storage"),
     CHO("compression.type", SM_CONFIG_STRING, "producer", k_compression, "Compression of stored batches"),

@@ -149,14 +149,27 @@ sm_partition_t *sm_server_partition_by_id(sm_server_t *srv, const sm_uuid_t *top
     return p;
 }
 
+/* Background worker: the log's write-behind pass (log.cache.window.bytes). */
+static void write_behind_task(void *arg)
+{
+    sm_partition_t *p = arg;
+    sm_log_write_behind(p->log);
+    sm_partition_put(p);
+}
+
 sm_err_t sm_partition_append(sm_server_t *srv, sm_partition_t *p, uint8_t *batches, size_t len,
                              sm_append_info_t *out)
 {
     if (__atomic_load_n(&p->deleted, __ATOMIC_ACQUIRE))
         return SM_ERR_CLOSED;
     sm_err_t err = sm_log_append(p->log, batches, len, p->leader_epoch, sm_now_wall_ms(), out);
-    if (err == SM_OK)
+    if (err == SM_OK) {
         sm_fetch_notify_append(srv, p);
+        if (out && out->write_behind_due) {
+            sm_ref_keep(&p->ref);
+            sm_server_background(srv, write_behind_task, p);
+        }
+    }
     return err;
 }
 

@@ -260,6 +260,10 @@ void sm_meta_topic_log_config_dynamic(const sm_config_t *broker, const sm_config
     out->retention_bytes = R("retention.bytes", out->retention_bytes);
     out->retention_ms = R("retention.ms", out->retention_ms);
 #undef R
+    /* a broker setting (Samsa's own; Kafka has no such key) */
+    const char *win = broker ? sm_config_get(broker, "log.cache.window.bytes", NULL) : NULL;
+    if (win && *win)
+        out->cache_window_bytes = strtoll(win, NULL, 10);
     char buf[64];
     if (sm_topic_config_resolve_dynamic(broker, dyn, "message.timestamp.type", ov, nov, buf,
                                         sizeof buf, NULL, NULL) == SM_OK)

@@ -29,6 +29,21 @@ static int os_open(const char *path, int flags, mode_t mode)
     return open(path, flags, mode);
 }
 
+static int os_writeback(int fd, off_t off, off_t len)
+{
+    return sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE);
+}
+
+static int os_drop_cache(int fd, off_t off, off_t len)
+{
+    int e = posix_fadvise(fd, off, len, POSIX_FADV_DONTNEED);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 static const sm_file_ops_t os_ops = {
     .open = os_open,
     .close = close,
@@ -42,6 +57,8 @@ static const sm_file_ops_t os_ops = {
     .rename = rename,
     .mkdir = mkdir,
     .rmdir = rmdir,
+    .writeback = os_writeback,
+    .drop_cache = os_drop_cache,
 };
 
 static const sm_file_ops_t *cur_ops = &os_ops;
@@ -127,6 +144,20 @@ sm_err_t sm_file_pwrite(int fd, const void *buf, size_t n, int64_t off)
         done += (size_t)r;
     }
     return SM_OK;
+}
+
+void sm_file_writeback_start(int fd, int64_t off, int64_t len)
+{
+    if (len > 0 && ops()->writeback(fd, (off_t)off, (off_t)len) < 0)
+        SM_DEBUG("storage", "sync_file_range fd %d [%lld, +%lld): %s", fd, (long long)off,
+                 (long long)len, strerror(errno));
+}
+
+void sm_file_cache_drop(int fd, int64_t off, int64_t len)
+{
+    if (len > 0 && ops()->drop_cache(fd, (off_t)off, (off_t)len) < 0)
+        SM_DEBUG("storage", "posix_fadvise DONTNEED fd %d [%lld, +%lld): %s", fd,
+                 (long long)off, (long long)len, strerror(errno));
 }
 
 sm_err_t sm_file_datasync(int fd)

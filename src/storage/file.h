@@ -30,6 +30,10 @@ typedef struct sm_file_ops {
     int (*rename)(const char *from, const char *to);
     int (*mkdir)(const char *path, mode_t mode);
     int (*rmdir)(const char *path);
+    /* Page-cache hints (write-behind, log_cache.c): start writeback of a
+     * range without waiting; drop a range's clean pages from the cache. */
+    int (*writeback)(int fd, off_t off, off_t len);
+    int (*drop_cache)(int fd, off_t off, off_t len);
 } sm_file_ops_t;
 
 /* Replace the operations (NULL restores the real ones). Returns the old. */
@@ -47,6 +51,16 @@ SM_MUST_CHECK sm_err_t sm_file_pwrite(int fd, const void *buf, size_t n, int64_t
 SM_MUST_CHECK sm_err_t sm_file_datasync(int fd);
 SM_MUST_CHECK sm_err_t sm_file_truncate(int fd, int64_t len);
 SM_MUST_CHECK sm_err_t sm_file_size(int fd, int64_t *size);
+/* Start writing back the dirty pages of [off, off + len) now, without
+ * waiting for the I/O (sync_file_range with SYNC_FILE_RANGE_WRITE only).
+ * Never with a WAIT flag: those advance the open file's writeback-error
+ * cursor, so a later fdatasync on the same fd could report success after
+ * an I/O error. A hint: failures are logged at debug level and ignored. */
+void sm_file_writeback_start(int fd, int64_t off, int64_t len);
+/* Drop the clean, idle pages of [off, off + len) from the page cache
+ * (posix_fadvise DONTNEED; dirty pages and pages under writeback stay).
+ * A hint, like sm_file_writeback_start. */
+void sm_file_cache_drop(int fd, int64_t off, int64_t len);
 /* Unlink; a missing file is not an error. */
 sm_err_t sm_file_unlink(const char *path); /* failures are logged; callers may ignore */
 SM_MUST_CHECK sm_err_t sm_file_rename(const char *from, const char *to);

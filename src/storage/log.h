@@ -48,6 +48,10 @@ typedef struct sm_log_config {
     int64_t retention_bytes;      /* -1 = unlimited */
     int64_t retention_ms;         /* 604800000; -1 = unlimited */
     bool log_append_time;         /* message.timestamp.type=LogAppendTime */
+    int64_t cache_window_bytes;   /* log.cache.window.bytes: newest bytes of the active
+                                     segment left to the page cache; older ones are
+                                     written back early and dropped (log_cache.c);
+                                     0 = leave it all to the kernel */
 } sm_log_config_t;
 
 /* Fill c with Kafka's defaults. */
@@ -60,6 +64,7 @@ typedef struct sm_append_info {
     int64_t log_append_time; /* -1 if CreateTime */
     int64_t log_start_offset;
     int32_t records;
+    bool write_behind_due; /* call sm_log_write_behind() on a background worker */
 } sm_append_info_t;
 
 /* A byte range of a segment file holding whole batches. fd stays valid until
@@ -92,6 +97,15 @@ SM_MUST_CHECK sm_err_t sm_log_open(const char *dir, const char *name, const sm_l
  * failed state (see Errors above) refuses appends with its error. */
 SM_MUST_CHECK sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len,
                                      int32_t leader_epoch, int64_t now_ms, sm_append_info_t *out);
+
+/* Write-behind (log_cache.c): start writeback of the active segment's bytes
+ * appended since the last call and drop from the page cache what lies more
+ * than cache_window_bytes behind its end (and finish off a segment that was
+ * rolled since). Only page-cache hints: durability is still decided by
+ * sm_log_flush. An append reports write_behind_due once per half window;
+ * the caller runs this on a background worker (the syscalls may wait for
+ * the block layer). Any thread. */
+void sm_log_write_behind(sm_log_t *log);
 
 /* Slice of whole batches starting at the batch that contains offset, from
  * one segment, holding only batches whose last offset is < max_offset (the

@@ -65,6 +65,11 @@ struct sm_log {
     /* membership of the log dir (logdir.c); NULL when the directory name is
      * not "<topic>-<partition>" */
     sm_logdir_t *ldir;
+    /* write-behind (log_cache.c): in the segment with base offset wb_base,
+     * writeback was started below wb_started and the cache dropped below
+     * wb_dropped; wb_queued while a sm_log_write_behind call is owed */
+    int64_t wb_base, wb_started, wb_dropped;
+    bool wb_queued;
     char *topic;
     int32_t partition;
 };
@@ -100,6 +105,10 @@ typedef struct sm_log_hint {
     int64_t rp, start;   /* checkpointed recovery point / log start offset */
 } sm_log_hint_t;
 SM_MUST_CHECK sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint);
+
+/* After an append to seg (under mu): whether a write-behind pass is owed;
+ * marks it queued (log_cache.c). */
+bool sm_log_write_behind_check(sm_log_t *log, const sm_segment_t *seg);
 
 /* ---- leader epochs (log_epoch.c) */
 /* Read leader-epoch-checkpoint (missing or unreadable = empty, logged). */
