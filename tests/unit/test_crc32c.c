@@ -22,6 +22,37 @@ static void test_vectors(void)
     fprintf(stderr, "hardware crc32c: %s\n", sm_crc32c_hw_available() ? "yes" : "no");
 }
 
+/* Inputs long enough for the three-chain rounds (3 KiB each): every length
+ * around the round boundaries, odd alignments, a running CRC carried in,
+ * and 1 MiB, against the table path. */
+static void test_long_inputs(void)
+{
+    size_t n = (1 << 20) + 64;
+    uint8_t *data = malloc(n);
+    uint32_t x = 777;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        data[i] = (uint8_t)(x >> 16);
+    }
+    int bad = 0;
+    const size_t round = 3 * 1024;
+    for (size_t k = 1; k <= 3; k++)
+        for (size_t len = k * round - 20; len < k * round + 20; len++)
+            for (size_t off = 0; off < 9; off += 4)
+                if (sm_crc32c(0x1234567u, data + off, len) != sm_crc32c_sw(0x1234567u, data + off, len))
+                    bad++;
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(sm_crc32c(0, data + 3, (1 << 20)), sm_crc32c_sw(0, data + 3, (1 << 20)));
+    CHECK_EQ(sm_crc32c(0, data, n), sm_crc32c_sw(0, data, n));
+    /* chaining across a round boundary */
+    CHECK_EQ(sm_crc32c(sm_crc32c(0, data, 5000), data + 5000, 20000),
+             sm_crc32c_sw(0, data, 25000));
+    uint32_t before = sm_crc32c(0, data, 100000);
+    data[50000] ^= 1;
+    CHECK(sm_crc32c(0, data, 100000) != before);
+    free(data);
+}
+
 static void test_paths_agree(void)
 {
     static uint8_t data[4096 + 16];
@@ -55,5 +86,6 @@ int main(void)
 {
     RUN(test_vectors);
     RUN(test_paths_agree);
+    RUN(test_long_inputs);
     TEST_MAIN_END();
 }
