@@ -5,6 +5,16 @@
  * Validation order matters for the error returned: framing first (is the
  * batch fully there?), then magic, then the CRC (so flipped bits are
  * reported as corruption), then values, then the records themselves.
+ *
+ * Records are checked twice over in this file, on purpose: record_decode()
+ * fills an sm_record_t for the iterator, and records_walk() only checks the
+ * framing for sm_batch_validate(), which runs on every produced batch and is
+ * the broker's hottest loop on small messages. The walk keeps its cursor in
+ * raw pointers and reads varints with a one-byte-first inline decoder, so a
+ * record of small fields costs a few dozen instructions; it must accept and
+ * reject exactly what record_decode() does, with the same reasons
+ * (tests/unit/test_batch.c checks it against the old decoder, kept in
+ * tests/unit/batch_ref.h).
  * Pure functions on caller memory: any thread.
  */
 #include "batch.h"
@@ -162,6 +172,251 @@ sm_err_t sm_record_iter_next(sm_record_iter_t *it, sm_record_t *rec)
     return SM_OK;
 }
 
+/* ------------------------------------------------ the validation walk */
+
+/*
+ * records_walk() checks a record in one of two ways:
+ *
+ *  fast      record_fast() decides only "good or not". It runs when the
+ *            batch holds WALK_SLOP readable bytes past the record end
+ *            (rend), and uses that slack: varints are decoded without a
+ *            bounds test per byte, and fields that need no length check
+ *            (attributes, timestampDelta, offsetDelta, null key or value,
+ *            header count) are not checked against rend one by one. The
+ *            cursor only moves forward, so ending exactly at rend proves
+ *            that every field ended by rend; a non-null length is checked
+ *            against rend before it is skipped, which keeps the cursor
+ *            within reach of the slack.
+ *  careful   record_check() reads every byte against rend first, exactly as
+ *            record_decode() does on its sm_rd_t, and says why a record is
+ *            bad. It checks the last records of a batch (less than
+ *            WALK_SLOP bytes after them) and explains any record that
+ *            record_fast() refused.
+ *
+ * Both read the same bytes in the same order while a record is good, so
+ * they agree on every input (tests/unit/test_batch.c checks that against a
+ * copy of the old decoder). How far record_fast() can read past rend, at
+ * most: attributes 1 + timestampDelta 10 + offsetDelta 5 + null key length
+ * 5 + null value length 5 + header count 5 + a first header key length 5 =
+ * 36 bytes, then a key length check brings the cursor back to rend or
+ * stops; hence WALK_SLOP. The next record's length (5 bytes at rend) fits
+ * in it too.
+ */
+#define WALK_SLOP 40
+#define WALK_INLINE static inline __attribute__((always_inline))
+
+/* A varint read by the walk: the byte after it and its raw (still zigzag)
+ * value; next is NULL when the varint is truncated or malformed. Returned by
+ * value so the cursor and the value stay in registers. */
+typedef struct walk_uv {
+    const uint8_t *next;
+    uint32_t raw;
+} walk_uv_t;
+
+/* Any unsigned varint at p, reading no byte at or past limit, with the
+ * rules of sm_rd_uvarint_slow() in buf.c: at most 5 bytes, the fifth
+ * carrying only the top 4 bits of 32. Out of line: rare. */
+static __attribute__((noinline)) walk_uv_t walk_uvarint_slow(const uint8_t *p,
+                                                              const uint8_t *limit)
+{
+    uint32_t v = 0;
+    for (int shift = 0; shift < 35 && p < limit; shift += 7) {
+        uint32_t b = *p++;
+        if (shift == 28 && (b & 0xf0))
+            break;
+        v |= (b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return (walk_uv_t){p, v};
+    }
+    return (walk_uv_t){NULL, 0};
+}
+
+/* Unsigned varint at p. bounded: reads stop at limit; otherwise the caller
+ * guarantees 5 readable bytes at p. One byte first: in records of small
+ * messages almost every delta, key length and count is below 64 (zigzagged
+ * below 128); two and three bytes (record and value lengths, offsetDeltas
+ * up to a million) stay inline too. */
+WALK_INLINE walk_uv_t walk_uvarint(const uint8_t *p, const uint8_t *limit, bool bounded)
+{
+    if (SM_LIKELY(!bounded || p < limit)) {
+        uint32_t b0 = p[0];
+        if (SM_LIKELY(b0 < 0x80))
+            return (walk_uv_t){p + 1, b0};
+        if (!bounded || limit - p >= 3) {
+            uint32_t b1 = p[1];
+            if (b1 < 0x80) /* b0 - 0x80 drops its continuation bit */
+                return (walk_uv_t){p + 2, b0 - 0x80 + (b1 << 7)};
+            uint32_t b2 = p[2];
+            if (b2 < 0x80)
+                return (walk_uv_t){p + 3, b0 - 0x80 + ((b1 - 0x80) << 7) + (b2 << 14)};
+        }
+    }
+    return walk_uvarint_slow(p, bounded ? limit : p + 5);
+}
+
+/* Skip a varlong, reading no byte at or past limit (its value is never
+ * needed to validate): at most 10 bytes, the tenth carrying only bit 63, as
+ * sm_rd_uvarlong_slow(). */
+static __attribute__((noinline)) const uint8_t *walk_varlong_skip_slow(const uint8_t *p,
+                                                                        const uint8_t *limit)
+{
+    for (int i = 0; i < 10 && p < limit; i++) {
+        uint8_t b = *p++;
+        if (i == 9 && (b & 0xfe))
+            return NULL;
+        if (!(b & 0x80))
+            return p;
+    }
+    return NULL;
+}
+
+/* Skip a varlong at p; bounded as walk_uvarint() (unbounded: 10 readable
+ * bytes at p). */
+WALK_INLINE const uint8_t *walk_varlong_skip(const uint8_t *p, const uint8_t *limit,
+                                             bool bounded)
+{
+    if (SM_LIKELY(!bounded || p < limit)) {
+        if (SM_LIKELY(p[0] < 0x80))
+            return p + 1;
+        if ((!bounded || limit - p >= 2) && p[1] < 0x80) /* deltas up to 8 s */
+            return p + 2;
+    }
+    return walk_varlong_skip_slow(p, bounded ? limit : p + 10);
+}
+
+/* Skip a varint-length-prefixed byte string as skip_bytes() would; a
+ * non-null one must end by rend. Returns the byte after it or NULL. In
+ * zigzag, odd raw values are the negative lengths and raw 1 is -1 (null),
+ * so neither needs decoding. Unbounded, the length varint itself may end
+ * past rend (the caller finds out later); the signed comparison refuses
+ * any length then. */
+WALK_INLINE const uint8_t *walk_bytes(const uint8_t *p, const uint8_t *rend, bool nullable,
+                                      bool bounded)
+{
+    walk_uv_t f = walk_uvarint(p, rend, bounded);
+    if (SM_UNLIKELY(!f.next))
+        return NULL;
+    if (f.raw & 1)
+        return nullable && f.raw == 1 ? f.next : NULL;
+    if (SM_UNLIKELY((ptrdiff_t)(f.raw >> 1) > rend - f.next))
+        return NULL;
+    return f.next + (f.raw >> 1);
+}
+
+/* Record i, from after its length varint (p) to rend, read carefully: the
+ * checks and reasons of record_decode(), then offsetDelta == i (so a
+ * record's own framing is reported before its offsetDelta). */
+static sm_err_t record_check(const uint8_t *p, const uint8_t *rend, int32_t i,
+                             const char **why)
+{
+    if (p == rend)
+        return fail(why, "truncated record header", SM_ERR_PARSE);
+    p++; /* attributes: any value */
+    p = walk_varlong_skip(p, rend, true); /* timestampDelta: any value */
+    if (!p)
+        return fail(why, "truncated record header", SM_ERR_PARSE);
+    walk_uv_t f = walk_uvarint(p, rend, true);
+    if (!f.next)
+        return fail(why, "truncated record header", SM_ERR_PARSE);
+    bool in_sequence = f.raw == (uint32_t)i << 1; /* zigzag(i) is 2i for i >= 0 */
+    p = walk_bytes(f.next, rend, true, true);
+    if (!p)
+        return fail(why, "bad record key", SM_ERR_PARSE);
+    p = walk_bytes(p, rend, true, true);
+    if (!p)
+        return fail(why, "bad record value", SM_ERR_PARSE);
+    f = walk_uvarint(p, rend, true);
+    if (!f.next || (f.raw & 1))
+        return fail(why, "bad record header count", SM_ERR_PARSE);
+    p = f.next;
+    /* Each header takes 2 bytes or more, so a huge count fails fast. */
+    for (uint32_t h = f.raw >> 1; h > 0; h--) {
+        p = walk_bytes(p, rend, false, true);
+        if (p)
+            p = walk_bytes(p, rend, true, true);
+        if (!p)
+            return fail(why, "bad record header", SM_ERR_PARSE);
+    }
+    if (p != rend)
+        return fail(why, "record length does not match its fields", SM_ERR_PARSE);
+    if (!in_sequence)
+        return fail(why, "record offsetDelta out of sequence", SM_ERR_INVALID);
+    return SM_OK;
+}
+
+/* Record i, from after its length varint (p) to rend, with WALK_SLOP
+ * readable bytes past rend: true when record_check() would return SM_OK
+ * (see the top of this section). */
+WALK_INLINE bool record_fast(const uint8_t *p, const uint8_t *rend, int32_t i)
+{
+    p = walk_varlong_skip(p + 1, NULL, false); /* after the attributes */
+    if (SM_UNLIKELY(!p))
+        return false;
+    walk_uv_t f = walk_uvarint(p, NULL, false);
+    if (SM_UNLIKELY(!f.next || f.raw != (uint32_t)i << 1))
+        return false;
+    p = walk_bytes(f.next, rend, true, false);
+    if (SM_UNLIKELY(!p))
+        return false;
+    p = walk_bytes(p, rend, true, false);
+    if (SM_UNLIKELY(!p))
+        return false;
+    f = walk_uvarint(p, NULL, false);
+    if (SM_UNLIKELY(!f.next || (f.raw & 1)))
+        return false;
+    p = f.next;
+    for (uint32_t h = f.raw >> 1; h > 0; h--) {
+        p = walk_bytes(p, rend, false, false);
+        if (SM_UNLIKELY(!p))
+            return false;
+        p = walk_bytes(p, rend, true, false);
+        if (SM_UNLIKELY(!p))
+            return false;
+    }
+    return p == rend;
+}
+
+/* Check that count records fill [p, end) exactly. */
+static sm_err_t records_walk(const uint8_t *p, const uint8_t *end, int32_t count,
+                             const char **why)
+{
+    int32_t i = 0;
+    /* Fast while the record ends by fast_end, WALK_SLOP bytes before the
+     * batch end. A record length that is bad or ends past fast_end goes to
+     * the careful loop, which reads it again and gives the reason. */
+    if (end - p >= WALK_SLOP) {
+        const uint8_t *fast_end = end - WALK_SLOP;
+        for (; i < count; i++) {
+            walk_uv_t f = walk_uvarint(p, NULL, false);
+            if (SM_UNLIKELY(!f.next || (f.raw & 1) ||
+                            (ptrdiff_t)(f.raw >> 1) > fast_end - f.next))
+                break;
+            const uint8_t *rend = f.next + (f.raw >> 1);
+            if (SM_UNLIKELY(!record_fast(f.next, rend, i))) {
+                sm_err_t err = record_check(f.next, rend, i, why);
+                if (err)
+                    return err;
+            }
+            p = rend;
+        }
+    }
+    for (; i < count; i++) {
+        walk_uv_t f = walk_uvarint(p, end, true);
+        if (!f.next)
+            return fail(why, "bad record length varint", SM_ERR_PARSE);
+        if ((f.raw & 1) || (size_t)(f.raw >> 1) > (size_t)(end - f.next))
+            return fail(why, "record length beyond batch end", SM_ERR_PARSE);
+        const uint8_t *rend = f.next + (f.raw >> 1);
+        sm_err_t err = record_check(f.next, rend, i, why);
+        if (err)
+            return err;
+        p = rend;
+    }
+    if (p != end)
+        return fail(why, "bytes left after the last record", SM_ERR_PARSE);
+    return SM_OK;
+}
+
 sm_err_t sm_batch_validate(const uint8_t *p, size_t len, sm_batch_info_t *out,
                            const char **why)
 {
@@ -196,19 +451,7 @@ sm_err_t sm_batch_validate(const uint8_t *p, size_t len, sm_batch_info_t *out,
     if (codec != SM_COMPRESSION_NONE)
         return SM_OK; /* records are opaque until decompressed */
 
-    sm_rd_t r;
-    sm_rd_init(&r, p + SM_BATCH_HEADER_SIZE, (size_t)total - SM_BATCH_HEADER_SIZE);
-    for (int32_t i = 0; i < b->record_count; i++) {
-        sm_record_t rec;
-        err = record_decode(&r, &rec, why);
-        if (err)
-            return err;
-        if (rec.offset_delta != i)
-            return fail(why, "record offsetDelta out of sequence", SM_ERR_INVALID);
-    }
-    if (sm_rd_remaining(&r) != 0)
-        return fail(why, "bytes left after the last record", SM_ERR_PARSE);
-    return SM_OK;
+    return records_walk(p + SM_BATCH_HEADER_SIZE, p + total, b->record_count, why);
 }
 
 sm_err_t sm_batches_validate(const uint8_t *p, size_t len, int *nbatches, int32_t *nrecords,
