@@ -31,11 +31,11 @@ all: build
 deps:
 	@bash scripts/deps.sh
 
-$(BUILD_DIR)/CMakeCache.txt:
+# Configured on every build, so options given now (WERROR=1, BUILD_TYPE=...)
+# apply to an already-configured tree too; cmake only regenerates on a change.
+build: deps
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
 	  -DSAMSA_SANITIZE=$(SANITIZE) -DSAMSA_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) >/dev/null
-
-build: deps $(BUILD_DIR)/CMakeCache.txt
 	@cmake --build $(BUILD_DIR) -j $(JOBS) -- --no-print-directory -s
 
 run: build
