@@ -604,8 +604,10 @@ def main():
         if want("machine"):
             section("machine limits", run_machine, args, res, workdir)
         if want("produce"):
-            n100 = 1_000_000 if args.quick else 4_000_000
-            n1k = 300_000 if args.quick else 1_500_000
+            # Full runs last ~3 s each (10M x 100 B, 3M x 1 KB): long enough that
+            # connection set-up and the first, cold megabytes are a small share.
+            n100 = 2_000_000 if args.quick else 10_000_000
+            n1k = 600_000 if args.quick else 3_000_000
             combos = [(100, 1, "1"), (1024, 1, "1")] if args.quick else [
                 (s, p, a) for s in (100, 1024) for p in (1, 8) for a in ("1", "all")]
             for size, parts, acks in combos:
