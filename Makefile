@@ -22,7 +22,7 @@ ifneq ($(SANITIZE),)
 export SAMSA_BROKER ?= $(CURDIR)/$(BUILD_DIR)/bin/samsa-broker
 export SAMSA_IT_START_TIMEOUT ?= 120
 export ASAN_OPTIONS ?= abort_on_error=0:detect_leaks=1
-export UBSAN_OPTIONS ?= print_stacktrace=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS ?= halt_on_error=0:second_deadlock_stack=1
 endif
 
