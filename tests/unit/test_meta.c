@@ -13,6 +13,7 @@
 #include "meta_log.h"
 #include "meta_props.h"
 #include "sm_test.h"
+#include "sm_test_fs.h"
 #include "uuid.h"
 
 #include <fcntl.h>
@@ -25,18 +26,11 @@
 
 static char g_root[256];
 
-static void rm_rf(const char *path)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0)
-        fprintf(stderr, "warning: %s failed\n", cmd);
-}
 
 static void make_root(void)
 {
     snprintf(g_root, sizeof g_root, "/tmp/samsa-test-meta-%d", (int)getpid());
-    rm_rf(g_root);
+    sm_test_rm_rf(g_root);
     mkdir(g_root, 0755);
 }
 
@@ -762,6 +756,6 @@ int main(void)
     RUN(test_controller_only);
     RUN(test_dynamic_broker_configs);
     if (!sm_test_failed)
-        rm_rf(g_root);
+        sm_test_rm_rf(g_root);
     TEST_MAIN_END();
 }

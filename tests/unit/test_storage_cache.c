@@ -11,6 +11,7 @@
 #include "file.h"
 #include "storage/log.h"
 #include "sm_test.h"
+#include "sm_test_fs.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -24,22 +25,6 @@
 
 static char root[256];
 
-static void rm_rf(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char p[1024];
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 /* ------------------------------------------------ recording file seam */
 
@@ -276,7 +261,7 @@ int main(void)
         for (size_t i = 0; i < SM_ARRAY_LEN(subs); i++) {
             char p[400];
             snprintf(p, sizeof p, "%s/%s", root, subs[i]);
-            rm_rf(p);
+            sm_test_rm_rf(p);
         }
         rmdir(root);
     }

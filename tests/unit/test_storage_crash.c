@@ -20,6 +20,7 @@
 #include "segfiles.h"
 #include "storage/log.h"
 #include "sm_test.h"
+#include "sm_test_fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -157,26 +158,6 @@ static void faults_off(void)
 
 /* ------------------------------------------------------------ helpers */
 
-static void rm_rf(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char p[600];
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_rf(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 /* A batch of n records whose values encode (tag, i) so content is checked,
  * padded to val_pad bytes. */
@@ -356,7 +337,7 @@ static void test_crash_at_every_step(void)
     expect_t ex;
     memset(&ex, 0, sizeof ex);
 
-    rm_rf(dir);
+    sm_test_rm_rf(dir);
     sm_log_t *log;
     faults_on(MODE_CRASH, -1); /* never fails: just counts */
     CHECK_EQ(sm_log_open(dir, "crash-0", &c, &log), SM_OK);
@@ -368,7 +349,7 @@ static void test_crash_at_every_step(void)
     fprintf(stderr, "workload: %ld file operations\n", total);
 
     for (long step = 1; step <= total; step++) {
-        rm_rf(dir);
+        sm_test_rm_rf(dir);
         memset(&ex, 0, sizeof ex);
         faults_on(MODE_CRASH, step);
         if (sm_log_open(dir, "crash-0", &c, &log) == SM_OK) {
@@ -378,7 +359,7 @@ static void test_crash_at_every_step(void)
         faults_off();
         check_recovered(dir, &ex, step);
     }
-    rm_rf(dir);
+    sm_test_rm_rf(dir);
 }
 
 /* An I/O error (sometimes after a short write) at the Nth write; the
@@ -390,7 +371,7 @@ static void test_error_at_nth_write(void)
     sm_log_config_t c;
     small_config(&c);
     for (long step = 1; step <= 120; step += 3) {
-        rm_rf(dir);
+        sm_test_rm_rf(dir);
         expect_t ex;
         memset(&ex, 0, sizeof ex);
         sm_log_t *log;
@@ -409,7 +390,7 @@ static void test_error_at_nth_write(void)
         faults_off();
         check_recovered(dir, &ex, step);
     }
-    rm_rf(dir);
+    sm_test_rm_rf(dir);
 }
 
 static void test_disk_full_then_space_returns(void)
@@ -846,6 +827,6 @@ int main(void)
     RUN(test_checkpoints_and_clean_marker);
     RUN(test_recovery_reads_only_the_unflushed_tail);
     RUN(test_open_removes_leftovers);
-    rm_rf(root);
+    sm_test_rm_rf(root);
     TEST_MAIN_END();
 }

@@ -6,6 +6,7 @@
 #include "file.h"
 #include "storage/log.h"
 #include "sm_test.h"
+#include "sm_test_fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -172,6 +173,7 @@ int main(void)
     mkdir(root, 0755);
     RUN(test_write_faults);
     RUN(test_idle_memory);
-    rmdir(root);
+    if (!sm_test_failed && !getenv("KEEP"))
+        sm_test_rm_rf(root); /* the log dir's checkpoint files are left in it */
     TEST_MAIN_END();
 }
