@@ -726,15 +726,7 @@ int main(void)
     RUN(test_truncate_across_segments);
     RUN(test_log_append_time);
     RUN(test_concurrent);
-    if (!sm_test_failed && !getenv("KEEP")) {
-        const char *subs[] = {"rt-0", "cr-0", "crash1-0", "crash2-0", "crash3-0", "crash4-0",
-                              "crash5-0", "tr-0", "conc-0"};
-        for (size_t i = 0; i < SM_ARRAY_LEN(subs); i++) {
-            char p[400];
-            snprintf(p, sizeof p, "%s/%s", root, subs[i]);
-            sm_test_rm_rf(p);
-        }
-        rmdir(root);
-    }
+    if (!sm_test_failed && !getenv("KEEP"))
+        sm_test_rm_rf(root);
     TEST_MAIN_END();
 }
