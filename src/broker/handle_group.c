@@ -14,7 +14,11 @@
  *
  * This single-node broker is the coordinator of every group and
  * transactional id: FindCoordinator names this broker by its advertised
- * listener, the same endpoint Metadata reports.
+ * listener, the same endpoint Metadata reports. The first FindCoordinator
+ * for a group on a broker without __consumer_offsets parks until a
+ * background worker has created it (sm_group_coord_await_topic; why there,
+ * and not inline or as Kafka's COORDINATOR_NOT_AVAILABLE, is in
+ * group_coord.c), then answers from whichever thread finished it.
  */
 #include "group_coord.h"
 #include "handler_util.h"
@@ -71,10 +75,11 @@ static int16_t coordinator_error(sm_req_t *req, int8_t key_type, sm_str_t key)
     return err == SM_KERR_COORDINATOR_LOAD_IN_PROGRESS ? KERR_NONE : err;
 }
 
-void sm_handle_find_coordinator(sm_req_t *req)
+/* Encode the answer for every key and finish. Loop thread, or a background
+ * worker for a parked request. */
+static void find_coordinator_answer(sm_req_t *req, const sm_find_coordinator_request_t *m)
 {
-    sm_find_coordinator_request_t msg;
-    SM_DECODE_OR_FAIL(find_coordinator_request, req, &msg);
+    sm_find_coordinator_request_t msg = *m;
     sm_find_coordinator_response_t resp;
     sm_find_coordinator_response_init(&resp);
     int32_t node = sm_server_node_id(req->srv);
@@ -107,6 +112,34 @@ void sm_handle_find_coordinator(sm_req_t *req)
         }
     }
     SM_RESPOND(find_coordinator_response, req, &resp);
+}
+
+/* A FindCoordinator parked until __consumer_offsets exists (request arena). */
+typedef struct find_park {
+    sm_group_coord_ready_t ready; /* first: on_ready gets its address */
+    sm_req_t *req;
+    sm_find_coordinator_request_t msg; /* views into the request frame */
+} find_park_t;
+
+static void find_coordinator_ready(sm_group_coord_ready_t *r)
+{
+    find_park_t *p = (find_park_t *)r;
+    find_coordinator_answer(p->req, &p->msg);
+}
+
+void sm_handle_find_coordinator(sm_req_t *req)
+{
+    find_park_t *p = SM_ARENA_NEW(&req->arena, find_park_t, 1);
+    SM_DECODE_OR_FAIL(find_coordinator_request, req, &p->msg);
+    p->req = req;
+    p->ready.on_ready = find_coordinator_ready;
+    p->ready.next = NULL;
+    /* key_type 0 (v0 has no key_type: groups only) with a key to look up. */
+    bool group =
+        p->msg.key_type == 0 && (req->api_version < 4 || p->msg.coordinator_keys_count > 0);
+    if (group && coord(req) && sm_group_coord_await_topic(coord(req), &p->ready))
+        return; /* answered by find_coordinator_ready; req may be gone already */
+    find_coordinator_answer(req, &p->msg);
 }
 
 /* ------------------------------------------------------------ JoinGroup */

@@ -21,6 +21,13 @@ typedef struct sm_coord_part {
     int64_t snapshot_bytes;       /* size of the last restatement */
 } sm_coord_part_t;
 
+/* Does __consumer_offsets exist? (group_coord.c draws the transitions.) */
+typedef enum sm_coord_topic {
+    SM_COORD_TOPIC_ABSENT,   /* not created; no group can exist */
+    SM_COORD_TOPIC_CREATING, /* a background worker is creating it */
+    SM_COORD_TOPIC_PRESENT,  /* exists: partitions load (or are loaded) */
+} sm_coord_topic_t;
+
 struct sm_group_coord {
     sm_server_t *srv;
     sm_group_coord_config_t cfg;
@@ -36,6 +43,11 @@ struct sm_group_coord {
     sm_coord_part_t *parts;  /* cfg.num_partitions */
     int32_t nunloaded;       /* partitions still to load */
     int64_t next_expiry_ms;  /* mono time of the next offset-expiry pass */
+    sm_coord_topic_t topic;  /* __consumer_offsets' existence */
+    sm_group_coord_ready_t *topic_waiters; /* parked until CREATING ends */
+    bool create_busy;        /* a creation task is queued or running (close waits) */
+    pthread_cond_t idle_cv;  /* signalled when create_busy turns false */
+    int64_t create_retry_ms; /* mono: after a failed creation, no new try before */
 };
 
 sm_group_time_t sm_coord_now(void);

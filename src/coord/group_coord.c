@@ -12,6 +12,23 @@
  * then runs sm_group_coord_tick(): group timers, loading partitions that were
  * not available at open, offset expiry every offsets.retention.check.interval.ms
  * and snapshots of grown partitions.
+ *
+ * __consumer_offsets is created on first use (c->topic; the section
+ * "__consumer_offsets" below says why and why this way):
+ *
+ *   ABSENT --first group call--> CREATING --created and loaded--> PRESENT
+ *     ^     (topic_want_locked)     |       (create_task, on a
+ *     |                             |        background worker)
+ *     +------ creation failed ------+
+ *             (no new try for CREATE_RETRY_MS)
+ *
+ *   open: PRESENT when the topic exists (a restart: loaded as ever), else
+ *   ABSENT.
+ *
+ * The state changes under the mutex, so however many loops see a first
+ * request at once, one task creates the topic. No group exists before
+ * PRESENT (joins and commits need a loaded partition), which is why ListGroups
+ * and DescribeGroups can answer "none" / Dead without creating anything.
  */
 #include "coord_internal.h"
 
@@ -59,10 +76,19 @@ static sm_group_t *group_get(sm_group_coord_t *c, const char *id)
     return sm_hmap_get(&c->groups, id, strlen(id));
 }
 
+static void topic_want_locked(sm_group_coord_t *c);
+
 static int16_t status_locked(sm_group_coord_t *c, const char *group_id)
 {
     if (c->stopping)
         return SM_KERR_NOT_COORDINATOR;
+    if (c->topic != SM_COORD_TOPIC_PRESENT) {
+        /* A group is being used: this is the first use. Clients retry
+         * COORDINATOR_NOT_AVAILABLE through a new FindCoordinator, which
+         * waits for the creation (sm_group_coord_await_topic). */
+        topic_want_locked(c);
+        return SM_KERR_COORDINATOR_NOT_AVAILABLE;
+    }
     int32_t part = sm_coord_partition_for(group_id, strlen(group_id), c->cfg.num_partitions);
     return sm_coord_part_ready(c, part) ? SM_KERR_NONE : SM_KERR_COORDINATOR_LOAD_IN_PROGRESS;
 }
@@ -399,7 +425,9 @@ void sm_group_coord_describe(sm_group_coord_t *c, const char *group_id, sm_arena
     out->protocol_type = "";
     out->protocol = "";
     pthread_mutex_lock(&c->mu);
-    out->error = status_locked(c, group_id);
+    /* No topic, no groups: Dead, without creating 50 partitions for a look. */
+    out->error = c->topic == SM_COORD_TOPIC_PRESENT || c->stopping ? status_locked(c, group_id)
+                                                                   : SM_KERR_NONE;
     sm_group_t *g = out->error ? NULL : group_get(c, group_id);
     if (g) {
         bool stable = g->state == SM_GROUP_STABLE;
@@ -444,9 +472,12 @@ int16_t sm_group_coord_list(sm_group_coord_t *c, uint32_t state_mask, sm_arena_t
                             sm_group_listing_t **out, int32_t *n)
 {
     pthread_mutex_lock(&c->mu);
-    int16_t err = c->stopping    ? SM_KERR_COORDINATOR_NOT_AVAILABLE
-                  : c->nunloaded ? SM_KERR_COORDINATOR_LOAD_IN_PROGRESS
-                                 : SM_KERR_NONE;
+    /* Without the topic there are no groups: an empty list (as Kafka), and
+     * the topic is not created for it. */
+    int16_t err = c->stopping                            ? SM_KERR_COORDINATOR_NOT_AVAILABLE
+                  : c->topic != SM_COORD_TOPIC_PRESENT ? SM_KERR_NONE
+                  : c->nunloaded                       ? SM_KERR_COORDINATOR_LOAD_IN_PROGRESS
+                                                       : SM_KERR_NONE;
     size_t cap = c->groups.count ? c->groups.count : 1;
     sm_group_listing_t *r = SM_ARENA_NEW(a, sm_group_listing_t, cap);
     int32_t k = 0;
@@ -514,7 +545,8 @@ int64_t sm_group_coord_tick(sm_group_coord_t *c)
         return INT64_MAX;
     }
     c->event_next_ms = INT64_MAX;
-    sm_coord_load_pending(c, now);
+    if (c->topic == SM_COORD_TOPIC_PRESENT)
+        sm_coord_load_pending(c, now);
     int64_t next = now.mono_ms + TIMER_MAX_SLEEP_MS;
     for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&c->groups, e));) {
         sm_group_t *g = e->value;
@@ -562,6 +594,162 @@ static void *timer_main(void *arg)
     return NULL;
 }
 
+/* ------------------------------------------------------------ __consumer_offsets */
+
+/*
+ * Why on first use: creating the topic (one metadata commit, then a
+ * directory and three files for each of its 50 partitions) was most of an
+ * empty broker's start-up - 25 ms, over 100 when other writeback keeps the
+ * disk busy - and brokers that never see a group paid it too. Kafka creates it on
+ * the first FindCoordinator as well.
+ *
+ * Why on a background worker, with the FindCoordinator parked until it is
+ * done, rather than either obvious choice:
+ *  - creating it inside the request would stall that loop thread, and every
+ *    connection it serves, for the whole creation;
+ *  - answering COORDINATOR_NOT_AVAILABLE at once, as Kafka does, is correct
+ *    but slow for the client: librdkafka asks again only from its
+ *    coordinator-query timer, about a second later, so a consumer's first
+ *    join on a fresh broker would take a second longer (confluent-kafka,
+ *    subscribe to first message: 1.1 s, against 0.13 s parked);
+ *  - parked, the client waits for the creation only, and no loop blocks.
+ * Other group calls that come first answer COORDINATOR_NOT_AVAILABLE (the
+ * client looks the coordinator up again, and that lookup waits).
+ */
+
+#define CREATE_RETRY_MS 1000
+
+/* Partitions of __consumer_offsets in the current metadata, -1 if absent. */
+static int32_t topic_partitions(sm_group_coord_t *c)
+{
+    sm_meta_t *meta = sm_server_meta(c->srv);
+    sm_meta_image_t *img = meta ? sm_meta_image_get(meta) : NULL;
+    const sm_topic_meta_t *t =
+        img ? sm_meta_image_topic(img, SM_GROUP_COORD_TOPIC, sizeof(SM_GROUP_COORD_TOPIC) - 1)
+            : NULL;
+    int32_t n = t ? t->npartitions : -1;
+    if (img)
+        sm_meta_image_put(img);
+    return n;
+}
+
+/* The topic exists with n partitions: groups are placed by its own count,
+ * as Kafka does, which differs from offsets.topic.num.partitions only if
+ * the setting changed after the topic was made, or someone created the topic
+ * before the first group. Mutex held; no group exists yet (open, or before
+ * PRESENT), so nothing is placed by the old count. */
+static void topic_adopt_locked(sm_group_coord_t *c, int32_t n)
+{
+    if (n <= 0 || n == c->cfg.num_partitions)
+        return;
+    SM_ASSERT(c->groups.count == 0);
+    SM_WARN("coord", "%s has %d partitions, offsets.topic.num.partitions says %d: using %d",
+            SM_GROUP_COORD_TOPIC, n, c->cfg.num_partitions, n);
+    free(c->parts);
+    c->parts = sm_xcalloc((size_t)n, sizeof *c->parts);
+    c->cfg.num_partitions = n;
+    c->nunloaded = n;
+}
+
+/* Create the topic through the controller (an existing one is success).
+ * Blocks on the metadata log's fsync and on opening every partition (the
+ * metadata listener does that before this returns). Mutex not held. */
+static sm_err_t topic_create(sm_group_coord_t *c)
+{
+    sm_meta_t *meta = sm_server_meta(c->srv);
+    if (!meta)
+        return SM_ERR_UNSUPPORTED;
+    char seg[32];
+    snprintf(seg, sizeof seg, "%d", c->cfg.segment_bytes > 0 ? c->cfg.segment_bytes : 104857600);
+    /* retention.ms=-1: a compacted topic is never trimmed by time, and
+     * the broker's retention pass does not look at cleanup.policy;
+     * without it a stable group's last commit older than
+     * log.retention.hours would be lost at the next restart. The
+     * coordinator bounds the topic itself (see group_coord.h). */
+    sm_topic_kv_t configs[] = {
+        {"cleanup.policy", "compact"},
+        {"compression.type", "producer"},
+        {"retention.ms", "-1"},
+        {"segment.bytes", seg},
+    };
+    return sm_meta_create_internal_topic(meta, SM_GROUP_COORD_TOPIC, c->cfg.num_partitions,
+                                         c->cfg.replication_factor, configs,
+                                         (int)SM_ARRAY_LEN(configs), NULL);
+}
+
+/* Background worker: ABSENT -> CREATING was done by topic_want_locked;
+ * this creates, loads, moves to PRESENT (or back to ABSENT) and answers
+ * the parked callers. */
+static void create_task(void *arg)
+{
+    sm_group_coord_t *c = arg;
+    pthread_mutex_lock(&c->mu);
+    bool stopping = c->stopping;
+    pthread_mutex_unlock(&c->mu);
+    int64_t t0 = sm_now_mono_us();
+    /* Without the mutex: group calls meanwhile answer at once rather than
+     * wait behind the creation. */
+    sm_err_t err = stopping ? SM_ERR_CLOSED : topic_create(c);
+    int32_t n = err ? -1 : topic_partitions(c);
+    if (err == SM_OK && n <= 0)
+        err = SM_ERR_NOT_FOUND; /* created, then gone: internal topics cannot be deleted */
+    pthread_mutex_lock(&c->mu);
+    if (err == SM_OK) {
+        topic_adopt_locked(c, n);
+        c->topic = SM_COORD_TOPIC_PRESENT;
+        sm_coord_load_pending(c, sm_coord_now());
+        SM_INFO("coord", "%s ready for the first group: %d partitions in %.1f ms",
+                SM_GROUP_COORD_TOPIC, n, (double)(sm_now_mono_us() - t0) / 1000.0);
+    } else {
+        c->topic = SM_COORD_TOPIC_ABSENT;
+        c->create_retry_ms = sm_now_mono_ms() + CREATE_RETRY_MS;
+        if (!stopping)
+            SM_WARN("coord", "could not create %s: %s (a group request after %d ms retries)",
+                    SM_GROUP_COORD_TOPIC, sm_err_str(err), CREATE_RETRY_MS);
+    }
+    sm_group_coord_ready_t *w = c->topic_waiters;
+    c->topic_waiters = NULL;
+    pthread_mutex_unlock(&c->mu);
+    /* Outside the mutex: each answer asks the coordinator again. c stays
+     * alive meanwhile: close waits for create_busy. */
+    while (w) {
+        sm_group_coord_ready_t *next = w->next; /* w dies with its request */
+        w->on_ready(w);
+        w = next;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->create_busy = false;
+    pthread_cond_broadcast(&c->idle_cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* A group is being used: start creating the topic unless it exists, is
+ * being created, or failed to be less than CREATE_RETRY_MS ago. Mutex held. */
+static void topic_want_locked(sm_group_coord_t *c)
+{
+    if (c->topic != SM_COORD_TOPIC_ABSENT || c->stopping ||
+        sm_now_mono_ms() < c->create_retry_ms)
+        return;
+    c->topic = SM_COORD_TOPIC_CREATING;
+    c->create_busy = true;
+    SM_INFO("coord", "first group request: creating %s (%d partitions)", SM_GROUP_COORD_TOPIC,
+            c->cfg.num_partitions);
+    sm_server_background(c->srv, create_task, c);
+}
+
+bool sm_group_coord_await_topic(sm_group_coord_t *c, sm_group_coord_ready_t *r)
+{
+    pthread_mutex_lock(&c->mu);
+    topic_want_locked(c);
+    bool park = c->topic == SM_COORD_TOPIC_CREATING && !c->stopping;
+    if (park) {
+        r->next = c->topic_waiters;
+        c->topic_waiters = r;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return park;
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 static void config_from_broker(const sm_config_t *bc, sm_group_coord_config_t *cfg)
@@ -593,6 +781,7 @@ sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **out)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cv, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&c->idle_cv, NULL);
     sm_hmap_init(&c->groups);
     c->env.limits = c->cfg.limits;
     c->env.ctx = c;
@@ -605,32 +794,15 @@ sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **out)
     c->wake_at_ms = INT64_MIN;
     c->event_next_ms = INT64_MAX;
 
-    /* Created at start-up rather than on first use: a client's first
-     * FindCoordinator then finds the coordinator ready. */
-    sm_meta_t *meta = sm_server_meta(srv);
-    if (meta) {
-        char seg[32];
-        snprintf(seg, sizeof seg, "%d", c->cfg.segment_bytes > 0 ? c->cfg.segment_bytes : 104857600);
-        /* retention.ms=-1: a compacted topic is never trimmed by time, and
-         * the broker's retention pass does not look at cleanup.policy;
-         * without it a stable group's last commit older than
-         * log.retention.hours would be lost at the next restart. The
-         * coordinator bounds the topic itself (see group_coord.h). */
-        sm_topic_kv_t configs[] = {
-            {"cleanup.policy", "compact"},
-            {"compression.type", "producer"},
-            {"retention.ms", "-1"},
-            {"segment.bytes", seg},
-        };
-        sm_err_t err = sm_meta_create_internal_topic(meta, SM_GROUP_COORD_TOPIC,
-                                                     c->cfg.num_partitions, c->cfg.replication_factor,
-                                                     configs, (int)SM_ARRAY_LEN(configs), NULL);
-        if (err != SM_OK)
-            SM_WARN("coord", "could not create %s: %s (will retry loading)", SM_GROUP_COORD_TOPIC,
-                    sm_err_str(err));
-    }
+    /* Not created here: the first group request does (see the section
+     * "__consumer_offsets"). An existing topic is loaded now, as ever. */
+    int32_t n = topic_partitions(c);
+    c->topic = n > 0 ? SM_COORD_TOPIC_PRESENT : SM_COORD_TOPIC_ABSENT;
     pthread_mutex_lock(&c->mu);
-    sm_coord_load_pending(c, sm_coord_now());
+    if (c->topic == SM_COORD_TOPIC_PRESENT) {
+        topic_adopt_locked(c, n);
+        sm_coord_load_pending(c, sm_coord_now());
+    }
     c->next_expiry_ms = sm_now_mono_ms() + c->cfg.retention_check_ms;
     pthread_mutex_unlock(&c->mu);
     if (pthread_create(&c->timer, NULL, timer_main, c) != 0) {
@@ -639,8 +811,12 @@ sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **out)
         return SM_ERR_IO;
     }
     c->timer_started = true;
-    SM_INFO("coord", "group coordinator up: %d partitions of %s, %zu groups loaded",
-            c->cfg.num_partitions, SM_GROUP_COORD_TOPIC, c->groups.count);
+    if (c->topic == SM_COORD_TOPIC_PRESENT)
+        SM_INFO("coord", "group coordinator up: %d partitions of %s, %zu groups loaded",
+                c->cfg.num_partitions, SM_GROUP_COORD_TOPIC, c->groups.count);
+    else
+        SM_INFO("coord", "group coordinator up: %s will be created by the first group request",
+                SM_GROUP_COORD_TOPIC);
     *out = c;
     return SM_OK;
 }
@@ -664,6 +840,11 @@ void sm_group_coord_close(sm_group_coord_t *c)
     if (!c)
         return;
     sm_group_coord_shutdown(c);
+    /* A creation in progress still uses c (and answers its parked callers). */
+    pthread_mutex_lock(&c->mu);
+    while (c->create_busy)
+        pthread_cond_wait(&c->idle_cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
     if (c->timer_started)
         pthread_join(c->timer, NULL);
     pthread_mutex_lock(&c->mu);
@@ -673,6 +854,7 @@ void sm_group_coord_close(sm_group_coord_t *c)
     pthread_mutex_unlock(&c->mu);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
+    pthread_cond_destroy(&c->idle_cv);
     free(c->parts);
     free(c);
 }

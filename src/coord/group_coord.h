@@ -9,9 +9,15 @@
  * state machine (group.h) and makes any resulting state durable by appending
  * records to __consumer_offsets partition
  *     abs(java_hashCode(group_id)) % offsets.topic.num.partitions
- * before answering. At open the coordinator creates __consumer_offsets through
- * the controller (sm_meta_create_internal_topic, cleanup.policy=compact) if it
- * does not exist, and replays every partition to rebuild groups and offsets.
+ * before answering. __consumer_offsets is created on first use, as Kafka
+ * does: at open the coordinator replays every partition of an existing topic
+ * to rebuild groups and offsets, but a broker whose topic does not exist yet
+ * starts without it (no 50 partitions before it listens). The first group
+ * request creates it through the controller (sm_meta_create_internal_topic,
+ * cleanup.policy=compact) on a background worker, exactly once; a
+ * FindCoordinator waits for that (sm_group_coord_await_topic), other group
+ * calls answer COORDINATOR_NOT_AVAILABLE meanwhile. ListGroups and
+ * DescribeGroups never create it: without the topic there are no groups.
  *
  * Threads: one mutex guards all groups, offsets and partition bookkeeping;
  * handler calls run on loop threads, timers on the coordinator's own timer
@@ -58,10 +64,12 @@ typedef struct sm_group_coord_config {
 } sm_group_coord_config_t;
 
 /*
- * Start the coordinator: create __consumer_offsets if missing, load every
- * partition, start the timer thread. Call after the server's partitions are
- * available (after the metadata listener is set). Partitions that cannot be
- * read yet are retried by the timer thread; their groups answer
+ * Start the coordinator: if __consumer_offsets exists, load every partition
+ * (its partition count, not offsets.topic.num.partitions, places the groups);
+ * if not, leave it to the first group request. Start the timer thread. Call
+ * after the server's partitions are available (after the metadata listener
+ * is set) and its background workers run. Partitions that cannot be read yet
+ * are retried by the timer thread; their groups answer
  * COORDINATOR_LOAD_IN_PROGRESS meanwhile. Start-up thread.
  */
 SM_MUST_CHECK sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **out);
@@ -72,8 +80,10 @@ SM_MUST_CHECK sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **
  * broker starts draining requests, so parked requests do not hold the drain.
  * Any thread; idempotent. */
 void sm_group_coord_shutdown(sm_group_coord_t *c);
-/* Shut down (if not done yet) and free everything. Call before the
- * partitions are closed. No other call may run during or after it. */
+/* Shut down (if not done yet), wait for a creation of __consumer_offsets
+ * in progress, and free everything. Call before the partitions are closed
+ * and while the background workers still run. No other call may run during
+ * or after it. */
 void sm_group_coord_close(sm_group_coord_t *c);
 
 /* Run every timer due at now (sessions, rebalances, offset expiry,
@@ -85,8 +95,30 @@ int64_t sm_group_coord_tick(sm_group_coord_t *c);
 /* All: any thread (take the mutex). group ids are NUL-terminated. */
 
 /* Can this broker serve group_id right now? NONE, COORDINATOR_LOAD_IN_PROGRESS
- * (its partition is not loaded yet) or COORDINATOR_NOT_AVAILABLE. */
+ * (its partition is not loaded yet), COORDINATOR_NOT_AVAILABLE
+ * (__consumer_offsets does not exist yet: this starts its creation, like
+ * every group call below except describe and list) or NOT_COORDINATOR
+ * (shutting down). */
 int16_t sm_group_coord_status(sm_group_coord_t *c, const char *group_id);
+
+/* A caller parked until __consumer_offsets exists. Lives in the caller's
+ * memory (a request arena) until on_ready has been called. */
+typedef struct sm_group_coord_ready sm_group_coord_ready_t;
+struct sm_group_coord_ready {
+    /* Called once, on a background worker, without the coordinator mutex
+     * (it may call the coordinator again), when the topic was created and
+     * loaded or its creation failed; either way the caller asks
+     * sm_group_coord_status what to answer. */
+    void (*on_ready)(sm_group_coord_ready_t *r);
+    sm_group_coord_ready_t *next; /* coordinator-private */
+};
+/* FindCoordinator for a group: if __consumer_offsets does not exist yet,
+ * start its creation (once, however many callers race) and park r: returns
+ * true, and r->on_ready will be called - maybe before this returns, so the
+ * caller must not touch what on_ready answers after a true. Returns false
+ * when the caller should answer now: the topic exists, the broker is
+ * stopping, or the last creation failed less than a second ago. */
+bool sm_group_coord_await_topic(sm_group_coord_t *c, sm_group_coord_ready_t *r);
 
 /* JoinGroup / SyncGroup: the answer goes to w (maybe before returning). */
 void sm_group_coord_join(sm_group_coord_t *c, const char *group_id,
@@ -155,7 +187,8 @@ typedef struct sm_group_desc {
     sm_group_desc_member_t *members;
     int32_t nmembers;
 } sm_group_desc_t;
-/* DescribeGroups of one group; everything copied into a. */
+/* DescribeGroups of one group; everything copied into a. Without
+ * __consumer_offsets: Dead, error NONE (and the topic is not created). */
 void sm_group_coord_describe(sm_group_coord_t *c, const char *group_id, sm_arena_t *a,
                              sm_group_desc_t *out);
 
@@ -165,7 +198,8 @@ typedef struct sm_group_listing {
     const char *state;
 } sm_group_listing_t;
 /* ListGroups; state_mask has bit (1 << sm_group_state_t) set for the states
- * to list (0 = all). Copied into a. */
+ * to list (0 = all). Copied into a. Without __consumer_offsets: none, error
+ * NONE (and the topic is not created). */
 int16_t sm_group_coord_list(sm_group_coord_t *c, uint32_t state_mask, sm_arena_t *a,
                             sm_group_listing_t **out, int32_t *n);
 

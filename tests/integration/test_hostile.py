@@ -362,6 +362,9 @@ def test_slow_loris_connections_do_not_starve_clients(broker):
 
 def test_500_connections_opened_and_dropped(broker):
     pid = broker.proc.pid
+    # assert_served's consumer has a group.id, and a group's first lookup
+    # creates __consumer_offsets (its partitions' open files): count after.
+    assert_served(broker, "a first group lookup")
     fds0 = len(os.listdir(f"/proc/{pid}/fd"))
     rng = random.Random(500)
     req = frame(header(API_APIVERSIONS, 0))
