@@ -34,7 +34,10 @@ trap 'rm -rf "$out"' EXIT
 
 pytest_args=(-q -rfEs -p no:cacheprovider)
 if "$py" -c 'import pytest_timeout' 2>/dev/null; then
-  pytest_args+=(--timeout=300)   # a backstop; every wait inside is bounded already
+  # A backstop; every wait inside is bounded already. The thread method also
+  # ends a test stuck inside a C call (a client library's blocking close),
+  # where the default signal method never gets to run.
+  pytest_args+=(--timeout=300 --timeout-method=thread)
 fi
 # pytest-xdist: tests are independent (own ports, dirs, topics) and mostly wait
 # on I/O, so two workers halve the wall time on 2 cores. Tests marked
