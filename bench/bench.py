@@ -420,6 +420,10 @@ def run_machine(args, res, workdir):
     for _ in range(1 if args.quick else 3):
         out += subprocess.run([args.machine, "write", workdir, "512"], stdout=subprocess.PIPE,
                               text=True, check=True).stdout
+    # Fresh page-cache pages vs reused ones: 2 GiB, longer than the few
+    # seconds freed pages stay backed by the host.
+    out += subprocess.run([args.machine, "pagecache", workdir, "2048"],
+                          stdout=subprocess.PIPE, text=True, check=True).stdout
     out += subprocess.run([args.machine, "fsync", workdir, "200" if args.quick else "1000"],
                           stdout=subprocess.PIPE, text=True, check=True).stdout
     for line in out.splitlines():
@@ -468,6 +472,8 @@ def report(res, args):
         L.append(f"Machine limits (median): loopback TCP {med(m.get('tcp_mb_per_sec', [])):,.0f} MB/s;"
                  f" sequential write {med(m.get('write_mb_per_sec', [])):,.0f} MB/s buffered,"
                  f" {med(m.get('write_sync_mb_per_sec', [])):,.0f} MB/s with fdatasync every 16 MiB;"
+                 f" 2 GiB into a new file {med(m.get('write_plain_mb_per_sec', [])):,.0f} MB/s plain,"
+                 f" {med(m.get('writebehind_mb_per_sec', [])):,.0f} MB/s with write-behind;"
                  f" fdatasync of a 4 KiB append p50 {med(m.get('fsync_us_p50', [])):,.0f} us,"
                  f" p99 {med(m.get('fsync_us_p99', [])):,.0f} us.")
         L.append("")
