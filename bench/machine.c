@@ -117,9 +117,18 @@ static int bench_tcp(double secs)
     return 0;
 }
 
-/* ---- sequential write */
+/* ---- sequential write, and page-cache reuse (log.cache.window.bytes) */
 
-static double write_file(const char *dir, int mib, bool sync)
+typedef enum write_mode {
+    WRITE_PLAIN,  /* buffered writes, nothing else */
+    WRITE_SYNC,   /* fdatasync every 16 MiB and at the end */
+    WRITE_BEHIND, /* Samsa's write-behind: every 16 MiB, start writeback of
+                     the new 16 MiB and drop the 16 MiB that end 32 MiB
+                     behind the end */
+} write_mode_t;
+
+/* MIB x 1 MiB to a new file in dir; returns MB/s. */
+static double write_file(const char *dir, int mib, write_mode_t mode)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/machine-write-%d.tmp", dir, (int)getpid());
@@ -128,14 +137,23 @@ static double write_file(const char *dir, int mib, bool sync)
         die(path);
     char *buf = malloc(CHUNK);
     memset(buf, 'w', CHUNK);
+    const off_t step = 16 * (off_t)CHUNK, window = 2 * step;
     double start = now_s();
     for (int i = 0; i < mib; i++) {
         if (write(fd, buf, CHUNK) != CHUNK)
             die("write");
-        if (sync && (i + 1) % 16 == 0 && fdatasync(fd))
+        off_t end = (off_t)(i + 1) * CHUNK;
+        if (end % step != 0)
+            continue;
+        if (mode == WRITE_SYNC && fdatasync(fd))
             die("fdatasync");
+        if (mode == WRITE_BEHIND) {
+            sync_file_range(fd, end - step, step, SYNC_FILE_RANGE_WRITE);
+            if (end > window)
+                posix_fadvise(fd, end - window - step, step, POSIX_FADV_DONTNEED);
+        }
     }
-    if (sync && fdatasync(fd))
+    if (mode == WRITE_SYNC && fdatasync(fd))
         die("fdatasync");
     double el = now_s() - start;
     close(fd);
@@ -146,45 +164,15 @@ static double write_file(const char *dir, int mib, bool sync)
 
 static int bench_write(const char *dir, int mib)
 {
-    printf("write_mb_per_sec=%.1f\n", write_file(dir, mib, false));
-    printf("write_sync_mb_per_sec=%.1f\n", write_file(dir, mib, true));
+    printf("write_mb_per_sec=%.1f\n", write_file(dir, mib, WRITE_PLAIN));
+    printf("write_sync_mb_per_sec=%.1f\n", write_file(dir, mib, WRITE_SYNC));
     return 0;
-}
-
-/* ---- page-cache reuse (log.cache.window.bytes) */
-
-static double write_behind_file(const char *dir, int mib, bool behind)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/machine-pagecache-%d.tmp", dir, (int)getpid());
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        die(path);
-    char *buf = malloc(CHUNK);
-    memset(buf, 'p', CHUNK);
-    const off_t step = 16 * (off_t)CHUNK, window = 2 * step;
-    double start = now_s();
-    for (int i = 0; i < mib; i++) {
-        if (write(fd, buf, CHUNK) != CHUNK)
-            die("write");
-        off_t end = (off_t)(i + 1) * CHUNK;
-        if (behind && end % step == 0) {
-            sync_file_range(fd, end - step, step, SYNC_FILE_RANGE_WRITE);
-            if (end > window)
-                posix_fadvise(fd, end - window - step, step, POSIX_FADV_DONTNEED);
-        }
-    }
-    double el = now_s() - start;
-    close(fd);
-    unlink(path);
-    free(buf);
-    return (double)mib * CHUNK / el / 1e6;
 }
 
 static int bench_pagecache(const char *dir, int mib)
 {
-    printf("writebehind_mb_per_sec=%.1f\n", write_behind_file(dir, mib, true));
-    printf("write_plain_mb_per_sec=%.1f\n", write_behind_file(dir, mib, false));
+    printf("writebehind_mb_per_sec=%.1f\n", write_file(dir, mib, WRITE_BEHIND));
+    printf("write_plain_mb_per_sec=%.1f\n", write_file(dir, mib, WRITE_PLAIN));
     return 0;
 }
 
