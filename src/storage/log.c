@@ -145,9 +145,7 @@ sm_err_t sm_log_open(const char *dir, const char *name, const sm_log_config_t *c
     }
     sm_log_epochs_truncate_end(log, log->end_offset);
     sm_log_epochs_truncate_start(log, log->start_offset);
-    /* write-behind starts at the end: what was there is not ours to drop */
-    log->wb_base = sm_log_active(log)->base_offset;
-    log->wb_started = log->wb_dropped = sm_log_active(log)->size & ~(int64_t)4095;
+    sm_log_write_behind_init(log);
     __atomic_store_n(&log->loaded, true, __ATOMIC_RELEASE);
     *out = log;
     return SM_OK;

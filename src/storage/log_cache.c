@@ -57,6 +57,14 @@ static int64_t page_floor(int64_t v)
     return v & ~(int64_t)(PAGE_BYTES - 1);
 }
 
+void sm_log_write_behind_init(sm_log_t *log)
+{
+    sm_segment_t *seg = sm_log_active(log);
+    log->wb_base = seg->base_offset;
+    log->wb_started = log->wb_dropped = page_floor(seg->size);
+    log->wb_queued = false;
+}
+
 bool sm_log_write_behind_check(sm_log_t *log, const sm_segment_t *seg)
 {
     int64_t window = log->cfg.cache_window_bytes;

@@ -106,6 +106,10 @@ typedef struct sm_log_hint {
 } sm_log_hint_t;
 SM_MUST_CHECK sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint);
 
+/* Write-behind marks of a freshly loaded log: start at the end of the
+ * active segment (what was there before is not this process's to drop).
+ * Before the log is shared (log_cache.c). */
+void sm_log_write_behind_init(sm_log_t *log);
 /* After an append to seg (under mu): whether a write-behind pass is owed;
  * marks it queued (log_cache.c). */
 bool sm_log_write_behind_check(sm_log_t *log, const sm_segment_t *seg);
