@@ -141,14 +141,12 @@ static void test_ranges(void)
      * to a window before its end) and starts on the new one */
     nwb = ndr = 0;
     log = open_log("roll-0", WINDOW, 1024 * KB);
-    int64_t seg_bytes = 0;
     int rolls_seen = 0;
     for (int i = 0; i < 900; i++) { /* ~2.6 MB: two rolls */
         sm_append_info_t ai;
         CHECK_EQ(append_kb(log, 3, &ai), SM_OK);
         if (ai.write_behind_due)
             sm_log_write_behind(log);
-        (void)seg_bytes;
     }
     /* fds differ per segment; every segment but the active one got a drop
      * reaching at least to 1 MB - window - page */
