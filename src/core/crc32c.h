@@ -2,8 +2,9 @@
  * crc32c.h - CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the
  * checksum of Kafka record batches (magic 2).
  *
- * The hardware path uses the SSE4.2 crc32 instruction when the CPU has it
- * (checked once at run time); otherwise a slicing-by-8 table runs. Both give
+ * The hardware paths use the SSE4.2 crc32 instruction, and carry-less
+ * multiplication (VPCLMULQDQ) for long inputs, when the CPU has them
+ * (checked once at run time); otherwise a slicing-by-8 table runs. All give
  * identical results. Pure computation, no I/O: any thread.
  */
 #ifndef SM_CRC32C_H
@@ -25,5 +26,15 @@ uint32_t sm_crc32c_sw(uint32_t crc, const void *data, size_t len);
 
 /* True if sm_crc32c() uses the SSE4.2 instruction on this machine. */
 int sm_crc32c_hw_available(void);
+
+/* Which path sm_crc32c() takes here: "vpclmulqdq" (carry-less multiply
+ * folding on AVX-512, for inputs of 512 bytes and more), "sse4.2" or
+ * "table". */
+const char *sm_crc32c_path(void);
+
+/* Tests and benchmarks: make sm_crc32c() take the named path ("vpclmulqdq",
+ * "sse4.2", "table"; NULL = the fastest again). False if this CPU lacks
+ * it. Not for use while other threads checksum. */
+int sm_crc32c_use(const char *path);
 
 #endif

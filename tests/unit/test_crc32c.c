@@ -19,7 +19,7 @@ static void test_vectors(void)
     for (int i = 0; i < 32; i++)
         buf[i] = (uint8_t)(31 - i);
     CHECK_EQ(sm_crc32c(0, buf, 32), 0x113FDB5Cu);
-    fprintf(stderr, "hardware crc32c: %s\n", sm_crc32c_hw_available() ? "yes" : "no");
+    fprintf(stderr, "crc32c path: %s\n", sm_crc32c_path());
 }
 
 /* Inputs long enough for the three-chain rounds (3 KiB each): every length
@@ -82,10 +82,63 @@ static void test_paths_agree(void)
     CHECK(sm_crc32c(0, data, 512) != before);
 }
 
+/* The folding path (inputs of 512 bytes and more where the CPU has
+ * VPCLMULQDQ): every length from just below its threshold through several
+ * 256-byte rounds, each 64-byte step of the one-register loop and each
+ * tail, at odd offsets and with a running CRC, against the table path. */
+static void test_folding_lengths(void)
+{
+    size_t n = 8192 + 64;
+    uint8_t *data = malloc(n);
+    uint32_t x = 4242;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        data[i] = (uint8_t)(x >> 16);
+    }
+    int bad = 0;
+    static const uint32_t seeds[] = {0, 0xDEADBEEFu, 0xFFFFFFFFu};
+    for (size_t len = 480; len <= 1600; len++)
+        for (size_t off = 0; off < 16; off += 5)
+            for (size_t s = 0; s < 3; s++)
+                if (sm_crc32c(seeds[s], data + off, len) != sm_crc32c_sw(seeds[s], data + off, len))
+                    bad++;
+    for (size_t k = 2; k <= 32; k++)
+        for (size_t len = 256 * k - 70; len <= 256 * k + 70; len += 3)
+            if (sm_crc32c(7, data + 3, len) != sm_crc32c_sw(7, data + 3, len))
+                bad++;
+    CHECK_EQ(bad, 0);
+    /* all-zero and all-ones inputs: the start state alone decides */
+    memset(data, 0, n);
+    CHECK_EQ(sm_crc32c(0, data, 4096), sm_crc32c_sw(0, data, 4096));
+    CHECK_EQ(sm_crc32c(0x55555555u, data, 4096), sm_crc32c_sw(0x55555555u, data, 4096));
+    memset(data, 0xff, n);
+    CHECK_EQ(sm_crc32c(0, data, 4099), sm_crc32c_sw(0, data, 4099));
+    /* one flipped bit in each lane of a round changes the result */
+    uint32_t clean = sm_crc32c(0, data, 1024);
+    for (size_t b = 0; b < 1024; b += 16) {
+        data[b] ^= 0x80;
+        if (sm_crc32c(0, data, 1024) == clean)
+            bad++;
+        data[b] ^= 0x80;
+    }
+    CHECK_EQ(bad, 0);
+    free(data);
+}
+
 int main(void)
 {
-    RUN(test_vectors);
-    RUN(test_paths_agree);
-    RUN(test_long_inputs);
+    /* Every path this CPU has. */
+    static const char *paths[] = {"table", "sse4.2", "vpclmulqdq"};
+    for (int i = 0; i < 3; i++) {
+        if (!sm_crc32c_use(paths[i])) {
+            fprintf(stderr, "crc32c path %s: not on this CPU\n", paths[i]);
+            continue;
+        }
+        RUN(test_vectors);
+        RUN(test_paths_agree);
+        RUN(test_long_inputs);
+        RUN(test_folding_lengths);
+    }
+    sm_crc32c_use(NULL);
     TEST_MAIN_END();
 }
