@@ -111,7 +111,7 @@ class Sampler:
 class Samsa:
     name = "samsa"
 
-    def __init__(self, args, workdir, binary=None):
+    def __init__(self, args, workdir, binary=None, extra=()):
         self.args = args
         self.port = free_port()
         cport = free_port()
@@ -126,6 +126,8 @@ class Samsa:
             "num.partitions": "1",
         }.items():
             cmd += ["--override", f"{k}={v}"]
+        for kv in extra:  # KEY=VALUE broker overrides of a variant under test
+            cmd += ["--override", kv]
         env = dict(os.environ, SAMSA_LOG_LEVEL=os.environ.get("SAMSA_LOG_LEVEL", "warn"))
         t0 = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,

@@ -833,7 +833,8 @@ def test_perf_produce_consume_e2e(broker):
            "--batch-size", "64k", bootstrap=b)
     assert p["messages"] == 20000 and p["errors"] == 0 and p["bytes"] == 20000 * 64
     lat = p["latency_ms"]
-    assert lat["count"] == 20000 and 0 <= lat["p50"] <= lat["p99"] <= lat["p99_9"] <= lat["max"]
+    # unpaced: every 16th message is timed
+    assert lat["count"] == 20000 // 16 and 0 <= lat["p50"] <= lat["p99"] <= lat["p99_9"] <= lat["max"]
     d = js("topic", "describe", t, bootstrap=b)[0]
     assert len(d["partitions"]) == 2 and sum(x["end_offset"] for x in d["partitions"]) == 20000
     c = js("perf", "consume", t, bootstrap=b)
