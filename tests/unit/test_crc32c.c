@@ -2,6 +2,17 @@
 #include "crc32c.h"
 #include "sm_test.h"
 
+/* n pseudo-random bytes (a fixed sequence per seed); the caller frees. */
+static uint8_t *random_bytes(size_t n, uint32_t seed)
+{
+    uint8_t *data = malloc(n);
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        data[i] = (uint8_t)(seed >> 16);
+    }
+    return data;
+}
+
 static void test_vectors(void)
 {
     CHECK_EQ(sm_crc32c(0, "123456789", 9), 0xE3069283u);
@@ -28,12 +39,7 @@ static void test_vectors(void)
 static void test_long_inputs(void)
 {
     size_t n = (1 << 20) + 64;
-    uint8_t *data = malloc(n);
-    uint32_t x = 777;
-    for (size_t i = 0; i < n; i++) {
-        x = x * 1103515245u + 12345u;
-        data[i] = (uint8_t)(x >> 16);
-    }
+    uint8_t *data = random_bytes(n, 777);
     int bad = 0;
     const size_t round = 3 * 1024;
     for (size_t k = 1; k <= 3; k++)
@@ -89,12 +95,7 @@ static void test_paths_agree(void)
 static void test_folding_lengths(void)
 {
     size_t n = 8192 + 256; /* the longest case: 256 * 32 + 70 bytes at offset 3 */
-    uint8_t *data = malloc(n);
-    uint32_t x = 4242;
-    for (size_t i = 0; i < n; i++) {
-        x = x * 1103515245u + 12345u;
-        data[i] = (uint8_t)(x >> 16);
-    }
+    uint8_t *data = random_bytes(n, 4242);
     int bad = 0;
     static const uint32_t seeds[] = {0, 0xDEADBEEFu, 0xFFFFFFFFu};
     for (size_t len = 480; len <= 1600; len++)
