@@ -44,11 +44,74 @@ static sm_str_t msg_dup(sm_req_t *req, const char *s)
     return s && *s ? sm_str(sm_arena_strndup(&req->arena, s, strlen(s))) : (sm_str_t){NULL, -1};
 }
 
-void sm_handle_create_topics(sm_req_t *req)
+/* ------------------------------------------------ on the controller thread
+ *
+ * CreateTopics, CreatePartitions and DeleteTopics are decoded on the event
+ * loop and carried out on the controller thread (sm_server_controller), one
+ * request after another: a topic of thousands of partitions takes seconds
+ * of directory and file creation, which must hold up neither the loop's
+ * other connections nor the background workers. */
+
+typedef struct ctl_job {
+    sm_req_t *req;
+    void (*run)(sm_req_t *req, void *msg);
+    union {
+        sm_create_topics_request_t create_topics;
+        sm_delete_topics_request_t delete_topics;
+        sm_create_partitions_request_t create_partitions;
+    } msg;
+} ctl_job_t;
+
+static void ctl_run(void *arg)
 {
-    sm_create_topics_request_t msg;
-    SM_DECODE_OR_FAIL(create_topics_request, req, &msg);
+    ctl_job_t *job = arg;
+    job->run(job->req, &job->msg);
+}
+
+static ctl_job_t *ctl_job_new(sm_req_t *req, void (*run)(sm_req_t *req, void *msg))
+{
+    ctl_job_t *job = SM_ARENA_NEW(&req->arena, ctl_job_t, 1);
+    job->req = req;
+    job->run = run;
+    return job;
+}
+
+typedef struct named {
+    sm_str_t name;
+    int32_t index; /* in the request */
+} named_t;
+
+/* Name order for finding duplicates: length, then bytes. */
+static int cmp_named(const void *a, const void *b)
+{
+    const sm_str_t *x = &((const named_t *)a)->name, *y = &((const named_t *)b)->name;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->len > 0 ? memcmp(x->ptr, y->ptr, (size_t)x->len) : 0;
+}
+
+/* dup[i] = the name of topics[i] appears more than once. Sorting, so a
+ * request of a million names costs milliseconds, not a quadratic scan. */
+static bool *duplicate_names(sm_req_t *req, const sm_create_topics_request_t *msg)
+{
+    size_t n = (size_t)SM_MAX(msg->topics_count, 0);
+    bool *dup = SM_ARENA_NEW(&req->arena, bool, n ? n : 1);
+    named_t *v = sm_xmalloc(sizeof *v * (n ? n : 1));
+    for (size_t i = 0; i < n; i++)
+        v[i] = (named_t){msg->topics[i].name, (int32_t)i};
+    qsort(v, n, sizeof *v, cmp_named);
+    for (size_t i = 0; i < n; i++)
+        dup[v[i].index] = (i > 0 && cmp_named(&v[i - 1], &v[i]) == 0) ||
+                          (i + 1 < n && cmp_named(&v[i], &v[i + 1]) == 0);
+    free(v);
+    return dup;
+}
+
+static void create_topics_run(sm_req_t *req, void *msgp)
+{
+    sm_create_topics_request_t msg = *(sm_create_topics_request_t *)msgp;
     sm_meta_t *meta = sm_server_meta(req->srv);
+    bool *dup = duplicate_names(req, &msg);
     sm_create_topics_response_t resp;
     sm_create_topics_response_init(&resp);
     SM_NEW_ARRAY(req, sm_create_topics_response_creatable_topic_result, msg.topics_count,
@@ -60,12 +123,7 @@ void sm_handle_create_topics(sm_req_t *req)
         r->name = t->name;
         char *name = sm_req_str(req, t->name);
         /* Duplicate names in one request are all refused, as Kafka does. */
-        bool dup = false;
-        for (int32_t j = 0; j < msg.topics_count; j++)
-            if (j != i && msg.topics[j].name.len == t->name.len &&
-                memcmp(msg.topics[j].name.ptr, t->name.ptr, (size_t)t->name.len) == 0)
-                dup = true;
-        if (dup) {
+        if (dup[i]) {
             r->error_code = KERR_INVALID_REQUEST;
             r->error_message = sm_str("Create topics request contains duplicate topic names");
             continue;
@@ -123,10 +181,16 @@ void sm_handle_create_topics(sm_req_t *req)
     SM_RESPOND(create_topics_response, req, &resp);
 }
 
-void sm_handle_delete_topics(sm_req_t *req)
+void sm_handle_create_topics(sm_req_t *req)
 {
-    sm_delete_topics_request_t msg;
-    SM_DECODE_OR_FAIL(delete_topics_request, req, &msg);
+    ctl_job_t *job = ctl_job_new(req, create_topics_run);
+    SM_DECODE_OR_FAIL(create_topics_request, req, &job->msg.create_topics);
+    sm_server_controller(req->srv, ctl_run, job);
+}
+
+static void delete_topics_run(sm_req_t *req, void *msgp)
+{
+    sm_delete_topics_request_t msg = *(sm_delete_topics_request_t *)msgp;
     sm_meta_t *meta = sm_server_meta(req->srv);
     sm_delete_topics_response_t resp;
     sm_delete_topics_response_init(&resp);
@@ -183,10 +247,16 @@ void sm_handle_delete_topics(sm_req_t *req)
     SM_RESPOND(delete_topics_response, req, &resp);
 }
 
-void sm_handle_create_partitions(sm_req_t *req)
+void sm_handle_delete_topics(sm_req_t *req)
 {
-    sm_create_partitions_request_t msg;
-    SM_DECODE_OR_FAIL(create_partitions_request, req, &msg);
+    ctl_job_t *job = ctl_job_new(req, delete_topics_run);
+    SM_DECODE_OR_FAIL(delete_topics_request, req, &job->msg.delete_topics);
+    sm_server_controller(req->srv, ctl_run, job);
+}
+
+static void create_partitions_run(sm_req_t *req, void *msgp)
+{
+    sm_create_partitions_request_t msg = *(sm_create_partitions_request_t *)msgp;
     sm_meta_t *meta = sm_server_meta(req->srv);
     sm_create_partitions_response_t resp;
     sm_create_partitions_response_init(&resp);
@@ -206,6 +276,13 @@ void sm_handle_create_partitions(sm_req_t *req)
         }
     }
     SM_RESPOND(create_partitions_response, req, &resp);
+}
+
+void sm_handle_create_partitions(sm_req_t *req)
+{
+    ctl_job_t *job = ctl_job_new(req, create_partitions_run);
+    SM_DECODE_OR_FAIL(create_partitions_request, req, &job->msg.create_partitions);
+    sm_server_controller(req->srv, ctl_run, job);
 }
 
 /* ------------------------------------------------------------ DescribeConfigs */

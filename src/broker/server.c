@@ -53,6 +53,16 @@ typedef struct sm_bg_task {
     void *arg;
 } sm_bg_task_t;
 
+/* A FIFO of tasks served by a fixed set of threads. */
+typedef struct workq {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sm_bg_task_t *head, *tail;
+    bool stop;
+    pthread_t *threads;
+    int n;
+} workq_t;
+
 typedef struct sm_listen {
     sm_server_t *srv;
     int fd;
@@ -77,13 +87,8 @@ struct sm_server {
     pthread_rwlock_t parts_lock;
     sm_hmap_t topics_by_name; /* name -> sm_topic_slot_t */
     sm_hmap_t topics_by_id;   /* 16 raw bytes -> sm_topic_slot_t */
-    /* background workers */
-    pthread_mutex_t bg_mu;
-    pthread_cond_t bg_cv;
-    sm_bg_task_t *bg_head, *bg_tail;
-    bool bg_stop;
-    pthread_t *bg_threads;
-    int nbg;
+    workq_t bg;  /* background workers: fsync, deletions, loading, write-behind */
+    workq_t ctl; /* one thread: metadata changes asked for by clients, in order */
     /* periodic log maintenance (flush.ms, retention) */
     int maint_running; /* atomic: a pass is queued or running */
     int64_t next_retention_ms;
@@ -215,8 +220,14 @@ static void slot_free(sm_topic_slot_t *s, bool deleted)
 {
     for (int32_t i = 0; i < s->npartitions; i++) {
         if (s->parts[i]) {
-            if (deleted)
+            if (deleted) {
+                /* The directory moves aside now; a topic of the same name
+                 * may be created before the last reference lets go. */
+                if (s->parts[i]->log && sm_log_retire(s->parts[i]->log) != SM_OK)
+                    SM_WARN("server", "%s: deleted partition's directory not moved aside",
+                            s->parts[i]->name);
                 __atomic_store_n(&s->parts[i]->deleted, true, __ATOMIC_RELEASE);
+            }
             sm_partition_put(s->parts[i]);
         }
     }
@@ -225,8 +236,23 @@ static void slot_free(sm_topic_slot_t *s, bool deleted)
     free(s);
 }
 
+/* A partition reconcile() opens after it released parts_lock. */
+typedef struct pending_open {
+    sm_topic_slot_t *slot;
+    const sm_topic_meta_t *t;
+    int32_t index;
+    sm_partition_t *p;
+} pending_open_t;
+
 /* Metadata listener: make the partition table match the new image.
- * Runs on whichever thread published the image, under the controller lock. */
+ * Runs on whichever thread published the image, under the controller lock
+ * (so reconciles never overlap, and only they add or free topic slots).
+ * Opening a new partition creates its directory and files, which can take
+ * milliseconds each on a busy file system: that happens after the write
+ * lock is released, so produce and fetch on other partitions go on while
+ * thousands are created; lookups of a partition still being opened find
+ * none (UNKNOWN_TOPIC_OR_PARTITION, which clients retry), and the request
+ * that created the topic is answered only after all of them are open. */
 static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_image_t *img)
 {
     sm_server_t *srv = ctx;
@@ -240,6 +266,8 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
         sm_meta_image_dynamic(old_img, srv->cfg->node_id, &old_dyn);
         dyn_changed = !sm_meta_dynamic_equal(&dyn, &old_dyn);
     }
+    pending_open_t *todo = NULL;
+    size_t ntodo = 0, captodo = 0;
     pthread_rwlock_wrlock(&srv->parts_lock);
     /* Topics gone (or re-created with another id): drop them. */
     sm_hmap_entry_t *e = NULL;
@@ -256,10 +284,7 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
     for (size_t i = 0; i < ngone; i++) {
         sm_hmap_del(&srv->topics_by_name, gone[i]->name, strlen(gone[i]->name));
         sm_hmap_del(&srv->topics_by_id, (const char *)gone[i]->id.b, 16);
-        SM_INFO("server", "topic %s deleted", gone[i]->name);
-        slot_free(gone[i], true);
     }
-    free(gone);
     /* New topics and partitions. */
     for (int i = 0; i < img->ntopics; i++) {
         const sm_topic_meta_t *t = img->topics[i];
@@ -288,7 +313,11 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
             sm_meta_topic_log_config_dynamic(srv->cfg, &dyn, t->configs, t->nconfigs, &lc);
         for (int32_t j = 0; j < t->npartitions; j++) {
             if (!s->parts[j] && t->partitions[j].leader == srv->cfg->node_id) {
-                s->parts[j] = partition_open(srv, &dyn, t, j);
+                if (ntodo == captodo) {
+                    captodo = captodo ? 2 * captodo : 64;
+                    todo = sm_xrealloc(todo, sizeof *todo * captodo);
+                }
+                todo[ntodo++] = (pending_open_t){s, t, j, NULL};
             } else if (s->parts[j]) {
                 s->parts[j]->leader_epoch = t->partitions[j].leader_epoch;
                 if (reconfigure) {
@@ -301,46 +330,114 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
         }
     }
     pthread_rwlock_unlock(&srv->parts_lock);
+    /* Deleted topics' files go (with their last reference) outside the lock. */
+    for (size_t i = 0; i < ngone; i++) {
+        SM_INFO("server", "topic %s deleted", gone[i]->name);
+        slot_free(gone[i], true);
+    }
+    free(gone);
+    if (!ntodo)
+        return;
+    for (size_t i = 0; i < ntodo; i++)
+        todo[i].p = partition_open(srv, &dyn, todo[i].t, todo[i].index);
+    pthread_rwlock_wrlock(&srv->parts_lock);
+    for (size_t i = 0; i < ntodo; i++) {
+        sm_partition_t **slot = &todo[i].slot->parts[todo[i].index];
+        if (!*slot) {
+            *slot = todo[i].p;
+        } else if (todo[i].p) { /* cannot happen while reconciles are serialized */
+            sm_partition_put(todo[i].p);
+        }
+    }
+    pthread_rwlock_unlock(&srv->parts_lock);
+    free(todo);
 }
 
 /* ------------------------------------------------------------ background */
 
-static void *bg_main(void *arg)
+static void *workq_main(void *arg)
 {
-    sm_server_t *srv = arg;
-    pthread_mutex_lock(&srv->bg_mu);
+    workq_t *q = arg;
+    pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!srv->bg_head && !srv->bg_stop)
-            pthread_cond_wait(&srv->bg_cv, &srv->bg_mu);
-        sm_bg_task_t *t = srv->bg_head;
+        while (!q->head && !q->stop)
+            pthread_cond_wait(&q->cv, &q->mu);
+        sm_bg_task_t *t = q->head;
         if (!t)
             break;
-        srv->bg_head = t->next;
-        if (!srv->bg_head)
-            srv->bg_tail = NULL;
-        pthread_mutex_unlock(&srv->bg_mu);
+        q->head = t->next;
+        if (!q->head)
+            q->tail = NULL;
+        pthread_mutex_unlock(&q->mu);
         t->fn(t->arg);
         free(t);
-        pthread_mutex_lock(&srv->bg_mu);
+        pthread_mutex_lock(&q->mu);
     }
-    pthread_mutex_unlock(&srv->bg_mu);
+    pthread_mutex_unlock(&q->mu);
     return NULL;
 }
 
-void sm_server_background(sm_server_t *srv, void (*fn)(void *arg), void *arg)
+static void workq_init(workq_t *q)
+{
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+}
+
+static void workq_start(workq_t *q, int nthreads)
+{
+    q->n = nthreads;
+    q->threads = sm_xcalloc((size_t)nthreads, sizeof *q->threads);
+    for (int i = 0; i < nthreads; i++)
+        pthread_create(&q->threads[i], NULL, workq_main, q);
+}
+
+static void workq_post(workq_t *q, void (*fn)(void *arg), void *arg)
 {
     sm_bg_task_t *t = sm_xmalloc(sizeof *t);
     t->next = NULL;
     t->fn = fn;
     t->arg = arg;
-    pthread_mutex_lock(&srv->bg_mu);
-    if (srv->bg_tail)
-        srv->bg_tail->next = t;
+    pthread_mutex_lock(&q->mu);
+    if (q->tail)
+        q->tail->next = t;
     else
-        srv->bg_head = t;
-    srv->bg_tail = t;
-    pthread_cond_signal(&srv->bg_cv);
-    pthread_mutex_unlock(&srv->bg_mu);
+        q->head = t;
+    q->tail = t;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Let the threads finish what is queued, then join them. */
+static void workq_stop(workq_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->stop = true;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    for (int i = 0; i < q->n; i++)
+        pthread_join(q->threads[i], NULL);
+    free(q->threads);
+    q->threads = NULL;
+    q->n = 0;
+}
+
+void sm_server_background(sm_server_t *srv, void (*fn)(void *arg), void *arg)
+{
+    workq_post(&srv->bg, fn, arg);
+}
+
+void sm_server_controller(sm_server_t *srv, void (*fn)(void *arg), void *arg)
+{
+    workq_post(&srv->ctl, fn, arg);
+}
+
+/* Background worker, once at start-up: directories of deleted partitions
+ * whose removal a stop or crash interrupted. */
+static void remove_retired_task(void *arg)
+{
+    sm_server_t *srv = arg;
+    for (int i = 0; i < srv->cfg->nlog_dirs; i++)
+        sm_log_remove_retired(srv->cfg->log_dirs[i]);
 }
 
 /* ------------------------------------------------------------ maintenance */
@@ -457,8 +554,8 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     pthread_rwlock_init(&srv->parts_lock, NULL);
     sm_hmap_init(&srv->topics_by_name);
     sm_hmap_init(&srv->topics_by_id);
-    pthread_mutex_init(&srv->bg_mu, NULL);
-    pthread_cond_init(&srv->bg_cv, NULL);
+    workq_init(&srv->bg);
+    workq_init(&srv->ctl);
 
     char err[512];
     for (int i = 0; i < cfg->nlog_dirs; i++) {
@@ -485,10 +582,9 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     for (int i = 0; i < srv->nloops; i++)
         srv->loops[i] = sm_loop_new(i);
     sm_fetch_init(srv);
-    srv->nbg = cfg->num_io_threads > 0 ? cfg->num_io_threads : 2;
-    srv->bg_threads = sm_xcalloc((size_t)srv->nbg, sizeof *srv->bg_threads);
-    for (int i = 0; i < srv->nbg; i++)
-        pthread_create(&srv->bg_threads[i], NULL, bg_main, srv);
+    workq_start(&srv->bg, cfg->num_io_threads > 0 ? cfg->num_io_threads : 2);
+    workq_start(&srv->ctl, 1);
+    sm_server_background(srv, remove_retired_task, srv);
 
     if (sm_group_coord_open(srv, &srv->groups) != SM_OK) {
         SM_ERROR("server", "cannot start the group coordinator");
@@ -593,6 +689,8 @@ void sm_server_close(sm_server_t *srv)
 {
     if (!srv)
         return;
+    /* Metadata changes in flight finish first (they open partitions). */
+    workq_stop(&srv->ctl);
     if (srv->groups)
         sm_group_coord_close(srv->groups);
     srv->groups = NULL;
@@ -611,13 +709,7 @@ void sm_server_close(sm_server_t *srv)
     if (srv->meta)
         sm_meta_close(srv->meta);
     /* Background workers finish queued work, then exit. */
-    pthread_mutex_lock(&srv->bg_mu);
-    srv->bg_stop = true;
-    pthread_cond_broadcast(&srv->bg_cv);
-    pthread_mutex_unlock(&srv->bg_mu);
-    for (int i = 0; i < srv->nbg; i++)
-        pthread_join(srv->bg_threads[i], NULL);
-    free(srv->bg_threads);
+    workq_stop(&srv->bg);
     for (int i = 0; i < srv->nloops; i++)
         sm_loop_free(srv->loops[i]);
     sm_fetch_shutdown();

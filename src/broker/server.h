@@ -72,6 +72,12 @@ int32_t sm_server_node_id(const sm_server_t *srv);
 /* Run fn(arg) on a background worker thread (fsync, deletions, loading). */
 void sm_server_background(sm_server_t *srv, void (*fn)(void *arg), void *arg);
 
+/* Run fn(arg) on the controller thread: one thread that runs the metadata
+ * changes clients ask for (CreateTopics, CreatePartitions, DeleteTopics) one
+ * after the other, so creating thousands of partitions' files blocks neither
+ * an event loop nor the background workers that flush and write back. */
+void sm_server_controller(sm_server_t *srv, void (*fn)(void *arg), void *arg);
+
 #endif
 
 /* ---- lifecycle (main.c) and framework hooks */

@@ -216,6 +216,18 @@ void sm_log_set_config(sm_log_t *log, const sm_log_config_t *cfg);
  * whose directory is not "<topic>-<partition>" flushes itself instead. No
  * other thread may use log during or after the call. */
 void sm_log_close(sm_log_t *log);
+/* Topic deletion, first step, at the moment of deletion: rename the
+ * directory to "<dir>.<32 hex digits>-delete" (as Kafka does) and drop the
+ * log from its log dir's checkpoints, so a new topic of the same name can
+ * be created at once even while requests still hold this log; the files go
+ * with sm_log_destroy() when the last of them lets go. Writes to the log
+ * still land in the renamed files. Any thread; the log stays usable. */
+SM_MUST_CHECK sm_err_t sm_log_retire(sm_log_t *log);
+
+/* Start-up: remove what deletions left behind in log_dir ("*-delete"
+ * directories whose removal a crash interrupted). Returns how many. */
+int sm_log_remove_retired(const char *log_dir);
+
 /* Close without flushing and remove the directory and its files (topic
  * deletion). Slices handed out stay readable until released. */
 SM_MUST_CHECK sm_err_t sm_log_destroy(sm_log_t *log);

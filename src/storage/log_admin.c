@@ -15,6 +15,7 @@
 #include "../core/log.h"
 
 #include <dirent.h>
+#include <sys/random.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,21 +205,18 @@ sm_err_t sm_log_enforce_retention(sm_log_t *log, int64_t now_ms, int *deleted)
     return err;
 }
 
-sm_err_t sm_log_destroy(sm_log_t *log)
+/* Remove a partition directory: its files (it has no subdirectories),
+ * then itself. */
+static sm_err_t remove_dir(const char *dir)
 {
-    pthread_mutex_lock(&log->flush_mu);
-    pthread_mutex_lock(&log->mu);
-    log->closed = true;
-    pthread_mutex_unlock(&log->mu);
-    pthread_mutex_unlock(&log->flush_mu);
     sm_err_t err = SM_OK;
-    DIR *d = opendir(log->dir);
+    DIR *d = opendir(dir);
     if (d) {
         struct dirent *de;
         while ((de = readdir(d))) {
             if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
                 continue;
-            char *p = sm_xasprintf("%s/%s", log->dir, de->d_name);
+            char *p = sm_xasprintf("%s/%s", dir, de->d_name);
             sm_err_t e = sm_file_unlink(p);
             if (e && !err)
                 err = e;
@@ -226,9 +224,83 @@ sm_err_t sm_log_destroy(sm_log_t *log)
         }
         closedir(d);
     }
-    sm_err_t e = sm_file_rmdir(log->dir);
-    if (e && !err)
-        err = e;
+    sm_err_t e = sm_file_rmdir(dir);
+    return err ? err : e;
+}
+
+#define DELETE_SUFFIX "-delete"
+
+sm_err_t sm_log_retire(sm_log_t *log)
+{
+    uint8_t rnd[16];
+    char hex[33];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        uint64_t t = (uint64_t)sm_now_mono_us() ^ (uint64_t)(uintptr_t)log;
+        memcpy(rnd, &t, 8);
+        memcpy(rnd + 8, &t, 8);
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    pthread_mutex_lock(&log->flush_mu);
+    pthread_mutex_lock(&log->mu);
+    char *to = sm_xasprintf("%s.%s" DELETE_SUFFIX, log->dir, hex);
+    sm_err_t err = sm_file_rename(log->dir, to);
+    if (err == SM_OK) {
+        char *parent = sm_xstrdup(log->dir);
+        char *slash = strrchr(parent, '/');
+        if (slash && slash != parent)
+            *slash = '\0';
+        if (sm_file_sync_dir(slash ? parent : ".") != SM_OK)
+            SM_WARN("storage", "%s: syncing %s after the rename failed", log->name, parent);
+        free(parent);
+        SM_INFO("storage", "%s: directory moved aside for deletion (%s)", log->name, to);
+        free(log->dir);
+        log->dir = to;
+    } else {
+        SM_WARN("storage", "%s: cannot move %s aside: %s", log->name, log->dir, sm_err_str(err));
+        free(to);
+    }
+    /* The log dir's checkpoints forget it now, not when the last reference
+     * goes: by then a new log of the same name may be listed there. */
+    sm_logdir_detach(log, true, 0, 0, 0, true);
+    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_unlock(&log->flush_mu);
+    return err;
+}
+
+int sm_log_remove_retired(const char *log_dir)
+{
+    DIR *d = opendir(log_dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    size_t sl = strlen(DELETE_SUFFIX);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len <= sl || strcmp(de->d_name + len - sl, DELETE_SUFFIX) != 0)
+            continue;
+        char *p = sm_xasprintf("%s/%s", log_dir, de->d_name);
+        if (remove_dir(p) == SM_OK) {
+            SM_INFO("storage", "removed %s, left by a topic deletion", p);
+            n++;
+        } else {
+            SM_WARN("storage", "cannot remove %s, left by a topic deletion", p);
+        }
+        free(p);
+    }
+    closedir(d);
+    return n;
+}
+
+sm_err_t sm_log_destroy(sm_log_t *log)
+{
+    pthread_mutex_lock(&log->flush_mu);
+    pthread_mutex_lock(&log->mu);
+    log->closed = true;
+    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_unlock(&log->flush_mu);
+    sm_err_t err = remove_dir(log->dir);
     SM_INFO("storage", "%s: log deleted (%s)", log->name, log->dir);
     sm_logdir_detach(log, true, 0, 0, 0, true);
     for (int i = 0; i < log->nsegs; i++)
