@@ -52,7 +52,7 @@ static void list_one(sm_partition_t *p, const sm_list_offsets_request_list_offse
     out->error_code = sm_partition_epoch_check(p, rq->current_leader_epoch);
     if (out->error_code)
         return;
-    out->leader_epoch = p->leader_epoch;
+    out->leader_epoch = sm_partition_leader_epoch(p);
     sm_log_t *log = p->log;
     sm_err_t err = SM_OK;
     switch (rq->timestamp) {

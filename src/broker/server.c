@@ -167,7 +167,8 @@ sm_err_t sm_partition_append(sm_server_t *srv, sm_partition_t *p, uint8_t *batch
 {
     if (__atomic_load_n(&p->deleted, __ATOMIC_ACQUIRE))
         return SM_ERR_CLOSED;
-    sm_err_t err = sm_log_append(p->log, batches, len, p->leader_epoch, sm_now_wall_ms(), out);
+    sm_err_t err = sm_log_append(p->log, batches, len, sm_partition_leader_epoch(p),
+                                 sm_now_wall_ms(), out);
     if (err == SM_OK) {
         sm_fetch_notify_append(srv, p);
         if (out && out->write_behind_due) {
@@ -319,7 +320,8 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
                 }
                 todo[ntodo++] = (pending_open_t){s, t, j, NULL};
             } else if (s->parts[j]) {
-                s->parts[j]->leader_epoch = t->partitions[j].leader_epoch;
+                __atomic_store_n(&s->parts[j]->leader_epoch, t->partitions[j].leader_epoch,
+                                 __ATOMIC_RELAXED);
                 if (reconfigure) {
                     sm_log_set_config(s->parts[j]->log, &lc);
                     __atomic_store_n(&s->parts[j]->max_message_bytes,

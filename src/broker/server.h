@@ -32,7 +32,7 @@ typedef struct sm_partition {
     sm_uuid_t topic_id;
     char *name;           /* "topic-index", for logs */
     sm_log_t *log;        /* owned; thread-safe */
-    int32_t leader_epoch;
+    int32_t leader_epoch;      /* atomic: the controller updates it live */
     int32_t max_message_bytes; /* topic max.message.bytes (updated live) */
     bool deleted;         /* set when the topic is deleted; appends refused */
 } sm_partition_t;
@@ -50,12 +50,17 @@ void sm_partition_put(sm_partition_t *p);
 /* A request's view of the leader epoch against ours (KIP-320): -1 skips the
  * check; an older one is fenced, a newer one unknown to us. Returns a Kafka
  * error code. Any thread. */
+static inline int32_t sm_partition_leader_epoch(const sm_partition_t *p)
+{
+    return __atomic_load_n(&p->leader_epoch, __ATOMIC_RELAXED);
+}
+
 static inline int16_t sm_partition_epoch_check(const sm_partition_t *p, int32_t current_leader_epoch)
 {
-    if (current_leader_epoch < 0 || current_leader_epoch == p->leader_epoch)
+    int32_t ours = sm_partition_leader_epoch(p);
+    if (current_leader_epoch < 0 || current_leader_epoch == ours)
         return KERR_NONE;
-    return current_leader_epoch < p->leader_epoch ? KERR_FENCED_LEADER_EPOCH
-                                                  : KERR_UNKNOWN_LEADER_EPOCH;
+    return current_leader_epoch < ours ? KERR_FENCED_LEADER_EPOCH : KERR_UNKNOWN_LEADER_EPOCH;
 }
 
 /* Append already-validated batches as leader and wake long-polling fetchers.
