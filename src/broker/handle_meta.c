@@ -140,11 +140,60 @@ static bool topic_name_valid(const char *s, size_t n)
     return true;
 }
 
+static bool may_auto_create(sm_req_t *req, const sm_metadata_request_t *msg)
+{
+    return sm_server_config(req->srv)->auto_create_topics_enable &&
+           (req->api_version < 4 || msg->allow_auto_topic_creation);
+}
+
+/* Would answering msg create a topic (auto.create.topics.enable)? */
+static bool creates_topics(sm_req_t *req, const sm_metadata_request_t *msg)
+{
+    bool all = msg->topics_count < 0 || (req->api_version == 0 && msg->topics_count == 0);
+    if (all || !may_auto_create(req, msg))
+        return false;
+    sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
+    bool creates = false;
+    for (int32_t i = 0; i < msg->topics_count && !creates; i++) {
+        const sm_str_t *n = &msg->topics[i].name;
+        creates = n->len >= 0 && topic_name_valid(n->ptr, (size_t)n->len) &&
+                  !sm_meta_image_topic(img, n->ptr, (size_t)n->len);
+    }
+    sm_meta_image_put(img);
+    return creates;
+}
+
+static void metadata_answer(sm_req_t *req, const sm_metadata_request_t *msgp);
+
+typedef struct metadata_job {
+    sm_req_t *req;
+    sm_metadata_request_t msg;
+} metadata_job_t;
+
+static void metadata_on_controller(void *arg)
+{
+    metadata_job_t *job = arg;
+    metadata_answer(job->req, &job->msg);
+}
+
+/* A Metadata request that auto-creates topics is answered on the controller
+ * thread (creating a topic's files must not hold up the event loop); the
+ * rest are answered here at once. */
 void sm_handle_metadata(sm_req_t *req)
 {
-    sm_metadata_request_t msg;
-    SM_DECODE_OR_FAIL(metadata_request, req, &msg);
-    const sm_config_t *cfg = sm_server_config(req->srv);
+    metadata_job_t *job = SM_ARENA_NEW(&req->arena, metadata_job_t, 1);
+    SM_DECODE_OR_FAIL(metadata_request, req, &job->msg);
+    if (creates_topics(req, &job->msg)) {
+        job->req = req;
+        sm_server_controller(req->srv, metadata_on_controller, job);
+        return;
+    }
+    metadata_answer(req, &job->msg);
+}
+
+static void metadata_answer(sm_req_t *req, const sm_metadata_request_t *msgp)
+{
+    sm_metadata_request_t msg = *msgp;
     sm_meta_t *meta = sm_server_meta(req->srv);
     sm_meta_image_t *img = sm_meta_image_get(meta);
     sm_meta_image_t **old_imgs = NULL;
@@ -172,8 +221,7 @@ void sm_handle_metadata(sm_req_t *req)
         for (int i = 0; i < img->ntopics; i++)
             fill_topic(req, img->topics[i], &resp.topics[i]);
     } else {
-        bool may_create = cfg->auto_create_topics_enable &&
-                          (req->api_version < 4 || msg.allow_auto_topic_creation);
+        bool may_create = may_auto_create(req, &msg);
         SM_NEW_ARRAY(req, sm_metadata_response_metadata_response_topic, msg.topics_count,
                      resp.topics);
         resp.topics_count = msg.topics_count;

@@ -1,5 +1,6 @@
 """Metadata changes asked for by clients (CreateTopics, CreatePartitions,
-DeleteTopics) run on the broker's controller thread, not on the event loop
+DeleteTopics, and Metadata requests that auto-create topics) run on the
+broker's controller thread, not on the event loop
 that read them, and a new topic's partitions are opened without holding the
 partition table's write lock. So a client creating thousands of partitions
 (seconds of directory and file creation) holds up nobody else: connections on
@@ -19,10 +20,12 @@ import os
 import select
 import struct
 
+import pytest
 from conftest import (Reader, WireConn, confluent_create_topic, enc_array, enc_bytes, enc_str,
                       record_batch, unique_topic, wait_until)
 
-API_PRODUCE, API_CREATE_TOPICS, API_CREATE_PARTITIONS, API_DELETE_TOPICS = 0, 19, 37, 20
+API_PRODUCE, API_METADATA = 0, 3
+API_CREATE_TOPICS, API_CREATE_PARTITIONS, API_DELETE_TOPICS = 19, 37, 20
 INVALID_PARTITIONS, INVALID_REQUEST = 37, 42
 
 
@@ -64,22 +67,20 @@ def readable(sock):
     return bool(select.select([sock], [], [], 0)[0])
 
 
-def test_wide_create_topics_does_not_stall_other_clients(broker):
+def served_meanwhile(broker, creator, send):
+    """Send a slow request on creator (send(conn) -> correlation id), then,
+    round after round, produce once on each of six other connections until
+    its answer is readable. Returns (answer payload, produce round trips per
+    connection finished before it arrived). Six connections: more than the
+    broker's event loops (it deals connections out in turn), so some share
+    the creator's loop and every loop has one."""
     busy = unique_topic("busy")
     confluent_create_topic(broker.bootstrap, busy, 1)
-    wide = unique_topic("wide")
-    nparts = 2000
-    creator = WireConn(broker.port, timeout_s=120)
-    # More connections than the broker has event loops (it deals them out in
-    # turn), so some share the creator's loop and every loop has one.
     others = [WireConn(broker.port) for _ in range(6)]
     batch = record_batch([(b"k", b"v", [])])
     try:
-        corr = creator.send(API_CREATE_TOPICS, 4, create_topics_body([(wide, nparts)]))
+        corr = send(creator)
         served = [0] * len(others)
-        # Round after round, every connection produces once, until the
-        # CreateTopics answer is there; what counts is the rounds finished
-        # before it arrived.
         while not readable(creator.sock):
             for i, c in enumerate(others):
                 assert produce_error(c.request(API_PRODUCE, 3, produce_body(busy, batch))) == 0
@@ -87,8 +88,22 @@ def test_wide_create_topics_does_not_stall_other_clients(broker):
                 if readable(creator.sock):
                     break
         rcorr, payload = creator.recv()
-        print(f"produce round trips while the CreateTopics ran: {served}")
+        print(f"produce round trips while the request ran: {served}")
         assert rcorr == corr
+        return payload, served
+    finally:
+        for c in others:
+            c.close()
+
+
+def test_wide_create_topics_does_not_stall_other_clients(broker):
+    wide = unique_topic("wide")
+    nparts = 2000
+    creator = WireConn(broker.port, timeout_s=120)
+    batch = record_batch([(b"k", b"v", [])])
+    try:
+        payload, served = served_meanwhile(broker, creator, lambda c: c.send(
+            API_CREATE_TOPICS, 4, create_topics_body([(wide, nparts)])))
         assert read_create_topics(payload) == [(wide, 0)]
         assert min(served) >= 3, (
             f"produce round trips per connection while {nparts} partitions were created: "
@@ -96,11 +111,51 @@ def test_wide_create_topics_does_not_stall_other_clients(broker):
         # The new topic's last partition takes writes right away.
         body = enc_str(None) + struct.pack(">hi", 1, 15000) + enc_array(
             [enc_str(wide) + enc_array([struct.pack(">i", nparts - 1) + enc_bytes(batch)])])
-        assert produce_error(others[0].request(API_PRODUCE, 3, body)) == 0
+        assert produce_error(creator.request(API_PRODUCE, 3, body)) == 0
     finally:
         creator.close()
-        for c in others:
-            c.close()
+
+
+@pytest.mark.broker_config(**{"auto.create.topics.enable": "true", "num.partitions": "8"})
+def test_metadata_auto_creating_many_topics_does_not_stall_other_clients(broker):
+    """Metadata v4 naming 250 unknown topics with auto-creation allowed: they
+    are created (2,000 partitions) on the controller thread and the answer
+    lists them all, while the other connections keep producing."""
+    prefix = unique_topic("auto")
+    names = [f"{prefix}-{i:03d}" for i in range(250)]
+    body = enc_array([enc_str(n) for n in names]) + struct.pack(">b", 1)
+    creator = WireConn(broker.port, timeout_s=120)
+    try:
+        payload, served = served_meanwhile(broker, creator,
+                                           lambda c: c.send(API_METADATA, 4, body))
+    finally:
+        creator.close()
+    r = Reader(payload)
+    r.i32()  # throttle
+    for _ in range(r.i32()):  # brokers: node, host, port, rack
+        r.i32()
+        r.string()
+        r.i32()
+        r.string()
+    r.string()  # cluster id
+    r.i32()  # controller
+    got = {}
+    for _ in range(r.i32()):
+        err = r.i16()
+        name = r.string()
+        r.i8()  # internal
+        nparts = r.i32()
+        for _ in range(nparts):  # error, index, leader, replicas, isr
+            r.i16()
+            r.i32()
+            r.i32()
+            for _ in range(r.i32()):
+                r.i32()
+            for _ in range(r.i32()):
+                r.i32()
+        got[name] = (err, nparts)
+    assert got == {n: (0, 8) for n in names}
+    assert min(served) >= 3, f"produce round trips per connection meanwhile: {served}"
 
 
 def test_create_topics_with_many_names_and_a_duplicate(broker):
