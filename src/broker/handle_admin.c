@@ -44,74 +44,18 @@ static sm_str_t msg_dup(sm_req_t *req, const char *s)
     return s && *s ? sm_str(sm_arena_strndup(&req->arena, s, strlen(s))) : (sm_str_t){NULL, -1};
 }
 
-/* ------------------------------------------------ on the controller thread
- *
- * CreateTopics, CreatePartitions and DeleteTopics are decoded on the event
- * loop and carried out on the controller thread (sm_server_controller), one
+/* CreateTopics, CreatePartitions and DeleteTopics are decoded on the event
+ * loop and carried out on the controller thread (sm_req_on_controller), one
  * request after another: a topic of thousands of partitions takes seconds
  * of directory and file creation, which must hold up neither the loop's
  * other connections nor the background workers. */
-
-typedef struct ctl_job {
-    sm_req_t *req;
-    void (*run)(sm_req_t *req, void *msg);
-    union {
-        sm_create_topics_request_t create_topics;
-        sm_delete_topics_request_t delete_topics;
-        sm_create_partitions_request_t create_partitions;
-    } msg;
-} ctl_job_t;
-
-static void ctl_run(void *arg)
-{
-    ctl_job_t *job = arg;
-    job->run(job->req, &job->msg);
-}
-
-static ctl_job_t *ctl_job_new(sm_req_t *req, void (*run)(sm_req_t *req, void *msg))
-{
-    ctl_job_t *job = SM_ARENA_NEW(&req->arena, ctl_job_t, 1);
-    job->req = req;
-    job->run = run;
-    return job;
-}
-
-typedef struct named {
-    sm_str_t name;
-    int32_t index; /* in the request */
-} named_t;
-
-/* Name order for finding duplicates: length, then bytes. */
-static int cmp_named(const void *a, const void *b)
-{
-    const sm_str_t *x = &((const named_t *)a)->name, *y = &((const named_t *)b)->name;
-    if (x->len != y->len)
-        return x->len < y->len ? -1 : 1;
-    return x->len > 0 ? memcmp(x->ptr, y->ptr, (size_t)x->len) : 0;
-}
-
-/* dup[i] = the name of topics[i] appears more than once. Sorting, so a
- * request of a million names costs milliseconds, not a quadratic scan. */
-static bool *duplicate_names(sm_req_t *req, const sm_create_topics_request_t *msg)
-{
-    size_t n = (size_t)SM_MAX(msg->topics_count, 0);
-    bool *dup = SM_ARENA_NEW(&req->arena, bool, n ? n : 1);
-    named_t *v = sm_xmalloc(sizeof *v * (n ? n : 1));
-    for (size_t i = 0; i < n; i++)
-        v[i] = (named_t){msg->topics[i].name, (int32_t)i};
-    qsort(v, n, sizeof *v, cmp_named);
-    for (size_t i = 0; i < n; i++)
-        dup[v[i].index] = (i > 0 && cmp_named(&v[i - 1], &v[i]) == 0) ||
-                          (i + 1 < n && cmp_named(&v[i], &v[i + 1]) == 0);
-    free(v);
-    return dup;
-}
 
 static void create_topics_run(sm_req_t *req, void *msgp)
 {
     sm_create_topics_request_t msg = *(sm_create_topics_request_t *)msgp;
     sm_meta_t *meta = sm_server_meta(req->srv);
-    bool *dup = duplicate_names(req, &msg);
+    bool *dup = sm_names_duplicated(req, msg.topics ? &msg.topics[0].name : NULL,
+                                    sizeof *msg.topics, msg.topics_count);
     sm_create_topics_response_t resp;
     sm_create_topics_response_init(&resp);
     SM_NEW_ARRAY(req, sm_create_topics_response_creatable_topic_result, msg.topics_count,
@@ -183,9 +127,9 @@ static void create_topics_run(sm_req_t *req, void *msgp)
 
 void sm_handle_create_topics(sm_req_t *req)
 {
-    ctl_job_t *job = ctl_job_new(req, create_topics_run);
-    SM_DECODE_OR_FAIL(create_topics_request, req, &job->msg.create_topics);
-    sm_server_controller(req->srv, ctl_run, job);
+    sm_create_topics_request_t *msg = SM_ARENA_NEW(&req->arena, sm_create_topics_request_t, 1);
+    SM_DECODE_OR_FAIL(create_topics_request, req, msg);
+    sm_req_on_controller(req, msg, create_topics_run);
 }
 
 static void delete_topics_run(sm_req_t *req, void *msgp)
@@ -249,9 +193,9 @@ static void delete_topics_run(sm_req_t *req, void *msgp)
 
 void sm_handle_delete_topics(sm_req_t *req)
 {
-    ctl_job_t *job = ctl_job_new(req, delete_topics_run);
-    SM_DECODE_OR_FAIL(delete_topics_request, req, &job->msg.delete_topics);
-    sm_server_controller(req->srv, ctl_run, job);
+    sm_delete_topics_request_t *msg = SM_ARENA_NEW(&req->arena, sm_delete_topics_request_t, 1);
+    SM_DECODE_OR_FAIL(delete_topics_request, req, msg);
+    sm_req_on_controller(req, msg, delete_topics_run);
 }
 
 static void create_partitions_run(sm_req_t *req, void *msgp)
@@ -280,9 +224,10 @@ static void create_partitions_run(sm_req_t *req, void *msgp)
 
 void sm_handle_create_partitions(sm_req_t *req)
 {
-    ctl_job_t *job = ctl_job_new(req, create_partitions_run);
-    SM_DECODE_OR_FAIL(create_partitions_request, req, &job->msg.create_partitions);
-    sm_server_controller(req->srv, ctl_run, job);
+    sm_create_partitions_request_t *msg =
+        SM_ARENA_NEW(&req->arena, sm_create_partitions_request_t, 1);
+    SM_DECODE_OR_FAIL(create_partitions_request, req, msg);
+    sm_req_on_controller(req, msg, create_partitions_run);
 }
 
 /* ------------------------------------------------------------ DescribeConfigs */
@@ -487,10 +432,9 @@ void sm_handle_describe_configs(sm_req_t *req)
 
 /* ------------------------------------------------------------ InitProducerId */
 
-void sm_handle_init_producer_id(sm_req_t *req)
+static void init_producer_id_run(sm_req_t *req, void *msgp)
 {
-    sm_init_producer_id_request_t msg;
-    SM_DECODE_OR_FAIL(init_producer_id_request, req, &msg);
+    sm_init_producer_id_request_t msg = *(sm_init_producer_id_request_t *)msgp;
     sm_init_producer_id_response_t resp;
     sm_init_producer_id_response_init(&resp);
     if (msg.transactional_id.len >= 0) {
@@ -508,4 +452,12 @@ void sm_handle_init_producer_id(sm_req_t *req)
         resp.producer_epoch = 0;
     }
     SM_RESPOND(init_producer_id_response, req, &resp);
+}
+
+/* The id block is a metadata commit (an fsync): on the controller thread. */
+void sm_handle_init_producer_id(sm_req_t *req)
+{
+    sm_init_producer_id_request_t *msg = SM_ARENA_NEW(&req->arena, sm_init_producer_id_request_t, 1);
+    SM_DECODE_OR_FAIL(init_producer_id_request, req, msg);
+    sm_req_on_controller(req, msg, init_producer_id_run);
 }

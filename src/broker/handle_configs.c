@@ -81,12 +81,12 @@ static void set_result(result_t *r, int16_t code, const char *fmt, const char *a
  * the name. */
 static bool has_duplicate(sm_req_t *req, const sm_str_t *names, int32_t n, const char **dup)
 {
+    bool *twice = sm_names_duplicated(req, names, sizeof *names, n);
     for (int32_t i = 0; i < n; i++)
-        for (int32_t j = 0; j < i; j++)
-            if (sm_str_equal(names[i], names[j])) {
-                *dup = sm_req_str(req, names[i]);
-                return true;
-            }
+        if (twice[i]) {
+            *dup = sm_req_str(req, names[i]);
+            return true;
+        }
     return false;
 }
 
@@ -240,10 +240,9 @@ static void alter_topic(sm_req_t *req, const char *topic, const sm_topic_kv_t *s
 
 /* ------------------------------------------------------------ AlterConfigs */
 
-void sm_handle_alter_configs(sm_req_t *req)
+static void alter_configs_run(sm_req_t *req, void *msgp)
 {
-    sm_alter_configs_request_t msg;
-    SM_DECODE_OR_FAIL(alter_configs_request, req, &msg);
+    sm_alter_configs_request_t msg = *(sm_alter_configs_request_t *)msgp;
     sm_alter_configs_response_t resp;
     sm_alter_configs_response_init(&resp);
     SM_NEW_ARRAY(req, sm_alter_configs_response_alter_configs_resource_response,
@@ -290,6 +289,15 @@ void sm_handle_alter_configs(sm_req_t *req)
         out->error_message = r.code ? msg_dup(req, r.msg) : (sm_str_t){NULL, -1};
     }
     SM_RESPOND(alter_configs_response, req, &resp);
+}
+
+/* Config changes are metadata commits (an fsync each, and every open
+ * partition may be reconfigured): on the controller thread. */
+void sm_handle_alter_configs(sm_req_t *req)
+{
+    sm_alter_configs_request_t *msg = SM_ARENA_NEW(&req->arena, sm_alter_configs_request_t, 1);
+    SM_DECODE_OR_FAIL(alter_configs_request, req, msg);
+    sm_req_on_controller(req, msg, alter_configs_run);
 }
 
 /* ------------------------------------------------------------ Incremental */
@@ -387,10 +395,9 @@ static void incremental_broker(sm_req_t *req, const inc_res_t *res, bool validat
     alter_broker(req, res->resource_name, ch, n, false, validate_only, r);
 }
 
-void sm_handle_incremental_alter_configs(sm_req_t *req)
+static void incremental_alter_configs_run(sm_req_t *req, void *msgp)
 {
-    sm_incremental_alter_configs_request_t msg;
-    SM_DECODE_OR_FAIL(incremental_alter_configs_request, req, &msg);
+    sm_incremental_alter_configs_request_t msg = *(sm_incremental_alter_configs_request_t *)msgp;
     sm_incremental_alter_configs_response_t resp;
     sm_incremental_alter_configs_response_init(&resp);
     SM_NEW_ARRAY(req, sm_incremental_alter_configs_response_alter_configs_resource_response,
@@ -421,4 +428,12 @@ void sm_handle_incremental_alter_configs(sm_req_t *req)
         out->error_message = r.code ? msg_dup(req, r.msg) : (sm_str_t){NULL, -1};
     }
     SM_RESPOND(incremental_alter_configs_response, req, &resp);
+}
+
+void sm_handle_incremental_alter_configs(sm_req_t *req)
+{
+    sm_incremental_alter_configs_request_t *msg =
+        SM_ARENA_NEW(&req->arena, sm_incremental_alter_configs_request_t, 1);
+    SM_DECODE_OR_FAIL(incremental_alter_configs_request, req, msg);
+    sm_req_on_controller(req, msg, incremental_alter_configs_run);
 }

@@ -40,4 +40,16 @@ static inline char *sm_req_str(sm_req_t *req, sm_str_t s)
     return sm_arena_strndup(&req->arena, s.ptr ? s.ptr : "", s.len > 0 ? (size_t)s.len : 0);
 }
 
+/* Run fn(req, msg) on the controller thread (sm_server_controller): for
+ * requests that change metadata, whose commits wait for the metadata log's
+ * fsync and may create or delete thousands of files. msg must live in the
+ * request's arena. Call from the handler, as its last step. */
+typedef void (*sm_ctl_fn)(sm_req_t *req, void *msg);
+void sm_req_on_controller(sm_req_t *req, void *msg, sm_ctl_fn fn);
+
+/* dup[i] = names[i] appears more than once among the n names, where names[i]
+ * is the sm_str_t at (char *)names + i * stride (a field of an array of
+ * structs). Sorts, so a million names cost milliseconds. Arena memory. */
+bool *sm_names_duplicated(sm_req_t *req, const sm_str_t *names, size_t stride, int32_t n);
+
 #endif

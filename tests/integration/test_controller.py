@@ -286,3 +286,23 @@ def test_leftovers_of_deletions_are_removed_at_start(broker):
     broker.restart()
     wait_until(lambda: not os.path.exists(left), 10, what="the -delete directory to go")
     assert os.path.isdir(os.path.join(broker.data_dir, f"{keep}-0"))
+
+
+def test_idempotent_producer_gets_its_id_from_the_controller(broker):
+    """InitProducerId (a metadata commit) is answered on the controller
+    thread: librdkafka's idempotent producer starts and delivers."""
+    from confluent_kafka import Producer
+    t = unique_topic("idem")
+    confluent_create_topic(broker.bootstrap, t, 1)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True,
+                  "message.timeout.ms": 20000})
+    errs = []
+    for i in range(100):
+        p.produce(t, value=b"%d" % i, on_delivery=lambda e, m: errs.append(e))
+    assert p.flush(25) == 0 and errs == [None] * 100
+    c = WireConn(broker.port)
+    try:
+        err, hw, _ = fetch_v4_records(c.request(1, 4, fetch_v4_body(t, 0, 0)))
+        assert err == 0 and hw == 100
+    finally:
+        c.close()
