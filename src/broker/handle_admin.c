@@ -125,12 +125,8 @@ static void create_topics_run(sm_req_t *req, void *msgp)
     SM_RESPOND(create_topics_response, req, &resp);
 }
 
-void sm_handle_create_topics(sm_req_t *req)
-{
-    sm_create_topics_request_t *msg = SM_ARENA_NEW(&req->arena, sm_create_topics_request_t, 1);
-    SM_DECODE_OR_FAIL(create_topics_request, req, msg);
-    sm_req_on_controller(req, msg, create_topics_run);
-}
+SM_HANDLER_ON_CONTROLLER(sm_handle_create_topics, create_topics_request,
+                         create_topics_run)
 
 static void delete_topics_run(sm_req_t *req, void *msgp)
 {
@@ -191,12 +187,8 @@ static void delete_topics_run(sm_req_t *req, void *msgp)
     SM_RESPOND(delete_topics_response, req, &resp);
 }
 
-void sm_handle_delete_topics(sm_req_t *req)
-{
-    sm_delete_topics_request_t *msg = SM_ARENA_NEW(&req->arena, sm_delete_topics_request_t, 1);
-    SM_DECODE_OR_FAIL(delete_topics_request, req, msg);
-    sm_req_on_controller(req, msg, delete_topics_run);
-}
+SM_HANDLER_ON_CONTROLLER(sm_handle_delete_topics, delete_topics_request,
+                         delete_topics_run)
 
 static void create_partitions_run(sm_req_t *req, void *msgp)
 {
@@ -222,13 +214,8 @@ static void create_partitions_run(sm_req_t *req, void *msgp)
     SM_RESPOND(create_partitions_response, req, &resp);
 }
 
-void sm_handle_create_partitions(sm_req_t *req)
-{
-    sm_create_partitions_request_t *msg =
-        SM_ARENA_NEW(&req->arena, sm_create_partitions_request_t, 1);
-    SM_DECODE_OR_FAIL(create_partitions_request, req, msg);
-    sm_req_on_controller(req, msg, create_partitions_run);
-}
+SM_HANDLER_ON_CONTROLLER(sm_handle_create_partitions, create_partitions_request,
+                         create_partitions_run)
 
 /* ------------------------------------------------------------ DescribeConfigs */
 
@@ -455,9 +442,5 @@ static void init_producer_id_run(sm_req_t *req, void *msgp)
 }
 
 /* The id block is a metadata commit (an fsync): on the controller thread. */
-void sm_handle_init_producer_id(sm_req_t *req)
-{
-    sm_init_producer_id_request_t *msg = SM_ARENA_NEW(&req->arena, sm_init_producer_id_request_t, 1);
-    SM_DECODE_OR_FAIL(init_producer_id_request, req, msg);
-    sm_req_on_controller(req, msg, init_producer_id_run);
-}
+SM_HANDLER_ON_CONTROLLER(sm_handle_init_producer_id, init_producer_id_request,
+                         init_producer_id_run)

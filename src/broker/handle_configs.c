@@ -293,12 +293,8 @@ static void alter_configs_run(sm_req_t *req, void *msgp)
 
 /* Config changes are metadata commits (an fsync each, and every open
  * partition may be reconfigured): on the controller thread. */
-void sm_handle_alter_configs(sm_req_t *req)
-{
-    sm_alter_configs_request_t *msg = SM_ARENA_NEW(&req->arena, sm_alter_configs_request_t, 1);
-    SM_DECODE_OR_FAIL(alter_configs_request, req, msg);
-    sm_req_on_controller(req, msg, alter_configs_run);
-}
+SM_HANDLER_ON_CONTROLLER(sm_handle_alter_configs, alter_configs_request,
+                         alter_configs_run)
 
 /* ------------------------------------------------------------ Incremental */
 
@@ -430,10 +426,5 @@ static void incremental_alter_configs_run(sm_req_t *req, void *msgp)
     SM_RESPOND(incremental_alter_configs_response, req, &resp);
 }
 
-void sm_handle_incremental_alter_configs(sm_req_t *req)
-{
-    sm_incremental_alter_configs_request_t *msg =
-        SM_ARENA_NEW(&req->arena, sm_incremental_alter_configs_request_t, 1);
-    SM_DECODE_OR_FAIL(incremental_alter_configs_request, req, msg);
-    sm_req_on_controller(req, msg, incremental_alter_configs_run);
-}
+SM_HANDLER_ON_CONTROLLER(sm_handle_incremental_alter_configs,
+                         incremental_alter_configs_request, incremental_alter_configs_run)

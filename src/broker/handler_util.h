@@ -47,6 +47,16 @@ static inline char *sm_req_str(sm_req_t *req, sm_str_t s)
 typedef void (*sm_ctl_fn)(sm_req_t *req, void *msg);
 void sm_req_on_controller(sm_req_t *req, void *msg, sm_ctl_fn fn);
 
+/* Define handler(req): decode request type sm_<name>_t into the arena, then
+ * run(req, msg) on the controller thread. */
+#define SM_HANDLER_ON_CONTROLLER(handler, name, run)                                        \
+    void handler(sm_req_t *req)                                                             \
+    {                                                                                       \
+        sm_##name##_t *msg_ = SM_ARENA_NEW(&req->arena, sm_##name##_t, 1);                  \
+        SM_DECODE_OR_FAIL(name, req, msg_);                                                 \
+        sm_req_on_controller(req, msg_, run);                                               \
+    }
+
 /* dup[i] = names[i] appears more than once among the n names, where names[i]
  * is the sm_str_t at (char *)names + i * stride (a field of an array of
  * structs). Sorts, so a million names cost milliseconds. Arena memory. */
