@@ -10,6 +10,8 @@ pkgs=(build-essential cmake python3 pkg-config zlib1g-dev liblz4-dev libzstd-dev
       # per-test time bound and two workers for pytest
       python3-snappy python3-lz4 python3-zstandard python3-pytest-timeout
       python3-pytest-xdist
+      # ss(8), which reads back the broker's socket buffer sizes
+      iproute2
       nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

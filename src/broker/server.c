@@ -526,6 +526,8 @@ static void on_accept(void *ctx, uint32_t events)
             free(h);
             return;
         }
+        sm_net_set_buffers(h->fd, srv->cfg->socket_send_buffer_bytes,
+                           srv->cfg->socket_receive_buffer_bytes);
         sm_loop_t *l = srv->loops[srv->next_loop++ % srv->nloops];
         sm_loop_post(l, handoff_run, h);
     }

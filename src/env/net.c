@@ -86,3 +86,11 @@ sm_err_t sm_net_accept(int lfd, int *fd_out, char *peer, size_t peerlen)
     *fd_out = fd;
     return SM_OK;
 }
+
+void sm_net_set_buffers(int fd, int sndbuf, int rcvbuf)
+{
+    if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0)
+        SM_WARN("net", "SO_SNDBUF %d: %s", sndbuf, strerror(errno));
+    if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0)
+        SM_WARN("net", "SO_RCVBUF %d: %s", rcvbuf, strerror(errno));
+}

@@ -13,4 +13,8 @@ sm_err_t sm_net_listen(const char *host, int port, int backlog, int *fd_out, int
 /* Accept one connection; SM_ERR_AGAIN when none is pending. peer gets "ip:port". */
 sm_err_t sm_net_accept(int lfd, int *fd_out, char *peer, size_t peerlen) SM_MUST_CHECK;
 
+/* SO_SNDBUF / SO_RCVBUF of a socket; a value <= 0 leaves that one to the OS
+ * (which then tunes it as the connection goes). */
+void sm_net_set_buffers(int fd, int sndbuf, int rcvbuf);
+
 #endif
