@@ -100,6 +100,7 @@ struct sm_conn {
     conn_loop_t *cl;
     int fd;
     char peer[64];
+    const char *listener; /* name of the listener it was accepted on */
     bool closed;
     bool reading;      /* EPOLLIN armed */
     bool want_write;   /* EPOLLOUT armed */
@@ -348,6 +349,8 @@ static void update_events(sm_conn_t *c)
 }
 
 const char *sm_req_peer(const sm_req_t *req) { return req->conn->peer; }
+
+const char *sm_req_listener(const sm_req_t *req) { return req->conn->listener; }
 
 /* ------------------------------------------------------------ input */
 
@@ -718,7 +721,8 @@ static void flush_task_run(void *arg)
     sm_ref_release(&c->ref);
 }
 
-void sm_conn_start(sm_server_t *srv, sm_loop_t *l, int fd, const char *peer)
+void sm_conn_start(sm_server_t *srv, sm_loop_t *l, int fd, const char *peer,
+                   const char *listener)
 {
     sm_conn_t *c = sm_xcalloc(1, sizeof *c);
     sm_ref_init(&c->ref, conn_free);
@@ -727,6 +731,7 @@ void sm_conn_start(sm_server_t *srv, sm_loop_t *l, int fd, const char *peer)
     c->loop = l;
     c->fd = fd;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
+    c->listener = listener;
     sm_loop_task_init(&c->flush_task, flush_task_run, c);
     c->reading = true;
     if (sm_loop_watch(l, fd, EPOLLIN | EPOLLRDHUP, conn_io, c) != SM_OK) {

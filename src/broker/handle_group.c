@@ -52,16 +52,6 @@ static const char *client_host(sm_req_t *req)
 
 /* ------------------------------------------------------------ FindCoordinator */
 
-static void self_endpoint(sm_req_t *req, sm_str_t *host, int32_t *port)
-{
-    const sm_config_t *cfg = sm_server_config(req->srv);
-    const sm_listener_t *l = sm_config_advertised(cfg, "PLAINTEXT");
-    if (!l && cfg->nadvertised > 0)
-        l = &cfg->advertised[0];
-    *host = sm_str(l && l->host[0] ? l->host : "localhost");
-    *port = l ? l->port : 9092;
-}
-
 static int16_t coordinator_error(sm_req_t *req, int8_t key_type, sm_str_t key)
 {
     if (key_type != 0 && key_type != 1)
@@ -87,7 +77,7 @@ static void find_coordinator_answer(sm_req_t *req, const sm_find_coordinator_req
         resp.error_code = coordinator_error(req, msg.key_type, msg.key);
         if (resp.error_code == KERR_NONE) {
             resp.node_id = node;
-            self_endpoint(req, &resp.host, &resp.port);
+            sm_req_self_endpoint(req, &resp.host, &resp.port);
         } else {
             resp.node_id = -1;
             resp.host = sm_str("");
@@ -103,7 +93,7 @@ static void find_coordinator_answer(sm_req_t *req, const sm_find_coordinator_req
             co->error_code = coordinator_error(req, msg.key_type, msg.coordinator_keys[i]);
             if (co->error_code == KERR_NONE) {
                 co->node_id = node;
-                self_endpoint(req, &co->host, &co->port);
+                sm_req_self_endpoint(req, &co->host, &co->port);
             } else {
                 co->node_id = -1;
                 co->host = sm_str("");

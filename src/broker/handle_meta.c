@@ -14,20 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The address clients should use for this broker: the first advertised
- * listener (Samsa serves one client listener per broker for now). */
-static void self_endpoint(sm_req_t *req, sm_str_t *host, int32_t *port)
-{
-    const sm_config_t *cfg = sm_server_config(req->srv);
-    if (cfg->nadvertised > 0) {
-        *host = sm_str(cfg->advertised[0].host[0] ? cfg->advertised[0].host : "localhost");
-        *port = cfg->advertised[0].port;
-    } else {
-        *host = sm_str("localhost");
-        *port = 9092;
-    }
-}
-
 /* The brokers as clients should see them (this node at its advertised
  * listener), and the controller id, from one image. Arena memory. */
 typedef struct broker_view {
@@ -50,7 +36,7 @@ static int brokers_view(sm_req_t *req, const sm_meta_image_t *img, broker_view_t
                                                            strlen(b->rack)))
                                  : (sm_str_t){NULL, -1};
         if (!b || b->id == cfg->node_id) {
-            self_endpoint(req, &v[i].host, &v[i].port);
+            sm_req_self_endpoint(req, &v[i].host, &v[i].port);
         } else {
             v[i].host = sm_str(sm_arena_strndup(&req->arena, b->host, strlen(b->host)));
             v[i].port = b->port;

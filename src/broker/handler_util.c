@@ -1,12 +1,25 @@
 /*
- * handler_util.c - helpers shared by the API handlers: running a decoded
- * request on the controller thread, and finding names given twice.
+ * handler_util.c - helpers shared by the API handlers: this broker's
+ * endpoint for a request, running a decoded request on the controller
+ * thread, and finding names given twice.
  */
 #include "handler_util.h"
+#include "config.h"
 #include "server.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+void sm_req_self_endpoint(sm_req_t *req, sm_str_t *host, int32_t *port)
+{
+    const sm_config_t *cfg = sm_server_config(req->srv);
+    const char *via = sm_req_listener(req);
+    const sm_listener_t *l = via ? sm_config_advertised(cfg, via) : NULL;
+    if (!l && cfg->nadvertised > 0)
+        l = &cfg->advertised[0];
+    *host = sm_str(l && l->host[0] ? l->host : "localhost");
+    *port = l ? l->port : 9092;
+}
 
 typedef struct ctl_job {
     sm_req_t *req;

@@ -40,6 +40,12 @@ static inline char *sm_req_str(sm_req_t *req, sm_str_t s)
     return sm_arena_strndup(&req->arena, s.ptr ? s.ptr : "", s.len > 0 ? (size_t)s.len : 0);
 }
 
+/* This broker's address as the client should use it: the advertised
+ * listener named like the one the request came in on (Kafka answers each
+ * listener with its own endpoint), else the first advertised listener (a
+ * request on a listener that is not advertised). Any thread. */
+void sm_req_self_endpoint(sm_req_t *req, sm_str_t *host, int32_t *port);
+
 /* Run fn(req, msg) on the controller thread (sm_server_controller): for
  * requests that change metadata, whose commits wait for the metadata log's
  * fsync and may create or delete thousands of files. msg must live in the

@@ -64,4 +64,8 @@ void sm_req_fail(sm_req_t *req, const char *why);
 /* Log prefix helper: "peer=1.2.3.4:5678 client=rdkafka". Loop thread. */
 const char *sm_req_peer(const sm_req_t *req);
 
+/* Name of the listener the request's connection came in on ("PLAINTEXT",
+ * "EXTERNAL", ...). Any thread while the request lives. */
+const char *sm_req_listener(const sm_req_t *req);
+
 #endif

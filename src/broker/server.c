@@ -503,13 +503,14 @@ static void maintenance_tick(void *arg)
 typedef struct handoff {
     sm_server_t *srv;
     int fd;
+    const char *listener; /* the listener's name; lives as long as the config */
     char peer[64];
 } handoff_t;
 
 static void handoff_run(void *arg)
 {
     handoff_t *h = arg;
-    sm_conn_start(h->srv, sm_loop_current(), h->fd, h->peer);
+    sm_conn_start(h->srv, sm_loop_current(), h->fd, h->peer, h->listener);
     free(h);
 }
 
@@ -521,6 +522,7 @@ static void on_accept(void *ctx, uint32_t events)
     for (int i = 0; i < 64; i++) {
         handoff_t *h = sm_xmalloc(sizeof *h);
         h->srv = srv;
+        h->listener = ls->name;
         sm_err_t err = sm_net_accept(ls->fd, &h->fd, h->peer, sizeof h->peer);
         if (err != SM_OK) {
             free(h);
