@@ -149,37 +149,24 @@ static bool creates_topics(sm_req_t *req, const sm_metadata_request_t *msg)
     return creates;
 }
 
-static void metadata_answer(sm_req_t *req, const sm_metadata_request_t *msgp);
-
-typedef struct metadata_job {
-    sm_req_t *req;
-    sm_metadata_request_t msg;
-} metadata_job_t;
-
-static void metadata_on_controller(void *arg)
-{
-    metadata_job_t *job = arg;
-    metadata_answer(job->req, &job->msg);
-}
+static void metadata_answer(sm_req_t *req, void *msgp);
 
 /* A Metadata request that auto-creates topics is answered on the controller
  * thread (creating a topic's files must not hold up the event loop); the
  * rest are answered here at once. */
 void sm_handle_metadata(sm_req_t *req)
 {
-    metadata_job_t *job = SM_ARENA_NEW(&req->arena, metadata_job_t, 1);
-    SM_DECODE_OR_FAIL(metadata_request, req, &job->msg);
-    if (creates_topics(req, &job->msg)) {
-        job->req = req;
-        sm_server_controller(req->srv, metadata_on_controller, job);
-        return;
-    }
-    metadata_answer(req, &job->msg);
+    sm_metadata_request_t *msg = SM_ARENA_NEW(&req->arena, sm_metadata_request_t, 1);
+    SM_DECODE_OR_FAIL(metadata_request, req, msg);
+    if (creates_topics(req, msg))
+        sm_req_on_controller(req, msg, metadata_answer);
+    else
+        metadata_answer(req, msg);
 }
 
-static void metadata_answer(sm_req_t *req, const sm_metadata_request_t *msgp)
+static void metadata_answer(sm_req_t *req, void *msgp)
 {
-    sm_metadata_request_t msg = *msgp;
+    sm_metadata_request_t msg = *(sm_metadata_request_t *)msgp;
     sm_meta_t *meta = sm_server_meta(req->srv);
     sm_meta_image_t *img = sm_meta_image_get(meta);
     sm_meta_image_t **old_imgs = NULL;
