@@ -277,8 +277,15 @@ int sm_log_remove_retired(const char *log_dir)
     size_t sl = strlen(DELETE_SUFFIX);
     struct dirent *de;
     while ((de = readdir(d))) {
-        size_t len = strlen(de->d_name);
-        if (len <= sl || strcmp(de->d_name + len - sl, DELETE_SUFFIX) != 0)
+        /* "<topic>-<partition>.<32 hex digits>-delete", nothing else */
+        const char *nm = de->d_name;
+        size_t len = strlen(nm);
+        if (len < sl + 34 || strcmp(nm + len - sl, DELETE_SUFFIX) != 0 || nm[len - sl - 33] != '.')
+            continue;
+        bool hex = true;
+        for (size_t i = len - sl - 32; i < len - sl && hex; i++)
+            hex = (nm[i] >= '0' && nm[i] <= '9') || (nm[i] >= 'a' && nm[i] <= 'f');
+        if (!hex)
             continue;
         char *p = sm_xasprintf("%s/%s", log_dir, de->d_name);
         if (remove_dir(p) == SM_OK) {

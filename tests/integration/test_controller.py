@@ -276,16 +276,21 @@ def test_recreated_topic_keeps_its_data_when_old_references_end(broker):
 
 def test_leftovers_of_deletions_are_removed_at_start(broker):
     """A crash between moving a deleted partition aside and removing it leaves
-    a "*-delete" directory: the next start removes it, and nothing else."""
+    a "<topic>-<n>.<32 hex>-delete" directory: the next start removes it, and
+    nothing else."""
     left = os.path.join(broker.data_dir, "gone-0.0123456789abcdef0123456789abcdef-delete")
     os.makedirs(left)
     with open(os.path.join(left, "00000000000000000000.log"), "wb") as f:
         f.write(b"\0" * 4096)
+    # Only that exact form goes: something else that merely ends in -delete stays.
+    other = os.path.join(broker.data_dir, "notes-delete")
+    os.makedirs(other)
     keep = unique_topic("kept")
     confluent_create_topic(broker.bootstrap, keep, 1)
     broker.restart()
     wait_until(lambda: not os.path.exists(left), 10, what="the -delete directory to go")
     assert os.path.isdir(os.path.join(broker.data_dir, f"{keep}-0"))
+    assert os.path.isdir(other)
 
 
 def test_idempotent_producer_gets_its_id_from_the_controller(broker):
