@@ -17,8 +17,8 @@
  * "__consumer_offsets" below says why and why this way):
  *
  *   ABSENT --first group call--> CREATING --created and loaded--> PRESENT
- *     ^     (topic_want_locked)     |       (create_task, on a
- *     |                             |        background worker)
+ *     ^     (topic_want_locked)     |       (create_task, on the
+ *     |                             |        controller thread)
  *     +------ creation failed ------+
  *             (no new try for CREATE_RETRY_MS)
  *
@@ -603,7 +603,7 @@ static void *timer_main(void *arg)
  * disk busy - and brokers that never see a group paid it too. Kafka creates it on
  * the first FindCoordinator as well.
  *
- * Why on a background worker, with the FindCoordinator parked until it is
+ * Why on the controller thread, with the FindCoordinator parked until it is
  * done, rather than either obvious choice:
  *  - creating it inside the request would stall that loop thread, and every
  *    connection it serves, for the whole creation;
@@ -677,7 +677,7 @@ static sm_err_t topic_create(sm_group_coord_t *c)
                                          (int)SM_ARRAY_LEN(configs), NULL);
 }
 
-/* Background worker: ABSENT -> CREATING was done by topic_want_locked;
+/* Controller thread: ABSENT -> CREATING was done by topic_want_locked;
  * this creates, loads, moves to PRESENT (or back to ABSENT) and answers
  * the parked callers. */
 static void create_task(void *arg)
@@ -734,7 +734,8 @@ static void topic_want_locked(sm_group_coord_t *c)
     c->create_busy = true;
     SM_INFO("coord", "first group request: creating %s (%d partitions)", SM_GROUP_COORD_TOPIC,
             c->cfg.num_partitions);
-    sm_server_background(c->srv, create_task, c);
+    /* a metadata change like any other: on the controller thread, in turn */
+    sm_server_controller(c->srv, create_task, c);
 }
 
 bool sm_group_coord_await_topic(sm_group_coord_t *c, sm_group_coord_ready_t *r)

@@ -14,7 +14,7 @@
  * to rebuild groups and offsets, but a broker whose topic does not exist yet
  * starts without it (no 50 partitions before it listens). The first group
  * request creates it through the controller (sm_meta_create_internal_topic,
- * cleanup.policy=compact) on a background worker, exactly once; a
+ * cleanup.policy=compact) on the server's controller thread, exactly once; a
  * FindCoordinator waits for that (sm_group_coord_await_topic), other group
  * calls answer COORDINATOR_NOT_AVAILABLE meanwhile. ListGroups and
  * DescribeGroups never create it: without the topic there are no groups.
@@ -81,8 +81,8 @@ SM_MUST_CHECK sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **
  * Any thread; idempotent. */
 void sm_group_coord_shutdown(sm_group_coord_t *c);
 /* Shut down (if not done yet), wait for a creation of __consumer_offsets
- * in progress, and free everything. Call before the partitions are closed
- * and while the background workers still run. No other call may run during
+ * in progress, and free everything. Call before the partitions are closed,
+ * after the controller thread finished its queue. No other call may run during
  * or after it. */
 void sm_group_coord_close(sm_group_coord_t *c);
 
@@ -105,7 +105,7 @@ int16_t sm_group_coord_status(sm_group_coord_t *c, const char *group_id);
  * memory (a request arena) until on_ready has been called. */
 typedef struct sm_group_coord_ready sm_group_coord_ready_t;
 struct sm_group_coord_ready {
-    /* Called once, on a background worker, without the coordinator mutex
+    /* Called once, on the controller thread, without the coordinator mutex
      * (it may call the coordinator again), when the topic was created and
      * loaded or its creation failed; either way the caller asks
      * sm_group_coord_status what to answer. */
