@@ -191,6 +191,24 @@ const sm_config_def_t *sm_broker_config_def(const char *key)
     return NULL;
 }
 
+const char *sm_broker_config_suggest(const char *key)
+{
+    /* Close enough to be a typo: a few edits, fewer for short keys. */
+    int limit = (int)strlen(key) / 5 + 1;
+    if (limit > 3)
+        limit = 3;
+    const char *best = NULL;
+    int best_d = limit + 1;
+    for (size_t i = 0; i < sm_broker_config_ndefs; i++) {
+        int d = sm_edit_distance(key, sm_broker_config_defs[i].key, limit);
+        if (d < best_d) {
+            best_d = d;
+            best = sm_broker_config_defs[i].key;
+        }
+    }
+    return best;
+}
+
 /* ------------------------------------------------------------ value checks */
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -1155,7 +1173,13 @@ sm_err_t sm_config_load(const char *path, char **overrides, int noverrides, sm_c
     for (int i = 0; i < c->nset; i++) {
         const sm_config_def_t *d = sm_broker_config_def(c->set[i].key);
         if (!d) {
-            SM_WARN(TAG, "unknown configuration %s=%s ignored", c->set[i].key, c->set[i].value);
+            const char *near = sm_broker_config_suggest(c->set[i].key);
+            if (near)
+                SM_WARN(TAG, "unknown configuration %s=%s ignored (did you mean %s?)",
+                        c->set[i].key, c->set[i].value, near);
+            else
+                SM_WARN(TAG, "unknown configuration %s=%s ignored", c->set[i].key,
+                        c->set[i].value);
             continue;
         }
         bool numeric = d->type == SM_CONFIG_INT || d->type == SM_CONFIG_LONG ||

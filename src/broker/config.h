@@ -193,6 +193,8 @@ typedef struct sm_config {
 extern const sm_config_def_t sm_broker_config_defs[];
 extern const size_t sm_broker_config_ndefs;
 const sm_config_def_t *sm_broker_config_def(const char *key);
+/* The known key closest to an unknown one (a likely typo), or NULL. */
+const char *sm_broker_config_suggest(const char *key);
 
 /*
  * Load configuration. path may be NULL (defaults only). overrides are

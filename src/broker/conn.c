@@ -101,6 +101,7 @@ struct sm_conn {
     int fd;
     char peer[64];
     const char *listener; /* name of the listener it was accepted on */
+    uint8_t scope;        /* SM_SCOPE_CONTROLLER on a controller listener, else BROKER */
     bool closed;
     bool reading;      /* EPOLLIN armed */
     bool want_write;   /* EPOLLOUT armed */
@@ -351,6 +352,7 @@ static void update_events(sm_conn_t *c)
 const char *sm_req_peer(const sm_req_t *req) { return req->conn->peer; }
 
 const char *sm_req_listener(const sm_req_t *req) { return req->conn->listener; }
+uint8_t sm_req_scope(const sm_req_t *req) { return req->conn->scope; }
 
 /* ------------------------------------------------------------ input */
 
@@ -358,6 +360,13 @@ const char *sm_req_listener(const sm_req_t *req) { return req->conn->listener; }
  * ownership of frame (a bufpool buffer). */
 static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
 {
+    if (SM_UNLIKELY(sm_server_stopping(c->srv))) {
+        /* Shutting down: what was read before is answered, nothing new is
+         * started (a polling client would otherwise keep the drain open);
+         * the connection closes when the loops stop. */
+        sm_buf_release(c->cl->frames, frame);
+        return;
+    }
     sm_rd_t r;
     sm_rd_init(&r, frame, (size_t)len);
     int16_t key = sm_rd_i16(&r);
@@ -369,6 +378,15 @@ static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
         return;
     }
     const sm_dispatch_t *d = sm_dispatch_lookup(key);
+    if (d && !(d->scope & c->scope)) {
+        /* Kafka closes the connection too: the API is not enabled there. */
+        sm_buf_release(c->cl->frames, frame);
+        char why[128];
+        snprintf(why, sizeof why, "api key %d is not served on the controller listener %s", key,
+                 c->listener);
+        conn_close(c, why);
+        return;
+    }
     if (!d) {
         sm_buf_release(c->cl->frames, frame);
         char why[96];
@@ -722,7 +740,7 @@ static void flush_task_run(void *arg)
 }
 
 void sm_conn_start(sm_server_t *srv, sm_loop_t *l, int fd, const char *peer,
-                   const char *listener)
+                   const char *listener, bool controller)
 {
     sm_conn_t *c = sm_xcalloc(1, sizeof *c);
     sm_ref_init(&c->ref, conn_free);
@@ -732,6 +750,7 @@ void sm_conn_start(sm_server_t *srv, sm_loop_t *l, int fd, const char *peer,
     c->fd = fd;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->listener = listener;
+    c->scope = controller ? SM_SCOPE_CONTROLLER : SM_SCOPE_BROKER;
     sm_loop_task_init(&c->flush_task, flush_task_run, c);
     c->reading = true;
     if (sm_loop_watch(l, fd, EPOLLIN | EPOLLRDHUP, conn_io, c) != SM_OK) {

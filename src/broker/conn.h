@@ -11,7 +11,7 @@
 
 /* Take ownership of an accepted socket and serve it on loop l. Loop thread of l. */
 void sm_conn_start(sm_server_t *srv, sm_loop_t *l, int fd, const char *peer,
-                   const char *listener);
+                   const char *listener, bool controller);
 
 /* Open connections and requests not yet answered (all loops). Any thread. */
 int sm_conn_count(void);

@@ -72,6 +72,15 @@ static void create_topics_run(sm_req_t *req, void *msgp)
             r->error_message = sm_str("Create topics request contains duplicate topic names");
             continue;
         }
+        bool cfg_nul = false;
+        for (int32_t c = 0; c < t->configs_count; c++)
+            cfg_nul |= sm_str_has_nul(t->configs[c].name) || sm_str_has_nul(t->configs[c].value);
+        if (sm_str_has_nul(t->name) || cfg_nul) {
+            r->error_code = cfg_nul ? KERR_INVALID_CONFIG : KERR_INVALID_TOPIC_EXCEPTION;
+            r->error_message = sm_str(cfg_nul ? "config names and values may not hold NUL bytes"
+                                              : "topic names may not hold NUL bytes");
+            continue;
+        }
         if (t->assignments_count > 0) {
             /* One broker: manual assignments must name only this node. */
             int32_t self = sm_server_node_id(req->srv);
@@ -153,6 +162,10 @@ static void delete_topics_run(sm_req_t *req, void *msgp)
             name_s = msg.topic_names[i];
         }
         r->name = name_s;
+        if (sm_str_has_nul(name_s)) {
+            r->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION; /* no topic has such a name */
+            continue;
+        }
         char *name = name_s.len >= 0 ? sm_req_str(req, name_s) : NULL;
         if (!name && id) {
             sm_meta_image_t *img = sm_meta_image_get(meta);
@@ -203,6 +216,10 @@ static void create_partitions_run(sm_req_t *req, void *msgp)
         sm_create_partitions_request_create_partitions_topic_t *t = &msg.topics[i];
         sm_create_partitions_response_create_partitions_topic_result_t *r = &resp.results[i];
         r->name = t->name;
+        if (sm_str_has_nul(t->name)) {
+            r->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION; /* no topic has such a name */
+            continue;
+        }
         char errmsg[512] = "";
         sm_err_t err = sm_meta_create_partitions(meta, sm_req_str(req, t->name), t->count,
                                                  msg.validate_only, errmsg, sizeof errmsg);

@@ -77,6 +77,9 @@ static void set_result(result_t *r, int16_t code, const char *fmt, const char *a
     snprintf(r->msg, sizeof r->msg, fmt, arg);
 }
 
+/* Names and values are kept as C strings: one with a NUL byte would be cut. */
+#define NUL_MSG "resource names, config names and values may not hold NUL bytes"
+
 /* A key named twice in one resource is refused, as Kafka does; *dup gets
  * the name. */
 static bool has_duplicate(sm_req_t *req, const sm_str_t *names, int32_t n, const char **dup)
@@ -259,8 +262,13 @@ static void alter_configs_run(sm_req_t *req, void *msgp)
         for (int32_t c = 0; c < n; c++)
             names[c] = res->configs[c].name;
         const char *dup;
+        bool nul = sm_str_has_nul(res->resource_name);
+        for (int32_t c = 0; c < n; c++)
+            nul |= sm_str_has_nul(res->configs[c].name) || sm_str_has_nul(res->configs[c].value);
         if (has_duplicate(req, names, n, &dup)) {
             set_result(&r, KERR_INVALID_REQUEST, "Error due to duplicate config keys: %s", dup);
+        } else if (nul) {
+            set_result(&r, KERR_INVALID_CONFIG, "%s", NUL_MSG);
         } else if (res->resource_type == RES_TOPIC) {
             sm_topic_kv_t *set = SM_ARENA_NEW(&req->arena, sm_topic_kv_t, n > 0 ? n : 1);
             int nset = 0;
@@ -411,8 +419,13 @@ static void incremental_alter_configs_run(sm_req_t *req, void *msgp)
         for (int32_t c = 0; c < n; c++)
             names[c] = res->configs[c].name;
         const char *dup;
+        bool nul = sm_str_has_nul(res->resource_name);
+        for (int32_t c = 0; c < n; c++)
+            nul |= sm_str_has_nul(res->configs[c].name) || sm_str_has_nul(res->configs[c].value);
         if (has_duplicate(req, names, n, &dup))
             set_result(&r, KERR_INVALID_REQUEST, "Error due to duplicate config keys: %s", dup);
+        else if (nul)
+            set_result(&r, KERR_INVALID_CONFIG, "%s", NUL_MSG);
         else if (res->resource_type == RES_TOPIC)
             incremental_topic(req, res, msg.validate_only, &r);
         else if (res->resource_type == RES_BROKER)

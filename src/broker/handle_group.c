@@ -60,6 +60,8 @@ static int16_t coordinator_error(sm_req_t *req, int8_t key_type, sm_str_t key)
         return KERR_COORDINATOR_NOT_AVAILABLE;
     if (key_type == 1)
         return KERR_NONE; /* transactions: served by this broker too */
+    if (sm_str_has_nul(key))
+        return KERR_INVALID_GROUP_ID;
     int16_t err = sm_group_coord_status(coord(req), sm_req_str(req, key));
     /* Loading still finds the coordinator; the group calls then retry. */
     return err == SM_KERR_COORDINATOR_LOAD_IN_PROGRESS ? KERR_NONE : err;
@@ -214,6 +216,18 @@ void sm_handle_join_group(sm_req_t *req)
         join_error(req, member_id, KERR_COORDINATOR_NOT_AVAILABLE);
         return;
     }
+    if (sm_str_has_nul(msg.group_id)) {
+        join_error(req, member_id, KERR_INVALID_GROUP_ID);
+        return;
+    }
+    bool nul = sm_str_has_nul(msg.member_id) || sm_str_has_nul(msg.group_instance_id) ||
+               sm_str_has_nul(msg.protocol_type);
+    for (int32_t i = 0; i < msg.protocols_count; i++)
+        nul |= sm_str_has_nul(msg.protocols[i].name);
+    if (nul) {
+        join_error(req, "", KERR_INVALID_REQUEST);
+        return;
+    }
     sm_group_protocol_t *protos =
         SM_ARENA_NEW(&req->arena, sm_group_protocol_t, msg.protocols_count > 0 ? msg.protocols_count : 1);
     for (int32_t i = 0; i < msg.protocols_count; i++) {
@@ -225,6 +239,7 @@ void sm_handle_join_group(sm_req_t *req)
         .member_id = member_id,
         .instance_id = cstr_or_null(req, msg.group_instance_id),
         .client_id = sm_req_str(req, req->client_id),
+        .client_id_len = req->client_id.len > 0 ? (size_t)req->client_id.len : 0,
         .client_host = client_host(req),
         .session_timeout_ms = msg.session_timeout_ms,
         .rebalance_timeout_ms = msg.rebalance_timeout_ms,
@@ -245,6 +260,15 @@ void sm_handle_sync_group(sm_req_t *req)
     req_waiter_t *rw = new_waiter(req);
     if (!coord(req)) {
         sync_answer(&rw->w, NULL, KERR_COORDINATOR_NOT_AVAILABLE, NULL, 0);
+        return;
+    }
+    bool nul = sm_str_has_nul(msg.member_id) || sm_str_has_nul(msg.group_instance_id) ||
+               sm_str_has_nul(msg.protocol_type) || sm_str_has_nul(msg.protocol_name);
+    for (int32_t i = 0; i < msg.assignments_count; i++)
+        nul |= sm_str_has_nul(msg.assignments[i].member_id);
+    if (sm_str_has_nul(msg.group_id) || nul) {
+        sync_answer(&rw->w, NULL, sm_str_has_nul(msg.group_id) ? KERR_INVALID_GROUP_ID
+                                                               : KERR_INVALID_REQUEST, NULL, 0);
         return;
     }
     sm_group_assignment_t *as = SM_ARENA_NEW(&req->arena, sm_group_assignment_t,
@@ -274,6 +298,11 @@ void sm_handle_heartbeat(sm_req_t *req)
     SM_DECODE_OR_FAIL(heartbeat_request, req, &msg);
     sm_heartbeat_response_t resp;
     sm_heartbeat_response_init(&resp);
+    if (sm_str_has_nul(msg.group_id))
+        resp.error_code = KERR_INVALID_GROUP_ID;
+    else if (sm_str_has_nul(msg.member_id) || sm_str_has_nul(msg.group_instance_id))
+        resp.error_code = KERR_UNKNOWN_MEMBER_ID;
+    else
     resp.error_code = coord(req) ? sm_group_coord_heartbeat(coord(req), sm_req_str(req, msg.group_id),
                                                             sm_req_str(req, msg.member_id),
                                                             cstr_or_null(req, msg.group_instance_id),
@@ -295,8 +324,18 @@ void sm_handle_leave_group(sm_req_t *req)
         m[i].member_id = sm_req_str(req, batched ? msg.members[i].member_id : msg.member_id);
         m[i].instance_id = batched ? cstr_or_null(req, msg.members[i].group_instance_id) : NULL;
     }
-    if (!coord(req)) {
-        resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+    if (!coord(req) || sm_str_has_nul(msg.group_id)) {
+        resp.error_code =
+            coord(req) ? KERR_INVALID_GROUP_ID : KERR_COORDINATOR_NOT_AVAILABLE;
+        SM_RESPOND(leave_group_response, req, &resp);
+        return;
+    }
+    bool nul = sm_str_has_nul(msg.member_id);
+    for (int32_t i = 0; batched && i < n; i++)
+        nul |= sm_str_has_nul(msg.members[i].member_id) ||
+               sm_str_has_nul(msg.members[i].group_instance_id);
+    if (nul) {
+        resp.error_code = KERR_UNKNOWN_MEMBER_ID;
         SM_RESPOND(leave_group_response, req, &resp);
         return;
     }
@@ -348,7 +387,14 @@ void sm_handle_offset_commit(sm_req_t *req)
             p->expire_ms = msg.retention_time_ms >= 0 ? now + msg.retention_time_ms : -1;
         }
     }
-    if (coord(req)) {
+    int16_t id_err = sm_str_has_nul(msg.group_id) ? KERR_INVALID_GROUP_ID
+                     : sm_str_has_nul(msg.member_id) || sm_str_has_nul(msg.group_instance_id)
+                         ? KERR_UNKNOWN_MEMBER_ID
+                         : KERR_NONE;
+    if (id_err) {
+        for (int32_t i = 0; i < total; i++)
+            parts[i].error = id_err;
+    } else if (coord(req)) {
         sm_group_coord_commit(coord(req), sm_req_str(req, msg.group_id),
                               msg.generation_id_or_member_epoch, sm_req_str(req, msg.member_id),
                               cstr_or_null(req, msg.group_instance_id), parts, total);
@@ -387,7 +433,7 @@ typedef struct fetch_topic {
     int32_t nparts;
 } fetch_topic_t;
 
-static int16_t fetch_group(sm_req_t *req, const char *group_id, bool all, const sm_str_t *names,
+static int16_t fetch_group(sm_req_t *req, sm_str_t group, bool all, const sm_str_t *names,
                            int32_t *const *indexes, const int32_t *counts, int32_t ntopics,
                            fetch_topic_t **out, int32_t *nout)
 {
@@ -396,6 +442,9 @@ static int16_t fetch_group(sm_req_t *req, const char *group_id, bool all, const 
     *nout = 0;
     if (!c)
         return KERR_COORDINATOR_NOT_AVAILABLE;
+    if (sm_str_has_nul(group))
+        return KERR_INVALID_GROUP_ID;
+    const char *group_id = sm_req_str(req, group);
     if (all) {
         sm_group_fetch_part_t *p;
         int32_t n;
@@ -436,6 +485,15 @@ static int16_t fetch_group(sm_req_t *req, const char *group_id, bool all, const 
     int16_t err = sm_group_coord_fetch(c, group_id, p, total, &req->arena);
     if (err)
         return err;
+    /* A name with a NUL byte was looked up cut short: it names no topic. */
+    for (int32_t t = 0; t < ntopics; t++)
+        for (int32_t i = 0; sm_str_has_nul(names[t]) && i < ft[t].nparts; i++) {
+            ft[t].parts[i].offset = -1;
+            ft[t].parts[i].leader_epoch = -1;
+            ft[t].parts[i].metadata = "";
+            ft[t].parts[i].metadata_len = 0;
+            ft[t].parts[i].error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        }
     *out = ft;
     *nout = ntopics > 0 ? ntopics : 0;
     return KERR_NONE;
@@ -459,7 +517,7 @@ void sm_handle_offset_fetch(sm_req_t *req)
         }
         fetch_topic_t *ft;
         int32_t nft;
-        int16_t err = fetch_group(req, sm_req_str(req, msg.group_id), msg.topics_count < 0, names,
+        int16_t err = fetch_group(req, msg.group_id, msg.topics_count < 0, names,
                                   idx, cnt, nt, &ft, &nft);
         SM_NEW_ARRAY(req, sm_offset_fetch_response_offset_fetch_response_topic, nft, resp.topics);
         resp.topics_count = nft;
@@ -474,7 +532,7 @@ void sm_handle_offset_fetch(sm_req_t *req)
                 rt->partitions[i].partition_index = p->partition;
                 rt->partitions[i].committed_offset = p->offset;
                 rt->partitions[i].committed_leader_epoch = p->leader_epoch;
-                rt->partitions[i].metadata = sm_str(p->metadata);
+                rt->partitions[i].metadata = sm_str_n(p->metadata, (int32_t)p->metadata_len);
                 rt->partitions[i].error_code = p->error;
             }
         }
@@ -518,7 +576,7 @@ void sm_handle_offset_fetch(sm_req_t *req)
         }
         fetch_topic_t *ft;
         int32_t nft;
-        og->error_code = fetch_group(req, sm_req_str(req, rg->group_id), rg->topics_count < 0,
+        og->error_code = fetch_group(req, rg->group_id, rg->topics_count < 0,
                                      names, idx, cnt, nt, &ft, &nft);
         SM_NEW_ARRAY(req, sm_offset_fetch_response_offset_fetch_response_topics, nft, og->topics);
         og->topics_count = nft;
@@ -533,7 +591,7 @@ void sm_handle_offset_fetch(sm_req_t *req)
                 rt->partitions[i].partition_index = p->partition;
                 rt->partitions[i].committed_offset = p->offset;
                 rt->partitions[i].committed_leader_epoch = p->leader_epoch;
-                rt->partitions[i].metadata = sm_str(p->metadata);
+                rt->partitions[i].metadata = sm_str_n(p->metadata, (int32_t)p->metadata_len);
                 rt->partitions[i].error_code = p->error;
             }
         }
@@ -555,8 +613,8 @@ void sm_handle_describe_groups(sm_req_t *req)
     for (int32_t i = 0; i < n; i++) {
         sm_describe_groups_response_described_group_t *o = &resp.groups[i];
         o->group_id = msg.groups[i];
-        if (!coord(req)) {
-            o->error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+        if (!coord(req) || sm_str_has_nul(msg.groups[i])) {
+            o->error_code = coord(req) ? KERR_INVALID_GROUP_ID : KERR_COORDINATOR_NOT_AVAILABLE;
             o->group_state = o->protocol_type = o->protocol_data = sm_str("");
             continue;
         }
@@ -574,7 +632,7 @@ void sm_handle_describe_groups(sm_req_t *req)
             sm_describe_groups_response_described_group_member_t *om = &o->members[k];
             om->member_id = sm_str(dm->member_id);
             om->group_instance_id = sm_str(dm->instance_id);
-            om->client_id = sm_str(dm->client_id);
+            om->client_id = sm_str_n(dm->client_id, (int32_t)dm->client_id_len);
             om->client_host = sm_str(dm->client_host);
             om->member_metadata.ptr = dm->metadata;
             om->member_metadata.len = dm->metadata_len;
@@ -638,7 +696,8 @@ void sm_handle_delete_groups(sm_req_t *req)
     for (int32_t i = 0; i < n; i++) {
         resp.results[i].group_id = msg.groups_names[i];
         resp.results[i].error_code =
-            coord(req) ? sm_group_coord_delete(coord(req), sm_req_str(req, msg.groups_names[i]))
+            sm_str_has_nul(msg.groups_names[i]) ? KERR_INVALID_GROUP_ID
+            : coord(req) ? sm_group_coord_delete(coord(req), sm_req_str(req, msg.groups_names[i]))
                        : KERR_COORDINATOR_NOT_AVAILABLE;
     }
     SM_RESPOND(delete_groups_response, req, &resp);
@@ -662,7 +721,12 @@ void sm_handle_offset_delete(sm_req_t *req)
     }
     sm_offset_delete_response_t resp;
     sm_offset_delete_response_init(&resp);
-    resp.error_code = coord(req) ? sm_group_coord_offset_delete(coord(req), sm_req_str(req, msg.group_id), p, total)
+    bool nul_topic = false;
+    for (int32_t t = 0; t < msg.topics_count; t++)
+        nul_topic |= sm_str_has_nul(msg.topics[t].name);
+    resp.error_code = sm_str_has_nul(msg.group_id) ? KERR_INVALID_GROUP_ID
+                      : nul_topic                  ? KERR_UNKNOWN_TOPIC_OR_PARTITION
+                      : coord(req) ? sm_group_coord_offset_delete(coord(req), sm_req_str(req, msg.group_id), p, total)
                                  : KERR_COORDINATOR_NOT_AVAILABLE;
     if (resp.error_code == KERR_NONE) {
         int32_t nt = msg.topics_count > 0 ? msg.topics_count : 0;

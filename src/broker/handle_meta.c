@@ -63,13 +63,18 @@ void sm_handle_api_versions(sm_req_t *req)
     }
     int n;
     const sm_dispatch_t *t = sm_dispatch_table(&n);
+    uint8_t scope = sm_req_scope(req);
     SM_NEW_ARRAY(req, sm_api_versions_response_api_version, n, resp.api_keys);
-    resp.api_keys_count = n;
+    int k = 0;
     for (int i = 0; i < n; i++) {
-        resp.api_keys[i].api_key = t[i].api_key;
-        resp.api_keys[i].min_version = t[i].min_version;
-        resp.api_keys[i].max_version = t[i].max_version;
+        if (!(t[i].scope & scope))
+            continue; /* not served on this listener: not advertised either */
+        resp.api_keys[k].api_key = t[i].api_key;
+        resp.api_keys[k].min_version = t[i].min_version;
+        resp.api_keys[k].max_version = t[i].max_version;
+        k++;
     }
+    resp.api_keys_count = k;
     if (version >= 3) {
         SM_NEW_ARRAY(req, sm_api_versions_response_supported_feature_key, 1,
                      resp.supported_features);

@@ -109,8 +109,15 @@ static void delete_run(void *arg)
         tr->partitions_count = n;
         const char *topic = sm_req_str(req, rt->name);
         bool policy_ok = policy_allows_delete(req->srv, topic);
-        for (int32_t j = 0; j < n; j++)
+        for (int32_t j = 0; j < n; j++) {
+            if (sm_str_has_nul(rt->name)) { /* cut at the NUL it would name another topic */
+                tr->partitions[j].partition_index = rt->partitions[j].partition_index;
+                tr->partitions[j].low_watermark = -1;
+                tr->partitions[j].error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
             delete_one(req, topic, policy_ok, &rt->partitions[j], &tr->partitions[j]);
+        }
     }
     SM_RESPOND(delete_records_response, req, &resp);
 }

@@ -6,6 +6,8 @@
 
 #include "kerr.h"
 #include "request.h"
+
+#include <string.h>
 #include "sm_proto_gen.h"
 
 /* Decode req's body into msg (type sm_<name>_t) or fail the request and
@@ -33,6 +35,17 @@
         for (int32_t _i = 0; _i < (int32_t)(n); _i++)                                       \
             type##_init(&(out)[_i]);                                                        \
     } while (0)
+
+/* True if a wire string holds a NUL byte. The broker keeps identifiers
+ * (topic, group, member and instance ids, protocol names, config names and
+ * values) as C strings, so such a string would be cut at the NUL and could
+ * name another object ("a\0b" -> "a"); handlers refuse those with a Kafka
+ * error instead. Opaque values (committed offset metadata, client ids,
+ * record keys, values and headers) keep their length and may hold any byte. */
+static inline bool sm_str_has_nul(sm_str_t s)
+{
+    return s.len > 0 && memchr(s.ptr, 0, (size_t)s.len) != NULL;
+}
 
 /* NUL-terminated arena copy of a wire string ("" for null). */
 static inline char *sm_req_str(sm_req_t *req, sm_str_t s)

@@ -18,6 +18,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: samsa-broker [server.properties] [--override key=value]...\n"
+               "       samsa-broker --version\n"
                "Starts a Samsa broker. Reads Kafka's server.properties keys; see docs/CONFIGURATION.md.\n"
                "Environment: SAMSA_LOG_LEVEL=trace|debug|info|warn|error\n");
 }
@@ -34,17 +35,35 @@ int main(int argc, char **argv)
             overrides[noverrides++] = argv[i] + 11;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
+            free(overrides);
             return 0;
-        } else if (argv[i][0] == '-' || path) {
+        } else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+            printf("samsa-broker %s\n", SM_VERSION);
+            free(overrides);
+            return 0;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "samsa-broker: unknown option '%s'\n", argv[i]);
             usage(stderr);
+            free(overrides);
+            return 2;
+        } else if (path) {
+            fprintf(stderr, "samsa-broker: one config file only ('%s' and '%s')\n", path, argv[i]);
+            usage(stderr);
+            free(overrides);
             return 2;
         } else {
             path = argv[i];
         }
     }
     const char *lvl = getenv("SAMSA_LOG_LEVEL");
-    if (lvl && sm_log_level_parse(lvl) >= 0)
-        sm_log_set_level((sm_log_level_t)sm_log_level_parse(lvl));
+    if (lvl && *lvl) {
+        if (sm_log_level_parse(lvl) >= 0)
+            sm_log_set_level((sm_log_level_t)sm_log_level_parse(lvl));
+        else
+            SM_WARN("server", "SAMSA_LOG_LEVEL=%s is not a level (trace, debug, info, warn, "
+                              "error); logging at info", lvl);
+    }
+    SM_INFO("server", "Samsa %s starting%s%s", SM_VERSION, path ? " with " : "", path ? path : "");
 
     int64_t t0 = sm_now_mono_us();
     sm_config_t cfg;

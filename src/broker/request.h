@@ -68,4 +68,9 @@ const char *sm_req_peer(const sm_req_t *req);
  * "EXTERNAL", ...). Any thread while the request lives. */
 const char *sm_req_listener(const sm_req_t *req);
 
+/* SM_SCOPE_CONTROLLER if the connection came in on a controller listener
+ * (controller.listener.names), else SM_SCOPE_BROKER (dispatch.h). Any thread
+ * while the request lives. */
+uint8_t sm_req_scope(const sm_req_t *req);
+
 #endif

@@ -27,6 +27,7 @@
 #include "meta.h"
 #include "meta_props.h"
 #include "net.h"
+#include "storage/dirlock.h"
 #include "storage/log.h"
 
 #include <inttypes.h>
@@ -68,6 +69,7 @@ typedef struct sm_listen {
     int fd;
     char *name;
     int port;
+    bool controller; /* named in controller.listener.names */
 } sm_listen_t;
 
 struct sm_server {
@@ -92,6 +94,9 @@ struct sm_server {
     /* periodic log maintenance (flush.ms, retention) */
     int maint_running; /* atomic: a pass is queued or running */
     int64_t next_retention_ms;
+    /* the .lock of every log dir (and metadata.log.dir), held until close */
+    int *dir_locks;
+    int ndir_locks;
 };
 
 const sm_config_t *sm_server_config(const sm_server_t *srv) { return srv->cfg; }
@@ -504,13 +509,14 @@ typedef struct handoff {
     sm_server_t *srv;
     int fd;
     const char *listener; /* the listener's name; lives as long as the config */
+    bool controller;      /* accepted on a controller listener */
     char peer[64];
 } handoff_t;
 
 static void handoff_run(void *arg)
 {
     handoff_t *h = arg;
-    sm_conn_start(h->srv, sm_loop_current(), h->fd, h->peer, h->listener);
+    sm_conn_start(h->srv, sm_loop_current(), h->fd, h->peer, h->listener, h->controller);
     free(h);
 }
 
@@ -523,6 +529,7 @@ static void on_accept(void *ctx, uint32_t events)
         handoff_t *h = sm_xmalloc(sizeof *h);
         h->srv = srv;
         h->listener = ls->name;
+        h->controller = ls->controller;
         sm_err_t err = sm_net_accept(ls->fd, &h->fd, h->peer, sizeof h->peer);
         if (err != SM_OK) {
             free(h);
@@ -541,6 +548,27 @@ static int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+/* Lock every log dir, and the metadata log's dir when it is another one,
+ * before anything in them is read or written (dirlock.h). */
+static sm_err_t lock_dirs(sm_server_t *srv, const sm_config_t *cfg, char *err, size_t errlen)
+{
+    srv->dir_locks = sm_xcalloc((size_t)cfg->nlog_dirs + 1, sizeof *srv->dir_locks);
+    const char *meta_dir = cfg->metadata_log_dir;
+    for (int i = 0; i < cfg->nlog_dirs; i++)
+        if (meta_dir && strcmp(meta_dir, cfg->log_dirs[i]) == 0)
+            meta_dir = NULL;
+    for (int i = 0; i <= cfg->nlog_dirs; i++) {
+        const char *dir = i < cfg->nlog_dirs ? cfg->log_dirs[i] : meta_dir;
+        if (!dir)
+            continue;
+        sm_err_t rc = sm_dirlock_acquire(dir, &srv->dir_locks[srv->ndir_locks], err, errlen);
+        if (rc != SM_OK)
+            return rc;
+        srv->ndir_locks++;
+    }
+    return SM_OK;
 }
 
 sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
@@ -564,6 +592,10 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     workq_init(&srv->ctl);
 
     char err[512];
+    if (lock_dirs(srv, cfg, err, sizeof err) != SM_OK) {
+        SM_ERROR("server", "%s", err);
+        goto fail;
+    }
     for (int i = 0; i < cfg->nlog_dirs; i++) {
         char cid[64] = "";
         if (sm_meta_props_ensure(cfg->log_dirs[i], cfg->node_id, i ? srv->cluster_id : NULL, cid,
@@ -607,6 +639,7 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
             goto fail;
         }
         ls->name = l->name;
+        ls->controller = l->controller;
         ls->srv = srv;
         srv->nlistens++;
         if (sm_loop_watch(srv->loops[0], ls->fd, EPOLLIN, on_accept, ls) != SM_OK)
@@ -621,12 +654,26 @@ fail:
 
 static void check_drained(void *arg);
 
+bool sm_server_stopping(const sm_server_t *srv)
+{
+    return __atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE);
+}
+
+/* Posted to each loop at shutdown. */
+static void drain_fetches(void *arg) { sm_fetch_loop_drain(arg); }
+
 static void begin_shutdown(sm_server_t *srv)
 {
     if (srv->stopping)
         return;
-    srv->stopping = true;
+    __atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE);
     SM_INFO("server", "shutting down: no new connections, answering in-flight requests");
+    /* Requests read from now on are dropped (sm_server_stopping), so clients
+     * that keep polling cannot hold the drain open; fetches parked in the
+     * purgatories are answered now with what they have instead of at their
+     * deadline. */
+    for (int i = 0; i < srv->nloops; i++)
+        sm_loop_post(srv->loops[i], drain_fetches, srv->loops[i]);
     /* Parked JoinGroup/SyncGroup requests would otherwise hold the drain. */
     sm_group_coord_shutdown(srv->groups);
     for (int i = 0; i < srv->nlistens; i++) {
@@ -722,5 +769,9 @@ void sm_server_close(sm_server_t *srv)
     free(srv->loops);
     if (srv->sigfd >= 0)
         close(srv->sigfd);
+    /* Last: every file in the dirs is closed and synced by now. */
+    for (int i = 0; i < srv->ndir_locks; i++)
+        sm_dirlock_release(srv->dir_locks[i]);
+    free(srv->dir_locks);
     free(srv);
 }

@@ -100,6 +100,9 @@ void sm_server_close(sm_server_t *srv);
 int sm_server_nloops(const sm_server_t *srv);
 sm_loop_t *sm_server_loop(const sm_server_t *srv, int i);
 const char *sm_server_cluster_id(const sm_server_t *srv);
+/* True once a graceful shutdown began: connections stop taking new
+ * requests. Any thread. */
+bool sm_server_stopping(const sm_server_t *srv);
 
 /* Called after every successful append to wake long-polling fetches.
  * Any thread. Implemented by the fetch purgatory (handle_fetch.c). */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SAMSA_CLI_VERSION "0.1.0"
+#define SAMSA_CLI_VERSION SM_VERSION
 
 static void usage(FILE *f)
 {

@@ -142,7 +142,7 @@ void sm_coord_record_group(sm_arena_t *a, const sm_group_t *g, bool tombstone, s
             sm_group_metadata_value_member_metadata_init(mm);
             mm->member_id = sm_str(m->id);
             mm->group_instance_id = sm_str(m->instance_id);
-            mm->client_id = sm_str(m->client_id);
+            mm->client_id = sm_str_n(m->client_id, (int32_t)m->client_id_len);
             mm->client_host = sm_str(m->client_host);
             mm->rebalance_timeout = m->rebalance_timeout_ms;
             mm->session_timeout = m->session_timeout_ms;

@@ -120,11 +120,14 @@ static void apply_group_value(sm_group_coord_t *c, sm_group_t *g, const sm_group
                                                           : now.wall_ms);
     for (int32_t i = 0; i < v->members_count; i++) {
         const sm_group_metadata_value_member_metadata_t *m = &v->members[i];
-        sm_group_restore_member(g, sm_str_dup(a, m->member_id), sm_str_dup(a, m->group_instance_id),
-                                sm_str_dup(a, m->client_id), sm_str_dup(a, m->client_host),
-                                m->session_timeout, m->rebalance_timeout,
-                                sm_str_dup(a, v->protocol), m->subscription.ptr,
-                                m->subscription.len, m->assignment.ptr, m->assignment.len, now);
+        sm_group_member_t *gm = sm_group_restore_member(
+            g, sm_str_dup(a, m->member_id), sm_str_dup(a, m->group_instance_id),
+            sm_str_dup(a, m->client_id), sm_str_dup(a, m->client_host), m->session_timeout,
+            m->rebalance_timeout, sm_str_dup(a, v->protocol), m->subscription.ptr,
+            m->subscription.len, m->assignment.ptr, m->assignment.len, now);
+        /* The client id is opaque: keep every byte, NULs included. */
+        if (gm && m->client_id.len > 0)
+            sm_group_member_set_client_id(gm, m->client_id.ptr, (size_t)m->client_id.len);
     }
     if (v->members_count > 0 && !g->leader_id && g->nmembers > 0)
         g->leader_id = sm_xstrdup(g->members[0]->id);

@@ -91,6 +91,15 @@ static void set_str(char **dst, const char *s)
     *dst = dup_or_null(s);
 }
 
+void sm_group_member_set_client_id(sm_group_member_t *m, const char *id, size_t len)
+{
+    free(m->client_id);
+    m->client_id = sm_xmalloc(len + 1);
+    memcpy(m->client_id, id, len);
+    m->client_id[len] = '\0';
+    m->client_id_len = len;
+}
+
 static void set_state(sm_group_t *g, sm_group_state_t s, sm_group_time_t now)
 {
     if (g->state != s)
@@ -633,7 +642,8 @@ static void member_update(sm_group_member_t *m, const sm_group_join_args_t *a)
     member_set_protocols(m, a->protocols, a->nprotocols);
     m->session_timeout_ms = a->session_timeout_ms;
     m->rebalance_timeout_ms = a->rebalance_timeout_ms;
-    set_str(&m->client_id, a->client_id ? a->client_id : "");
+    const char *cid = a->client_id ? a->client_id : "";
+    sm_group_member_set_client_id(m, cid, a->client_id_len ? a->client_id_len : strlen(cid));
     set_str(&m->client_host, a->client_host ? a->client_host : "");
 }
 
@@ -1119,7 +1129,7 @@ sm_group_member_t *sm_group_restore_member(sm_group_t *g, const char *member_id,
     sm_group_member_t *m = sm_xcalloc(1, sizeof *m);
     m->id = sm_xstrdup(member_id);
     m->instance_id = dup_or_null(instance_id);
-    m->client_id = sm_xstrdup(client_id ? client_id : "");
+    sm_group_member_set_client_id(m, client_id ? client_id : "", client_id ? strlen(client_id) : 0);
     m->client_host = sm_xstrdup(client_host ? client_host : "");
     m->session_timeout_ms = session_timeout_ms;
     m->rebalance_timeout_ms = rebalance_timeout_ms < 0 ? session_timeout_ms : rebalance_timeout_ms;

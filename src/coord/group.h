@@ -90,7 +90,8 @@ typedef struct sm_group_protocol {
 struct sm_group_member {
     char *id;
     char *instance_id; /* group.instance.id of a static member, or NULL */
-    char *client_id;
+    char *client_id;      /* may hold NUL bytes: client_id_len is its length */
+    size_t client_id_len;
     char *client_host;
     int32_t session_timeout_ms;
     int32_t rebalance_timeout_ms;
@@ -179,6 +180,7 @@ typedef struct sm_group_join_args {
     const char *member_id;   /* "" = a member joining for the first time */
     const char *instance_id; /* NULL = dynamic member */
     const char *client_id;
+    size_t client_id_len;         /* bytes of client_id; 0 = up to its NUL */
     const char *client_host;
     int32_t session_timeout_ms;
     int32_t rebalance_timeout_ms; /* -1 (v0) = session timeout */
@@ -248,6 +250,9 @@ int32_t sm_group_rebalance_timeout_ms(const sm_group_t *g);
 /* A group that holds nothing worth keeping: Empty, no members, no pending
  * members and no offsets. */
 bool sm_group_is_disposable(const sm_group_t *g);
+
+/* Replace m's client id with len bytes at id (any bytes, NUL included). */
+void sm_group_member_set_client_id(sm_group_member_t *m, const char *id, size_t len);
 
 /* Loading from __consumer_offsets: add a member as stored (state Stable if
  * any). Strings and bytes are copied. */

@@ -301,10 +301,12 @@ static void fetch_one(const sm_group_t *g, sm_group_fetch_part_t *p, sm_arena_t 
         p->offset = e->offset;
         p->leader_epoch = e->leader_epoch;
         p->metadata = sm_arena_strndup(a, e->metadata, e->metadata_len);
+        p->metadata_len = e->metadata_len;
     } else {
         p->offset = -1;
         p->leader_epoch = -1;
         p->metadata = "";
+        p->metadata_len = 0;
     }
 }
 
@@ -340,6 +342,7 @@ int16_t sm_group_coord_fetch_all(sm_group_coord_t *c, const char *group_id, sm_a
             r[i].offset = v[i]->offset;
             r[i].leader_epoch = v[i]->leader_epoch;
             r[i].metadata = sm_arena_strndup(a, v[i]->metadata, v[i]->metadata_len);
+            r[i].metadata_len = v[i]->metadata_len;
             r[i].error = SM_KERR_NONE;
         }
         free(v);
@@ -444,7 +447,8 @@ void sm_group_coord_describe(sm_group_coord_t *c, const char *group_id, sm_arena
             d->member_id = sm_arena_strndup(a, m->id, strlen(m->id));
             d->instance_id =
                 m->instance_id ? sm_arena_strndup(a, m->instance_id, strlen(m->instance_id)) : NULL;
-            d->client_id = sm_arena_strndup(a, m->client_id, strlen(m->client_id));
+            d->client_id = sm_arena_strndup(a, m->client_id, m->client_id_len);
+            d->client_id_len = m->client_id_len;
             d->client_host = sm_arena_strndup(a, m->client_host, strlen(m->client_host));
             if (stable) {
                 /* Kafka shows metadata and assignment only for a stable group. */

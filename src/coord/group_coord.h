@@ -161,7 +161,8 @@ typedef struct sm_group_fetch_part {
     int32_t partition;
     int64_t offset;         /* out: -1 if none */
     int32_t leader_epoch;   /* out */
-    const char *metadata;   /* out: arena copy, "" if none */
+    const char *metadata;   /* out: arena copy, "" if none; may hold NUL bytes */
+    size_t metadata_len;    /* out: its length (bytes, not up to a NUL) */
     int16_t error;          /* out */
 } sm_group_fetch_part_t;
 /* OffsetFetch of the listed partitions; returns the group-level error. */
@@ -173,6 +174,7 @@ int16_t sm_group_coord_fetch_all(sm_group_coord_t *c, const char *group_id, sm_a
 
 typedef struct sm_group_desc_member {
     const char *member_id, *instance_id, *client_id, *client_host;
+    size_t client_id_len; /* client_id may hold NUL bytes */
     const uint8_t *metadata;
     int32_t metadata_len;
     const uint8_t *assignment;

@@ -87,6 +87,32 @@ char *sm_xasprintf(const char *fmt, ...)
     return out;
 }
 
+int sm_edit_distance(const char *a, const char *b, int limit)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 127 || lb > 127)
+        return limit + 1;
+    if ((la > lb ? la - lb : lb - la) > (size_t)limit)
+        return limit + 1;
+    int prev[128], cur[128];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (int)i;
+        int best = cur[0];
+        for (size_t j = 1; j <= lb; j++) {
+            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            int del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = SM_MIN(sub, SM_MIN(del, ins));
+            best = SM_MIN(best, cur[j]);
+        }
+        if (best > limit)
+            return limit + 1;
+        memcpy(prev, cur, sizeof(int) * (lb + 1));
+    }
+    return prev[lb];
+}
+
 void sm_assert_fail(const char *expr, const char *file, int line)
 {
     fprintf(stderr, "samsa: assertion failed: %s at %s:%d\n", expr, file, line);

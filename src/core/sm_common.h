@@ -17,6 +17,10 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+/* The release this tree builds: printed by `samsa-broker --version`, `samsa
+ * version` and the broker's start-up banner. */
+#define SM_VERSION "0.2.0-dev"
+
 #define SM_MUST_CHECK __attribute__((warn_unused_result))
 #define SM_UNUSED(x) ((void)(x))
 #define SM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -53,6 +57,11 @@ char *sm_xstrdup(const char *s);
 char *sm_xstrndup(const char *s, size_t n);
 /* printf into a freshly allocated string. */
 char *sm_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Levenshtein distance between a and b, giving up (returning limit + 1) once
+ * it must exceed limit; for "did you mean" suggestions. Strings longer than
+ * 127 bytes count as too far. */
+int sm_edit_distance(const char *a, const char *b, int limit);
 
 /* Invariant check that stays on in release builds. */
 #define SM_ASSERT(cond)                                                        \

@@ -98,8 +98,25 @@ static void test_varint_fast_paths(void)
     CHECK_EQ(r.err, 0);
 }
 
+static void test_edit_distance(void)
+{
+    CHECK_EQ(sm_edit_distance("num.partitions", "num.partitions", 3), 0);
+    CHECK_EQ(sm_edit_distance("num.partition", "num.partitions", 3), 1);
+    CHECK_EQ(sm_edit_distance("log.retention.hour", "log.retention.hours", 3), 1);
+    CHECK_EQ(sm_edit_distance("kitten", "sitting", 3), 3);
+    CHECK_EQ(sm_edit_distance("", "abc", 3), 3);
+    /* beyond the limit: limit + 1, whatever the true distance */
+    CHECK_EQ(sm_edit_distance("kitten", "sitting", 2), 3);
+    CHECK_EQ(sm_edit_distance("a", "abcdefgh", 2), 3);
+    char long_key[200];
+    memset(long_key, 'x', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = 0;
+    CHECK_EQ(sm_edit_distance(long_key, long_key, 2), 3);
+}
+
 int main(void)
 {
+    RUN(test_edit_distance);
     RUN(test_varint_fast_paths);
     RUN(test_varints);
     RUN(test_fixed);
