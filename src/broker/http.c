@@ -118,6 +118,7 @@ sm_http_parse_t sm_http_parse(const char *buf, size_t len, sm_http_req_t *out)
 /* ------------------------------------------------------------ connections */
 
 static void hconn_io(void *ctx, uint32_t events);
+static void hconn_error(hconn_t *c, int status, const char *why);
 
 static void hconn_close(hconn_t *c)
 {
@@ -143,8 +144,10 @@ static void hconn_timeout(void *arg)
 {
     hconn_t *c = arg;
     c->timer = 0;
-    if (c->state == H_READING)
-        SM_DEBUG("http", "%s: request not complete after %d ms", c->peer, SM_HTTP_READ_TIMEOUT_MS);
+    if (c->state == H_READING) {
+        hconn_error(c, 408, "request not complete in time"); /* best effort, then close */
+        return;
+    }
     hconn_close(c);
 }
 
