@@ -250,7 +250,7 @@ def test_errors_per_api(broker):
                                 request="Produce", error="UNKNOWN_TOPIC_OR_PARTITION")
     w = WireConn(broker.port)
     # Produce v3 to a topic that does not exist (Produce never auto-creates)
-    batch = record_batch([(None, b"v")])
+    batch = record_batch([(None, b"v", [])])
     body = (struct.pack(">h", -1) + struct.pack(">hi", 1, 5000) +
             enc_array([enc_str(topic) + enc_array([struct.pack(">i", 0) +
                                                    struct.pack(">i", len(batch)) + batch])]))
