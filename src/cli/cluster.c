@@ -428,11 +428,16 @@ static int cluster_health(int argc, char **argv)
             cli_table_cell(&t, "%s", h->url);
             cli_table_cell(&t, "%s", h->reachable ? "yes" : "no");
             cli_table_cell(&t, "%s", h->ready ? "yes" : "no");
-            cli_table_cell(&t, "%.0f", h->urp);
-            cli_table_cell(&t, "%.0f", h->offline);
-            cli_table_cell(&t, "%s", h->active > 0 ? "active" : "-");
-            cli_table_cell(&t, "%.0f", h->conns);
-            cli_table_cell(&t, "%.0f", h->lag);
+            if (!h->reachable) {
+                for (int k = 0; k < 5; k++)
+                    cli_table_cell(&t, "-");
+            } else {
+                cli_table_cell(&t, "%.0f", h->urp);
+                cli_table_cell(&t, "%.0f", h->offline);
+                cli_table_cell(&t, "%s", h->active > 0 ? "active" : "-");
+                cli_table_cell(&t, "%.0f", h->conns);
+                cli_table_cell(&t, "%.0f", h->lag);
+            }
             cli_table_cell(&t, "%s", h->healthy ? "healthy" : h->reason);
         }
         cli_table_print(&t, stdout);
