@@ -123,6 +123,7 @@ class Samsa:
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.quorum.voters": f"1@127.0.0.1:{cport}",
             "log.dirs": self.data,
+            "metrics.listener": f"http://127.0.0.1:{free_port()}",  # never the shared 9644
             "num.partitions": "1",
         }.items():
             cmd += ["--override", f"{k}={v}"]

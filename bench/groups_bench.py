@@ -39,6 +39,7 @@ def start_broker(workdir, delay_ms):
             "--override", f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
             "--override", f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
             "--override", f"controller.quorum.voters=1@127.0.0.1:{cport}",
+            "--override", f"metrics.listener=http://127.0.0.1:{free_port()}",
             "--override", f"group.initial.rebalance.delay.ms={delay_ms}"]
     log = open(os.path.join(workdir, "broker.log"), "w")
     proc = subprocess.Popen(args, stdout=log, stderr=log)

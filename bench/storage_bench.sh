@@ -30,6 +30,7 @@ cc -O2 -o "$BENCH" bench/storage_bench.c $(pkg-config --cflags --libs rdkafka) -
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 CPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BOOT=127.0.0.1:$PORT
 mkdir -p "$WORK/data"
 cat > "$WORK/server.properties" <<EOF
@@ -41,6 +42,7 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.quorum.voters=1@127.0.0.1:$CPORT
 log.dirs=$WORK/data
+metrics.listener=http://127.0.0.1:$MPORT
 num.partitions=1
 offsets.topic.replication.factor=1
 EOF

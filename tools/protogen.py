@@ -619,6 +619,38 @@ def emit_encode(c, msg, st):
     c()
 
 
+def is_error_field(f):
+    return not f.is_array and f.elem == 'int16' and f.name.endswith('ErrorCode')
+
+
+def has_errors(st, seen=None):
+    """Does st, or a struct it embeds or points to, carry an ...ErrorCode field?"""
+    seen = seen or set()
+    if st.name in seen:
+        return False
+    seen = seen | {st.name}
+    return any(is_error_field(f) or (f.is_struct and has_errors(f.struct, seen)) for f in st.fields)
+
+
+def emit_errors(c, msg, st):
+    """err_<struct>(m, fn, arg): fn(arg, code) for every non-zero ...ErrorCode field, at any depth
+    (fields absent from a version keep their default 0, so no version checks are needed)."""
+    c('static void err_%s(const %s_t *m, sm_proto_err_fn fn, void *arg)' % (st.cname, st.cname))
+    c('{')
+    for f in st.fields:
+        if is_error_field(f):
+            c('if (m->%s)' % f.cname, 1)
+            c('fn(arg, m->%s);' % f.cname, 2)
+        elif f.is_struct and has_errors(f.struct):
+            if f.is_array:
+                c('for (int32_t i = 0; i < m->%s_count; i++)' % f.cname, 1)
+                c('err_%s(&m->%s[i], fn, arg);' % (f.struct.cname, f.cname), 2)
+            else:
+                c('err_%s(&m->%s, fn, arg);' % (f.struct.cname, f.cname), 1)
+    c('}')
+    c()
+
+
 def tagged_structs(msg):
     """Structs used as non-array tagged fields (they need an is_default check)."""
     out = []
@@ -763,6 +795,9 @@ def generate(msgs, out_dir):
     h()
     h('#include "proto.h"')
     h()
+    h('/* Called with each non-zero error code of a response (sm_<response>_errors). */')
+    h('typedef void (*sm_proto_err_fn)(void *arg, int16_t error_code);')
+    h()
     h('/* API keys */')
     h('enum {')
     for rq in reqs:
@@ -785,6 +820,9 @@ def generate(msgs, out_dir):
         h('SM_MUST_CHECK sm_err_t sm_%s_decode(sm_rd_t *r, sm_arena_t *a, int16_t version, sm_%s_t *out);'
           % (m.snake, m.snake))
         h('void sm_%s_encode(sm_wbuf_t *w, int16_t version, const sm_%s_t *m);' % (m.snake, m.snake))
+        if m.kind == 'response':
+            h('/* fn(arg, code) for every non-zero ...ErrorCode field (metrics). */')
+            h('void sm_%s_errors(const sm_%s_t *m, sm_proto_err_fn fn, void *arg);' % (m.snake, m.snake))
         h()
     h('/* The API table, sorted by key: one entry per request/response pair above. */')
     h('extern const sm_api_desc_t sm_api_table[];')
@@ -833,6 +871,22 @@ def generate(msgs, out_dir):
         c('enc_sm_%s(w, version, m);' % m.snake, 1)
         c('}')
         c()
+        if m.kind == 'response':
+            for st in order:
+                if has_errors(st) and st is not m.top:
+                    emit_errors(c, m, st)
+            if has_errors(m.top):
+                emit_errors(c, m, m.top)
+            c('void sm_%s_errors(const sm_%s_t *m, sm_proto_err_fn fn, void *arg)' % (m.snake, m.snake))
+            c('{')
+            if has_errors(m.top):
+                c('err_sm_%s(m, fn, arg);' % m.snake, 1)
+            else:
+                c('(void)m;', 1)
+                c('(void)fn;', 1)
+                c('(void)arg;', 1)
+            c('}')
+            c()
         # test helpers and type-erased wrappers for the message table
         for st in order:
             emit_fill(c, m, st)

@@ -90,6 +90,7 @@ const sm_config_def_t sm_broker_config_defs[] = {
     DEF("connections.max.idle.ms", SM_CONFIG_LONG, "600000", "Idle connections are closed after this"),
     RNG("max.connections", SM_CONFIG_INT, IMAX, 0, 2147483647, "Connection limit"),
     RNG("max.connections.per.ip", SM_CONFIG_INT, IMAX, 0, 2147483647, "Connection limit per client address"),
+    DEF("metrics.listener", SM_CONFIG_STRING, "http://127.0.0.1:9644", "Samsa: HTTP endpoint serving /metrics (Prometheus) and /health, http://host:port (empty = off)"),
     /* logs */
     DEF("log.dirs", SM_CONFIG_LIST, NULL, "Directories holding partition logs (overrides log.dir)"),
     DEF("log.dir", SM_CONFIG_STRING, "/tmp/kraft-combined-logs", "Log directory when log.dirs is unset"),
@@ -871,6 +872,7 @@ void sm_config_free(sm_config_t *c)
     free(c->metadata_log_dir);
     free(c->log_cleanup_policy);
     free(c->compression_type);
+    free(c->metrics_host);
     for (int i = 0; i < c->nset; i++) {
         free(c->set[i].key);
         free(c->set[i].value);
@@ -1131,6 +1133,17 @@ static sm_err_t fill_structured(sm_config_t *c, char *err, size_t errlen)
     if (c->nlog_dirs == 0) {
         set_err(err, errlen, "log.dirs (or log.dir) must name at least one directory");
         return SM_ERR_INVALID;
+    }
+    /* metrics.listener: "http://host:port", or empty for none */
+    const char *ml = eff(c, "metrics.listener");
+    c->metrics_port = -1;
+    if (ml && *ml) {
+        if (strncmp(ml, "http://", 7) != 0 || !parse_host_port(ml + 7, &c->metrics_host,
+                                                               &c->metrics_port)) {
+            set_err(err, errlen, "Invalid value %s for configuration metrics.listener: expected "
+                    "http://host:port (or empty to disable)", ml);
+            return SM_ERR_INVALID;
+        }
     }
     if (c->group_min_session_timeout_ms > c->group_max_session_timeout_ms) {
         set_err(err, errlen, "group.min.session.timeout.ms=%d is larger than "

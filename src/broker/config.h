@@ -130,6 +130,8 @@ typedef struct sm_config {
     int64_t connections_max_idle_ms;
     int32_t max_connections;
     int32_t max_connections_per_ip;
+    char *metrics_host;                  /* metrics.listener host ("" = any); NULL if off */
+    int32_t metrics_port;                /* metrics.listener port (0 = ephemeral); -1 = off */
 
     /* logs */
     char **log_dirs;

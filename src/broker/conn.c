@@ -40,6 +40,7 @@
 #include "dispatch.h"
 #include "framer.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "sm_proto_gen.h"
 
@@ -91,6 +92,8 @@ typedef struct conn_loop {
     uint64_t sweep_timer;
     int nconns;
     int64_t idle_ms;
+    sm_metrics_t *metrics;
+    sm_loop_metrics_t *lm; /* this loop's request counters */
 } conn_loop_t;
 
 struct sm_conn {
@@ -245,6 +248,8 @@ static conn_loop_t *conn_loop_get(sm_server_t *srv, sm_loop_t *l)
         cl->rbuf = sm_xmalloc(RBUF_SIZE);
         cl->frames = sm_bufpool_new(POOL_BUFS, POOL_BYTES, POOL_MIN);
         cl->idle_ms = sm_server_config(srv)->connections_max_idle_ms;
+        cl->metrics = sm_server_metrics(srv);
+        cl->lm = sm_metrics_loop(cl->metrics, sm_loop_id(l));
         sm_loop_set_local(l, cl, conn_loop_free);
     }
     return cl;
@@ -579,6 +584,11 @@ static void pop_head(sm_conn_t *c)
     c->out_mem = 0;
     c->out_splice = 0;
     c->out_splice_pos = 0;
+    if (c->cl && c->cl->lm) { /* metrics: on the loop thread only */
+        sm_loop_metrics_request(c->cl->lm, req->api_key, sm_now_mono_us() - req->received_us);
+        if (__atomic_load_n(&req->state, __ATOMIC_RELAXED) == REQ_FAILED)
+            sm_metrics_error(c->cl->metrics, req->api_key, KERR_INVALID_REQUEST);
+    }
     req_free(req);
 }
 

@@ -101,6 +101,14 @@ static int g_npurg;
 
 static void recheck(void *arg);
 
+int sm_fetch_purgatory_size(void)
+{
+    int n = 0;
+    for (int i = 0; i < g_npurg; i++)
+        n += __atomic_load_n(&g_purg[i].count, __ATOMIC_RELAXED);
+    return n;
+}
+
 void sm_fetch_init(sm_server_t *srv)
 {
     g_npurg = sm_server_nloops(srv);
@@ -183,6 +191,11 @@ static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budge
         out->records.fd = sl.fd;
         out->records.file_off = sl.file_pos;
         out->records.ref = sl.ref; /* released after encoding */
+        /* metrics: bytes and messages (offsets) out, read at scrape time */
+        __atomic_fetch_add(&fp->p->bytes_out, (uint64_t)sl.len, __ATOMIC_RELAXED);
+        if (sl.next_offset > rq->fetch_offset)
+            __atomic_fetch_add(&fp->p->msgs_out, (uint64_t)(sl.next_offset - rq->fetch_offset),
+                               __ATOMIC_RELAXED);
     } else if (sl.ref) {
         sm_ref_release(sl.ref);
     }
@@ -272,6 +285,7 @@ static void respond(fetch_state_t *fs)
         used++;
     }
     sm_fetch_response_encode(&req->resp, req->api_version, &resp);
+    sm_fetch_response_errors(&resp, sm_req_count_error, req);
     /* The writer holds its own references to the spliced segments now. */
     for (int i = 0; i < used; i++)
         if (pd[i].records.ref)
@@ -288,7 +302,7 @@ static void purg_add(purgatory_t *pg, fetch_state_t *fs)
     if (pg->head)
         pg->head->prev = fs;
     pg->head = fs;
-    pg->count++;
+    __atomic_store_n(&pg->count, pg->count + 1, __ATOMIC_RELAXED); /* read by metrics */
     fs->waiters = SM_ARENA_NEW(&fs->req->arena, waiter_t, fs->nparts > 0 ? fs->nparts : 1);
     for (int i = 0; i < fs->nparts; i++) {
         waiter_t *w = &fs->waiters[i];
@@ -317,7 +331,7 @@ static void purg_remove(purgatory_t *pg, fetch_state_t *fs)
     if (fs->next)
         fs->next->prev = fs->prev;
     fs->prev = fs->next = NULL;
-    pg->count--;
+    __atomic_store_n(&pg->count, pg->count - 1, __ATOMIC_RELAXED);
     for (int i = 0; i < fs->nparts; i++) {
         waiter_t *w = &fs->waiters[i];
         if (!w->p)

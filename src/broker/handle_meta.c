@@ -91,6 +91,7 @@ void sm_handle_api_versions(sm_req_t *req)
         resp.finalized_features[0].max_version_level = 21;
     }
     sm_api_versions_response_encode(&req->resp, version, &resp);
+    sm_api_versions_response_errors(&resp, sm_req_count_error, req);
     sm_req_done(req);
 }
 
@@ -253,6 +254,7 @@ static void metadata_answer(sm_req_t *req, void *msgp)
     /* Topic and partition arrays point into the image: encode before
      * releasing it. */
     sm_metadata_response_encode(&req->resp, req->api_version, &resp);
+    sm_metadata_response_errors(&resp, sm_req_count_error, req);
     sm_meta_image_put(img);
     for (int i = 0; i < nold; i++)
         sm_meta_image_put(old_imgs[i]);
@@ -279,6 +281,7 @@ void sm_handle_describe_cluster(sm_req_t *req)
         resp.brokers[i].rack = bv[i].rack;
     }
     sm_describe_cluster_response_encode(&req->resp, req->api_version, &resp);
+    sm_describe_cluster_response_errors(&resp, sm_req_count_error, req);
     sm_meta_image_put(img);
     sm_req_done(req);
 }

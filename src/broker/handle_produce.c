@@ -24,6 +24,7 @@
 #include "server.h"
 #include "storage/log.h"
 #include "batch.h"
+#include "metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ typedef struct produce_park {
     sm_req_t *req;
     sm_produce_response_t resp;
     int pending; /* atomic: waiting partitions + 1 while the handler runs */
+    bool parked; /* counted in the produce purgatory size (metrics) */
 } produce_park_t;
 
 typedef struct produce_wait {
@@ -46,8 +48,11 @@ typedef struct produce_wait {
 
 static void park_release(produce_park_t *park)
 {
-    if (__atomic_sub_fetch(&park->pending, 1, __ATOMIC_ACQ_REL) == 0)
+    if (__atomic_sub_fetch(&park->pending, 1, __ATOMIC_ACQ_REL) == 0) {
+        if (park->parked)
+            sm_metrics_produce_parked(sm_server_metrics(park->req->srv), -1);
         SM_RESPOND(produce_response, park->req, &park->resp);
+    }
 }
 
 /* Background worker: fsync for every waiter of the partition, complete them. */
@@ -108,6 +113,10 @@ static sm_err_t produce_make_durable(produce_park_t *park, sm_partition_t *p, in
         pw->park = park;
         pw->pr = pr;
         __atomic_add_fetch(&park->pending, 1, __ATOMIC_ACQ_REL);
+        if (!park->parked) {
+            park->parked = true;
+            sm_metrics_produce_parked(sm_server_metrics(park->req->srv), 1);
+        }
     }
     pw->w.target = last_offset + 1;
     switch (sm_log_wait_durable(p->log, &pw->w)) {

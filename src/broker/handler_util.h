@@ -21,10 +21,11 @@
         }                                                                                   \
     } while (0)
 
-/* Encode the response body and finish the request. */
+/* Encode the response body, count its error codes (metrics) and finish the request. */
 #define SM_RESPOND(name, req, msg)                                                          \
     do {                                                                                    \
         sm_##name##_encode(&(req)->resp, (req)->api_version, (msg));                        \
+        sm_##name##_errors((msg), sm_req_count_error, (req));                               \
         sm_req_done(req);                                                                   \
     } while (0)
 

@@ -61,6 +61,10 @@ void sm_req_done(sm_req_t *req);
  * API and why; no response. Any thread; counts as done. */
 void sm_req_fail(sm_req_t *req, const char *why);
 
+/* Count one error code of req's response in the errors-per-API metric
+ * (an sm_proto_err_fn; arg is the sm_req_t). Any thread. */
+void sm_req_count_error(void *req, int16_t error_code);
+
 /* Log prefix helper: "peer=1.2.3.4:5678 client=rdkafka". Loop thread. */
 const char *sm_req_peer(const sm_req_t *req);
 

@@ -22,6 +22,8 @@
 #include "conn.h"
 #include "group_coord.h"
 #include "hmap.h"
+#include "http.h"
+#include "metrics.h"
 #include "log.h"
 #include "loop.h"
 #include "meta.h"
@@ -97,6 +99,10 @@ struct sm_server {
     /* the .lock of every log dir (and metadata.log.dir), held until close */
     int *dir_locks;
     int ndir_locks;
+    /* metrics.listener */
+    sm_metrics_t *metrics;
+    sm_http_server_t *http;
+    int ready; /* atomic: 0 starting, 1 serving, 2 shutting down */
 };
 
 const sm_config_t *sm_server_config(const sm_server_t *srv) { return srv->cfg; }
@@ -106,6 +112,14 @@ int32_t sm_server_node_id(const sm_server_t *srv) { return srv->cfg->node_id; }
 int sm_server_nloops(const sm_server_t *srv) { return srv->nloops; }
 sm_loop_t *sm_server_loop(const sm_server_t *srv, int i) { return srv->loops[i]; }
 const char *sm_server_cluster_id(const sm_server_t *srv) { return srv->cluster_id; }
+sm_metrics_t *sm_server_metrics(sm_server_t *srv) { return srv->metrics; }
+
+bool sm_server_ready(sm_server_t *srv, const char **reason)
+{
+    int r = __atomic_load_n(&srv->ready, __ATOMIC_ACQUIRE);
+    *reason = r == 0 ? "starting" : r == 2 ? "shutting down" : "ok";
+    return r == 1;
+}
 
 /* ------------------------------------------------------------ partitions */
 
@@ -175,6 +189,10 @@ sm_err_t sm_partition_append(sm_server_t *srv, sm_partition_t *p, uint8_t *batch
     sm_err_t err = sm_log_append(p->log, batches, len, sm_partition_leader_epoch(p),
                                  sm_now_wall_ms(), out);
     if (err == SM_OK) {
+        __atomic_fetch_add(&p->bytes_in, (uint64_t)len, __ATOMIC_RELAXED);
+        if (out)
+            __atomic_fetch_add(&p->msgs_in, (uint64_t)(out->last_offset - out->base_offset + 1),
+                               __ATOMIC_RELAXED);
         sm_fetch_notify_append(srv, p);
         if (out && out->write_behind_due) {
             sm_ref_keep(&p->ref);
@@ -219,6 +237,7 @@ static sm_partition_t *partition_open(sm_server_t *srv, const sm_config_dynamic_
         sm_partition_put(p);
         return NULL;
     }
+    sm_log_set_flush_histo(p->log, sm_metrics_flush_histo(srv->metrics));
     return p;
 }
 
@@ -503,6 +522,27 @@ static void maintenance_tick(void *arg)
     sm_loop_timer(srv->loops[0], sm_now_mono_ms() + 1000, maintenance_tick, srv);
 }
 
+sm_partition_t **sm_server_partitions(sm_server_t *srv, size_t *n_out)
+{
+    pthread_rwlock_rdlock(&srv->parts_lock);
+    size_t n = 0, cap = 64;
+    sm_partition_t **parts = sm_xmalloc(sizeof *parts * cap);
+    for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&srv->topics_by_name, e));) {
+        sm_topic_slot_t *s = e->value;
+        for (int32_t i = 0; i < s->npartitions; i++) {
+            if (!s->parts[i])
+                continue;
+            if (n == cap)
+                parts = sm_xrealloc(parts, sizeof *parts * (cap *= 2));
+            sm_ref_keep(&s->parts[i]->ref);
+            parts[n++] = s->parts[i];
+        }
+    }
+    pthread_rwlock_unlock(&srv->parts_lock);
+    *n_out = n;
+    return parts;
+}
+
 /* ------------------------------------------------------------ accepting */
 
 typedef struct handoff {
@@ -590,6 +630,8 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     sm_hmap_init(&srv->topics_by_id);
     workq_init(&srv->bg);
     workq_init(&srv->ctl);
+    srv->nloops = cfg->num_network_threads > 0 ? cfg->num_network_threads : cpu_count();
+    srv->metrics = sm_metrics_new(srv->nloops); /* before partitions open: they record fsyncs */
 
     char err[512];
     if (lock_dirs(srv, cfg, err, sizeof err) != SM_OK) {
@@ -615,7 +657,6 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     reconcile(srv, NULL, img);
     sm_meta_image_put(img);
 
-    srv->nloops = cfg->num_network_threads > 0 ? cfg->num_network_threads : cpu_count();
     srv->loops = sm_xcalloc((size_t)srv->nloops, sizeof *srv->loops);
     for (int i = 0; i < srv->nloops; i++)
         srv->loops[i] = sm_loop_new(i);
@@ -645,6 +686,17 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
         if (sm_loop_watch(srv->loops[0], ls->fd, EPOLLIN, on_accept, ls) != SM_OK)
             goto fail;
     }
+    if (cfg->metrics_port >= 0) {
+        int port = 0;
+        if (sm_http_open(cfg->metrics_host, cfg->metrics_port, sm_metrics_http, srv, &srv->http,
+                         &port) != SM_OK) {
+            SM_ERROR("server", "metrics.listener (http://%s:%d) could not be bound",
+                     cfg->metrics_host, cfg->metrics_port);
+            goto fail;
+        }
+        SM_INFO("server", "metrics.listener serving /metrics and /health on http://%s:%d",
+                cfg->metrics_host, port);
+    }
     *out = srv;
     return SM_OK;
 fail:
@@ -667,6 +719,7 @@ static void begin_shutdown(sm_server_t *srv)
     if (srv->stopping)
         return;
     __atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&srv->ready, 2, __ATOMIC_RELEASE); /* /health/ready: 503 */
     SM_INFO("server", "shutting down: no new connections, answering in-flight requests");
     /* Requests read from now on are dropped (sm_server_stopping), so clients
      * that keep polling cannot hold the drain open; fetches parked in the
@@ -731,6 +784,9 @@ void sm_server_run(sm_server_t *srv)
                               srv->listens[i].port);
     srv->next_retention_ms = sm_now_mono_ms() + srv->cfg->log_retention_check_interval_ms;
     sm_loop_timer(srv->loops[0], sm_now_mono_ms() + 1000, maintenance_tick, srv);
+    if (srv->http && sm_http_start(srv->http) != SM_OK)
+        SM_WARN("server", "metrics.listener: cannot start its thread");
+    __atomic_store_n(&srv->ready, 1, __ATOMIC_RELEASE);
     SM_INFO("server", "samsa broker %d serving on %s (cluster %s, %d event loops)",
             srv->cfg->node_id, desc, srv->cluster_id, srv->nloops);
     sm_loop_run(srv->loops[0]);
@@ -742,6 +798,9 @@ void sm_server_close(sm_server_t *srv)
 {
     if (!srv)
         return;
+    /* Scrapes read everything below: the metrics listener goes first. */
+    sm_http_close(srv->http);
+    srv->http = NULL;
     /* Metadata changes in flight finish first (they open partitions). */
     workq_stop(&srv->ctl);
     if (srv->groups)
@@ -773,5 +832,6 @@ void sm_server_close(sm_server_t *srv)
     for (int i = 0; i < srv->ndir_locks; i++)
         sm_dirlock_release(srv->dir_locks[i]);
     free(srv->dir_locks);
+    sm_metrics_free(srv->metrics);
     free(srv);
 }

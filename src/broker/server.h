@@ -35,6 +35,9 @@ typedef struct sm_partition {
     int32_t leader_epoch;      /* atomic: the controller updates it live */
     int32_t max_message_bytes; /* topic max.message.bytes (updated live) */
     bool deleted;         /* set when the topic is deleted; appends refused */
+    /* metrics (relaxed atomics, summed per topic when scraped) */
+    uint64_t bytes_in, msgs_in;   /* appended by produce */
+    uint64_t bytes_out, msgs_out; /* sent by fetch */
 } sm_partition_t;
 
 typedef struct sm_server sm_server_t;
@@ -73,6 +76,17 @@ const sm_config_t *sm_server_config(const sm_server_t *srv);
 sm_meta_t *sm_server_meta(sm_server_t *srv);
 sm_group_coord_t *sm_server_groups(sm_server_t *srv);
 int32_t sm_server_node_id(const sm_server_t *srv);
+typedef struct sm_metrics sm_metrics_t;
+sm_metrics_t *sm_server_metrics(sm_server_t *srv);
+
+/* Every hosted partition, each with a new reference (sm_partition_put
+ * them, free the array); *n gets the count. Any thread. */
+sm_partition_t **sm_server_partitions(sm_server_t *srv, size_t *n);
+
+/* Ready to serve: listeners bound, metadata loaded, loops running and not
+ * shutting down. Otherwise *reason says why ("starting", "shutting down").
+ * Any thread. */
+bool sm_server_ready(sm_server_t *srv, const char **reason);
 
 /* Run fn(arg) on a background worker thread (fsync, deletions, loading). */
 void sm_server_background(sm_server_t *srv, void (*fn)(void *arg), void *arg);
@@ -109,3 +123,5 @@ bool sm_server_stopping(const sm_server_t *srv);
 void sm_fetch_notify_append(sm_server_t *srv, sm_partition_t *p);
 void sm_fetch_init(sm_server_t *srv);
 void sm_fetch_shutdown(void);
+/* Fetches parked (long polling) on every loop. Any thread. */
+int sm_fetch_purgatory_size(void);

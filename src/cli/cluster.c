@@ -1,24 +1,40 @@
 /*
  * cluster.c - `samsa cluster info`: cluster id, controller, brokers with
  * their advertised listener and rack, and the API version ranges the broker
- * we reached supports.
+ * we reached supports; `samsa cluster health`: a summary of each broker's
+ * metrics.listener (/health and /metrics, docs/METRICS.md).
  *
  * Cluster id, controller and brokers come from librdkafka's Metadata; racks
  * from DescribeCluster and the API table from ApiVersions come over the
- * project's wire client (librdkafka 2.0.2 exposes neither). Main thread only.
+ * project's wire client (librdkafka 2.0.2 exposes neither). Health is read
+ * over plain HTTP/1.1 GETs (a blocking socket with the --timeout bound).
+ * Main thread only.
  */
+#define _GNU_SOURCE
 #include "admin_wire.h"
 #include "cli.h"
 #include "out.h"
 
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 static void cluster_usage(FILE *f)
 {
     fprintf(f, "usage: samsa cluster info\n"
                "  Cluster id, controller, brokers (id, host:port, rack) and the API versions\n"
-               "  supported by the broker samsa connected to.\n");
+               "  supported by the broker samsa connected to.\n"
+               "usage: samsa cluster health [--metrics-url URL]...\n"
+               "  Each broker's metrics.listener: reachable, ready, under-replicated and\n"
+               "  offline partitions, active controller, connections, total consumer group\n"
+               "  lag. --metrics-url http://host:port (repeatable; default\n"
+               "  http://<first bootstrap host>:9644). Exit 0 when every broker is reachable\n"
+               "  and ready with no under-replicated or offline partitions, else 1.\n");
 }
 
 static int cmp_broker(const void *x, const void *y)
@@ -159,6 +175,281 @@ static int cluster_info(void)
     return CLI_EXIT_OK;
 }
 
+/* ------------------------------------------------------------ health */
+
+#define HTTP_MAX_BYTES (256 << 20)
+
+/* GET path from host:port; the status code, and the body (malloc'ed) in
+ * *body. Returns false (with why) when the broker cannot be reached or the
+ * answer is not HTTP. */
+static bool http_get(const char *host, const char *port, const char *path, int *status,
+                     char **body, char *why, size_t whylen)
+{
+    *body = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int rc = getaddrinfo(host, port, &hints, &ai);
+    if (rc != 0) {
+        snprintf(why, whylen, "%s: %s", host, gai_strerror(rc));
+        return false;
+    }
+    int fd = -1;
+    snprintf(why, whylen, "cannot connect");
+    for (struct addrinfo *p = ai; p && fd < 0; p = p->ai_next) {
+        fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
+        if (fd < 0)
+            continue;
+        struct timeval tv = {cli_g.timeout_ms / 1000, (cli_g.timeout_ms % 1000) * 1000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, p->ai_addr, p->ai_addrlen) != 0) {
+            snprintf(why, whylen, "connect: %s", strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return false;
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\n\r\n",
+                     path, host, port);
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+        snprintf(why, whylen, "send: %s", strerror(errno));
+        close(fd);
+        return false;
+    }
+    size_t len = 0, cap = 64 * 1024;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) {
+            if (cap >= HTTP_MAX_BYTES)
+                break;
+            buf = realloc(buf, cap *= 2);
+        }
+        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
+        if (r > 0) {
+            len += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(why, whylen, "recv: %s", strerror(errno));
+            free(buf);
+            close(fd);
+            return false;
+        }
+        break;
+    }
+    close(fd);
+    buf[len] = 0;
+    char *eoh = strstr(buf, "\r\n\r\n");
+    if (strncmp(buf, "HTTP/1.", 7) != 0 || !eoh || sscanf(buf + 8, " %d", status) != 1) {
+        snprintf(why, whylen, "not an HTTP answer");
+        free(buf);
+        return false;
+    }
+    size_t hl = (size_t)(eoh + 4 - buf);
+    memmove(buf, eoh + 4, len - hl + 1);
+    *body = buf;
+    return true;
+}
+
+typedef struct health {
+    char url[300];
+    bool reachable, ready;
+    char reason[128];
+    double urp, offline, active, conns, lag;
+    bool healthy;
+} health_t;
+
+/* Sum of the samples of metric name (any labels) in a Prometheus text page. */
+static double prom_sum(const char *page, const char *name, bool *found)
+{
+    double sum = 0;
+    size_t nl = strlen(name);
+    *found = false;
+    for (const char *l = page; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (*l == '#' || strncmp(l, name, nl) != 0 || (l[nl] != ' ' && l[nl] != '{'))
+            continue;
+        const char *v = l + nl;
+        if (*v == '{') {
+            v = strchr(v, '}');
+            if (!v)
+                continue;
+            v++;
+        }
+        sum += strtod(v, NULL);
+        *found = true;
+    }
+    return sum;
+}
+
+/* "http://host:port[/...]" -> host, port. */
+static bool split_url(const char *url, char *host, size_t hlen, char *port, size_t plen)
+{
+    if (strncmp(url, "http://", 7) != 0)
+        return false;
+    const char *h = url + 7, *end = h + strcspn(h, "/"), *colon;
+    if (*h == '[') {
+        const char *close = memchr(h, ']', (size_t)(end - h));
+        if (!close || close[1] != ':')
+            return false;
+        snprintf(host, hlen, "%.*s", (int)(close - h - 1), h + 1);
+        colon = close + 1;
+    } else {
+        colon = memrchr(h, ':', (size_t)(end - h));
+        if (!colon)
+            return false;
+        snprintf(host, hlen, "%.*s", (int)(colon - h), h);
+    }
+    snprintf(port, plen, "%.*s", (int)(end - colon - 1), colon + 1);
+    return *host && *port;
+}
+
+static void health_check(health_t *h)
+{
+    char host[256], port[16], why[256] = "";
+    int status = 0;
+    char *body = NULL;
+    snprintf(h->reason, sizeof h->reason, "unreachable");
+    if (!split_url(h->url, host, sizeof host, port, sizeof port)) {
+        snprintf(h->reason, sizeof h->reason, "bad URL (expected http://host:port)");
+        return;
+    }
+    if (!http_get(host, port, "/health", &status, &body, why, sizeof why)) {
+        snprintf(h->reason, sizeof h->reason, "unreachable: %s", why);
+        return;
+    }
+    h->reachable = true;
+    h->ready = status == 200;
+    const char *r = strstr(body, "\"reason\":\"");
+    if (r)
+        snprintf(h->reason, sizeof h->reason, "%.*s", (int)strcspn(r + 10, "\""), r + 10);
+    else
+        snprintf(h->reason, sizeof h->reason, "HTTP %d", status);
+    free(body);
+    if (!http_get(host, port, "/metrics", &status, &body, why, sizeof why) || status != 200) {
+        snprintf(h->reason, sizeof h->reason, "/metrics: %s", *why ? why : "not 200");
+        h->ready = false;
+        free(body);
+        return;
+    }
+    bool f1, f2, f3, f4, f5;
+    h->urp = prom_sum(body, "kafka_server_replicamanager_underreplicatedpartitions", &f1);
+    h->offline = prom_sum(body, "kafka_controller_kafkacontroller_offlinepartitionscount", &f2);
+    h->active = prom_sum(body, "kafka_controller_kafkacontroller_activecontrollercount", &f3);
+    h->conns = prom_sum(body, "kafka_server_socketservermetrics_connection_count", &f4);
+    h->lag = prom_sum(body, "kafka_consumergroup_lag", &f5);
+    free(body);
+    if (!(f1 && f2 && f3 && f4)) {
+        snprintf(h->reason, sizeof h->reason, "/metrics lacks the health metrics");
+        return;
+    }
+    h->healthy = h->ready && h->urp == 0 && h->offline == 0;
+}
+
+static int cluster_health(int argc, char **argv)
+{
+    static const cli_opt_t opts[] = {{"metrics-url", 1, 'm'}, {0}};
+    cli_args_t a;
+    cli_args_init(&a, "cluster health", argc - 1, argv + 1);
+    const char **urls = calloc((size_t)argc + 1, sizeof *urls);
+    int nurls = 0, c;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == 'm') {
+            urls[nurls++] = a.arg;
+        } else if (c == 'h') {
+            cluster_usage(stdout);
+            free(urls);
+            return CLI_EXIT_OK;
+        } else if (c == 0) {
+            free(urls);
+            return cli_usage_fail(a.cmd, "unexpected argument '%s'", a.arg);
+        } else {
+            free(urls);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    char dflt[300];
+    if (nurls == 0) {
+        /* http://<first bootstrap host>:9644 */
+        const char *b = cli_g.brokers;
+        size_t blen = strcspn(b, ",");
+        const char *colon = b[0] == '[' ? memchr(b, ']', blen) : memrchr(b, ':', blen);
+        size_t hlen = colon ? (size_t)(colon - b) + (b[0] == '[') : blen;
+        snprintf(dflt, sizeof dflt, "http://%.*s:9644", (int)hlen, b);
+        urls[nurls++] = dflt;
+    }
+    health_t *hs = calloc((size_t)nurls, sizeof *hs);
+    bool all = true;
+    double lag = 0;
+    for (int i = 0; i < nurls; i++) {
+        snprintf(hs[i].url, sizeof hs[i].url, "%s", urls[i]);
+        health_check(&hs[i]);
+        all = all && hs[i].healthy;
+        lag += hs[i].lag;
+    }
+    if (cli_g.format == CLI_FMT_JSON) {
+        cli_json_t j;
+        cli_json_init(&j, stdout);
+        cli_json_obj_begin(&j);
+        cli_json_kbool(&j, "healthy", all);
+        cli_json_kint(&j, "group_lag", (int64_t)lag);
+        cli_json_key(&j, "brokers");
+        cli_json_arr_begin(&j);
+        for (int i = 0; i < nurls; i++) {
+            const health_t *h = &hs[i];
+            cli_json_obj_begin(&j);
+            cli_json_kstr(&j, "metrics_url", h->url);
+            cli_json_kbool(&j, "reachable", h->reachable);
+            cli_json_kbool(&j, "ready", h->ready);
+            cli_json_kstr(&j, "reason", h->reason);
+            cli_json_kint(&j, "under_replicated_partitions", (int64_t)h->urp);
+            cli_json_kint(&j, "offline_partitions", (int64_t)h->offline);
+            cli_json_kint(&j, "active_controller_count", (int64_t)h->active);
+            cli_json_kint(&j, "connections", (int64_t)h->conns);
+            cli_json_kint(&j, "group_lag", (int64_t)h->lag);
+            cli_json_kbool(&j, "healthy", h->healthy);
+            cli_json_obj_end(&j);
+        }
+        cli_json_arr_end(&j);
+        cli_json_obj_end(&j);
+        cli_json_done(&j);
+    } else {
+        cli_table_t t;
+        cli_table_init(&t, 9);
+        const char *hdr[] = {"METRICS URL", "REACHABLE",   "READY",     "UNDER-REPLICATED",
+                             "OFFLINE",     "CONTROLLER", "CONNECTIONS", "GROUP LAG", "STATUS"};
+        for (size_t i = 0; i < SM_ARRAY_LEN(hdr); i++)
+            cli_table_cell(&t, "%s", hdr[i]);
+        for (int i = 0; i < nurls; i++) {
+            const health_t *h = &hs[i];
+            cli_table_cell(&t, "%s", h->url);
+            cli_table_cell(&t, "%s", h->reachable ? "yes" : "no");
+            cli_table_cell(&t, "%s", h->ready ? "yes" : "no");
+            if (!h->reachable) {
+                for (int k = 0; k < 5; k++)
+                    cli_table_cell(&t, "-");
+            } else {
+                cli_table_cell(&t, "%.0f", h->urp);
+                cli_table_cell(&t, "%.0f", h->offline);
+                cli_table_cell(&t, "%s", h->active > 0 ? "active" : "-");
+                cli_table_cell(&t, "%.0f", h->conns);
+                cli_table_cell(&t, "%.0f", h->lag);
+            }
+            cli_table_cell(&t, "%s", h->healthy ? "healthy" : h->reason);
+        }
+        cli_table_print(&t, stdout);
+        cli_table_free(&t);
+        printf("\nCluster: %s (total consumer group lag %.0f)\n", all ? "HEALTHY" : "NOT HEALTHY",
+               lag);
+    }
+    free(hs);
+    free(urls);
+    return all ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
 int cli_cmd_cluster(int argc, char **argv)
 {
     int rc0 = cli_noun_start("cluster", cluster_usage, argc, argv);
@@ -168,5 +459,7 @@ int cli_cmd_cluster(int argc, char **argv)
         int rc = cli_verb_no_args("cluster info", cluster_usage, argc, argv);
         return rc >= 0 ? rc : cluster_info();
     }
+    if (strcmp(argv[0], "health") == 0)
+        return cluster_health(argc, argv);
     return cli_usage_fail("cluster", "unknown verb '%s'", argv[0]);
 }

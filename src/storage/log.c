@@ -440,13 +440,15 @@ sm_err_t sm_log_read(sm_log_t *log, int64_t offset, int64_t max_offset, int32_t 
             sm_segfiles_release(f);
             return SM_OK;
         }
-        int64_t len = total, npos;
+        int64_t len = total, npos, last = sm_batch_last_offset(&b);
         while (sm_seg_scan_next(&sc, &b, &npos) == SM_OK) {
             if (sm_batch_last_offset(&b) >= max_offset ||
                 len + sm_batch_total_size(&b) > max_bytes)
                 break;
             len += sm_batch_total_size(&b);
+            last = sm_batch_last_offset(&b);
         }
+        out->next_offset = last + 1;
         out->fd = f->log_fd;
         out->file_pos = pos;
         out->len = (int32_t)len;
@@ -484,6 +486,8 @@ int sm_log_segment_count(sm_log_t *log)
     pthread_mutex_unlock(&log->mu);
     return n;
 }
+
+void sm_log_set_flush_histo(sm_log_t *log, sm_histo_t *h) { log->flush_histo = h; }
 
 void sm_log_set_config(sm_log_t *log, const sm_log_config_t *cfg)
 {

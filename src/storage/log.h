@@ -74,6 +74,7 @@ typedef struct sm_log_slice {
     int64_t file_pos;
     int32_t len;
     sm_ref_t *ref;
+    int64_t next_offset; /* after the last batch in the slice (metrics) */
 } sm_log_slice_t;
 
 /* Open (creating dir if missing) the log in dir; name ("topic-0") tags log
@@ -209,6 +210,10 @@ SM_MUST_CHECK sm_err_t sm_log_enforce_retention(sm_log_t *log, int64_t now_ms, i
 
 /* Live config change; takes effect for the next append/roll. */
 void sm_log_set_config(sm_log_t *log, const sm_log_config_t *cfg);
+/* Record the duration of each flush's fsyncs in h (metrics; h outlives the
+ * log). Before the log is shared with other threads. */
+typedef struct sm_histo sm_histo_t;
+void sm_log_set_flush_histo(sm_log_t *log, sm_histo_t *h);
 /* Write pending index entries and the leader-epoch file, then leave the log
  * dir; when the last log of a log dir closes, the dir syncs its file
  * system once, writes its checkpoint files and the clean-shutdown marker

@@ -177,6 +177,7 @@ sm_err_t sm_log_flush(sm_log_t *log)
     /* The active segment's indexes need no fsync: recovery rescans the
      * segment holding the recovery point and rebuilds them. A sealed
      * segment's indexes are trusted once the recovery point passes it. */
+    int64_t sync_start_us = sm_now_mono_us();
     for (int i = 0; i < npinned && !err; i++) {
         err = sm_file_datasync(files[i]->log_fd);
         if (!err && i < n - 1)
@@ -184,6 +185,8 @@ sm_err_t sm_log_flush(sm_log_t *log)
         if (!err && i < n - 1)
             err = sm_file_datasync(files[i]->tidx_fd);
     }
+    if (log->flush_histo && npinned > 0)
+        sm_histo_record_us(log->flush_histo, sm_now_mono_us() - sync_start_us);
     for (int i = 0; i < npinned; i++)
         sm_segfiles_release(files[i]);
     free(files);

@@ -16,6 +16,7 @@
 #ifndef SM_STORAGE_LOG_INTERNAL_H
 #define SM_STORAGE_LOG_INTERNAL_H
 
+#include "../core/histo.h"
 #include "log.h"
 #include "segment.h"
 
@@ -72,6 +73,7 @@ struct sm_log {
     bool wb_queued;
     char *topic;
     int32_t partition;
+    sm_histo_t *flush_histo; /* fsync latency (metrics), owned by the caller; may be NULL */
 };
 
 static inline sm_segment_t *sm_log_active(sm_log_t *log)

@@ -97,14 +97,16 @@ def port_accepts(port, timeout_s=0.5):
 class Broker:
     """One samsa-broker process (restartable) on fixed ports and a fixed data dir.
 
-    Attributes: .port, .controller_port, .bootstrap ("127.0.0.1:PORT"), .data_dir,
+    Attributes: .port, .controller_port, .metrics_port (metrics.listener) and
+    .metrics_url ("http://127.0.0.1:PORT"), .bootstrap ("127.0.0.1:PORT"), .data_dir,
     .config_path, .log_path, .proc (Popen or None), .exit_codes (one per stop).
     """
 
     def __init__(self, workdir, overrides=None, config_path=None, node_id=1):
         self.workdir = workdir
-        self.port, self.controller_port = free_ports(2)
+        self.port, self.controller_port, self.metrics_port = free_ports(3)
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
         self.data_dir = os.path.join(workdir, "data")
         self.log_path = os.path.join(workdir, "broker.log")
         self.node_id = node_id
@@ -125,6 +127,8 @@ class Broker:
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "controller.quorum.voters": f"{node_id}@127.0.0.1:{self.controller_port}",
             "log.dirs": self.data_dir,
+            # its own HTTP port: parallel brokers must never share 9644
+            "metrics.listener": self.metrics_url,
         }
         if config_path is None:
             # Our own config: a small single-node broker, fast group rebalances.

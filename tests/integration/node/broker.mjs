@@ -1,7 +1,8 @@
 // broker.mjs - start and stop a real samsa-broker for the Node.js client tests.
 //
 // Role: the node twin of tests/integration/conftest.py.  startBroker() picks
-// two free loopback ports (PLAINTEXT + CONTROLLER), writes a temp config and
+// three free loopback ports (PLAINTEXT, CONTROLLER and metrics.listener, so
+// parallel brokers never share 9644), writes a temp config and
 // data dir, spawns bin/samsa-broker with stdout+stderr appended to one log
 // file, and waits - a bounded poll, never a bare sleep - until the process has
 // logged "serving" and the port accepts connections.  close() stops it with
@@ -76,10 +77,12 @@ function portAccepts (port) {
 }
 
 export class Broker {
-  constructor (workdir, port, controllerPort, overrides) {
+  constructor (workdir, port, controllerPort, overrides, metricsPort = 0) {
     this.workdir = workdir
     this.port = port
     this.controllerPort = controllerPort
+    this.metricsPort = metricsPort
+    this.metricsUrl = `http://127.0.0.1:${metricsPort}`
     this.bootstrap = `127.0.0.1:${port}`
     this.dataDir = path.join(workdir, 'data')
     this.logPath = path.join(workdir, 'broker.log')
@@ -97,6 +100,7 @@ export class Broker {
       'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
       'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
       'log.dirs': this.dataDir,
+      'metrics.listener': this.metricsUrl,
       'num.partitions': '3',
       'auto.create.topics.enable': 'true',
       'offsets.topic.replication.factor': '1',
@@ -203,8 +207,8 @@ export class Broker {
 
 export async function startBroker (overrides = {}) {
   const workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'samsa-it-node-'))
-  const [port, controllerPort] = await freePorts(2)
-  const b = new Broker(workdir, port, controllerPort, overrides)
+  const [port, controllerPort, metricsPort] = await freePorts(3)
+  const b = new Broker(workdir, port, controllerPort, overrides, metricsPort)
   await b.start()
   return b
 }
