@@ -17,7 +17,8 @@
  *
  * kafka-broker-api-versions asks every broker ApiVersions (admin_wire.c) and
  * prints Kafka's "host:port (id: 1 rack: null) -> (" block; "usable" is the
- * highest version both the broker and Samsa's own codecs speak.
+ * highest version both the broker and Samsa's own codecs speak; racks come
+ * from DescribeCluster (librdkafka 2.0.2's metadata has none).
  * Main thread only.
  */
 #include "admin_wire.h"
@@ -472,6 +473,38 @@ static int cmp_broker(const void *x, const void *y)
     return (a->id > b->id) - (a->id < b->id);
 }
 
+/* Rack of broker id from DescribeCluster (in a), or NULL (Kafka prints "null"). */
+static char *rack_of(const sm_describe_cluster_response_t *dc, int32_t id, char *buf, size_t len)
+{
+    for (int32_t i = 0; dc && i < dc->brokers_count; i++)
+        if (dc->brokers[i].broker_id == id && dc->brokers[i].rack.len >= 0) {
+            snprintf(buf, len, "%.*s", (int)dc->brokers[i].rack.len, dc->brokers[i].rack.ptr);
+            return buf;
+        }
+    return NULL;
+}
+
+/* DescribeCluster through the first broker, for racks; NULL if unavailable. */
+static sm_describe_cluster_response_t *describe_cluster(sm_arena_t *a)
+{
+    cli_wire_t w;
+    if (!cli_wire_connect(&w, cli_g.brokers))
+        return NULL;
+    sm_describe_cluster_response_t *dc = NULL;
+    int16_t v;
+    if (w.max_ver[SM_API_DESCRIBE_CLUSTER] >= 0 &&
+        cli_wire_version(&w, SM_API_DESCRIBE_CLUSTER, 0, 1, &v)) {
+        sm_describe_cluster_request_t req;
+        sm_describe_cluster_request_init(&req);
+        void *resp;
+        if (cli_wire_call(&w, SM_API_DESCRIBE_CLUSTER, v, &req, a, &resp) &&
+            ((sm_describe_cluster_response_t *)resp)->error_code == 0)
+            dc = resp;
+    }
+    cli_wire_close(&w);
+    return dc;
+}
+
 static void print_versions(const cli_wire_t *w)
 {
     const char *sep = "";
@@ -538,17 +571,23 @@ int kafka_api_versions_main(int argc, char **argv)
     memcpy(bs, md->brokers, sizeof *bs * (size_t)md->broker_cnt);
     qsort(bs, (size_t)md->broker_cnt, sizeof *bs, cmp_broker);
     rc = CLI_EXIT_OK;
+    sm_arena_t arena;
+    sm_arena_init(&arena);
+    sm_describe_cluster_response_t *dc = describe_cluster(&arena);
     for (int i = 0; i < md->broker_cnt; i++) {
         cli_wire_t w;
+        char rack[256];
         if (!cli_wire_connect_one(&w, bs[i].host, bs[i].port)) {
             rc = CLI_EXIT_FAIL;
             continue;
         }
-        /* librdkafka 2.0.2 does not give racks; Kafka prints "null" for none */
-        printf("%s:%d (id: %d rack: null) -> (\n", bs[i].host, bs[i].port, bs[i].id);
+        const char *r = rack_of(dc, bs[i].id, rack, sizeof rack);
+        printf("%s:%d (id: %d rack: %s) -> (\n", bs[i].host, bs[i].port, bs[i].id,
+               r ? r : "null");
         print_versions(&w);
         cli_wire_close(&w);
     }
+    sm_arena_free(&arena);
     free(bs);
     rd_kafka_metadata_destroy(md);
     cli_rk_destroy(&k);
