@@ -65,6 +65,8 @@ install: build
 	install -m 755 bin/samsa bin/samsa-broker $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 scripts/samsa-completion.bash \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/samsa
+	install -d $(DESTDIR)$(PREFIX)/share/samsa/kafka/bin
+	install -m 755 kafka/bin/kafka-*.sh $(DESTDIR)$(PREFIX)/share/samsa/kafka/bin/
 
 clean:
-	rm -rf build build-* bin
+	rm -rf build build-* bin kafka

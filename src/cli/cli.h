@@ -152,5 +152,7 @@ int cli_cmd_cluster(int argc, char **argv);
 int cli_cmd_storage(int argc, char **argv);
 int cli_cmd_dump_log(int argc, char **argv);
 int cli_cmd_perf(int argc, char **argv);
+/* Kafka's scripts (kafka_main.c), a hidden noun: `samsa kafka kafka-topics.sh ...`. */
+int cli_cmd_kafka(int argc, char **argv);
 
 #endif

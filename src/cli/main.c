@@ -169,6 +169,7 @@ int main(int argc, char **argv)
         {"config", cli_cmd_config},   {"configs", cli_cmd_config},
         {"cluster", cli_cmd_cluster}, {"storage", cli_cmd_storage},
         {"dump-log", cli_cmd_dump_log}, {"perf", cli_cmd_perf},
+        {"kafka", cli_cmd_kafka}, /* hidden: Kafka's scripts (docs/KAFKA_SCRIPTS.md) */
     };
     for (size_t i = 0; i < SM_ARRAY_LEN(nouns); i++)
         if (strcmp(noun, nouns[i].name) == 0) {
