@@ -822,7 +822,7 @@ void sm_server_close(sm_server_t *srv)
         sm_meta_close(srv->meta);
     /* Background workers finish queued work, then exit. */
     workq_stop(&srv->bg);
-    for (int i = 0; i < srv->nloops; i++)
+    for (int i = 0; srv->loops && i < srv->nloops; i++) /* none yet if start-up failed early */
         sm_loop_free(srv->loops[i]);
     sm_fetch_shutdown();
     free(srv->loops);
