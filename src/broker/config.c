@@ -180,6 +180,7 @@ const sm_config_def_t sm_broker_config_defs[] = {
     DEF("authorizer.class.name", SM_CONFIG_STRING, "", "Authorizer (not supported yet)"),
     DEF("sasl.enabled.mechanisms", SM_CONFIG_LIST, "GSSAPI", "SASL mechanisms (not supported yet)"),
     DEF("create.topic.policy.class.name", SM_CONFIG_CLASS, NULL, "Topic creation policy (not supported)"),
+    DEF("max.incremental.fetch.session.cache.slots", SM_CONFIG_INT, "1000", "Incremental fetch sessions kept (KIP-227); 0 disables them"),
     DEF("leader.imbalance.check.interval.seconds", SM_CONFIG_LONG, "300", "Leader rebalance check interval"),
 };
 const size_t sm_broker_config_ndefs = SM_ARRAY_LEN(sm_broker_config_defs);
@@ -900,6 +901,7 @@ static void fill_scalars(sm_config_t *c)
     c->rack = get_str(c, "broker.rack");
     c->num_network_threads = get_int(c, "num.network.threads");
     c->num_io_threads = get_int(c, "num.io.threads");
+    c->fetch_session_cache_slots = get_int(c, "max.incremental.fetch.session.cache.slots");
     c->queued_max_requests = get_int(c, "queued.max.requests");
     c->socket_request_max_bytes = get_int(c, "socket.request.max.bytes");
     c->socket_send_buffer_bytes = get_int(c, "socket.send.buffer.bytes");

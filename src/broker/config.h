@@ -122,6 +122,7 @@ typedef struct sm_config {
     int nvoters;
     int32_t num_network_threads;         /* event-loop threads; 0 = one per core */
     int32_t num_io_threads;              /* background workers (fsync, unlink) */
+    int32_t fetch_session_cache_slots;   /* max.incremental.fetch.session.cache.slots */
     int32_t queued_max_requests;
     int32_t socket_request_max_bytes;
     int32_t socket_send_buffer_bytes;

@@ -82,6 +82,7 @@ enum { REQ_PENDING = 0, REQ_DONE, REQ_FAILED };
 
 /* Per-loop state of the connection layer (sm_loop_local). Loop thread. */
 typedef struct conn_loop {
+    sm_server_t *srv;
     sm_loop_t *loop;
     uint8_t *rbuf;
     sm_bufpool_t *frames;           /* recycled large frame buffers */
@@ -125,11 +126,15 @@ struct sm_conn {
     sm_conn_t *lru_prev, *lru_next;
 };
 
-static int g_conn_count;
-static int g_inflight;
 
-int sm_conn_count(void) { return __atomic_load_n(&g_conn_count, __ATOMIC_RELAXED); }
-int sm_conn_inflight(void) { return __atomic_load_n(&g_inflight, __ATOMIC_RELAXED); }
+int sm_conn_count(sm_server_t *srv)
+{
+    return __atomic_load_n(&sm_server_conn_stats(srv)->conns, __ATOMIC_RELAXED);
+}
+int sm_conn_inflight(sm_server_t *srv)
+{
+    return __atomic_load_n(&sm_server_conn_stats(srv)->inflight, __ATOMIC_RELAXED);
+}
 
 static void conn_io(void *ctx, uint32_t events);
 static void conn_flush(sm_conn_t *c);
@@ -220,7 +225,7 @@ static void idle_sweep(void *arg)
 static void conn_loop_free(void *p)
 {
     conn_loop_t *cl = p;
-    sm_fetch_loop_drain(cl->loop); /* parked fetches answered: their requests can go */
+    sm_fetch_loop_drain(cl->srv, cl->loop); /* parked fetches answered: their requests can go */
     while (cl->lru_head) {
         sm_conn_t *c = cl->lru_head;
         lru_unlink(cl, c);
@@ -244,6 +249,7 @@ static conn_loop_t *conn_loop_get(sm_server_t *srv, sm_loop_t *l)
     conn_loop_t *cl = sm_loop_local(l);
     if (!cl) {
         cl = sm_xcalloc(1, sizeof *cl);
+        cl->srv = srv;
         cl->loop = l;
         cl->rbuf = sm_xmalloc(RBUF_SIZE);
         cl->frames = sm_bufpool_new(POOL_BUFS, POOL_BYTES, POOL_MIN);
@@ -263,8 +269,8 @@ static void conn_free(sm_ref_t *r)
     c->in.pool = NULL; /* any thread: plain free */
     sm_framer_reset(&c->in);
     free(c->stash);
+    __atomic_fetch_sub(&sm_server_conn_stats(c->srv)->conns, 1, __ATOMIC_RELAXED);
     free(c);
-    __atomic_fetch_sub(&g_conn_count, 1, __ATOMIC_RELAXED);
 }
 
 /* A zeroed request with an empty arena and response; recycled if one is at
@@ -289,8 +295,8 @@ static sm_req_t *req_new(conn_loop_t *cl)
 /* Loop thread (or the tearing-down thread, with c->cl NULL). */
 static void req_free(sm_req_t *req)
 {
-    __atomic_fetch_sub(&g_inflight, 1, __ATOMIC_RELAXED);
     sm_conn_t *c = req->conn;
+    __atomic_fetch_sub(&sm_server_conn_stats(c->srv)->inflight, 1, __ATOMIC_RELAXED);
     conn_loop_t *cl = c->cl;
     sm_buf_release(cl ? cl->frames : NULL, req->frame);
     if (cl && cl->nfree_reqs < REQ_CACHE && req->resp.cap <= REQ_KEEP_RESP) {
@@ -408,7 +414,7 @@ static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
         return;
     }
     sm_req_t *req = req_new(c->cl);
-    __atomic_fetch_add(&g_inflight, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&sm_server_conn_stats(c->srv)->inflight, 1, __ATOMIC_RELAXED);
     req->srv = c->srv;
     req->conn = c;
     sm_ref_keep(&c->ref);
@@ -754,7 +760,7 @@ void sm_conn_start(sm_server_t *srv, sm_loop_t *l, int fd, const char *peer,
 {
     sm_conn_t *c = sm_xcalloc(1, sizeof *c);
     sm_ref_init(&c->ref, conn_free);
-    __atomic_fetch_add(&g_conn_count, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&sm_server_conn_stats(srv)->conns, 1, __ATOMIC_RELAXED);
     c->srv = srv;
     c->loop = l;
     c->fd = fd;

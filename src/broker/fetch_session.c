@@ -18,32 +18,49 @@ typedef struct fsess {
     int nparts, cap;
 } fsess_t;
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static fsess_t **sessions;
-static int nsessions;
-static int max_slots = 1000;
-static uint32_t id_seed = 0x9e3779b9u;
+struct sm_fsess_cache {
+    pthread_mutex_t mu;
+    fsess_t **sessions;
+    int nsessions;
+    int max_slots;
+    uint32_t id_seed;
+};
 
-void sm_fsess_set_slots(int slots)
+sm_fsess_cache_t *sm_fsess_cache_new(int slots)
 {
-    pthread_mutex_lock(&mu);
-    max_slots = slots > 0 ? slots : 0;
-    pthread_mutex_unlock(&mu);
+    sm_fsess_cache_t *c = sm_xcalloc(1, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    c->max_slots = slots > 0 ? slots : 0;
+    c->id_seed = 0x9e3779b9u;
+    return c;
 }
 
-static int find_idx(int32_t id)
+void sm_fsess_cache_free(sm_fsess_cache_t *c)
 {
-    for (int i = 0; i < nsessions; i++)
-        if (sessions[i]->id == id)
+    if (!c)
+        return;
+    for (int i = 0; i < c->nsessions; i++) {
+        free(c->sessions[i]->parts);
+        free(c->sessions[i]);
+    }
+    free(c->sessions);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static int find_idx(sm_fsess_cache_t *c, int32_t id)
+{
+    for (int i = 0; i < c->nsessions; i++)
+        if (c->sessions[i]->id == id)
             return i;
     return -1;
 }
 
-static void drop_idx(int i)
+static void drop_idx(sm_fsess_cache_t *c, int i)
 {
-    free(sessions[i]->parts);
-    free(sessions[i]);
-    sessions[i] = sessions[--nsessions];
+    free(c->sessions[i]->parts);
+    free(c->sessions[i]);
+    c->sessions[i] = c->sessions[--c->nsessions];
 }
 
 static bool same_part(const sm_fsess_part_t *a, const sm_fsess_part_t *b)
@@ -78,61 +95,61 @@ static void add_part(fsess_t *s, const sm_fsess_part_t *p)
     s->nparts++;
 }
 
-int32_t sm_fsess_create(const sm_fsess_part_t *parts, int nparts, int64_t now_ms)
+int32_t sm_fsess_create(sm_fsess_cache_t *c, const sm_fsess_part_t *parts, int nparts, int64_t now_ms)
 {
-    pthread_mutex_lock(&mu);
-    if (nsessions >= max_slots) {
+    pthread_mutex_lock(&c->mu);
+    if (c->nsessions >= c->max_slots) {
         /* Evict the least recently used session if it has been idle long enough. */
         int lru = -1;
-        for (int i = 0; i < nsessions; i++)
-            if (lru < 0 || sessions[i]->last_used_ms < sessions[lru]->last_used_ms)
+        for (int i = 0; i < c->nsessions; i++)
+            if (lru < 0 || c->sessions[i]->last_used_ms < c->sessions[lru]->last_used_ms)
                 lru = i;
-        if (lru >= 0 && now_ms - sessions[lru]->last_used_ms >= SESSION_IDLE_EVICT_MS)
-            drop_idx(lru);
+        if (lru >= 0 && now_ms - c->sessions[lru]->last_used_ms >= SESSION_IDLE_EVICT_MS)
+            drop_idx(c, lru);
     }
-    if (nsessions >= max_slots) {
-        pthread_mutex_unlock(&mu);
+    if (c->nsessions >= c->max_slots) {
+        pthread_mutex_unlock(&c->mu);
         return 0;
     }
     int32_t id;
     do {
-        id_seed = id_seed * 1664525u + 1013904223u;
-        id = (int32_t)(id_seed & 0x7fffffff);
-    } while (id == 0 || find_idx(id) >= 0);
+        c->id_seed = c->id_seed * 1664525u + 1013904223u;
+        id = (int32_t)(c->id_seed & 0x7fffffff);
+    } while (id == 0 || find_idx(c, id) >= 0);
     fsess_t *s = sm_xcalloc(1, sizeof *s);
     s->id = id;
     s->next_epoch = 1;
     s->last_used_ms = now_ms;
     for (int i = 0; i < nparts; i++)
         add_part(s, &parts[i]);
-    sessions = sm_xrealloc(sessions, sizeof *sessions * (size_t)(nsessions + 1));
-    sessions[nsessions++] = s;
-    pthread_mutex_unlock(&mu);
+    c->sessions = sm_xrealloc(c->sessions, sizeof *c->sessions * (size_t)(c->nsessions + 1));
+    c->sessions[c->nsessions++] = s;
+    pthread_mutex_unlock(&c->mu);
     return id;
 }
 
-void sm_fsess_close(int32_t id)
+void sm_fsess_close(sm_fsess_cache_t *c, int32_t id)
 {
-    pthread_mutex_lock(&mu);
-    int i = find_idx(id);
+    pthread_mutex_lock(&c->mu);
+    int i = find_idx(c, id);
     if (i >= 0)
-        drop_idx(i);
-    pthread_mutex_unlock(&mu);
+        drop_idx(c, i);
+    pthread_mutex_unlock(&c->mu);
 }
 
-sm_err_t sm_fsess_update(int32_t id, int32_t epoch, const sm_fsess_part_t *changed, int nchanged,
+sm_err_t sm_fsess_update(sm_fsess_cache_t *c, int32_t id, int32_t epoch, const sm_fsess_part_t *changed, int nchanged,
                          const sm_fsess_part_t *forgotten, int nforgotten, int64_t now_ms,
                          sm_fsess_part_t **all, int *nall)
 {
-    pthread_mutex_lock(&mu);
-    int i = find_idx(id);
+    pthread_mutex_lock(&c->mu);
+    int i = find_idx(c, id);
     if (i < 0) {
-        pthread_mutex_unlock(&mu);
+        pthread_mutex_unlock(&c->mu);
         return SM_ERR_NOT_FOUND;
     }
-    fsess_t *s = sessions[i];
+    fsess_t *s = c->sessions[i];
     if (epoch != s->next_epoch) {
-        pthread_mutex_unlock(&mu);
+        pthread_mutex_unlock(&c->mu);
         return SM_ERR_INVALID;
     }
     s->next_epoch = epoch == INT32_MAX ? 1 : epoch + 1;
@@ -151,16 +168,16 @@ sm_err_t sm_fsess_update(int32_t id, int32_t epoch, const sm_fsess_part_t *chang
     *all = sm_xmalloc(sizeof **all * (size_t)(s->nparts ? s->nparts : 1));
     memcpy(*all, s->parts, sizeof **all * (size_t)s->nparts);
     *nall = s->nparts;
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&c->mu);
     return SM_OK;
 }
 
-void sm_fsess_sent(int32_t id, const sm_fsess_part_t *p)
+void sm_fsess_sent(sm_fsess_cache_t *c, int32_t id, const sm_fsess_part_t *p)
 {
-    pthread_mutex_lock(&mu);
-    int i = find_idx(id);
+    pthread_mutex_lock(&c->mu);
+    int i = find_idx(c, id);
     if (i >= 0) {
-        fsess_t *s = sessions[i];
+        fsess_t *s = c->sessions[i];
         for (int j = 0; j < s->nparts; j++) {
             if (same_part(&s->parts[j], p)) {
                 s->parts[j].last_hw = p->last_hw;
@@ -170,5 +187,5 @@ void sm_fsess_sent(int32_t id, const sm_fsess_part_t *p)
             }
         }
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&c->mu);
 }

@@ -21,6 +21,8 @@
 #include "proto.h"
 #include "sm_common.h"
 
+typedef struct sm_fsess_cache sm_fsess_cache_t;
+
 /* One partition of a session, as the fetch path sees it. */
 typedef struct sm_fsess_part {
     sm_uuid_t topic_id;
@@ -35,21 +37,23 @@ typedef struct sm_fsess_part {
 
 /* Open a new session holding parts (copied); returns its id (> 0) or 0 if
  * no slot could be had (the fetch then stays sessionless). Any thread. */
-int32_t sm_fsess_create(const sm_fsess_part_t *parts, int nparts, int64_t now_ms);
-void sm_fsess_close(int32_t id);
+int32_t sm_fsess_create(sm_fsess_cache_t *c, const sm_fsess_part_t *parts, int nparts, int64_t now_ms);
+void sm_fsess_close(sm_fsess_cache_t *c, int32_t id);
 
 /* Incremental fetch: check the epoch, apply changed and forgotten partitions,
  * bump the epoch, and return a malloc'ed copy of all the session's
  * partitions. Returns SM_ERR_NOT_FOUND (no such session) or SM_ERR_INVALID
  * (wrong epoch). Any thread. */
-sm_err_t sm_fsess_update(int32_t id, int32_t epoch, const sm_fsess_part_t *changed, int nchanged,
+sm_err_t sm_fsess_update(sm_fsess_cache_t *c, int32_t id, int32_t epoch, const sm_fsess_part_t *changed, int nchanged,
                          const sm_fsess_part_t *forgotten, int nforgotten, int64_t now_ms,
                          sm_fsess_part_t **all, int *nall) SM_MUST_CHECK;
 
 /* Remember what was sent for one partition (no-op if gone). Any thread. */
-void sm_fsess_sent(int32_t id, const sm_fsess_part_t *p);
+void sm_fsess_sent(sm_fsess_cache_t *c, int32_t id, const sm_fsess_part_t *p);
 
-/* Configure the cache size (max.incremental.fetch.session.cache.slots). */
-void sm_fsess_set_slots(int slots);
+/* A broker's session cache, bounded by slots sessions
+ * (max.incremental.fetch.session.cache.slots). Owned by the server. */
+sm_fsess_cache_t *sm_fsess_cache_new(int slots);
+void sm_fsess_cache_free(sm_fsess_cache_t *c);
 
 #endif

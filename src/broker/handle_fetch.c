@@ -96,44 +96,57 @@ typedef struct purgatory {
     sm_loop_task_t task;      /* the recheck, posted without allocation */
 } purgatory_t;
 
-static purgatory_t *g_purg;
-static int g_npurg;
+/* One purgatory per event loop, and the fetch session cache: the fetch path's
+ * state, owned by the server (sm_server_fetch), never process-wide. */
+struct sm_fetch_state {
+    purgatory_t *purg;
+    int npurg;
+    sm_fsess_cache_t *sessions;
+};
 
 static void recheck(void *arg);
 
-int sm_fetch_purgatory_size(void)
+int sm_fetch_purgatory_size(sm_server_t *srv)
 {
+    sm_fetch_state_t *f = sm_server_fetch(srv);
+    if (!f)
+        return 0;
     int n = 0;
-    for (int i = 0; i < g_npurg; i++)
-        n += __atomic_load_n(&g_purg[i].count, __ATOMIC_RELAXED);
+    for (int i = 0; i < f->npurg; i++)
+        n += __atomic_load_n(&f->purg[i].count, __ATOMIC_RELAXED);
     return n;
 }
 
-void sm_fetch_init(sm_server_t *srv)
+sm_fetch_state_t *sm_fetch_new(int nloops, int session_slots)
 {
-    g_npurg = sm_server_nloops(srv);
-    g_purg = sm_xcalloc((size_t)g_npurg, sizeof *g_purg);
-    for (int i = 0; i < g_npurg; i++) {
-        purgatory_t *pg = &g_purg[i];
+    sm_fetch_state_t *f = sm_xcalloc(1, sizeof *f);
+    f->sessions = sm_fsess_cache_new(session_slots);
+    f->npurg = nloops;
+    f->purg = sm_xcalloc((size_t)nloops, sizeof *f->purg);
+    for (int i = 0; i < f->npurg; i++) {
+        purgatory_t *pg = &f->purg[i];
         pg->buckets = sm_xcalloc(NBUCKETS, sizeof *pg->buckets);
         pg->interest = sm_xcalloc(NBUCKETS, sizeof *pg->interest);
         pg->dirty = sm_xcalloc(MAX_DIRTY, sizeof *pg->dirty);
         pthread_mutex_init(&pg->mu, NULL);
         sm_loop_task_init(&pg->task, recheck, pg);
     }
+    return f;
 }
 
-void sm_fetch_shutdown(void)
+void sm_fetch_free(sm_fetch_state_t *f)
 {
-    for (int i = 0; i < g_npurg; i++) {
-        free(g_purg[i].buckets);
-        free(g_purg[i].interest);
-        free(g_purg[i].dirty);
-        pthread_mutex_destroy(&g_purg[i].mu);
+    if (!f)
+        return;
+    for (int i = 0; i < f->npurg; i++) {
+        free(f->purg[i].buckets);
+        free(f->purg[i].interest);
+        free(f->purg[i].dirty);
+        pthread_mutex_destroy(&f->purg[i].mu);
     }
-    free(g_purg);
-    g_purg = NULL;
-    g_npurg = 0;
+    free(f->purg);
+    sm_fsess_cache_free(f->sessions);
+    free(f);
 }
 
 static unsigned bucket_of(const sm_partition_t *p)
@@ -271,7 +284,7 @@ static void respond(fetch_state_t *fs)
             fp->sp.last_hw = out->high_watermark;
             fp->sp.last_lso = out->last_stable_offset;
             fp->sp.last_start = out->log_start_offset;
-            sm_fsess_sent(fs->session_id, &fp->sp);
+            sm_fsess_sent(sm_server_fetch(fs->req->srv)->sessions, fs->session_id, &fp->sp);
         }
         if (!tr || !same_topic(last, fp)) {
             tr = &resp.responses[resp.responses_count++];
@@ -348,15 +361,16 @@ static void purg_remove(purgatory_t *pg, fetch_state_t *fs)
     fs->waiters = NULL;
 }
 
-static purgatory_t *my_purgatory(void)
+/* The purgatory of the loop running now, in srv. Loop thread. */
+static purgatory_t *my_purgatory(sm_server_t *srv)
 {
-    return &g_purg[sm_loop_id(sm_loop_current())];
+    return &sm_server_fetch(srv)->purg[sm_loop_id(sm_loop_current())];
 }
 
 static void on_deadline(void *arg)
 {
     fetch_state_t *fs = arg;
-    purg_remove(my_purgatory(), fs);
+    purg_remove(my_purgatory(fs->req->srv), fs);
     respond(fs);
 }
 
@@ -427,8 +441,9 @@ void sm_fetch_notify_append(sm_server_t *srv, sm_partition_t *p)
      * (stored by the append) is ordered before the interest loads. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     unsigned b = bucket_of(p);
-    for (int i = 0; i < g_npurg; i++) {
-        purgatory_t *pg = &g_purg[i];
+    sm_fetch_state_t *f = sm_server_fetch(srv);
+    for (int i = 0; f && i < f->npurg; i++) {
+        purgatory_t *pg = &f->purg[i];
         if (__atomic_load_n(&pg->interest[b], __ATOMIC_SEQ_CST) == 0)
             continue;
         pthread_mutex_lock(&pg->mu);
@@ -447,12 +462,13 @@ void sm_fetch_notify_append(sm_server_t *srv, sm_partition_t *p)
     }
 }
 
-void sm_fetch_loop_drain(sm_loop_t *l)
+void sm_fetch_loop_drain(sm_server_t *srv, sm_loop_t *l)
 {
     int i = sm_loop_id(l);
-    if (!g_purg || i < 0 || i >= g_npurg)
+    sm_fetch_state_t *f = sm_server_fetch(srv);
+    if (!f || i < 0 || i >= f->npurg)
         return;
-    purgatory_t *pg = &g_purg[i];
+    purgatory_t *pg = &f->purg[i];
     while (pg->head) {
         fetch_state_t *fs = pg->head;
         sm_loop_timer_cancel(l, fs->timer);
@@ -536,7 +552,7 @@ void sm_handle_fetch(sm_req_t *req)
                 forgot[f].partition = ft->partitions[j];
             }
         }
-        sm_err_t err = sm_fsess_update(m->session_id, m->session_epoch, rparts, n, forgot, nf,
+        sm_err_t err = sm_fsess_update(sm_server_fetch(req->srv)->sessions, m->session_id, m->session_epoch, rparts, n, forgot, nf,
                                        now, &session_parts, &n);
         if (err != SM_OK) {
             fail_session(req, err == SM_ERR_NOT_FOUND ? KERR_FETCH_SESSION_ID_NOT_FOUND
@@ -548,9 +564,9 @@ void sm_handle_fetch(sm_req_t *req)
         fs->incremental = true;
     } else {
         if (m->session_id != 0)
-            sm_fsess_close(m->session_id);
+            sm_fsess_close(sm_server_fetch(req->srv)->sessions, m->session_id);
         if (m->session_epoch == 0 && req->api_version >= 7)
-            fs->session_id = sm_fsess_create(rparts, n, now);
+            fs->session_id = sm_fsess_create(sm_server_fetch(req->srv)->sessions, rparts, n, now);
     }
 
     fs->parts = SM_ARENA_NEW(&req->arena, fetch_part_t, n > 0 ? n : 1);
@@ -571,11 +587,11 @@ void sm_handle_fetch(sm_req_t *req)
         qsort(fs->parts, (size_t)n, sizeof *fs->parts, cmp_part);
 
     bool err = false;
-    if (m->max_wait_ms <= 0 || bytes_ready(fs, &err) >= m->min_bytes || err || !g_purg) {
+    if (m->max_wait_ms <= 0 || bytes_ready(fs, &err) >= m->min_bytes || err || !sm_server_fetch(req->srv)) {
         respond(fs);
         return;
     }
-    purgatory_t *pg = my_purgatory();
+    purgatory_t *pg = my_purgatory(req->srv);
     purg_add(pg, fs);
     fs->deadline_ms = now + m->max_wait_ms;
     fs->timer = sm_loop_timer(sm_loop_current(), fs->deadline_ms, on_deadline, fs);

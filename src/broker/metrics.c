@@ -433,14 +433,14 @@ char *sm_metrics_render(sm_server_t *srv, size_t *len)
     family(&o, "kafka_server_delayedoperationpurgatory_purgatorysize", "gauge",
            "Requests waiting: fetches long-polling for data, produces waiting for an fsync");
     out_printf(&o, "kafka_server_delayedoperationpurgatory_purgatorysize{delayedOperation=\"Fetch\"} %d\n",
-               sm_fetch_purgatory_size());
+               sm_fetch_purgatory_size(srv));
     out_printf(&o, "kafka_server_delayedoperationpurgatory_purgatorysize{delayedOperation=\"Produce\"} %d\n",
                __atomic_load_n(&m->produce_parked, __ATOMIC_RELAXED));
     cluster_families(&o, srv);
     lag_family(&o, srv);
     family(&o, "kafka_server_socketservermetrics_connection_count", "gauge",
            "Open client connections (all listeners)");
-    out_printf(&o, "kafka_server_socketservermetrics_connection_count %d\n", sm_conn_count());
+    out_printf(&o, "kafka_server_socketservermetrics_connection_count %d\n", sm_conn_count(srv));
     process_families(&o);
     sm_histo_t fl = {0};
     sm_histo_add_snapshot(&fl, &m->flush);

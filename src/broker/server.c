@@ -99,6 +99,8 @@ struct sm_server {
     /* the .lock of every log dir (and metadata.log.dir), held until close */
     int *dir_locks;
     int ndir_locks;
+    sm_fetch_state_t *fetch; /* purgatories and fetch sessions */
+    sm_conn_stats_t conn_stats;
     /* metrics.listener */
     sm_metrics_t *metrics;
     sm_http_server_t *http;
@@ -112,6 +114,8 @@ int32_t sm_server_node_id(const sm_server_t *srv) { return srv->cfg->node_id; }
 int sm_server_nloops(const sm_server_t *srv) { return srv->nloops; }
 sm_loop_t *sm_server_loop(const sm_server_t *srv, int i) { return srv->loops[i]; }
 const char *sm_server_cluster_id(const sm_server_t *srv) { return srv->cluster_id; }
+sm_fetch_state_t *sm_server_fetch(sm_server_t *srv) { return srv->fetch; }
+sm_conn_stats_t *sm_server_conn_stats(sm_server_t *srv) { return &srv->conn_stats; }
 sm_metrics_t *sm_server_metrics(sm_server_t *srv) { return srv->metrics; }
 
 bool sm_server_ready(sm_server_t *srv, const char **reason)
@@ -660,7 +664,7 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     srv->loops = sm_xcalloc((size_t)srv->nloops, sizeof *srv->loops);
     for (int i = 0; i < srv->nloops; i++)
         srv->loops[i] = sm_loop_new(i);
-    sm_fetch_init(srv);
+    srv->fetch = sm_fetch_new(srv->nloops, cfg->fetch_session_cache_slots);
     workq_start(&srv->bg, cfg->num_io_threads > 0 ? cfg->num_io_threads : 2);
     workq_start(&srv->ctl, 1);
     sm_server_background(srv, remove_retired_task, srv);
@@ -712,7 +716,7 @@ bool sm_server_stopping(const sm_server_t *srv)
 }
 
 /* Posted to each loop at shutdown. */
-static void drain_fetches(void *arg) { sm_fetch_loop_drain(arg); }
+static void drain_fetches(void *srv) { sm_fetch_loop_drain(srv, sm_loop_current()); }
 
 static void begin_shutdown(sm_server_t *srv)
 {
@@ -726,7 +730,7 @@ static void begin_shutdown(sm_server_t *srv)
      * purgatories are answered now with what they have instead of at their
      * deadline. */
     for (int i = 0; i < srv->nloops; i++)
-        sm_loop_post(srv->loops[i], drain_fetches, srv->loops[i]);
+        sm_loop_post(srv->loops[i], drain_fetches, srv);
     /* Parked JoinGroup/SyncGroup requests would otherwise hold the drain. */
     sm_group_coord_shutdown(srv->groups);
     for (int i = 0; i < srv->nlistens; i++) {
@@ -741,9 +745,9 @@ static void begin_shutdown(sm_server_t *srv)
 static void check_drained(void *arg)
 {
     sm_server_t *srv = arg;
-    if (sm_conn_inflight() == 0 || sm_now_mono_ms() >= srv->stop_deadline_ms) {
-        if (sm_conn_inflight() > 0)
-            SM_WARN("server", "%d requests still in flight at shutdown", sm_conn_inflight());
+    if (sm_conn_inflight(srv) == 0 || sm_now_mono_ms() >= srv->stop_deadline_ms) {
+        if (sm_conn_inflight(srv) > 0)
+            SM_WARN("server", "%d requests still in flight at shutdown", sm_conn_inflight(srv));
         for (int i = 0; i < srv->nloops; i++)
             sm_loop_stop(srv->loops[i]);
         return;
@@ -824,7 +828,8 @@ void sm_server_close(sm_server_t *srv)
     workq_stop(&srv->bg);
     for (int i = 0; srv->loops && i < srv->nloops; i++) /* none yet if start-up failed early */
         sm_loop_free(srv->loops[i]);
-    sm_fetch_shutdown();
+    sm_fetch_free(srv->fetch);
+    srv->fetch = NULL;
     free(srv->loops);
     if (srv->sigfd >= 0)
         close(srv->sigfd);

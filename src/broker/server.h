@@ -121,7 +121,19 @@ bool sm_server_stopping(const sm_server_t *srv);
 /* Called after every successful append to wake long-polling fetches.
  * Any thread. Implemented by the fetch purgatory (handle_fetch.c). */
 void sm_fetch_notify_append(sm_server_t *srv, sm_partition_t *p);
-void sm_fetch_init(sm_server_t *srv);
-void sm_fetch_shutdown(void);
+/* The fetch path's state (a purgatory per loop, the fetch session cache),
+ * owned by the server: made before the loops run, freed after they stop. */
+typedef struct sm_fetch_state sm_fetch_state_t;
+sm_fetch_state_t *sm_fetch_new(int nloops, int session_slots);
+void sm_fetch_free(sm_fetch_state_t *f);
+sm_fetch_state_t *sm_server_fetch(sm_server_t *srv);
 /* Fetches parked (long polling) on every loop. Any thread. */
-int sm_fetch_purgatory_size(void);
+int sm_fetch_purgatory_size(sm_server_t *srv);
+
+/* Connection and in-flight request counts of one server (conn.c keeps them
+ * with relaxed atomics). */
+typedef struct sm_conn_stats {
+    int conns;
+    int inflight;
+} sm_conn_stats_t;
+sm_conn_stats_t *sm_server_conn_stats(sm_server_t *srv);
