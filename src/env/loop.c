@@ -472,6 +472,11 @@ void sm_loop_join(sm_loop_t *l)
     }
 }
 
+void sm_loop_resume(sm_loop_t *l)
+{
+    __atomic_store_n(&l->stop, 0, __ATOMIC_RELEASE);
+}
+
 static void noop(void *arg) { (void)arg; }
 
 void sm_loop_stop(sm_loop_t *l)

@@ -87,5 +87,10 @@ sm_err_t sm_loop_start_thread(sm_loop_t *l) SM_MUST_CHECK;
 void sm_loop_join(sm_loop_t *l);
 /* Ask the loop to return from sm_loop_run after the current iteration. Any thread. */
 void sm_loop_stop(sm_loop_t *l);
+/* Clear a stop so sm_loop_run can serve the loop again: for tests and
+ * simulations that drive a loop in steps (run until a condition, look,
+ * run again). Only on the thread that runs the loop, while it is not
+ * running. */
+void sm_loop_resume(sm_loop_t *l);
 
 #endif

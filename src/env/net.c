@@ -94,3 +94,39 @@ void sm_net_set_buffers(int fd, int sndbuf, int rcvbuf)
     if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0)
         SM_WARN("net", "SO_RCVBUF %d: %s", rcvbuf, strerror(errno));
 }
+
+sm_err_t sm_net_connect(const char *host, int port, int *fd_out)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        SM_WARN("net", "cannot resolve %s: %s", host, gai_strerror(rc));
+        return SM_ERR_INVALID;
+    }
+    sm_err_t err = SM_ERR_IO;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            *fd_out = fd;
+            err = SM_OK;
+            break;
+        }
+        if (errno == EINPROGRESS) {
+            *fd_out = fd;
+            err = SM_ERR_AGAIN;
+            break;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return err;
+}

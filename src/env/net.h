@@ -16,5 +16,11 @@ sm_err_t sm_net_accept(int lfd, int *fd_out, char *peer, size_t peerlen) SM_MUST
 /* SO_SNDBUF / SO_RCVBUF of a socket; a value <= 0 leaves that one to the OS
  * (which then tunes it as the connection goes). */
 void sm_net_set_buffers(int fd, int sndbuf, int rcvbuf);
+/* Start a non-blocking TCP connection to host:port (TCP_NODELAY set).
+ * SM_OK: connected at once; SM_ERR_AGAIN: in progress (wait for EPOLLOUT,
+ * then read SO_ERROR); *fd_out is set in both cases. Any other error: no
+ * socket (a name that does not resolve, no address that takes a socket).
+ * The name lookup blocks: pass numeric addresses on event loops. */
+sm_err_t sm_net_connect(const char *host, int port, int *fd_out) SM_MUST_CHECK;
 
 #endif
