@@ -27,6 +27,7 @@
  */
 #define _GNU_SOURCE
 #include "meta.h"
+#include "placement.h"
 
 #include "log.h"
 #include "meta_delta.h"
@@ -367,23 +368,29 @@ static sm_err_t check_configs(const sm_topic_kv_t *configs, int n, char *errmsg,
     return SM_OK;
 }
 
-/* Replica list for a new partition (rf <= unfenced brokers): this node
- * first when it is a broker (it leads every partition of a single-node
- * cluster), then the other unfenced brokers round-robin from the partition
- * number, so leadership spreads when there are several. */
-static void pick_replicas(const sm_meta_image_t *img, int32_t self, int32_t p, int rf,
-                          int32_t *out)
+/* Replica lists for partitions [first, first + count) of a new or grown
+ * topic (rf <= unfenced brokers, checked by the callers): placement.c over
+ * the image's brokers, rotated from a random start. *out is count * rf
+ * broker ids (malloc'd). */
+static void pick_replicas(const sm_meta_image_t *img, int32_t first, int32_t count, int rf,
+                          int32_t **out)
 {
-    int k = 0;
-    const sm_broker_meta_t *me = sm_meta_image_broker(img, self);
-    if (me && !me->fenced)
-        out[k++] = self;
-    for (int i = 0; k < rf && i < img->nbrokers; i++) {
-        const sm_broker_meta_t *b = &img->brokers[(p + i) % img->nbrokers];
-        if (b->id != self && !b->fenced)
-            out[k++] = b->id;
-    }
-    SM_ASSERT(k == rf);
+    sm_place_broker_t *b = sm_xcalloc((size_t)img->nbrokers + 1, sizeof *b);
+    for (int i = 0; i < img->nbrokers; i++)
+        b[i] = (sm_place_broker_t){.id = img->brokers[i].id, .rack = img->brokers[i].rack,
+                                   .fenced = img->brokers[i].fenced};
+    uint8_t rnd[8];
+    sm_uuid_t u;
+    sm_uuid_random(&u);
+    memcpy(rnd, u.b, sizeof rnd);
+    uint32_t start = (uint32_t)rnd[0] | (uint32_t)rnd[1] << 8 | (uint32_t)rnd[2] << 16;
+    uint32_t shift = (uint32_t)rnd[4] | (uint32_t)rnd[5] << 8;
+    *out = sm_xcalloc((size_t)(count > 0 ? count : 1) * (size_t)rf, sizeof **out);
+    char err[256];
+    sm_err_t rc = sm_place_replicas(b, img->nbrokers, first, count, rf, start, shift, *out, err,
+                                    sizeof err);
+    SM_ASSERT(rc == SM_OK); /* rf was checked against the unfenced brokers */
+    free(b);
 }
 
 static sm_err_t create_locked(sm_meta_t *m, const char *name, int32_t partitions, int16_t rf,
@@ -449,11 +456,10 @@ static sm_err_t create_locked(sm_meta_t *m, const char *name, int32_t partitions
     add_topic_rec(&r, name, &id);
     for (int i = 0; i < nconfigs; i++)
         add_config_rec(&r, name, configs[i].key, configs[i].value);
-    int32_t *replicas = sm_xcalloc((size_t)rf, sizeof *replicas);
-    for (int32_t p = 0; p < partitions; p++) {
-        pick_replicas(img, m->node_id, p, rf, replicas);
-        add_partition_rec(&r, &id, p, replicas, rf);
-    }
+    int32_t *replicas;
+    pick_replicas(img, 0, partitions, rf, &replicas);
+    for (int32_t p = 0; p < partitions; p++)
+        add_partition_rec(&r, &id, p, &replicas[(size_t)p * (size_t)rf], rf);
     free(replicas);
     rc = commit(m, &r, errmsg, errlen);
     recs_free(&r);
@@ -576,13 +582,13 @@ sm_err_t sm_meta_create_partitions(sm_meta_t *m, const char *name, int32_t new_t
                       "are registered.", rf, live);
             goto out;
         }
-        int32_t *replicas = sm_xcalloc((size_t)rf, sizeof *replicas);
+        int32_t *replicas;
         recs_t r;
         recs_init(&r);
-        for (int32_t p = t->npartitions; p < new_total; p++) {
-            pick_replicas(m->image, m->node_id, p, rf, replicas);
-            add_partition_rec(&r, &t->id, p, replicas, rf);
-        }
+        pick_replicas(m->image, t->npartitions, new_total - t->npartitions, rf, &replicas);
+        for (int32_t p = t->npartitions; p < new_total; p++)
+            add_partition_rec(&r, &t->id, p,
+                              &replicas[(size_t)(p - t->npartitions) * (size_t)rf], rf);
         free(replicas);
         int32_t before = t->npartitions;
         rc = commit(m, &r, errmsg, errlen);
