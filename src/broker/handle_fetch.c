@@ -173,9 +173,13 @@ static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budge
         out->log_start_offset = -1;
         return 0;
     }
-    sm_log_t *log = fp->p->log;
-    int64_t hw = sm_log_end_offset(log);
-    int64_t start = sm_log_start_offset(log);
+    if (sm_partition_role(fp->p) != SM_ROLE_LEADER) {
+        out->error_code = KERR_NOT_LEADER_OR_FOLLOWER; /* clients refresh metadata */
+        out->high_watermark = out->last_stable_offset = out->log_start_offset = -1;
+        return 0;
+    }
+    int64_t hw = sm_partition_high_watermark(fp->p);
+    int64_t start = sm_partition_log_start(fp->p);
     out->high_watermark = hw;
     out->last_stable_offset = hw;
     out->log_start_offset = start;
@@ -193,7 +197,7 @@ static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budge
     if (max <= 0 && !min_one)
         return 0;
     sm_log_slice_t sl;
-    sm_err_t err = sm_log_read(log, rq->fetch_offset, hw, max, min_one, &sl);
+    sm_err_t err = sm_partition_read(fp->p, rq->fetch_offset, max, min_one, &sl);
     if (err != SM_OK) {
         out->error_code = err == SM_ERR_RANGE ? KERR_OFFSET_OUT_OF_RANGE : sm_kerr_from(err);
         return 0;
@@ -234,8 +238,8 @@ static int64_t bytes_ready(fetch_state_t *fs, bool *has_error)
             *has_error = true;
             continue;
         }
-        int64_t hw = sm_log_end_offset(fp->p->log);
-        int64_t start = sm_log_start_offset(fp->p->log);
+        int64_t hw = sm_partition_high_watermark(fp->p);
+        int64_t start = sm_partition_log_start(fp->p);
         if (fp->sp.fetch_offset < start || fp->sp.fetch_offset > hw) {
             *has_error = true;
             continue;

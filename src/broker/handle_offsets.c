@@ -19,11 +19,11 @@
  * batch holding `offset` and look inside it (decompressing if needed): the
  * first record with timestamp >= ts, or (max == true) the record with the
  * largest timestamp. Leaves *offset and *timestamp alone if anything fails. */
-static void refine_in_batch(sm_log_t *log, bool max, int64_t ts, int64_t *offset,
+static void refine_in_batch(sm_partition_t *p, bool max, int64_t ts, int64_t *offset,
                             int64_t *timestamp)
 {
     sm_log_slice_t sl;
-    if (sm_log_read(log, *offset, sm_log_end_offset(log), 1, true, &sl) != SM_OK)
+    if (sm_partition_read(p, *offset, 1, true, &sl) != SM_OK)
         return;
     if (sl.len <= 0) {
         sm_ref_release(sl.ref);
@@ -38,7 +38,7 @@ static void refine_in_batch(sm_log_t *log, bool max, int64_t ts, int64_t *offset
         /* DeleteRecords may have moved the log start inside this batch:
          * never answer with an offset below it. */
         if (err == SM_OK) {
-            *offset = SM_MAX(o, sm_log_start_offset(log));
+            *offset = SM_MAX(o, sm_partition_log_start(p));
             *timestamp = t;
         }
     }
@@ -49,32 +49,33 @@ static void refine_in_batch(sm_log_t *log, bool max, int64_t ts, int64_t *offset
 static void list_one(sm_partition_t *p, const sm_list_offsets_request_list_offsets_partition_t *rq,
                      sm_list_offsets_response_list_offsets_partition_response_t *out)
 {
-    out->error_code = sm_partition_epoch_check(p, rq->current_leader_epoch);
+    out->error_code = sm_partition_role(p) != SM_ROLE_LEADER
+                          ? KERR_NOT_LEADER_OR_FOLLOWER
+                          : sm_partition_epoch_check(p, rq->current_leader_epoch);
     if (out->error_code)
         return;
     out->leader_epoch = sm_partition_leader_epoch(p);
-    sm_log_t *log = p->log;
     sm_err_t err = SM_OK;
     switch (rq->timestamp) {
-    case -1:
-        out->offset = sm_log_end_offset(log);
+    case -1: /* LATEST: what consumers can read */
+        out->offset = sm_partition_high_watermark(p);
         break;
     case -2:
     case -4:
-        out->offset = sm_log_start_offset(log);
+        out->offset = sm_partition_log_start(p);
         break;
     case -5:
         out->offset = -1;
         break;
     case -3:
-        err = sm_log_max_timestamp(log, &out->offset, &out->timestamp);
+        err = sm_partition_max_timestamp(p, &out->offset, &out->timestamp);
         if (err == SM_OK)
-            refine_in_batch(log, true, 0, &out->offset, &out->timestamp);
+            refine_in_batch(p, true, 0, &out->offset, &out->timestamp);
         break;
     default:
-        err = sm_log_offset_for_timestamp(log, rq->timestamp, &out->offset, &out->timestamp);
+        err = sm_partition_offset_for_timestamp(p, rq->timestamp, &out->offset, &out->timestamp);
         if (err == SM_OK)
-            refine_in_batch(log, false, rq->timestamp, &out->offset, &out->timestamp);
+            refine_in_batch(p, false, rq->timestamp, &out->offset, &out->timestamp);
         break;
     }
     if (err == SM_ERR_NOT_FOUND) {
@@ -150,14 +151,16 @@ void sm_handle_offset_for_leader_epoch(sm_req_t *req)
                 out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            out->error_code = sm_partition_epoch_check(p, rq->current_leader_epoch);
+            out->error_code = sm_partition_role(p) != SM_ROLE_LEADER
+                                  ? KERR_NOT_LEADER_OR_FOLLOWER
+                                  : sm_partition_epoch_check(p, rq->current_leader_epoch);
             /* The leader-epoch cache answers: the largest epoch <= the one
              * asked and where the next epoch starts (the log end for the
              * latest); UNDEFINED (-1, -1) when it has no such epoch. */
             if (!out->error_code) {
                 int32_t e = -1;
                 int64_t end = -1;
-                sm_err_t err = sm_log_epoch_end_offset(p->log, rq->leader_epoch, &e, &end);
+                sm_err_t err = sm_partition_epoch_end_offset(p, rq->leader_epoch, &e, &end);
                 if (err == SM_OK) {
                     out->leader_epoch = e;
                     out->end_offset = end;

@@ -59,7 +59,7 @@ static void park_release(produce_park_t *park)
 static void flusher_task(void *arg)
 {
     sm_partition_t *p = arg;
-    sm_log_run_flusher(p->log);
+    sm_partition_run_flusher(p);
     sm_partition_put(p);
 }
 
@@ -100,7 +100,7 @@ static sm_err_t produce_make_durable(produce_park_t *park, sm_partition_t *p, in
                                      int64_t last_offset,
                                      sm_produce_response_partition_produce_response_t *pr)
 {
-    if (!sm_log_sync_required(p->log))
+    if (!sm_partition_sync_required(p))
         return SM_OK;
     produce_wait_t *pw;
     if (acks == 0) {
@@ -119,7 +119,7 @@ static sm_err_t produce_make_durable(produce_park_t *park, sm_partition_t *p, in
         }
     }
     pw->w.target = last_offset + 1;
-    switch (sm_log_wait_durable(p->log, &pw->w)) {
+    switch (sm_partition_wait_durable(p, &pw->w)) {
     case SM_LOG_WAIT_DURABLE:
         if (acks == 0)
             free(pw);
@@ -127,7 +127,7 @@ static sm_err_t produce_make_durable(produce_park_t *park, sm_partition_t *p, in
             __atomic_sub_fetch(&park->pending, 1, __ATOMIC_ACQ_REL); /* never the last */
         break;
     case SM_LOG_WAIT_START:
-        sm_ref_keep(&p->ref);
+        sm_partition_keep(p);
         sm_server_background(park->req->srv, flusher_task, p);
         break;
     case SM_LOG_WAIT_QUEUED:
@@ -214,12 +214,15 @@ void sm_handle_produce(sm_req_t *req)
                 any_error = true;
                 continue;
             }
-            int16_t kerr = check_records(req, p, &pd->records,
-                                         __atomic_load_n(&p->max_message_bytes, __ATOMIC_RELAXED));
+            int16_t kerr = sm_partition_role(p) != SM_ROLE_LEADER
+                               ? KERR_NOT_LEADER_OR_FOLLOWER
+                               : check_records(req, p, &pd->records,
+                                               __atomic_load_n(&p->max_message_bytes,
+                                                               __ATOMIC_RELAXED));
             if (kerr == KERR_NONE) {
                 sm_append_info_t info;
                 /* The frame is ours: the log patches offsets in place. */
-                sm_err_t err = sm_partition_append(req->srv, p, (uint8_t *)pd->records.ptr,
+                sm_err_t err = sm_partition_append(p, (uint8_t *)pd->records.ptr,
                                                    (size_t)pd->records.len, &info);
                 if (err == SM_OK) {
                     pr->base_offset = info.base_offset;

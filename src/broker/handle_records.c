@@ -62,21 +62,20 @@ static void delete_one(sm_req_t *req, const char *topic, bool policy_ok,
         out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
         return;
     }
-    if (!policy_ok) {
-        out->error_code = KERR_POLICY_VIOLATION;
+    if (!policy_ok || sm_partition_role(p) != SM_ROLE_LEADER) {
+        out->error_code = policy_ok ? KERR_NOT_LEADER_OR_FOLLOWER : KERR_POLICY_VIOLATION;
         sm_partition_put(p);
         return;
     }
-    /* The high watermark is the log end on a single-replica broker. */
-    int64_t hw = sm_log_end_offset(p->log);
+    int64_t hw = sm_partition_high_watermark(p);
     int64_t target = rq->offset == -1 ? hw : rq->offset;
     if (target < 0 || target > hw) {
         out->error_code = KERR_OFFSET_OUT_OF_RANGE;
-        out->low_watermark = sm_log_start_offset(p->log);
+        out->low_watermark = sm_partition_log_start(p);
         sm_partition_put(p);
         return;
     }
-    sm_err_t err = sm_log_delete_records(p->log, target);
+    sm_err_t err = sm_partition_delete_records(p, target);
     if (err != SM_OK) {
         SM_WARN("admin", "%s: DeleteRecords to offset %lld failed: %s", p->name,
                 (long long)target, sm_err_str(err));
@@ -84,7 +83,7 @@ static void delete_one(sm_req_t *req, const char *topic, bool policy_ok,
     } else {
         SM_INFO("admin", "%s: records before offset %lld deleted", p->name, (long long)target);
     }
-    out->low_watermark = sm_log_start_offset(p->log);
+    out->low_watermark = sm_partition_log_start(p);
     sm_partition_put(p);
 }
 

@@ -5,6 +5,7 @@
 #define SM_HANDLER_UTIL_H
 
 #include "kerr.h"
+#include "partition/partition.h"
 #include "request.h"
 
 #include <string.h>
@@ -46,6 +47,14 @@
 static inline bool sm_str_has_nul(sm_str_t s)
 {
     return s.len > 0 && memchr(s.ptr, 0, (size_t)s.len) != NULL;
+}
+
+/* KIP-320 leader epoch check of a request against the partition's, as a
+ * Kafka error code. */
+static inline int16_t sm_partition_epoch_check(const sm_partition_t *p, int32_t current_leader_epoch)
+{
+    int c = sm_partition_epoch_cmp(p, current_leader_epoch);
+    return c == 0 ? KERR_NONE : c < 0 ? KERR_FENCED_LEADER_EPOCH : KERR_UNKNOWN_LEADER_EPOCH;
 }
 
 /* NUL-terminated arena copy of a wire string ("" for null). */

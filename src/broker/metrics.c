@@ -220,11 +220,11 @@ static void partition_family(out_t *o, sm_partition_t **parts, size_t n, const c
 {
     family(o, name, "gauge", help);
     for (size_t i = 0; i < n; i++) {
-        sm_log_t *log = parts[i]->log;
-        long long v = g == P_SIZE       ? (long long)sm_log_size_bytes(log)
-                      : g == P_SEGMENTS ? (long long)sm_log_segment_count(log)
-                      : g == P_END      ? (long long)sm_log_end_offset(log)
-                                        : (long long)sm_log_start_offset(log);
+        const sm_partition_t *pp = parts[i];
+        long long v = g == P_SIZE       ? (long long)sm_partition_size_bytes(pp)
+                      : g == P_SEGMENTS ? (long long)sm_partition_segment_count(pp)
+                      : g == P_END      ? (long long)sm_partition_log_end(pp)
+                                        : (long long)sm_partition_log_start(pp);
         out_printf(o, "%s{topic=\"%s\",partition=\"%d\"} %lld\n", name, parts[i]->topic,
                    parts[i]->index, v);
     }
@@ -374,7 +374,7 @@ static void lag_family(out_t *o, sm_server_t *srv)
                 sm_server_partition(srv, parts[i].topic, strlen(parts[i].topic), parts[i].partition);
             if (!p)
                 continue;
-            int64_t lag = sm_log_end_offset(p->log) - parts[i].offset;
+            int64_t lag = sm_partition_high_watermark(p) - parts[i].offset;
             sm_partition_put(p);
             out_printf(o, "kafka_consumergroup_lag{group=\"%s\",topic=\"%s\",partition=\"%d\"} %lld\n",
                        gid, parts[i].topic, parts[i].partition, (long long)(lag > 0 ? lag : 0));

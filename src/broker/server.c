@@ -127,28 +127,6 @@ bool sm_server_ready(sm_server_t *srv, const char **reason)
 
 /* ------------------------------------------------------------ partitions */
 
-static void partition_free(sm_ref_t *r)
-{
-    sm_partition_t *p = (sm_partition_t *)r;
-    if (p->log) {
-        if (p->deleted) {
-            if (sm_log_destroy(p->log) != SM_OK)
-                SM_WARN("server", "%s: could not remove the deleted partition's files", p->name);
-        } else {
-            sm_log_close(p->log);
-        }
-    }
-    free(p->topic);
-    free(p->name);
-    free(p);
-}
-
-void sm_partition_put(sm_partition_t *p)
-{
-    if (p)
-        sm_ref_release(&p->ref);
-}
-
 static sm_partition_t *slot_get(sm_topic_slot_t *t, int32_t index)
 {
     if (!t || index < 0 || index >= t->npartitions || !t->parts[index])
@@ -181,29 +159,15 @@ sm_partition_t *sm_server_partition_by_id(sm_server_t *srv, const sm_uuid_t *top
 static void write_behind_task(void *arg)
 {
     sm_partition_t *p = arg;
-    sm_log_write_behind(p->log);
+    sm_partition_write_behind(p);
     sm_partition_put(p);
 }
 
-sm_err_t sm_partition_append(sm_server_t *srv, sm_partition_t *p, uint8_t *batches, size_t len,
-                             sm_append_info_t *out)
+/* The partition layer's hooks into the broker (partition.h). */
+static void hook_appended(void *ctx, sm_partition_t *p) { sm_fetch_notify_append(ctx, p); }
+static void hook_write_behind(void *ctx, sm_partition_t *p)
 {
-    if (__atomic_load_n(&p->deleted, __ATOMIC_ACQUIRE))
-        return SM_ERR_CLOSED;
-    sm_err_t err = sm_log_append(p->log, batches, len, sm_partition_leader_epoch(p),
-                                 sm_now_wall_ms(), out);
-    if (err == SM_OK) {
-        __atomic_fetch_add(&p->bytes_in, (uint64_t)len, __ATOMIC_RELAXED);
-        if (out)
-            __atomic_fetch_add(&p->msgs_in, (uint64_t)(out->last_offset - out->base_offset + 1),
-                               __ATOMIC_RELAXED);
-        sm_fetch_notify_append(srv, p);
-        if (out && out->write_behind_due) {
-            sm_ref_keep(&p->ref);
-            sm_server_background(srv, write_behind_task, p);
-        }
-    }
-    return err;
+    sm_server_background(ctx, write_behind_task, p);
 }
 
 /* The topic's max.message.bytes (override, else message.max.bytes). */
@@ -219,28 +183,29 @@ static int32_t topic_max_message_bytes(const sm_config_t *cfg, const sm_config_d
     return (int32_t)strtol(buf, NULL, 10);
 }
 
+/* The replica's role and epoch from the image's partition record. */
+static void apply_replica_state(sm_server_t *srv, sm_partition_t *p, const sm_partition_meta_t *pm)
+{
+    if (pm->leader == srv->cfg->node_id)
+        sm_partition_become_leader(p, srv->cfg->node_id, pm->leader_epoch);
+    else
+        sm_partition_become_follower(p, pm->leader, pm->leader_epoch);
+}
+
 static sm_partition_t *partition_open(sm_server_t *srv, const sm_config_dynamic_t *dyn,
                                       const sm_topic_meta_t *t, int32_t index)
 {
-    sm_partition_t *p = sm_xcalloc(1, sizeof *p);
-    sm_ref_init(&p->ref, partition_free);
-    p->topic = sm_xstrdup(t->name);
-    p->index = index;
-    p->topic_id = t->id;
-    p->name = sm_xasprintf("%s-%d", t->name, index);
-    p->leader_epoch = t->partitions[index].leader_epoch;
-    p->max_message_bytes = topic_max_message_bytes(srv->cfg, dyn, t);
     sm_log_config_t lc;
     sm_meta_topic_log_config_dynamic(srv->cfg, dyn, t->configs, t->nconfigs, &lc);
-    char *dir = sm_xasprintf("%s/%s", srv->cfg->log_dirs[0], p->name);
-    sm_err_t err = sm_log_open(dir, p->name, &lc, &p->log);
-    free(dir);
-    if (err != SM_OK) {
-        SM_ERROR("server", "%s: cannot open partition log: %s", p->name, sm_err_str(err));
-        p->log = NULL;
-        sm_partition_put(p);
+    sm_partition_hooks_t hooks = {.appended = hook_appended,
+                                  .write_behind_due = hook_write_behind,
+                                  .ctx = srv};
+    sm_partition_t *p =
+        sm_partition_open(srv->cfg->log_dirs[0], t->name, index, &t->id, &lc, &hooks);
+    if (!p)
         return NULL;
-    }
+    p->max_message_bytes = topic_max_message_bytes(srv->cfg, dyn, t);
+    apply_replica_state(srv, p, &t->partitions[index]);
     sm_log_set_flush_histo(p->log, sm_metrics_flush_histo(srv->metrics));
     return p;
 }
@@ -249,14 +214,8 @@ static void slot_free(sm_topic_slot_t *s, bool deleted)
 {
     for (int32_t i = 0; i < s->npartitions; i++) {
         if (s->parts[i]) {
-            if (deleted) {
-                /* The directory moves aside now; a topic of the same name
-                 * may be created before the last reference lets go. */
-                if (s->parts[i]->log && sm_log_retire(s->parts[i]->log) != SM_OK)
-                    SM_WARN("server", "%s: deleted partition's directory not moved aside",
-                            s->parts[i]->name);
-                __atomic_store_n(&s->parts[i]->deleted, true, __ATOMIC_RELEASE);
-            }
+            if (deleted)
+                sm_partition_mark_deleted(s->parts[i]);
             sm_partition_put(s->parts[i]);
         }
     }
@@ -348,8 +307,7 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
                 }
                 todo[ntodo++] = (pending_open_t){s, t, j, NULL};
             } else if (s->parts[j]) {
-                __atomic_store_n(&s->parts[j]->leader_epoch, t->partitions[j].leader_epoch,
-                                 __ATOMIC_RELAXED);
+                apply_replica_state(srv, s->parts[j], &t->partitions[j]);
                 if (reconfigure) {
                     sm_log_set_config(s->parts[j]->log, &lc);
                     __atomic_store_n(&s->parts[j]->max_message_bytes,
@@ -594,6 +552,17 @@ static int cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* The group coordinator's view of this broker (group_coord.h). */
+static sm_partition_t *host_offsets_partition(void *ctx, int32_t part)
+{
+    return sm_server_partition(ctx, SM_GROUP_COORD_TOPIC, sizeof SM_GROUP_COORD_TOPIC - 1, part);
+}
+static sm_meta_t *host_meta(void *ctx) { return sm_server_meta(ctx); }
+static void host_on_controller(void *ctx, void (*fn)(void *), void *arg)
+{
+    sm_server_controller(ctx, fn, arg);
+}
+
 /* Lock every log dir, and the metadata log's dir when it is another one,
  * before anything in them is read or written (dirlock.h). */
 static sm_err_t lock_dirs(sm_server_t *srv, const sm_config_t *cfg, char *err, size_t errlen)
@@ -669,7 +638,11 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     workq_start(&srv->ctl, 1);
     sm_server_background(srv, remove_retired_task, srv);
 
-    if (sm_group_coord_open(srv, &srv->groups) != SM_OK) {
+    sm_coord_host_t host = {.offsets_partition = host_offsets_partition,
+                            .meta = host_meta,
+                            .on_controller = host_on_controller,
+                            .ctx = srv};
+    if (sm_group_coord_open(cfg, &host, &srv->groups) != SM_OK) {
         SM_ERROR("server", "cannot start the group coordinator");
         goto fail;
     }

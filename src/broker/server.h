@@ -1,6 +1,6 @@
 /*
  * server.h - broker-wide state shared by every event-loop thread, and the
- * partition objects the API handlers and coordinators work on.
+ * lookup of the partitions it hosts (src/partition).
  *
  * Threads: the server owns N event-loop threads (src/env/loop.h); each
  * connection belongs to one loop. Everything reachable from sm_server_t is
@@ -16,6 +16,7 @@
 #include "proto.h"
 #include "ref.h"
 #include "sm_common.h"
+#include "partition/partition.h"
 
 #include <pthread.h>
 
@@ -23,22 +24,6 @@ typedef struct sm_log sm_log_t;
 typedef struct sm_meta sm_meta_t;
 typedef struct sm_group_coord sm_group_coord_t;
 typedef struct sm_append_info sm_append_info_t;
-
-/* One partition this broker hosts (as leader; replication comes later). */
-typedef struct sm_partition {
-    sm_ref_t ref;
-    char *topic;          /* owned */
-    int32_t index;
-    sm_uuid_t topic_id;
-    char *name;           /* "topic-index", for logs */
-    sm_log_t *log;        /* owned; thread-safe */
-    int32_t leader_epoch;      /* atomic: the controller updates it live */
-    int32_t max_message_bytes; /* topic max.message.bytes (updated live) */
-    bool deleted;         /* set when the topic is deleted; appends refused */
-    /* metrics (relaxed atomics, summed per topic when scraped) */
-    uint64_t bytes_in, msgs_in;   /* appended by produce */
-    uint64_t bytes_out, msgs_out; /* sent by fetch */
-} sm_partition_t;
 
 typedef struct sm_server sm_server_t;
 
@@ -48,28 +33,6 @@ sm_partition_t *sm_server_partition(sm_server_t *srv, const char *topic, size_t 
                                     int32_t index);
 sm_partition_t *sm_server_partition_by_id(sm_server_t *srv, const sm_uuid_t *topic_id,
                                           int32_t index);
-void sm_partition_put(sm_partition_t *p);
-
-/* A request's view of the leader epoch against ours (KIP-320): -1 skips the
- * check; an older one is fenced, a newer one unknown to us. Returns a Kafka
- * error code. Any thread. */
-static inline int32_t sm_partition_leader_epoch(const sm_partition_t *p)
-{
-    return __atomic_load_n(&p->leader_epoch, __ATOMIC_RELAXED);
-}
-
-static inline int16_t sm_partition_epoch_check(const sm_partition_t *p, int32_t current_leader_epoch)
-{
-    int32_t ours = sm_partition_leader_epoch(p);
-    if (current_leader_epoch < 0 || current_leader_epoch == ours)
-        return KERR_NONE;
-    return current_leader_epoch < ours ? KERR_FENCED_LEADER_EPOCH : KERR_UNKNOWN_LEADER_EPOCH;
-}
-
-/* Append already-validated batches as leader and wake long-polling fetchers.
- * Returns SM_ERR_CLOSED if the partition was deleted. Any thread. */
-sm_err_t sm_partition_append(sm_server_t *srv, sm_partition_t *p, uint8_t *batches, size_t len,
-                             sm_append_info_t *out) SM_MUST_CHECK;
 
 /* Broker-wide accessors. */
 const sm_config_t *sm_server_config(const sm_server_t *srv);

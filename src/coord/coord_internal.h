@@ -29,7 +29,7 @@ typedef enum sm_coord_topic {
 } sm_coord_topic_t;
 
 struct sm_group_coord {
-    sm_server_t *srv;
+    sm_coord_host_t host;
     sm_group_coord_config_t cfg;
     pthread_mutex_t mu;
     pthread_cond_t cv;       /* wakes the timer thread */

@@ -9,7 +9,7 @@
  * exact value bytes last appended (sm_group_t.stored_value), so a snapshot
  * restates what is durable, never a rebalance in flight.
  *
- * Replay: batches are read from the log start with sm_log_read (whole
+ * Replay: batches are read from the log start with sm_partition_read_local (whole
  * batches), control and compressed batches are skipped, each record is
  * decoded (coord_records.h) and applied: later records override earlier
  * ones, null values delete. A bad record is logged with its partition and
@@ -21,7 +21,7 @@
 #include "coord_internal.h"
 
 #include "log.h"
-#include "server.h"
+#include "partition/partition.h"
 #include "storage/log.h"
 
 #include <errno.h>
@@ -45,7 +45,7 @@ static sm_err_t append_batch(sm_group_coord_t *c, int32_t part, const sm_coord_k
 {
     if (n <= 0)
         return SM_OK;
-    sm_partition_t *p = sm_server_partition(c->srv, TOPIC, TOPIC_LEN, part);
+    sm_partition_t *p = c->host.offsets_partition(c->host.ctx, part);
     if (!p)
         return SM_ERR_NOT_FOUND;
     int64_t ts = sm_now_wall_ms();
@@ -67,7 +67,7 @@ static sm_err_t append_batch(sm_group_coord_t *c, int32_t part, const sm_coord_k
     sm_wbuf_init(&w);
     sm_batch_encode(&w, &bp, recs, n);
     sm_append_info_t info;
-    sm_err_t err = sm_partition_append(c->srv, p, w.mem, w.len, &info);
+    sm_err_t err = sm_partition_append(p, w.mem, w.len, &info);
     if (err == SM_OK) {
         c->parts[part].bytes_since_snapshot += (int64_t)w.len;
         if (base_out)
@@ -232,12 +232,12 @@ static size_t replay_buf(sm_group_coord_t *c, int32_t part, const uint8_t *buf, 
 
 static sm_err_t load_part(sm_group_coord_t *c, int32_t part, sm_group_time_t now)
 {
-    sm_partition_t *p = sm_server_partition(c->srv, TOPIC, TOPIC_LEN, part);
+    sm_partition_t *p = c->host.offsets_partition(c->host.ctx, part);
     if (!p)
         return SM_ERR_AGAIN;
     sm_err_t err = SM_OK;
-    int64_t off = sm_log_start_offset(p->log);
-    int64_t end = sm_log_end_offset(p->log);
+    int64_t off = sm_partition_log_start(p);
+    int64_t end = sm_partition_log_end(p);
     int64_t bytes = 0;
     uint8_t *buf = NULL;
     size_t cap = 0;
@@ -245,7 +245,7 @@ static sm_err_t load_part(sm_group_coord_t *c, int32_t part, sm_group_time_t now
     sm_arena_init(&a);
     while (off < end) {
         sm_log_slice_t s;
-        err = sm_log_read(p->log, off, INT64_MAX, 1 << 20, true, &s);
+        err = sm_partition_read_local(p, off, 1 << 20, true, &s);
         if (err != SM_OK) {
             SM_ERROR("coord", "%s-%d: read at offset %lld failed: %s", TOPIC, part,
                      (long long)off, sm_err_str(err));
@@ -345,10 +345,10 @@ static sm_err_t kv_flush(sm_group_coord_t *c, int32_t part, kv_batch_t *b, int64
  * move the log start to the first restated offset. */
 static sm_err_t snapshot_part(sm_group_coord_t *c, int32_t part)
 {
-    sm_partition_t *p = sm_server_partition(c->srv, TOPIC, TOPIC_LEN, part);
+    sm_partition_t *p = c->host.offsets_partition(c->host.ctx, part);
     if (!p)
         return SM_ERR_NOT_FOUND;
-    int64_t end_before = sm_log_end_offset(p->log);
+    int64_t end_before = sm_partition_log_end(p);
     int64_t first_base = -1, total = 0;
     sm_err_t err = SM_OK;
     kv_batch_t b = {0};
@@ -394,7 +394,7 @@ static sm_err_t snapshot_part(sm_group_coord_t *c, int32_t part)
     sm_arena_free(&a);
     if (err == SM_OK) {
         int64_t new_start = first_base >= 0 ? first_base : end_before;
-        err = sm_log_delete_records(p->log, new_start);
+        err = sm_partition_delete_records(p, new_start);
         if (err == SM_OK) {
             c->parts[part].snapshot_bytes = total;
             c->parts[part].bytes_since_snapshot = total;

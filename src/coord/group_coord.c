@@ -34,7 +34,8 @@
 
 #include "log.h"
 #include "meta.h"
-#include "server.h"
+#include "config.h"
+#include "partition/partition.h"
 #include "storage/log.h"
 
 #include <errno.h>
@@ -223,7 +224,7 @@ void sm_group_coord_commit(sm_group_coord_t *c, const char *group_id, int32_t ge
                            const char *member_id, const char *instance_id,
                            sm_group_commit_part_t *parts, int32_t n)
 {
-    sm_meta_t *meta = sm_server_meta(c->srv);
+    sm_meta_t *meta = c->host.meta(c->host.ctx);
     sm_meta_image_t *img = meta ? sm_meta_image_get(meta) : NULL;
     pthread_mutex_lock(&c->mu);
     sm_group_time_t now = sm_coord_now();
@@ -626,7 +627,7 @@ static void *timer_main(void *arg)
 /* Partitions of __consumer_offsets in the current metadata, -1 if absent. */
 static int32_t topic_partitions(sm_group_coord_t *c)
 {
-    sm_meta_t *meta = sm_server_meta(c->srv);
+    sm_meta_t *meta = c->host.meta(c->host.ctx);
     sm_meta_image_t *img = meta ? sm_meta_image_get(meta) : NULL;
     const sm_topic_meta_t *t =
         img ? sm_meta_image_topic(img, SM_GROUP_COORD_TOPIC, sizeof(SM_GROUP_COORD_TOPIC) - 1)
@@ -660,7 +661,7 @@ static void topic_adopt_locked(sm_group_coord_t *c, int32_t n)
  * metadata listener does that before this returns). Mutex not held. */
 static sm_err_t topic_create(sm_group_coord_t *c)
 {
-    sm_meta_t *meta = sm_server_meta(c->srv);
+    sm_meta_t *meta = c->host.meta(c->host.ctx);
     if (!meta)
         return SM_ERR_UNSUPPORTED;
     char seg[32];
@@ -739,7 +740,7 @@ static void topic_want_locked(sm_group_coord_t *c)
     SM_INFO("coord", "first group request: creating %s (%d partitions)", SM_GROUP_COORD_TOPIC,
             c->cfg.num_partitions);
     /* a metadata change like any other: on the controller thread, in turn */
-    sm_server_controller(c->srv, create_task, c);
+    c->host.on_controller(c->host.ctx, create_task, c);
 }
 
 bool sm_group_coord_await_topic(sm_group_coord_t *c, sm_group_coord_ready_t *r)
@@ -775,11 +776,12 @@ static void config_from_broker(const sm_config_t *bc, sm_group_coord_config_t *c
     cfg->limits.new_member_join_timeout_ms = 300000; /* Kafka's fixed 5 minutes */
 }
 
-sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **out)
+sm_err_t sm_group_coord_open(const sm_config_t *broker_cfg, const sm_coord_host_t *host,
+                             sm_group_coord_t **out)
 {
     sm_group_coord_t *c = sm_xcalloc(1, sizeof *c);
-    c->srv = srv;
-    config_from_broker(sm_server_config(srv), &c->cfg);
+    c->host = *host;
+    config_from_broker(broker_cfg, &c->cfg);
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

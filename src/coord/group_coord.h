@@ -46,8 +46,24 @@
 #include "group.h"
 #include "sm_common.h"
 
-typedef struct sm_server sm_server_t;
 typedef struct sm_group_coord sm_group_coord_t;
+typedef struct sm_partition sm_partition_t;
+typedef struct sm_meta sm_meta_t;
+typedef struct sm_config sm_config_t;
+
+/* What the coordinator needs from the broker hosting it - a small interface
+ * from the layer above, so src/coord depends only on the partition and
+ * metadata layers (and the simulator can host it). Any thread. */
+typedef struct sm_coord_host {
+    /* Partition `part` of __consumer_offsets if this broker hosts it: a new
+     * reference (sm_partition_put it), or NULL. */
+    sm_partition_t *(*offsets_partition)(void *ctx, int32_t part);
+    /* The metadata controller and image source. */
+    sm_meta_t *(*meta)(void *ctx);
+    /* Run fn(arg) on the thread that makes metadata changes, in turn. */
+    void (*on_controller)(void *ctx, void (*fn)(void *arg), void *arg);
+    void *ctx;
+} sm_coord_host_t;
 
 #define SM_GROUP_COORD_TOPIC "__consumer_offsets"
 
@@ -72,7 +88,8 @@ typedef struct sm_group_coord_config {
  * are retried by the timer thread; their groups answer
  * COORDINATOR_LOAD_IN_PROGRESS meanwhile. Start-up thread.
  */
-SM_MUST_CHECK sm_err_t sm_group_coord_open(sm_server_t *srv, sm_group_coord_t **out);
+SM_MUST_CHECK sm_err_t sm_group_coord_open(const sm_config_t *broker_cfg,
+                                           const sm_coord_host_t *host, sm_group_coord_t **out);
 /* Graceful shutdown, first step: answer every parked JoinGroup/SyncGroup
  * now (NOT_COORDINATOR, so clients look the coordinator up again), stop the
  * timers, and refuse later requests with NOT_COORDINATOR. Group state on
