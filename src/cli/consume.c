@@ -166,6 +166,31 @@ static bool note_eof(consume_state_t *st, const char *topic, int32_t part, bool 
     return all;
 }
 
+/* Check a -f format before anything is consumed: an unknown field is a
+ * typo the user must hear about, not text to print. Returns NULL when the
+ * format is good, else the offending field ("%Z", or "%" at the end). */
+static const char *check_fmt(const char *fmt, char *bad, size_t badlen)
+{
+    for (const char *p = fmt; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (*p != '%')
+            continue;
+        if (!p[1]) {
+            snprintf(bad, badlen, "%%");
+            return bad;
+        }
+        p++;
+        if (!strchr("tpokKvsShT%", *p)) {
+            snprintf(bad, badlen, "%%%c", *p);
+            return bad;
+        }
+    }
+    return NULL;
+}
+
 static void put_escaped_fmt(FILE *f, const char *fmt, const rd_kafka_message_t *m,
                             const char *topic)
 {
@@ -215,10 +240,58 @@ static void put_escaped_fmt(FILE *f, const char *fmt, const rd_kafka_message_t *
             }
             break;
         }
-        case '%': fputc('%', f); break;
-        default: fputc('%', f); fputc(*p, f); break;
+        default: fputc('%', f); break; /* "%%" (check_fmt refused the rest) */
         }
     }
+}
+
+/* librdkafka could not start a partition where -o asked (auto.offset.reset
+ * is "error" for an absolute -o, so it reports instead of silently moving):
+ * say so, then start from the log's first offset as Kafka's "earliest"
+ * would. requested is the offset that failed (from the error event, else
+ * the -o value). */
+static void on_offset_reset(consume_state_t *st, const char *topic, int32_t part,
+                            int64_t requested)
+{
+    int64_t lo, hi;
+    char where[64];
+    if (requested < 0 && st->ofs_kind == OFS_ABS)
+        requested = st->ofs_val;
+    if (!cli_rk_watermarks(&st->k, topic, part, &lo, &hi)) {
+        cli_warn("%s [%d]: offset %lld is out of range; starting from the beginning", topic,
+                 part, (long long)requested);
+        lo = RD_KAFKA_OFFSET_BEGINNING;
+    } else {
+        if (requested >= hi)
+            snprintf(where, sizeof where, "log ends at %lld", (long long)hi);
+        else
+            snprintf(where, sizeof where, "log starts at %lld", (long long)lo);
+        cli_warn("%s [%d]: offset %lld is out of range (%s); starting from the beginning "
+                 "(offset %lld)",
+                 topic, part, (long long)requested, where, (long long)lo);
+    }
+    /* After the error librdkafka has stopped fetching the partition, and a
+     * seek needs a running fetcher: assign again, every other partition at
+     * its current position (or its original start if it has none yet). */
+    if (!st->assigned)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(st->assigned);
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(st->assigned);
+    if (rd_kafka_position(st->k.rk, pos) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        pos->cnt = 0;
+    for (int i = 0; i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &l->elems[i];
+        if (p->partition == part && strcmp(p->topic, topic) == 0)
+            p->offset = lo;
+        else if (i < pos->cnt && pos->elems[i].offset >= 0)
+            p->offset = pos->elems[i].offset;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(st->k.rk, l);
+    if (err)
+        cli_warn("%s [%d]: cannot restart at %lld: %s", topic, part, (long long)lo,
+                 rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(pos);
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 static void put_json(cli_json_t *j, const rd_kafka_message_t *m, const char *topic)
@@ -303,6 +376,14 @@ int cli_cmd_consume(int argc, char **argv)
         rc = cli_usage_fail(a.cmd, "at least one topic required");
         goto out;
     }
+    char badf[8];
+    if (check_fmt(fmt, badf, sizeof badf)) {
+        rc = cli_usage_fail(a.cmd,
+                            "unknown format field '%s' in -f '%s' (fields: %%t %%p %%o %%k "
+                            "%%K %%v %%s %%S %%h %%T %%%%)",
+                            badf, fmt);
+        goto out;
+    }
     if (group && nonly) {
         rc = cli_usage_fail(a.cmd, "-p cannot be used with -g (the group assigns partitions)");
         goto out;
@@ -312,11 +393,16 @@ int cli_cmd_consume(int argc, char **argv)
      * offsets keep working; other forms override on each assignment. */
     if (st->group_mode && (st->ofs_kind == OFS_BEGIN || st->ofs_kind == OFS_END))
         st->explicit_offset = false;
+    /* An absolute -o that is out of range must be reported, not silently
+     * reset: "error" makes librdkafka raise an event we handle below. */
+    const char *reset = st->ofs_kind == OFS_END   ? "latest"
+                        : st->ofs_kind == OFS_ABS ? "error"
+                                                  : "earliest";
     char gid[64];
     snprintf(gid, sizeof gid, "samsa-consume-%d", (int)getpid());
     const char *extra[] = {"group.id", group ? group : gid,
                            "enable.auto.commit", group ? "true" : "false",
-                           "auto.offset.reset", st->ofs_kind == OFS_END ? "latest" : "earliest",
+                           "auto.offset.reset", reset,
                            "enable.partition.eof", exit_eof ? "true" : "false",
                            "session.timeout.ms", "10000",
                            NULL};
@@ -416,6 +502,9 @@ int cli_cmd_consume(int argc, char **argv)
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             if (exit_eof && note_eof(st, topic, m->partition, true))
                 done = true;
+        } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+            cli_debug("%s", rd_kafka_message_errstr(m));
+            on_offset_reset(st, topic, m->partition, m->offset);
         } else if (m->err) {
             if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                 m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
