@@ -113,6 +113,11 @@ typedef struct cli_rk {
     rd_kafka_t *rk;
     char fatal[512]; /* last all-brokers-down / fatal error text, "" if none */
     int all_down;    /* set by the error callback */
+    /* Monotonic ms of the first connection error (transport, all brokers
+     * down) since the user last cleared it to 0; 0 if none. librdkafka does
+     * not raise "all brokers down" while its group-coordinator connection
+     * is still counted, so a consumer watches this instead. */
+    int64_t conn_err_ms;
 } cli_rk_t;
 
 /* Create a librdkafka handle of the given type with bootstrap servers and
@@ -134,6 +139,8 @@ bool cli_rk_metadata(cli_rk_t *c, const char *topic, const struct rd_kafka_metad
 /* Metadata of one topic inside md, or NULL. */
 const rd_kafka_metadata_topic_t *cli_md_topic(const struct rd_kafka_metadata *md,
                                               const char *topic);
+/* One short Metadata request (at most 1 s): true if some broker answers. */
+bool cli_rk_probe(cli_rk_t *c);
 /* Admin options with the request timeout set from --timeout. */
 rd_kafka_AdminOptions_t *cli_rk_admin_opts(cli_rk_t *c, rd_kafka_admin_op_t op);
 

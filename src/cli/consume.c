@@ -471,8 +471,28 @@ int cli_cmd_consume(int argc, char **argv)
     cli_json_init(&j, stdout);
     bool done = count == 0, ever_assigned = !group, warned = false;
     int64_t join_deadline = sm_now_mono_ms() + 3LL * cli_g.timeout_ms;
+    bool gave_up = false;
     while (!done && !stop_flag) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(st->k.rk, 200);
+        /* Brokers gone (librdkafka retries forever, silently): after
+         * --timeout of connection errors with nothing received, and a last
+         * metadata probe, give up and say so, rather than hang or leave with
+         * nothing said and nothing committed. */
+        if (m && (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)) {
+            st->k.conn_err_ms = 0;
+        } else if (st->k.conn_err_ms &&
+                   sm_now_mono_ms() - st->k.conn_err_ms > cli_g.timeout_ms) {
+            if (cli_rk_probe(&st->k)) {
+                st->k.conn_err_ms = 0; /* a broker answers: keep going */
+                st->k.all_down = 0;
+            } else {
+                gave_up = true;
+                st->k.all_down = 1;
+                if (m)
+                    rd_kafka_message_destroy(m);
+                break;
+            }
+        }
         /* A group that never assigns us anything (coordinator down, group
          * bigger than the partition count) must not look like a silent
          * hang: warn, and with -e give up. */
@@ -533,12 +553,20 @@ int cli_cmd_consume(int argc, char **argv)
         rd_kafka_message_destroy(m);
     }
     fflush(stdout);
+    /* Stopped (Ctrl-C, -n, -e) right after connection errors: check a
+     * broker still answers before a commit that would wait for one. */
+    if (!st->k.all_down && st->k.conn_err_ms && !cli_rk_probe(&st->k))
+        st->k.all_down = 1;
     if (st->k.all_down) {
         /* No broker to commit to or leave the group with: librdkafka would
          * wait for one forever, so skip both (say so when it matters). */
         if (group)
-            rc = cli_fail("cannot reach any broker: offsets of group '%s' not committed%s%s",
-                          group, st->k.fatal[0] ? ": " : "", st->k.fatal);
+            rc = cli_fail("cannot reach any broker in '%s': commit failed, offsets of group "
+                          "'%s' not committed%s%s",
+                          cli_g.brokers, group, st->k.fatal[0] ? ": " : "", st->k.fatal);
+        else if (gave_up)
+            rc = cli_fail("cannot reach any broker in '%s' for %d ms%s%s", cli_g.brokers,
+                          cli_g.timeout_ms, st->k.fatal[0] ? ": " : "", st->k.fatal);
         rd_kafka_destroy_flags(st->k.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         st->k.rk = NULL;
         goto out;

@@ -73,3 +73,38 @@ def test_consume_unknown_format_field_is_usage_error(fmt, field):
     # Usage errors are found before any broker is contacted.
     r = fails("-b", "127.0.0.1:1", "consume", "t", "-f", fmt, code=2)
     assert f"unknown format field '{field}'" in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------ bug 4
+
+def test_group_consume_reports_broker_gone(broker):
+    """consume -g while its broker stops: it must not hang or leave silently;
+    it says the broker is unreachable and the commit failed (exit 1)."""
+    b = broker.bootstrap
+    t, g = unique_topic("gone"), unique_topic("grp")
+    ok("topic", "create", t, "-p", "1", bootstrap=b)
+    produce(b, t, ["hi"])
+    proc = subprocess.Popen([SAMSA, "-b", b, "--timeout", "3s", "consume", t, "-g", g,
+                             "-n", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert read_line(proc, 60) == "hi"
+        t0 = time.monotonic()
+        assert broker.stop() == 0
+        try:
+            rc = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("consume -g still running 60 s after its broker stopped")
+        err = proc.stderr.read().decode()
+        assert rc == 1, (rc, err)
+        assert "cannot reach any broker" in err and "commit failed" in err, err
+        assert f"group '{g}' not committed" in err, err
+        assert time.monotonic() - t0 < 45
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # And against the stopped broker's port from the start: fast, one line.
+    t0 = time.monotonic()
+    r = fails("--timeout", "3s", "consume", t, "-g", g, bootstrap=b, timeout=60)
+    assert "cannot reach any broker" in r.stderr
+    assert time.monotonic() - t0 < 20
