@@ -61,6 +61,10 @@ bool cli_is_help(const char *s);
  * usage error, a help word prints the noun's usage. Returns -1 when the
  * caller should go on and dispatch argv[0], else the exit status. */
 int cli_noun_start(const char *noun, void (*usage)(FILE *), int argc, char **argv);
+/* Help of one verb: cmd is "noun verb". Prints "usage: samsa noun <line>"
+ * for each line of the noun's usage text that starts with the verb, with
+ * the detail lines under it; the whole noun usage if the verb has none. */
+void cli_verb_help(FILE *f, void (*usage)(FILE *), const char *cmd);
 /* For verbs that take no arguments: -1 to go on, else the exit status (help
  * printed, or an unexpected argument refused). argv[0] is the verb. */
 int cli_verb_no_args(const char *cmd, void (*usage)(FILE *), int argc, char **argv);
@@ -159,5 +163,6 @@ int cli_cmd_cluster(int argc, char **argv);
 int cli_cmd_storage(int argc, char **argv);
 int cli_cmd_dump_log(int argc, char **argv);
 int cli_cmd_perf(int argc, char **argv);
+int cli_cmd_offsets(int argc, char **argv);
 
 #endif

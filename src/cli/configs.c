@@ -402,7 +402,7 @@ int cli_cmd_config(int argc, char **argv)
         else if (c == 'c' && mode == 0)
             changed = true;
         else if (c == 'h') {
-            config_usage(stdout);
+            cli_verb_help(stdout, config_usage, a.cmd);
             rc = 0;
             goto out;
         } else {

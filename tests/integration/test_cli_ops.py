@@ -108,3 +108,133 @@ def test_group_consume_reports_broker_gone(broker):
     r = fails("--timeout", "3s", "consume", t, "-g", g, bootstrap=b, timeout=60)
     assert "cannot reach any broker" in r.stderr
     assert time.monotonic() - t0 < 20
+
+
+# ------------------------------------------------------------------ 5: delete-records
+
+def test_topic_delete_records(module_broker):
+    b = module_broker.bootstrap
+    t = unique_topic("dr")
+    ok("topic", "create", t, "-p", "2", bootstrap=b)
+    produce(b, t, [str(i) for i in range(10)], "-p", "0")
+    produce(b, t, [str(i) for i in range(6)], "-p", "1")
+    r = ok("topic", "delete-records", t, "--partition", "0", "--offset", "4", bootstrap=b)
+    assert r.stdout.split()[3:] == [t, "0", "4"], r.stdout   # table: new low watermark
+    res = js("topic", "delete-records", t, "-p", "0:7,1:end", bootstrap=b)
+    got = {(x["partition"], x["low_watermark"]) for x in res}
+    assert got == {(0, 7), (1, 6)}, res
+    d = js("topic", "describe", t, bootstrap=b)[0]
+    assert [(p["start_offset"], p["end_offset"]) for p in d["partitions"]] == [(7, 10), (6, 6)]
+    assert [m["value"] for m in consume_all(b, t, "-p", "0")] == ["7", "8", "9"]
+    # beyond the end: a per-partition error, exit 1
+    r = fails("topic", "delete-records", t, "-p", "0:99", bootstrap=b)
+    assert f"{t} [0]" in r.stderr
+    fails("topic", "delete-records", t, "--partition", "0", bootstrap=b, code=2)
+    fails("topic", "delete-records", t, bootstrap=b, code=2)
+    fails("topic", "delete-records", unique_topic("none"), "--offset", "1", bootstrap=b)
+
+
+# ------------------------------------------------------------------ 6: delete-offsets
+
+def test_group_delete_offsets(module_broker):
+    b = module_broker.bootstrap
+    t, g = unique_topic("do"), unique_topic("grp")
+    ok("topic", "create", t, "-p", "2", bootstrap=b)
+    produce(b, t, ["a", "b"], "-p", "0")
+    produce(b, t, ["c"], "-p", "1")
+    ok("consume", t, "-g", g, "-n", "3", bootstrap=b)
+
+    def committed():
+        return {(p["topic"], p["partition"]): p["committed_offset"]
+                for p in js("group", "describe", g, bootstrap=b)[0]["partitions"]}
+
+    wait_until(lambda: committed() == {(t, 0): 2, (t, 1): 1}, 30, what="commits")
+    res = js("group", "delete-offsets", g, f"{t}:1", bootstrap=b)
+    assert res == [{"topic": t, "partition": 1, "error": None}]
+    assert committed() == {(t, 0): 2}
+    r = ok("group", "delete-offsets", g, t, bootstrap=b)
+    assert "deleted" in r.stdout
+    assert committed() == {}
+    fails("group", "delete-offsets", g, bootstrap=b, code=2)
+    fails("group", "delete-offsets", g, unique_topic("none"), bootstrap=b)
+
+
+# ------------------------------------------------------------------ 7: offsets
+
+def test_offsets_earliest_latest_and_by_time(module_broker):
+    b = module_broker.bootstrap
+    t = unique_topic("offs")
+    ok("topic", "create", t, "-p", "2", bootstrap=b)
+    # Timestamps given explicitly (produce --timestamp, item 8) so the
+    # time look-up has known answers.
+    produce(b, t, ["a", "b", "c"], "-p", "0", "--timestamp", "1700000000000")
+    produce(b, t, ["d"], "-p", "0", "--timestamp", "1700000100000")
+    ok("topic", "delete-records", t, "-p", "0:1", bootstrap=b)
+    res = js("offsets", t, bootstrap=b)
+    assert [(x["partition"], x["earliest"], x["latest"]) for x in res] == [(0, 1, 4), (1, 0, 0)]
+    res = js("offsets", t, "--time", "1700000050000", "-p", "0", bootstrap=b)
+    assert res == [{"topic": t, "partition": 0, "earliest": 1, "latest": 4,
+                    "time": "1700000050000", "offset": 3}]
+    res = js("offsets", t, "--time", "2023-11-14T22:13:20Z", "-p", "0", bootstrap=b)
+    assert res[0]["offset"] == 1       # 1700000000000 ms, first left after delete-records
+    assert js("offsets", t, "--time", "2100-01-01", "-p", "0", bootstrap=b)[0]["offset"] is None
+    assert js("offsets", t, "--time", "latest", "-p", "0", bootstrap=b)[0]["offset"] == 4
+    assert js("offsets", t, "--time", "earliest", "-p", "0", bootstrap=b)[0]["offset"] == 1
+    r = ok("offsets", t, "--time", "latest", bootstrap=b)
+    assert r.stdout.splitlines()[0].split() == ["TOPIC", "PARTITION", "EARLIEST", "LATEST",
+                                                "OFFSET@latest"]
+    assert r.stdout.splitlines()[1].split() == [t, "0", "1", "4", "4"]
+    fails("offsets", bootstrap=b, code=2)
+    fails("offsets", t, "--time", "someday", bootstrap=b, code=2)
+    fails("offsets", unique_topic("none"), bootstrap=b)
+
+
+# ------------------------------------------------------------------ 10: total lag
+
+def test_group_describe_total_lag(module_broker):
+    b = module_broker.bootstrap
+    t, g = unique_topic("lag"), unique_topic("grp")
+    ok("topic", "create", t, "-p", "2", bootstrap=b)
+    produce(b, t, ["a"], "-p", "0")
+    produce(b, t, ["b"], "-p", "1")
+    ok("consume", t, "-g", g, "-n", "2", bootstrap=b)
+    produce(b, t, ["c", "d", "e"], "-p", "0")
+    produce(b, t, ["f"], "-p", "1")
+    d = js("group", "describe", g, bootstrap=b)[0]
+    assert sorted(p["lag"] for p in d["partitions"]) == [1, 3]
+    assert d["total_lag"] == 4
+    assert "Total lag: 4" in ok("group", "describe", g, bootstrap=b).stdout
+
+
+# ------------------------------------------------------------------ 11: per-verb help
+
+def noun_verbs():
+    """{noun: [verbs]} as `samsa --help` lists them ("topic create|list|...")."""
+    out = {}
+    for line in ok("--help").stdout.splitlines():
+        m = re.match(r"^  ([a-z][a-z-]*) ([a-z][a-z-]*(?:\|[a-z][a-z-]*)+)", line)
+        if m:
+            out[m.group(1)] = m.group(2).split("|")
+    return out
+
+
+def test_per_verb_help():
+    nv = noun_verbs()
+    assert {"topic", "group", "config", "storage", "perf"} <= set(nv)
+    assert "delete-records" in nv["topic"] and "delete-offsets" in nv["group"]
+    for noun, verbs in nv.items():
+        if noun == "cluster":
+            continue  # one verb: its noun help is the verb's help
+        for v in verbs:
+            out = ok(noun, v, "--help").stdout
+            first = out.splitlines()[0]
+            if noun == "perf":
+                assert first.startswith("usage: samsa perf"), out
+                continue
+            assert first.startswith(f"usage: samsa {noun} {v}"), (noun, v, out)
+            # only this verb: no other verb's synopsis line
+            for other in verbs:
+                if other != v and not other.startswith(v) and not v.startswith(other):
+                    assert not re.search(rf"^  {other}\b", out, re.M), (noun, v, other, out)
+    for cmd in (["offsets"], ["produce"], ["consume"], ["dump-log"]):
+        assert ok(*cmd, "--help").stdout.startswith(f"usage: samsa {cmd[0]}")
