@@ -238,3 +238,50 @@ def test_per_verb_help():
                     assert not re.search(rf"^  {other}\b", out, re.M), (noun, v, other, out)
     for cmd in (["offsets"], ["produce"], ["consume"], ["dump-log"]):
         assert ok(*cmd, "--help").stdout.startswith(f"usage: samsa {cmd[0]}")
+
+
+# ------------------------------------------------------------------ 8: produce
+
+def test_produce_tombstones_headers_timestamps(module_broker):
+    b = module_broker.bootstrap
+    t = unique_topic("tomb")
+    ok("topic", "create", t, "-p", "1", bootstrap=b)
+    produce(b, t, ["a:1", "b:"], "-K", ":")                  # "b:" is an empty value
+    produce(b, t, ["c:", ":d"], "-K", ":", "-Z")             # null value; null key
+    produce(b, t, ["e"], "-H", "h1=x", "-H", "h2=", "--timestamp", "2023-11-14T22:13:20Z")
+    ms = consume_all(b, t)
+    assert [(m["key"], m["value"]) for m in ms] == [
+        ("a", "1"), ("b", ""), ("c", None), (None, "d"), (None, "e")]
+    assert ms[4]["headers"] == [{"key": "h1", "value": "x"}, {"key": "h2", "value": ""}]
+    assert ms[4]["timestamp"] == 1700000000000
+    # the null shows in the text formats as length -1
+    r = ok("consume", t, "-e", "-o", "2", "-n", "1", "-f", "%k %S\\n", bootstrap=b)
+    assert r.stdout == "c -1\n"
+
+
+def test_produce_input_format(module_broker):
+    b = module_broker.bootstrap
+    t = unique_topic("infmt")
+    ok("topic", "create", t, "-p", "1", bootstrap=b)
+    lines = ["1700000000000|a=1,b=2|k1|v1",
+             "|c=3|k2|v|2",                 # no timestamp: --timestamp; '|' kept in the value
+             "not matching",
+             "2024-01-01T00:00:00Z|||"]     # empty key and value, no headers
+    r = run("produce", t, "-F", "%T|%h|%k|%v", "--timestamp", "1600000000000", "-H", "g=0",
+            bootstrap=b, stdin="".join(l + "\n" for l in lines))
+    assert r.returncode == 1, r.stderr                     # a skipped line is a failure
+    assert "line 3 does not match" in r.stderr and "produced 3 messages" in r.stderr
+    ms = consume_all(b, t)
+    assert [(m["timestamp"], m["key"], m["value"]) for m in ms] == [
+        (1700000000000, "k1", "v1"), (1600000000000, "k2", "v|2"), (1704067200000, "", "")]
+    hk = lambda m: [(h["key"], h["value"]) for h in m["headers"]]
+    assert hk(ms[0]) == [("g", "0"), ("a", "1"), ("b", "2")]
+    assert hk(ms[1]) == [("g", "0"), ("c", "3")] and hk(ms[2]) == [("g", "0")]
+    # -Z with -F: empty fields are nulls (a tombstone)
+    produce(b, t, ["k3="], "-F", "%k=%v", "-Z")
+    assert (consume_all(b, t)[-1]["key"], consume_all(b, t)[-1]["value"]) == ("k3", None)
+    for bad in ("%k%v", "%x|%v", "%v|%v"):
+        r = fails("produce", t, "-F", bad, bootstrap=b, code=2)
+        assert "-F" in r.stderr
+    fails("produce", t, "--timestamp", "noon", bootstrap=b, code=2)
+    fails("produce", t, "-F", "%k|%v", "-K", ":", bootstrap=b, code=2)
