@@ -285,3 +285,83 @@ def test_produce_input_format(module_broker):
         assert "-F" in r.stderr
     fails("produce", t, "--timestamp", "noon", bootstrap=b, code=2)
     fails("produce", t, "-F", "%k|%v", "-K", ":", bootstrap=b, code=2)
+
+
+# ------------------------------------------------------------------ 9: dump-log decoders
+
+def dump_records(path, *flags):
+    """Every record object of a dump-log --format json of one file."""
+    doc = js("dump-log", path, *flags)
+    return [r for f in doc for bt in f.get("batches", []) for r in bt.get("records", [])]
+
+
+def test_dump_log_decodes_internal_topics(module_broker, tmp_path):
+    b = module_broker.bootstrap
+    t, g = unique_topic("dec"), unique_topic("grp")
+    ok("topic", "create", t, "-p", "1", bootstrap=b)
+    produce(b, t, ["a", "b", "c"])
+    ok("consume", t, "-g", g, "-n", "3", bootstrap=b)
+    data = module_broker.data_dir
+
+    def offsets_records():
+        out = []
+        for d in sorted(os.listdir(data)):
+            if d.startswith("__consumer_offsets-"):
+                for f in sorted(os.listdir(os.path.join(data, d))):
+                    p = os.path.join(data, d, f)
+                    if f.endswith(".log") and os.path.getsize(p) > 0:
+                        out += [(p, r) for r in dump_records(p)]
+        return out
+
+    def commits():
+        return [(p, r) for p, r in offsets_records()
+                if r.get("offset_commit", {}).get("group") == g]
+
+    found = wait_until(commits, 30, what="the group's commit in __consumer_offsets")
+    path, rec = found[-1]
+    assert rec["offset_commit"] == {"group": g, "topic": t, "partition": 0}
+    v = rec["value"]
+    assert v["offset"] == 3 and v["metadata"] == "" and v["commit_timestamp"] > 1_600_000_000_000
+    gm = [r for _, r in offsets_records() if r.get("group_metadata", {}).get("group") == g]
+    assert gm, "no group metadata record"
+    with_members = [r["value"] for r in gm if r["value"] and r["value"]["members"]]
+    assert with_members, gm
+    gv = with_members[0]
+    assert gv["protocol_type"] == "consumer" and gv["generation"] >= 1
+    assert gv["leader"] in [m["member_id"] for m in gv["members"]]
+    assert gv["members"][0]["client_id"] == "samsa"
+    # text form
+    out = ok("dump-log", path).stdout
+    assert f"offset_commit: {{group: {g}, topic: {t}, partition: 0}} value: {{" in out
+    # a copy with an ordinary name: decoded only with the flag
+    plain = tmp_path / "00000000000000000000.log"
+    plain.write_bytes(open(path, "rb").read())
+    assert not any("offset_commit" in r for r in dump_records(str(plain)))
+    assert any(r.get("offset_commit", {}).get("group") == g
+               for r in dump_records(str(plain), "--offsets-decoder"))
+
+    # the metadata log: record type names with their fields
+    mdir = os.path.join(data, "__cluster_metadata-0")
+    mlog = [os.path.join(mdir, f) for f in sorted(os.listdir(mdir)) if f.endswith(".log")]
+    recs = [r for p in mlog for r in dump_records(p)]
+    byname = {}
+    for r in recs:
+        byname.setdefault(r["record"]["type"], []).append(r["record"]["data"])
+    topic = [d for d in byname["TopicRecord"] if d["Name"] == t]
+    assert len(topic) == 1
+    parts = [d for d in byname["PartitionRecord"] if d["TopicId"] == topic[0]["TopicId"]]
+    assert [(p["PartitionId"], p["Leader"], p["Replicas"], p["Isr"]) for p in parts] == [
+        (0, 1, [1], [1])]
+    brokers = byname["RegisterBrokerRecord"]
+    assert brokers and brokers[0]["BrokerId"] == 1
+    assert brokers[0]["EndPoints"][0]["Port"] == module_broker.port
+    assert any(d["Name"] == "metadata.version" for d in byname["FeatureLevelRecord"])
+    out = ok("dump-log", mlog[0]).stdout
+    assert "record: {type: RegisterBrokerRecord" in out and "BrokerId: 1" in out
+    (tmp_path / "m").mkdir()
+    mplain = tmp_path / "m" / "00000000000000000000.log"
+    mplain.write_bytes(open(mlog[0], "rb").read())
+    assert not any("record" in r for r in dump_records(str(mplain)))
+    assert any(r.get("record", {}).get("type") == "RegisterBrokerRecord"
+               for r in dump_records(str(mplain), "--cluster-metadata-decoder"))
+    fails("dump-log", str(plain), "--offsets-decoder", "--cluster-metadata-decoder", code=2)
