@@ -65,6 +65,11 @@ install: build
 	install -m 755 bin/samsa bin/samsa-broker $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 scripts/samsa-completion.bash \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/samsa
+	install -d $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 644 scripts/samsa-completion.zsh $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_samsa
+	install -m 644 scripts/samsa-completion.fish \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/samsa.fish
 
 clean:
 	rm -rf build build-* bin

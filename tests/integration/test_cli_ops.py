@@ -365,3 +365,77 @@ def test_dump_log_decodes_internal_topics(module_broker, tmp_path):
     assert any(r.get("record", {}).get("type") == "RegisterBrokerRecord"
                for r in dump_records(str(mplain), "--cluster-metadata-decoder"))
     fails("dump-log", str(plain), "--offsets-decoder", "--cluster-metadata-decoder", code=2)
+
+
+# ------------------------------------------------------------------ 12: completions
+
+COMPLETIONS = {sh: os.path.join(REPO, "scripts", f"samsa-completion.{sh}")
+               for sh in ("bash", "zsh", "fish")}
+
+
+def help_nouns_and_verbs():
+    """{noun: {verbs}} from the tool's own help: nouns from `samsa --help`,
+    verbs from each `samsa NOUN --help` (its "  verb ..." lines, "<a|b>"
+    alternatives and "samsa NOUN verb" synopses)."""
+    nouns = []
+    for line in ok("--help").stdout.splitlines():
+        m = re.match(r"^  ([a-z][a-z-]*)\b", line)
+        if m and m.group(1) not in ("version",):
+            nouns.append(m.group(1))
+    out = {}
+    for n in nouns:
+        text = ok(n, "--help").stdout
+        verbs = set()
+        for line in text.splitlines():
+            # "  verb ARG...", "  verb [-x]", "  verb    description", "  get topic NAME"
+            # (not a description line that happens to start in lower case)
+            m = re.match(r"^  ([a-z][a-z-]*)(?=$| {2,}| [A-Z\[(<-]| topic | broker )", line)
+            if m:
+                verbs.add(m.group(1))
+            for alt in re.findall(rf"samsa {n} <([a-z0-9-]+(?:\|[a-z0-9-]+)+)>", line):
+                verbs |= set(alt.split("|"))
+            for v in re.findall(rf"samsa {n} ([a-z][a-z-]*)", line):
+                verbs.add(v)
+        out[n] = verbs
+    return out
+
+
+def test_completion_files_cover_every_verb():
+    nv = help_nouns_and_verbs()
+    assert {"topic", "produce", "consume", "group", "offsets", "config", "cluster", "storage",
+            "dump-log", "perf"} <= set(nv), nv
+    assert {"delete-records"} <= nv["topic"] and {"delete-offsets"} <= nv["group"]
+    assert {"produce", "consume", "e2e", "mock-cluster"} <= nv["perf"]
+    for sh, path in COMPLETIONS.items():
+        text = open(path).read()
+        words = set(re.findall(r"[A-Za-z][A-Za-z0-9-]*", text))
+        for noun, verbs in nv.items():
+            assert noun in words, f"{sh} completion lacks command {noun}"
+            for v in verbs:
+                assert v in words, f"{sh} completion lacks '{noun} {v}'"
+        # every long option of the verb-less commands
+        for cmd in ("produce", "consume", "offsets", "dump-log"):
+            for opt in re.findall(r"--[a-z][a-z-]+", ok(cmd, "--help").stdout):
+                assert (opt in text or opt[2:] in words), f"{sh} completion lacks {cmd} {opt}"
+    # make install puts all three in place
+    mk = open(os.path.join(REPO, "Makefile")).read()
+    for sh in COMPLETIONS:
+        assert f"scripts/samsa-completion.{sh}" in mk
+
+
+def test_bash_completion_new_verbs():
+    from test_cli import complete
+    assert "offsets" in complete([""])
+    assert {"delete-offsets"} == complete(["group", "delete-o"])
+    assert {"delete-records"} == complete(["topic", "delete-"])
+    assert {"--offsets-decoder"} == complete(["dump-log", "--off"])
+    assert {"--null-empty"} == complete(["produce", "t", "--null"])
+    assert {"earliest", "latest"} == complete(["offsets", "t", "--time", ""])
+
+
+def test_make_install_completions(tmp_path):
+    r = subprocess.run(["make", "-n", "install", f"DESTDIR={tmp_path}", "PREFIX=/usr"],
+                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"{tmp_path}/usr/share/zsh/site-functions/_samsa" in r.stdout
+    assert f"{tmp_path}/usr/share/fish/vendor_completions.d/samsa.fish" in r.stdout
