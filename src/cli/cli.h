@@ -5,8 +5,8 @@
  * global options (-b brokers, --format, -X librdkafka property, --timeout,
  * -v) out of argv wherever they appear and dispatches to one command
  * function per noun (topic.c, produce.c, consume.c, group.c, configs.c,
- * cluster.c, storage.c, dump.c, perf.c). A command returns the process exit
- * status: 0 success, 1 failure (after printing one line "samsa: error: ..."
+ * cluster.c, storage.c, dump.c with dump_decode.c, perf.c, offsets.c). A
+ * command returns the process exit status: 0 success, 1 failure (after printing one line "samsa: error: ..."
  * to stderr with cli_fail), 2 bad usage (cli_usage_fail).
  *
  * Client work goes through librdkafka (rk.c wraps handle creation, bounded

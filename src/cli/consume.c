@@ -13,6 +13,10 @@
  * --format json, default the value per line. -e stops once every assigned
  * partition has reached its end; -n after COUNT messages; SIGINT/SIGTERM
  * stop cleanly (the group's offsets are committed on the way out).
+ * An absolute -o out of a partition's range is reported (librdkafka's
+ * auto.offset.reset=error event) and the partition restarts at its first
+ * offset; brokers unreachable for --timeout end the command with exit 1
+ * (saying the group's commit failed) instead of a silent endless retry.
  * Main thread only (the rebalance callback runs inside consumer_poll).
  */
 #include "cli.h"
