@@ -67,6 +67,11 @@ install: build
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/samsa
 	install -d $(DESTDIR)$(PREFIX)/share/samsa/kafka/bin
 	install -m 755 kafka/bin/kafka-*.sh $(DESTDIR)$(PREFIX)/share/samsa/kafka/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 644 scripts/samsa-completion.zsh $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_samsa
+	install -m 644 scripts/samsa-completion.fish \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/samsa.fish
 
 clean:
 	rm -rf build build-* bin kafka

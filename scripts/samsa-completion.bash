@@ -6,7 +6,7 @@
 # the cluster (with a 2 s timeout, honouring -b and SAMSA_BROKERS), files for
 # dump-log and storage -c.
 
-_samsa_nouns="topic produce consume group config cluster storage dump-log perf version help"
+_samsa_nouns="topic produce consume group offsets config cluster storage dump-log perf version help"
 _samsa_globals="-b --brokers --format -X --timeout -v --verbose -h --help"
 
 # Brokers named on the command line (-b X / --brokers X / -bX), if any.
@@ -68,8 +68,9 @@ _samsa() {
     local verbs="" opts="" names=""
     case "$noun" in
         topic|topics)
-            verbs="create list describe alter delete"
+            verbs="create list describe alter delete delete-records"
             case "$verb" in
+                delete-records) opts="-p --partition -o --offset"; names=topics ;;
                 create) opts="-p --partitions -r --replicas -c --config --if-not-exists" ;;
                 list) opts="-a --all" ;;
                 describe) opts="--all-configs"; names=topics ;;
@@ -78,7 +79,7 @@ _samsa() {
             esac ;;
         produce)
             verbs=""; names=topics
-            opts="-k --key-delimiter -H --header -p --partition -z --compression --acks --linger"
+            opts="-k -K --key-delimiter -Z --null-empty -H --header --timestamp -F --input-format -p --partition -z --compression --acks --linger"
             case "$prev" in
                 -z|--compression) COMPREPLY=($(compgen -W "none gzip snappy lz4 zstd" -- "$cur")); return ;;
                 --acks) COMPREPLY=($(compgen -W "0 1 all" -- "$cur")); return ;;
@@ -91,13 +92,21 @@ _samsa() {
                 -g|--group) COMPREPLY=($(compgen -W "$(_samsa_groups)" -- "$cur")); return ;;
             esac ;;
         group|groups)
-            verbs="list describe reset-offsets delete"
+            verbs="list describe reset-offsets delete delete-offsets"
             case "$verb" in
                 describe|delete) names=groups ;;
+                delete-offsets)
+                    if ((${#words[@]} == 2)); then names=groups; else names=topics; fi ;;
                 reset-offsets)
                     opts="--topic --all-topics --to-earliest --to-latest --to-offset --to-datetime --shift-by --by-duration --execute --dry-run"
                     [[ $prev == --topic ]] && { COMPREPLY=($(compgen -W "$(_samsa_topics)" -- "$cur")); return; }
                     ((${#words[@]} == 2)) && names=groups ;;
+            esac ;;
+        offsets)
+            verbs=""; names=topics
+            opts="-t --time -p --partition"
+            case "$prev" in
+                -t|--time) COMPREPLY=($(compgen -W "earliest latest" -- "$cur")); return ;;
             esac ;;
         config|configs)
             verbs="get set delete"
@@ -108,7 +117,7 @@ _samsa() {
                 [[ ${words[2]} == topic && ${#words[@]} == 3 ]] && names=topics
                 [[ $verb == get ]] && opts="--changed"
             fi ;;
-        cluster) verbs="info" ;;
+        cluster) verbs="info health" ;;
         storage)
             verbs="format info random-uuid"
             case "$verb" in
@@ -118,7 +127,7 @@ _samsa() {
             [[ $prev == -c || $prev == --config ]] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
         dump-log)
             verbs=""
-            opts="-d --print-data --deep --max-batch-bytes"
+            opts="-d --print-data --deep --offsets-decoder --cluster-metadata-decoder --max-batch-bytes"
             if [[ $cur != -* ]]; then
                 COMPREPLY=($(compgen -f -- "$cur"))
                 return

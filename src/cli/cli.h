@@ -5,8 +5,8 @@
  * global options (-b brokers, --format, -X librdkafka property, --timeout,
  * -v) out of argv wherever they appear and dispatches to one command
  * function per noun (topic.c, produce.c, consume.c, group.c, configs.c,
- * cluster.c, storage.c, dump.c, perf.c). A command returns the process exit
- * status: 0 success, 1 failure (after printing one line "samsa: error: ..."
+ * cluster.c, storage.c, dump.c with dump_decode.c, perf.c, offsets.c). A
+ * command returns the process exit status: 0 success, 1 failure (after printing one line "samsa: error: ..."
  * to stderr with cli_fail), 2 bad usage (cli_usage_fail).
  *
  * Client work goes through librdkafka (rk.c wraps handle creation, bounded
@@ -61,6 +61,10 @@ bool cli_is_help(const char *s);
  * usage error, a help word prints the noun's usage. Returns -1 when the
  * caller should go on and dispatch argv[0], else the exit status. */
 int cli_noun_start(const char *noun, void (*usage)(FILE *), int argc, char **argv);
+/* Help of one verb: cmd is "noun verb". Prints "usage: samsa noun <line>"
+ * for each line of the noun's usage text that starts with the verb, with
+ * the detail lines under it; the whole noun usage if the verb has none. */
+void cli_verb_help(FILE *f, void (*usage)(FILE *), const char *cmd);
 /* For verbs that take no arguments: -1 to go on, else the exit status (help
  * printed, or an unexpected argument refused). argv[0] is the verb. */
 int cli_verb_no_args(const char *cmd, void (*usage)(FILE *), int argc, char **argv);
@@ -113,6 +117,11 @@ typedef struct cli_rk {
     rd_kafka_t *rk;
     char fatal[512]; /* last all-brokers-down / fatal error text, "" if none */
     int all_down;    /* set by the error callback */
+    /* Monotonic ms of the first connection error (transport, all brokers
+     * down) since the user last cleared it to 0; 0 if none. librdkafka does
+     * not raise "all brokers down" while its group-coordinator connection
+     * is still counted, so a consumer watches this instead. */
+    int64_t conn_err_ms;
 } cli_rk_t;
 
 /* Create a librdkafka handle of the given type with bootstrap servers and
@@ -134,6 +143,8 @@ bool cli_rk_metadata(cli_rk_t *c, const char *topic, const struct rd_kafka_metad
 /* Metadata of one topic inside md, or NULL. */
 const rd_kafka_metadata_topic_t *cli_md_topic(const struct rd_kafka_metadata *md,
                                               const char *topic);
+/* One short Metadata request (at most 1 s): true if some broker answers. */
+bool cli_rk_probe(cli_rk_t *c);
 /* Admin options with the request timeout set from --timeout. */
 rd_kafka_AdminOptions_t *cli_rk_admin_opts(cli_rk_t *c, rd_kafka_admin_op_t op);
 
@@ -154,5 +165,6 @@ int cli_cmd_dump_log(int argc, char **argv);
 int cli_cmd_perf(int argc, char **argv);
 /* Kafka's scripts (kafka_main.c), a hidden noun: `samsa kafka kafka-topics.sh ...`. */
 int cli_cmd_kafka(int argc, char **argv);
+int cli_cmd_offsets(int argc, char **argv);
 
 #endif

@@ -60,6 +60,32 @@ static int parse_target(const char *cmd, const char *kind, const char *name, cfg
     return -1;
 }
 
+/* Host and port of broker id from Metadata; fails (message printed) when the
+ * cluster has no such broker, so requests aimed at it never wait for a
+ * connection that cannot exist. host may be NULL. */
+static bool broker_addr(const char *id, char *host, size_t hlen, int *port)
+{
+    cli_rk_t k;
+    if (!cli_rk_new(&k, RD_KAFKA_PRODUCER, NULL, NULL, NULL))
+        return false;
+    const struct rd_kafka_metadata *md;
+    bool ok = false;
+    if (cli_rk_metadata(&k, NULL, &md)) {
+        for (int i = 0; i < md->broker_cnt; i++)
+            if (md->brokers[i].id == atoi(id)) {
+                if (host)
+                    snprintf(host, hlen, "%s", md->brokers[i].host);
+                *port = md->brokers[i].port;
+                ok = true;
+            }
+        if (!ok)
+            cli_fail("broker %s is not in the cluster", id);
+        rd_kafka_metadata_destroy(md);
+    }
+    cli_rk_destroy(&k);
+    return ok;
+}
+
 /* DescribeConfigs of one resource; *ev owns the result. */
 static const rd_kafka_ConfigResource_t *describe(cli_rk_t *k, const cfg_target_t *t,
                                                  rd_kafka_event_t **ev)
@@ -100,6 +126,11 @@ static const rd_kafka_ConfigResource_t *describe(cli_rk_t *k, const cfg_target_t
 
 static int config_get(const cfg_target_t *t, char **keys, int nkeys, bool changed)
 {
+    /* librdkafka waits for a broker id it has never seen until the request
+     * times out: ask Metadata first and answer at once. */
+    int port;
+    if (t->type == RES_BROKER && !broker_addr(t->name, NULL, 0, &port))
+        return CLI_EXIT_FAIL;
     cli_rk_t k;
     if (!cli_rk_new(&k, RD_KAFKA_PRODUCER, NULL, NULL, NULL))
         return CLI_EXIT_FAIL;
@@ -170,29 +201,6 @@ out:
         rd_kafka_event_destroy(ev);
     cli_rk_destroy(&k);
     return rc;
-}
-
-/* Host and port of broker id from Metadata. */
-static bool broker_addr(const char *id, char *host, size_t hlen, int *port)
-{
-    cli_rk_t k;
-    if (!cli_rk_new(&k, RD_KAFKA_PRODUCER, NULL, NULL, NULL))
-        return false;
-    const struct rd_kafka_metadata *md;
-    bool ok = false;
-    if (cli_rk_metadata(&k, NULL, &md)) {
-        for (int i = 0; i < md->broker_cnt; i++)
-            if (md->brokers[i].id == atoi(id)) {
-                snprintf(host, hlen, "%s", md->brokers[i].host);
-                *port = md->brokers[i].port;
-                ok = true;
-            }
-        if (!ok)
-            cli_fail("broker %s is not in the cluster", id);
-        rd_kafka_metadata_destroy(md);
-    }
-    cli_rk_destroy(&k);
-    return ok;
 }
 
 /* Legacy AlterConfigs: read-modify-write of the resource's dynamic configs. */
@@ -394,7 +402,7 @@ int cli_cmd_config(int argc, char **argv)
         else if (c == 'c' && mode == 0)
             changed = true;
         else if (c == 'h') {
-            config_usage(stdout);
+            cli_verb_help(stdout, config_usage, a.cmd);
             rc = 0;
             goto out;
         } else {

@@ -13,6 +13,10 @@
  * --format json, default the value per line. -e stops once every assigned
  * partition has reached its end; -n after COUNT messages; SIGINT/SIGTERM
  * stop cleanly (the group's offsets are committed on the way out).
+ * An absolute -o out of a partition's range is reported (librdkafka's
+ * auto.offset.reset=error event) and the partition restarts at its first
+ * offset; brokers unreachable for --timeout end the command with exit 1
+ * (saying the group's commit failed) instead of a silent endless retry.
  * Main thread only (the rebalance callback runs inside consumer_poll).
  */
 #include "cli.h"
@@ -166,6 +170,31 @@ static bool note_eof(consume_state_t *st, const char *topic, int32_t part, bool 
     return all;
 }
 
+/* Check a -f format before anything is consumed: an unknown field is a
+ * typo the user must hear about, not text to print. Returns NULL when the
+ * format is good, else the offending field ("%Z", or "%" at the end). */
+static const char *check_fmt(const char *fmt, char *bad, size_t badlen)
+{
+    for (const char *p = fmt; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (*p != '%')
+            continue;
+        if (!p[1]) {
+            snprintf(bad, badlen, "%%");
+            return bad;
+        }
+        p++;
+        if (!strchr("tpokKvsShT%", *p)) {
+            snprintf(bad, badlen, "%%%c", *p);
+            return bad;
+        }
+    }
+    return NULL;
+}
+
 static void put_escaped_fmt(FILE *f, const char *fmt, const rd_kafka_message_t *m,
                             const char *topic)
 {
@@ -215,10 +244,58 @@ static void put_escaped_fmt(FILE *f, const char *fmt, const rd_kafka_message_t *
             }
             break;
         }
-        case '%': fputc('%', f); break;
-        default: fputc('%', f); fputc(*p, f); break;
+        default: fputc('%', f); break; /* "%%" (check_fmt refused the rest) */
         }
     }
+}
+
+/* librdkafka could not start a partition where -o asked (auto.offset.reset
+ * is "error" for an absolute -o, so it reports instead of silently moving):
+ * say so, then start from the log's first offset as Kafka's "earliest"
+ * would. requested is the offset that failed (from the error event, else
+ * the -o value). */
+static void on_offset_reset(consume_state_t *st, const char *topic, int32_t part,
+                            int64_t requested)
+{
+    int64_t lo, hi;
+    char where[64];
+    if (requested < 0 && st->ofs_kind == OFS_ABS)
+        requested = st->ofs_val;
+    if (!cli_rk_watermarks(&st->k, topic, part, &lo, &hi)) {
+        cli_warn("%s [%d]: offset %lld is out of range; starting from the beginning", topic,
+                 part, (long long)requested);
+        lo = RD_KAFKA_OFFSET_BEGINNING;
+    } else {
+        if (requested >= hi)
+            snprintf(where, sizeof where, "log ends at %lld", (long long)hi);
+        else
+            snprintf(where, sizeof where, "log starts at %lld", (long long)lo);
+        cli_warn("%s [%d]: offset %lld is out of range (%s); starting from the beginning "
+                 "(offset %lld)",
+                 topic, part, (long long)requested, where, (long long)lo);
+    }
+    /* After the error librdkafka has stopped fetching the partition, and a
+     * seek needs a running fetcher: assign again, every other partition at
+     * its current position (or its original start if it has none yet). */
+    if (!st->assigned)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(st->assigned);
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(st->assigned);
+    if (rd_kafka_position(st->k.rk, pos) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        pos->cnt = 0;
+    for (int i = 0; i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &l->elems[i];
+        if (p->partition == part && strcmp(p->topic, topic) == 0)
+            p->offset = lo;
+        else if (i < pos->cnt && pos->elems[i].offset >= 0)
+            p->offset = pos->elems[i].offset;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(st->k.rk, l);
+    if (err)
+        cli_warn("%s [%d]: cannot restart at %lld: %s", topic, part, (long long)lo,
+                 rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(pos);
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 static void put_json(cli_json_t *j, const rd_kafka_message_t *m, const char *topic)
@@ -303,6 +380,14 @@ int cli_cmd_consume(int argc, char **argv)
         rc = cli_usage_fail(a.cmd, "at least one topic required");
         goto out;
     }
+    char badf[8];
+    if (check_fmt(fmt, badf, sizeof badf)) {
+        rc = cli_usage_fail(a.cmd,
+                            "unknown format field '%s' in -f '%s' (fields: %%t %%p %%o %%k "
+                            "%%K %%v %%s %%S %%h %%T %%%%)",
+                            badf, fmt);
+        goto out;
+    }
     if (group && nonly) {
         rc = cli_usage_fail(a.cmd, "-p cannot be used with -g (the group assigns partitions)");
         goto out;
@@ -312,11 +397,16 @@ int cli_cmd_consume(int argc, char **argv)
      * offsets keep working; other forms override on each assignment. */
     if (st->group_mode && (st->ofs_kind == OFS_BEGIN || st->ofs_kind == OFS_END))
         st->explicit_offset = false;
+    /* An absolute -o that is out of range must be reported, not silently
+     * reset: "error" makes librdkafka raise an event we handle below. */
+    const char *reset = st->ofs_kind == OFS_END   ? "latest"
+                        : st->ofs_kind == OFS_ABS ? "error"
+                                                  : "earliest";
     char gid[64];
     snprintf(gid, sizeof gid, "samsa-consume-%d", (int)getpid());
     const char *extra[] = {"group.id", group ? group : gid,
                            "enable.auto.commit", group ? "true" : "false",
-                           "auto.offset.reset", st->ofs_kind == OFS_END ? "latest" : "earliest",
+                           "auto.offset.reset", reset,
                            "enable.partition.eof", exit_eof ? "true" : "false",
                            "session.timeout.ms", "10000",
                            NULL};
@@ -385,8 +475,28 @@ int cli_cmd_consume(int argc, char **argv)
     cli_json_init(&j, stdout);
     bool done = count == 0, ever_assigned = !group, warned = false;
     int64_t join_deadline = sm_now_mono_ms() + 3LL * cli_g.timeout_ms;
+    bool gave_up = false;
     while (!done && !stop_flag) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(st->k.rk, 200);
+        /* Brokers gone (librdkafka retries forever, silently): after
+         * --timeout of connection errors with nothing received, and a last
+         * metadata probe, give up and say so, rather than hang or leave with
+         * nothing said and nothing committed. */
+        if (m && (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)) {
+            st->k.conn_err_ms = 0;
+        } else if (st->k.conn_err_ms &&
+                   sm_now_mono_ms() - st->k.conn_err_ms > cli_g.timeout_ms) {
+            if (cli_rk_probe(&st->k)) {
+                st->k.conn_err_ms = 0; /* a broker answers: keep going */
+                st->k.all_down = 0;
+            } else {
+                gave_up = true;
+                st->k.all_down = 1;
+                if (m)
+                    rd_kafka_message_destroy(m);
+                break;
+            }
+        }
         /* A group that never assigns us anything (coordinator down, group
          * bigger than the partition count) must not look like a silent
          * hang: warn, and with -e give up. */
@@ -416,6 +526,9 @@ int cli_cmd_consume(int argc, char **argv)
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             if (exit_eof && note_eof(st, topic, m->partition, true))
                 done = true;
+        } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+            cli_debug("%s", rd_kafka_message_errstr(m));
+            on_offset_reset(st, topic, m->partition, m->offset);
         } else if (m->err) {
             if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                 m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
@@ -444,12 +557,20 @@ int cli_cmd_consume(int argc, char **argv)
         rd_kafka_message_destroy(m);
     }
     fflush(stdout);
+    /* Stopped (Ctrl-C, -n, -e) right after connection errors: check a
+     * broker still answers before a commit that would wait for one. */
+    if (!st->k.all_down && st->k.conn_err_ms && !cli_rk_probe(&st->k))
+        st->k.all_down = 1;
     if (st->k.all_down) {
         /* No broker to commit to or leave the group with: librdkafka would
          * wait for one forever, so skip both (say so when it matters). */
         if (group)
-            rc = cli_fail("cannot reach any broker: offsets of group '%s' not committed%s%s",
-                          group, st->k.fatal[0] ? ": " : "", st->k.fatal);
+            rc = cli_fail("cannot reach any broker in '%s': commit failed, offsets of group "
+                          "'%s' not committed%s%s",
+                          cli_g.brokers, group, st->k.fatal[0] ? ": " : "", st->k.fatal);
+        else if (gave_up)
+            rc = cli_fail("cannot reach any broker in '%s' for %d ms%s%s", cli_g.brokers,
+                          cli_g.timeout_ms, st->k.fatal[0] ? ": " : "", st->k.fatal);
         rd_kafka_destroy_flags(st->k.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         st->k.rk = NULL;
         goto out;

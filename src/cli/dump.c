@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "compress.h"
 #include "crc32c.h"
+#include "dump_decode.h"
 #include "out.h"
 #include "proto.h"
 #include "sm_proto_gen.h"
@@ -45,12 +46,20 @@ static void dump_usage(FILE *f)
             "  Decodes .log segments, .index and .timeindex files (offline).\n"
             "  -d, --print-data        print every record with its key, value and headers\n"
             "      --deep              print every record's metadata (no data)\n"
+            "      --offsets-decoder   decode records as __consumer_offsets ones (offset\n"
+            "                          commits, group metadata); implies --deep\n"
+            "      --cluster-metadata-decoder\n"
+            "                          decode records as metadata-log ones (TopicRecord,\n"
+            "                          PartitionRecord, ...); implies --deep\n"
+            "                          (both are on by themselves for files under a\n"
+            "                          __consumer_offsets-N or __cluster_metadata-0 dir)\n"
             "      --max-batch-bytes N largest batch read whole (default 256MB)\n"
             "      --format json       machine-readable output\n");
 }
 
 typedef struct dump_opts {
     bool print_data, deep;
+    bool offsets_decoder, metadata_decoder;
     int64_t max_batch;
 } dump_opts_t;
 
@@ -60,6 +69,8 @@ typedef struct dump_ctx {
     bool json;
     int problems; /* corrupt data, mismatches, over all files */
     bool metadata_log;
+    bool offsets_log;   /* decode as __consumer_offsets */
+    bool metadata_auto; /* a __cluster_metadata file: decode its records */
     /* JSON mode: this file's problems, emitted after its entries (a
      * problem may be found in the middle of an object) */
     char **plist;
@@ -181,6 +192,19 @@ static void put_metadata(dump_ctx_t *c, const sm_record_t *r)
     } else {
         printf(" metadata: %s(type %u, v%u, frame %u)", m ? m->name : "unknown", type, ver, frame);
     }
+    if (c->o->metadata_decoder || c->metadata_auto) {
+        if (!cli_decode_metadata_record(c->json ? &c->j : NULL, r->value, r->value_len))
+            c->problems++;
+    }
+}
+
+/* __consumer_offsets key/value, decoded (a record that does not decode is
+ * a problem of the file). */
+static void decode_offsets(dump_ctx_t *c, const sm_record_t *r)
+{
+    if (!cli_decode_offsets_record(c->json ? &c->j : NULL, r->key, r->key_len, r->value,
+                                   r->value_len))
+        c->problems++;
 }
 
 static void put_record(dump_ctx_t *c, const sm_batch_info_t *b, const sm_record_t *r)
@@ -216,6 +240,8 @@ static void put_record(dump_ctx_t *c, const sm_batch_info_t *b, const sm_record_
             put_control(c, r);
         else if (c->metadata_log)
             put_metadata(c, r);
+        else if (c->offsets_log)
+            decode_offsets(c, r);
         if (c->o->print_data) {
             cli_json_key(&c->j, "key");
             cli_json_strn(&c->j, r->key, r->key_len < 0 ? 0 : (size_t)r->key_len);
@@ -239,6 +265,8 @@ static void put_record(dump_ctx_t *c, const sm_batch_info_t *b, const sm_record_
         put_control(c, r);
     else if (c->metadata_log)
         put_metadata(c, r);
+    else if (c->offsets_log)
+        decode_offsets(c, r);
     if (c->o->print_data) {
         if (r->header_count > 0) {
             fputs(" headers: ", stdout);
@@ -324,7 +352,12 @@ static void dump_records(dump_ctx_t *c, const char *file, int64_t pos, const uin
 static void dump_log(dump_ctx_t *c, const char *file, int fd, int64_t size)
 {
     int64_t base = base_from_name(file);
-    c->metadata_log = strstr(file, "__cluster_metadata") != NULL;
+    /* The decoders are on for the internal topics' own directories, or
+     * wherever the flags say. */
+    c->metadata_auto = strstr(file, "__cluster_metadata") != NULL;
+    c->metadata_log = c->metadata_auto || c->o->metadata_decoder;
+    c->offsets_log = !c->metadata_log &&
+                     (c->o->offsets_decoder || strstr(file, "__consumer_offsets-") != NULL);
     if (c->json) {
         cli_json_kint(&c->j, "base_offset", base);
         cli_json_key(&c->j, "batches");
@@ -439,7 +472,8 @@ static void dump_log(dump_ctx_t *c, const char *file, int fd, int64_t size)
             problem(c, file, pos, "base offset %lld goes back (expected >= %lld)",
                     (long long)b.base_offset, (long long)expect);
         expect = sm_batch_last_offset(&b) + 1;
-        if (have_body && (c->o->print_data || c->o->deep))
+        if (have_body && (c->o->print_data || c->o->deep || c->offsets_log || c->metadata_auto ||
+                          c->o->metadata_decoder))
             dump_records(c, file, pos, buf, (size_t)total, &b);
         if (c->json)
             cli_json_obj_end(&c->j);
@@ -588,6 +622,8 @@ int cli_cmd_dump_log(int argc, char **argv)
     static const cli_opt_t opts[] = {{"print-data", 0, 'd'}, {"print-data-log", 0, 'd'},
                                      {"deep", 0, 'D'},       {"deep-iteration", 0, 'D'},
                                      {"files", 1, 'f'},      {"max-batch-bytes", 1, 'm'},
+                                     {"offsets-decoder", 0, 'O'},
+                                     {"cluster-metadata-decoder", 0, 'M'},
                                      {0}};
     cli_args_t a;
     cli_args_init(&a, "dump-log", argc, argv);
@@ -600,6 +636,8 @@ int cli_cmd_dump_log(int argc, char **argv)
         case 'f': files[nfiles++] = a.arg; break;
         case 'd': o.print_data = true; break;
         case 'D': o.deep = true; break;
+        case 'O': o.offsets_decoder = true; break;
+        case 'M': o.metadata_decoder = true; break;
         case 'm':
             if (!cli_parse_size(a.arg, &o.max_batch) || o.max_batch < SM_BATCH_HEADER_SIZE) {
                 rc = cli_usage_fail(a.cmd, "bad --max-batch-bytes '%s'", a.arg);
@@ -609,6 +647,10 @@ int cli_cmd_dump_log(int argc, char **argv)
         case 'h': dump_usage(stdout); goto out;
         default: rc = CLI_EXIT_USAGE; goto out;
         }
+    }
+    if (o.offsets_decoder && o.metadata_decoder) {
+        rc = cli_usage_fail(a.cmd, "--offsets-decoder and --cluster-metadata-decoder: one only");
+        goto out;
     }
     if (nfiles == 0) {
         rc = cli_usage_fail(a.cmd, "give at least one file");

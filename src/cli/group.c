@@ -36,7 +36,10 @@ static void group_usage(FILE *f)
             "        --by-duration DUR      first offset at or after now - DUR (e.g. 1h, 30m)\n"
             "      Without --execute only the plan is shown (dry run). The group must have\n"
             "      no active members.\n"
-            "  delete GROUP...              delete groups (must have no active members)\n");
+            "  delete GROUP...              delete groups (must have no active members)\n"
+            "  delete-offsets GROUP TOPIC[:P,P...]...\n"
+            "                               delete the group's committed offsets of those\n"
+            "                               partitions (all of the topic's without :P)\n");
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -358,11 +361,14 @@ static int describe_group(cli_rk_t *k, const char *group, cli_json_t *j, bool fi
                          "CLIENT-ID"};
     for (int i = 0; i < 8; i++)
         cli_table_cell(&t, "%s", hdr[i]);
+    int64_t total_lag = 0;
     for (int i = 0; i < nrows; i++) {
         int64_t lo = -1, hi = -1;
         cli_rk_watermarks(k, rows[i].topic, rows[i].partition, &lo, &hi);
         /* Like kafka-consumer-groups: no committed offset, no lag. */
         int64_t lag = rows[i].committed >= 0 && hi >= 0 ? SM_MAX(hi - rows[i].committed, 0) : -1;
+        if (lag > 0)
+            total_lag += lag;
         const rd_kafka_MemberDescription_t *md =
             rows[i].member >= 0 ? rd_kafka_ConsumerGroupDescription_member(d, (size_t)rows[i].member)
                                 : NULL;
@@ -396,11 +402,14 @@ static int describe_group(cli_rk_t *k, const char *group, cli_json_t *j, bool fi
             cli_table_cell(&t, "%s", md ? rd_kafka_MemberDescription_client_id(md) : "-");
         }
     }
+    /* The total counts the partitions that have a lag (committed ones). */
     if (cli_g.format == CLI_FMT_JSON) {
         cli_json_arr_end(j);
+        cli_json_kint(j, "total_lag", total_lag);
         cli_json_obj_end(j);
     } else {
         cli_table_print(&t, stdout);
+        printf("Total lag: %lld\n", (long long)total_lag);
     }
     cli_table_free(&t);
     free(rows);
@@ -419,7 +428,7 @@ static int group_describe(int argc, char **argv)
         if (c == 0) {
             groups[n++] = a.arg;
         } else if (c == 'h') {
-            group_usage(stdout);
+            cli_verb_help(stdout, group_usage, a.cmd);
             free(groups);
             return 0;
         } else {
@@ -574,7 +583,7 @@ static int group_reset(int argc, char **argv)
             break;
         case 'x': execute = true; break;
         case 'd': execute = false; break;
-        case 'h': group_usage(stdout); goto out;
+        case 'h': cli_verb_help(stdout, group_usage, a.cmd); goto out;
         default: rc = CLI_EXIT_USAGE; goto out;
         }
     }
@@ -786,7 +795,7 @@ static int group_delete(int argc, char **argv)
         if (c == 0) {
             groups[n++] = a.arg;
         } else if (c == 'h') {
-            group_usage(stdout);
+            cli_verb_help(stdout, group_usage, a.cmd);
             free(groups);
             return 0;
         } else {
@@ -845,6 +854,126 @@ static int group_delete(int argc, char **argv)
     return rc;
 }
 
+/* ------------------------------------------------------------ delete-offsets */
+
+static void call_delete_offsets(cli_rk_t *k, rd_kafka_AdminOptions_t *o, rd_kafka_queue_t *q,
+                                void *arg)
+{
+    rd_kafka_DeleteConsumerGroupOffsets_t **d = arg;
+    rd_kafka_DeleteConsumerGroupOffsets(k->rk, d, 1, o, q);
+}
+
+/* OffsetDelete: the coordinator refuses partitions a live member of the
+ * group is subscribed to (GROUP_SUBSCRIBED_TO_TOPIC), reported per row. */
+static int group_delete_offsets(int argc, char **argv)
+{
+    cli_args_t a;
+    cli_args_init(&a, "group delete-offsets", argc, argv);
+    const char *group = NULL;
+    const char **specs = calloc((size_t)argc + 1, sizeof *specs);
+    int nspecs = 0, c, rc = CLI_EXIT_OK;
+    while ((c = cli_getopt(&a, NULL)) != -1) {
+        if (c == 0 && !group) {
+            group = a.arg;
+        } else if (c == 0) {
+            specs[nspecs++] = a.arg;
+        } else if (c == 'h') {
+            cli_verb_help(stdout, group_usage, a.cmd);
+            free(specs);
+            return 0;
+        } else {
+            free(specs);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (!group || !nspecs) {
+        free(specs);
+        return cli_usage_fail(a.cmd, "give GROUP and at least one TOPIC[:P,P...]");
+    }
+    cli_rk_t k;
+    if (!cli_rk_new(&k, RD_KAFKA_PRODUCER, NULL, NULL, NULL)) {
+        free(specs);
+        return CLI_EXIT_FAIL;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_DeleteConsumerGroupOffsets_t *del = NULL;
+    rd_kafka_event_t *ev = NULL;
+    if (!cli_rk_metadata(&k, NULL, &md)) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    for (int i = 0; i < nspecs; i++)
+        if (!add_topic_spec(md, specs[i], parts))
+            rc = CLI_EXIT_FAIL;
+    if (rc)
+        goto out;
+    del = rd_kafka_DeleteConsumerGroupOffsets_new(group, parts);
+    ev = run_admin(&k, RD_KAFKA_ADMIN_OP_DELETECONSUMERGROUPOFFSETS, "delete group offsets",
+                   call_delete_offsets, &del);
+    if (!ev) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    size_t nr;
+    const rd_kafka_group_result_t **gr = rd_kafka_DeleteConsumerGroupOffsets_result_groups(
+        rd_kafka_event_DeleteConsumerGroupOffsets_result(ev), &nr);
+    if (nr < 1) {
+        rc = cli_fail("delete offsets of group '%s': empty response", group);
+        goto out;
+    }
+    if (rd_kafka_group_result_error(gr[0])) {
+        rc = cli_fail("group '%s': %s", group,
+                      rd_kafka_error_string(rd_kafka_group_result_error(gr[0])));
+        goto out;
+    }
+    const rd_kafka_topic_partition_list_t *res = rd_kafka_group_result_partitions(gr[0]);
+    cli_json_t j;
+    cli_json_init(&j, stdout);
+    cli_table_t t;
+    cli_table_init(&t, 3);
+    cli_table_cell(&t, "TOPIC");
+    cli_table_cell(&t, "PARTITION");
+    cli_table_cell(&t, "STATUS");
+    if (cli_g.format == CLI_FMT_JSON)
+        cli_json_arr_begin(&j);
+    for (int i = 0; res && i < res->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &res->elems[i];
+        const char *e = p->err ? rd_kafka_err2str(p->err) : NULL;
+        if (e)
+            rc = cli_fail("group '%s' %s [%d]: %s", group, p->topic, p->partition, e);
+        if (cli_g.format == CLI_FMT_JSON) {
+            cli_json_obj_begin(&j);
+            cli_json_kstr(&j, "topic", p->topic);
+            cli_json_kint(&j, "partition", p->partition);
+            cli_json_kstr(&j, "error", e);
+            cli_json_obj_end(&j);
+        } else {
+            cli_table_cell(&t, "%s", p->topic);
+            cli_table_cell(&t, "%d", p->partition);
+            cli_table_cell(&t, "%s", e ? e : "deleted");
+        }
+    }
+    if (cli_g.format == CLI_FMT_JSON) {
+        cli_json_arr_end(&j);
+        cli_json_done(&j);
+    } else {
+        cli_table_print(&t, stdout);
+    }
+    cli_table_free(&t);
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    if (del)
+        rd_kafka_DeleteConsumerGroupOffsets_destroy(del);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_partition_list_destroy(parts);
+    free(specs);
+    cli_rk_destroy(&k);
+    return rc;
+}
+
 int cli_cmd_group(int argc, char **argv)
 {
     int rc0 = cli_noun_start("group", group_usage, argc, argv);
@@ -861,5 +990,7 @@ int cli_cmd_group(int argc, char **argv)
         return group_reset(argc - 1, argv + 1);
     if (strcmp(verb, "delete") == 0)
         return group_delete(argc - 1, argv + 1);
+    if (strcmp(verb, "delete-offsets") == 0)
+        return group_delete_offsets(argc - 1, argv + 1);
     return cli_usage_fail("group", "unknown verb '%s'", verb);
 }

@@ -23,10 +23,13 @@ static void usage(FILE *f)
             "usage: samsa [global options] <command> [args]\n"
             "\n"
             "Commands:\n"
-            "  topic create|list|describe|alter|delete   manage topics\n"
+            "  topic create|list|describe|alter|delete|delete-records\n"
+            "                                            manage topics\n"
             "  produce TOPIC                             write stdin lines as messages\n"
             "  consume TOPIC...                          print messages\n"
-            "  group list|describe|reset-offsets|delete  consumer groups\n"
+            "  group list|describe|reset-offsets|delete|delete-offsets\n"
+            "                                            consumer groups\n"
+            "  offsets TOPIC...                          earliest/latest/by-time offsets\n"
             "  config get|set|delete topic|broker NAME   dynamic configuration\n"
             "  cluster info|health                       cluster id, controller, brokers, APIs;\n"
             "                                            health from each broker's /metrics\n"
@@ -170,6 +173,7 @@ int main(int argc, char **argv)
         {"cluster", cli_cmd_cluster}, {"storage", cli_cmd_storage},
         {"dump-log", cli_cmd_dump_log}, {"perf", cli_cmd_perf},
         {"kafka", cli_cmd_kafka}, /* hidden: Kafka's scripts (docs/KAFKA_SCRIPTS.md) */
+        {"offsets", cli_cmd_offsets},
     };
     for (size_t i = 0; i < SM_ARRAY_LEN(nouns); i++)
         if (strcmp(noun, nouns[i].name) == 0) {

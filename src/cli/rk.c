@@ -27,6 +27,9 @@ static void rk_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaqu
     cli_rk_t *c = opaque;
     if (!c)
         return;
+    if ((err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT) &&
+        !c->conn_err_ms)
+        c->conn_err_ms = sm_now_mono_ms();
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || rd_kafka_fatal_error(rk, NULL, 0)) {
         c->all_down = 1;
         /* Keep the more useful transport reason if we already have one. */
@@ -153,6 +156,15 @@ const rd_kafka_metadata_topic_t *cli_md_topic(const struct rd_kafka_metadata *md
         if (strcmp(md->topics[i].topic, topic) == 0)
             return &md->topics[i];
     return NULL;
+}
+
+bool cli_rk_probe(cli_rk_t *c)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(c->rk, 0, NULL, &md, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return false;
+    rd_kafka_metadata_destroy(md);
+    return true;
 }
 
 rd_kafka_AdminOptions_t *cli_rk_admin_opts(cli_rk_t *c, rd_kafka_admin_op_t op)

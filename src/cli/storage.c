@@ -74,7 +74,7 @@ static int storage_format(int argc, char **argv, bool info)
         case 'g': ignore = true; break;
         case 'o': ovr[novr++] = (char *)a.arg; break;
         case 0: rc = cli_usage_fail(a.cmd, "unexpected argument '%s'", a.arg); goto out;
-        case 'h': storage_usage(stdout); goto out;
+        case 'h': cli_verb_help(stdout, storage_usage, a.cmd); goto out;
         default: rc = CLI_EXIT_USAGE; goto out;
         }
     }
@@ -192,7 +192,7 @@ int cli_cmd_storage(int argc, char **argv)
         return storage_format(argc - 1, argv + 1, true);
     if (strcmp(verb, "random-uuid") == 0) {
         if (argc > 1 && cli_is_help(argv[1])) {
-            storage_usage(stdout);
+            cli_verb_help(stdout, storage_usage, "storage random-uuid");
             return 0;
         }
         sm_uuid_t u;

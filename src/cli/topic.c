@@ -26,7 +26,11 @@ static void topic_usage(FILE *f)
             "                             partitions (leader, replicas, ISR, start/end offset)\n"
             "                             and configs that differ from their defaults\n"
             "  alter NAME -p PARTITIONS   raise the partition count\n"
-            "  delete NAME... [--if-exists]\n");
+            "  delete NAME... [--if-exists]\n"
+            "  delete-records NAME (--partition N --offset O | -p N:O[,N:O...]... | --offset O)\n"
+            "                             delete records before offset O (O = end or -1: the\n"
+            "                             partition's end); --offset alone: every partition;\n"
+            "                             prints each partition's new start (low watermark)\n");
 }
 
 static void print_int_list(char *buf, size_t len, const int32_t *v, int n)
@@ -107,7 +111,7 @@ static int topic_create(int argc, char **argv)
             break;
         case 'c': cfgs[ncfgs++] = (char *)a.arg; break;
         case 'i': if_not_exists = true; break;
-        case 'h': topic_usage(stdout); goto out;
+        case 'h': cli_verb_help(stdout, topic_usage, a.cmd); goto out;
         default: rc = CLI_EXIT_USAGE; goto out;
         }
     }
@@ -190,7 +194,7 @@ static int topic_list(int argc, char **argv)
         if (c == 'a')
             all = true;
         else if (c == 'h') {
-            topic_usage(stdout);
+            cli_verb_help(stdout, topic_usage, a.cmd);
             return 0;
         } else if (c == 0)
             return cli_usage_fail(a.cmd, "unexpected argument '%s'", a.arg);
@@ -302,7 +306,7 @@ static int topic_describe(int argc, char **argv)
         else if (c == 'A')
             all_configs = true;
         else if (c == 'h') {
-            topic_usage(stdout);
+            cli_verb_help(stdout, topic_usage, a.cmd);
             free(names);
             return 0;
         } else {
@@ -465,7 +469,7 @@ static int topic_alter(int argc, char **argv)
             if (!cli_parse_i32(a.arg, 1, 1000000, &partitions))
                 return cli_usage_fail(a.cmd, "bad partition count '%s'", a.arg);
         } else if (c == 'h') {
-            topic_usage(stdout);
+            cli_verb_help(stdout, topic_usage, a.cmd);
             return 0;
         } else {
             return CLI_EXIT_USAGE;
@@ -520,7 +524,7 @@ static int topic_delete(int argc, char **argv)
         else if (c == 'i')
             if_exists = true;
         else if (c == 'h') {
-            topic_usage(stdout);
+            cli_verb_help(stdout, topic_usage, a.cmd);
             free(names);
             return 0;
         } else {
@@ -576,6 +580,191 @@ static int topic_delete(int argc, char **argv)
     return rc;
 }
 
+/* ------------------------------------------------------------ delete-records */
+
+/* "end"/"-1" -> RD_KAFKA_OFFSET_END (the high watermark, as Kafka's -1). */
+static bool parse_before_offset(const char *s, int64_t *out)
+{
+    if (strcmp(s, "end") == 0 || strcmp(s, "latest") == 0 || strcmp(s, "-1") == 0) {
+        *out = RD_KAFKA_OFFSET_END;
+        return true;
+    }
+    return cli_parse_i64(s, out) && *out >= 0;
+}
+
+/* DeleteRecords (kafka-delete-records): every partition named gets its log
+ * start moved up to the offset given; the broker answers with the new low
+ * watermark, which is what we print. */
+static int topic_delete_records(int argc, char **argv)
+{
+    static const cli_opt_t opts[] = {{"partition", 1, 'p'}, {"offset", 1, 'o'}, {0}};
+    cli_args_t a;
+    cli_args_init(&a, "topic delete-records", argc, argv);
+    const char *topic = NULL;
+    int c, rc = CLI_EXIT_OK, nparts = 0;
+    int64_t offset = -2;                 /* -2: not given */
+    size_t cap = 1; /* each N:O of a -p list takes at least one character */
+    for (int i = 0; i < argc; i++)
+        cap += strlen(argv[i]);
+    int32_t *parts = calloc(cap, sizeof *parts);
+    int64_t *offs = calloc(cap, sizeof *offs);
+    bool bare_partition = false;
+    cli_rk_t k = {0};
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_DeleteRecords_t *dr = NULL;
+    rd_kafka_queue_t *q = NULL;
+    rd_kafka_AdminOptions_t *o = NULL;
+    rd_kafka_event_t *ev = NULL;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        switch (c) {
+        case 0:
+            if (topic) {
+                rc = cli_usage_fail(a.cmd, "one topic at a time");
+                goto out;
+            }
+            topic = a.arg;
+            break;
+        case 'o':
+            if (!parse_before_offset(a.arg, &offset)) {
+                rc = cli_usage_fail(a.cmd, "bad --offset '%s' (N, end or -1)", a.arg);
+                goto out;
+            }
+            break;
+        case 'p': {
+            /* "N" (with --offset) or "N:O[,N:O...]" */
+            char *sv = sm_xstrdup(a.arg), *save = NULL;
+            bool good = true;
+            for (char *tok = strtok_r(sv, ",", &save); tok && good;
+                 tok = strtok_r(NULL, ",", &save)) {
+                char *colon = strchr(tok, ':');
+                if (colon)
+                    *colon = 0;
+                good = cli_parse_i32(tok, 0, INT32_MAX, &parts[nparts]) &&
+                       (!colon || parse_before_offset(colon + 1, &offs[nparts]));
+                if (!colon) {
+                    offs[nparts] = -2;
+                    bare_partition = true;
+                }
+                nparts += good;
+            }
+            free(sv);
+            if (!good) {
+                rc = cli_usage_fail(a.cmd, "bad --partition '%s' (N or N:OFFSET[,N:OFFSET])",
+                                    a.arg);
+                goto out;
+            }
+            break;
+        }
+        case 'h': cli_verb_help(stdout, topic_usage, a.cmd); goto out;
+        default: rc = CLI_EXIT_USAGE; goto out;
+        }
+    }
+    if (!topic) {
+        rc = cli_usage_fail(a.cmd, "topic name required");
+        goto out;
+    }
+    if (bare_partition && offset == -2) {
+        rc = cli_usage_fail(a.cmd, "--partition N needs --offset O (or use -p N:O)");
+        goto out;
+    }
+    if (!nparts && offset == -2) {
+        rc = cli_usage_fail(a.cmd, "give --partition N --offset O, -p N:O or --offset O");
+        goto out;
+    }
+    if (!cli_rk_new(&k, RD_KAFKA_PRODUCER, NULL, NULL, NULL) || !cli_rk_metadata(&k, NULL, &md)) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    const rd_kafka_metadata_topic_t *mt = cli_md_topic(md, topic);
+    if (!mt || mt->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        rc = cli_fail("topic '%s' does not exist", topic);
+        goto out;
+    }
+    if (!nparts) {
+        for (int i = 0; i < mt->partition_cnt; i++)
+            rd_kafka_topic_partition_list_add(list, topic, mt->partitions[i].id)->offset = offset;
+    }
+    for (int i = 0; i < nparts; i++) {
+        if (parts[i] >= mt->partition_cnt) {
+            rc = cli_fail("topic '%s' has %d partitions, no partition %d", topic,
+                          mt->partition_cnt, parts[i]);
+            goto out;
+        }
+        rd_kafka_topic_partition_list_add(list, topic, parts[i])->offset =
+            offs[i] == -2 ? offset : offs[i];
+    }
+    dr = rd_kafka_DeleteRecords_new(list);
+    q = rd_kafka_queue_new(k.rk);
+    o = cli_rk_admin_opts(&k, RD_KAFKA_ADMIN_OP_DELETERECORDS);
+    rd_kafka_DeleteRecords(k.rk, &dr, 1, o, q);
+    ev = cli_rk_wait(&k, q, "delete records");
+    if (!ev) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    if (rd_kafka_event_error(ev)) {
+        rc = cli_fail("delete records: %s", rd_kafka_event_error_string(ev));
+        goto out;
+    }
+    const rd_kafka_topic_partition_list_t *res =
+        rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+    cli_json_t j;
+    cli_json_init(&j, stdout);
+    cli_table_t t;
+    cli_table_init(&t, 3);
+    cli_table_cell(&t, "TOPIC");
+    cli_table_cell(&t, "PARTITION");
+    cli_table_cell(&t, "LOW-WATERMARK");
+    if (cli_g.format == CLI_FMT_JSON)
+        cli_json_arr_begin(&j);
+    for (int i = 0; res && i < res->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &res->elems[i];
+        const char *e = p->err ? rd_kafka_err2str(p->err) : NULL;
+        if (e)
+            rc = cli_fail("%s [%d]: %s", p->topic, p->partition, e);
+        if (cli_g.format == CLI_FMT_JSON) {
+            cli_json_obj_begin(&j);
+            cli_json_kstr(&j, "topic", p->topic);
+            cli_json_kint(&j, "partition", p->partition);
+            cli_json_key(&j, "low_watermark");
+            if (e)
+                cli_json_null(&j);
+            else
+                cli_json_int(&j, p->offset);
+            cli_json_kstr(&j, "error", e);
+            cli_json_obj_end(&j);
+        } else if (!e) {
+            cli_table_cell(&t, "%s", p->topic);
+            cli_table_cell(&t, "%d", p->partition);
+            cli_table_cell(&t, "%lld", (long long)p->offset);
+        }
+    }
+    if (cli_g.format == CLI_FMT_JSON) {
+        cli_json_arr_end(&j);
+        cli_json_done(&j);
+    } else if (t.nrows > 1) {
+        cli_table_print(&t, stdout);
+    }
+    cli_table_free(&t);
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    if (o)
+        rd_kafka_AdminOptions_destroy(o);
+    if (q)
+        rd_kafka_queue_destroy(q);
+    if (dr)
+        rd_kafka_DeleteRecords_destroy(dr);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_partition_list_destroy(list);
+    cli_rk_destroy(&k);
+    free(parts);
+    free(offs);
+    return rc;
+}
+
 int cli_cmd_topic(int argc, char **argv)
 {
     int rc0 = cli_noun_start("topic", topic_usage, argc, argv);
@@ -592,5 +781,7 @@ int cli_cmd_topic(int argc, char **argv)
         return topic_alter(argc - 1, argv + 1);
     if (strcmp(verb, "delete") == 0)
         return topic_delete(argc - 1, argv + 1);
+    if (strcmp(verb, "delete-records") == 0)
+        return topic_delete_records(argc - 1, argv + 1);
     return cli_usage_fail("topic", "unknown verb '%s'", verb);
 }

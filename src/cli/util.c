@@ -80,12 +80,53 @@ int cli_noun_start(const char *noun, void (*usage)(FILE *), int argc, char **arg
     return -1;
 }
 
+void cli_verb_help(FILE *f, void (*usage)(FILE *), const char *cmd)
+{
+    const char *sp = strchr(cmd, ' ');
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (!sp || !m) {
+        if (m)
+            fclose(m);
+        free(text);
+        usage(f);
+        return;
+    }
+    usage(m);
+    fclose(m);
+    const char *verb = sp + 1;
+    size_t vlen = strlen(verb);
+    int noun_len = (int)(sp - cmd);
+    bool in = false, any = false;
+    /* A verb's block: "  VERB ..." then lines indented deeper than 2. */
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        bool top = line[0] == ' ' && line[1] == ' ' && line[2] && line[2] != ' ';
+        if (top && strncmp(line + 2, verb, vlen) == 0 &&
+            (line[2 + vlen] == ' ' || line[2 + vlen] == 0)) {
+            fprintf(f, "%s samsa %.*s %s\n", any ? "      " : "usage:", noun_len, cmd,
+                    line + 2);
+            in = any = true;
+        } else if (in && !top && line[0] == ' ') {
+            fprintf(f, "%s\n", line);
+        } else {
+            in = false;
+        }
+    }
+    free(text);
+    if (!any)
+        usage(f);
+}
+
 int cli_verb_no_args(const char *cmd, void (*usage)(FILE *), int argc, char **argv)
 {
     if (argc <= 1)
         return -1;
     if (cli_is_help(argv[1])) {
-        usage(stdout);
+        cli_verb_help(stdout, usage, cmd);
         return 0;
     }
     return cli_usage_fail(cmd, "unexpected argument '%s'", argv[1]);

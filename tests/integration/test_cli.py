@@ -887,7 +887,8 @@ def test_completion_script():
     assert {"topic", "produce", "consume", "group", "config", "cluster", "storage",
             "dump-log", "perf"} <= complete([""])
     assert complete(["to"]) == {"topic"}
-    assert {"create", "list", "describe", "alter", "delete"} == complete(["topic", ""])
+    assert {"create", "list", "describe", "alter", "delete", "delete-records"} == \
+        complete(["topic", ""])
     assert {"reset-offsets"} == complete(["group", "re"])
     assert "--to-earliest" in complete(["group", "reset-offsets", "g", "--to"])
     assert {"topic", "broker"} == complete(["config", "get", ""])
