@@ -12,13 +12,15 @@ Python 3.7+, standard library only.
 The .def language
 -----------------
   # comment (whole line)
-  KIND Name [key=N | type=N] versions=RANGE flex=RANGE|none
+  KIND Name [key=N | type=N [const=NAME]] versions=RANGE flex=RANGE|none
     FieldName   TYPE   RANGE   [null=RANGE] [tag=N[@RANGE]] [default=VALUE] [noflex]
       NestedField ...            (two more spaces of indent = a field of the struct above)
   struct Name versions=RANGE     (a struct shared by several fields of the preceding message)
     FieldName ...
 
-KIND is request | response (key = API key), header, record (type = metadata record type) or data.
+KIND is request | response (key = API key), header, record (type = metadata record type), control
+(type = control record type: the value of a Raft control record, whose key is `version int16,
+type int16`) or data.
 TYPE is int8 int16 int32 int64 uint16 uint32 float64 bool string bytes records uuid, a struct name
 (StructName: fields follow indented, or come from a `struct` block), or []TYPE for an array.
 RANGE is "N+", "N-M" or "N". null= gives the versions in which the field may be null, tag=N makes
@@ -39,6 +41,9 @@ Naming rules of the generated C
   null). Non-array struct fields are embedded by value.
 * API keys: SM_API_<SNAKE(Name without "Request") upper-cased>, e.g. SM_API_OFFSET_FOR_LEADER_EPOCH.
   Metadata record types: SM_METADATA_<SNAKE(Name) upper-cased>, e.g. SM_METADATA_TOPIC_RECORD.
+  Control record types: SM_CONTROL_<const=NAME if given, else SNAKE(Name without "Record" or
+  "Message") upper-cased>, e.g. LeaderChangeMessage -> SM_CONTROL_LEADER_CHANGE.
+* A `records` field starts null (len -1) if it is nullable in some version, else empty (len 0).
 """
 import os
 import re
@@ -113,6 +118,7 @@ class Message:
         self.structs = {}  # name -> Struct (nested, inline or shared)
         self.shared = {}   # name -> list of fields from `struct` blocks
         self.top = None
+        self.const = None  # control records: the SM_CONTROL_ constant's name
 
 
 def parse_def(path):
@@ -136,11 +142,12 @@ def parse_def(path):
                 cur.shared[toks[1]] = lst
                 stack = [(0, lst)]
                 continue
-            if kw not in ('request', 'response', 'header', 'record', 'data'):
+            if kw not in ('request', 'response', 'header', 'record', 'control', 'data'):
                 raise DefError('%s: unknown block %r' % (where, kw))
             key = int(attrs.get('key', attrs.get('type', '-1')))
             cur = Message(kw, toks[1], key, parse_range(attrs['versions'], where),
                           parse_range(attrs['flex'], where), where)
+            cur.const = attrs.get('const')
             msgs.append(cur)
             stack = [(0, cur.fields)]
             continue
@@ -416,7 +423,8 @@ def emit_init(c, msg, st):
             elif f.default not in (None, '""'):
                 raise DefError('%s: unsupported default %s' % (f.where, f.default))
         elif f.elem == 'records':
-            c('m->%s.len = -1;' % f.cname, 1)
+            if f.nullable is not None:  # else empty: a non-nullable field must encode
+                c('m->%s.len = -1;' % f.cname, 1)
             c('m->%s.fd = -1;' % f.cname, 1)
         elif f.elem == 'bool':
             if f.default == 'true':
@@ -767,6 +775,15 @@ def kind_const(msg):
     return 'SM_PROTO_' + msg.kind.upper()
 
 
+def control_name(msg):
+    if msg.const:
+        return msg.const
+    for suffix in ('Record', 'Message'):
+        if msg.name.endswith(suffix):
+            return msg.name[:-len(suffix)]
+    return msg.name
+
+
 def api_name(msg):
     return msg.name[:-len('Request')] if msg.name.endswith('Request') else msg.name
 
@@ -810,6 +827,16 @@ def generate(msgs, out_dir):
         h('SM_METADATA_%s = %d,' % (snake(m.name).upper(), m.key), 1)
     h('};')
     h()
+    controls = sorted([m for m in msgs if m.kind == 'control'], key=lambda m: m.key)
+    if controls:
+        h('/* Raft control record types (the control record\'s key carries this number; 0 = ABORT and')
+        h(' * 1 = COMMIT are transaction markers) */')
+        h('enum {')
+        for m in controls:
+            h('SM_CONTROL_%s = %d,' % (control_name(m) if m.const else snake(control_name(m)).upper(),
+                                        m.key), 1)
+        h('};')
+        h()
     for m in msgs:
         h('/* ---- %s: versions %d-%d, %s */' % (m.name, m.versions[0], m.versions[1],
                                                   'flexible from v%d' % m.flex[0] if m.flex else 'never flexible'))
@@ -938,7 +965,7 @@ def generate(msgs, out_dir):
     c('const sm_proto_msg_t *sm_proto_msg(sm_proto_kind_t kind, int16_t key)')
     c('{')
     c('switch (kind) {', 1)
-    for kind in ('request', 'response', 'record'):
+    for kind in ('request', 'response', 'record') + (('control',) if controls else ()):
         c('case SM_PROTO_%s:' % kind.upper(), 1)
         c('switch (key) {', 2)
         for i, m in enumerate(msgs):

@@ -100,13 +100,14 @@ typedef enum sm_proto_kind {
     SM_PROTO_HEADER,
     SM_PROTO_RECORD, /* KRaft metadata record; key = record type */
     SM_PROTO_DATA,   /* other versioned data (coordinator records, consumer protocol) */
+    SM_PROTO_CONTROL, /* value of a Raft control record; key = control record type */
 } sm_proto_kind_t;
 
 /* A type-erased view of one generated message, for tests, fuzzers and tools. */
 typedef struct sm_proto_msg {
     const char *name;
     sm_proto_kind_t kind;
-    int16_t key; /* api key, metadata record type, or -1 */
+    int16_t key; /* api key, metadata or control record type, or -1 */
     int16_t min_version, max_version, flexible_from;
     size_t size; /* sizeof the message struct */
     void (*init)(void *m);
@@ -121,7 +122,8 @@ typedef struct sm_proto_msg {
 
 /* Defined in the generated code. */
 const sm_api_desc_t *sm_api_desc(int16_t api_key); /* NULL if not defined */
-const sm_proto_msg_t *sm_proto_msg(sm_proto_kind_t kind, int16_t key); /* requests, responses, records */
+/* Requests, responses, metadata records and control records by key; NULL if not defined. */
+const sm_proto_msg_t *sm_proto_msg(sm_proto_kind_t kind, int16_t key);
 
 /* Request header version for an API version: 2 for flexible versions, else 1. */
 int16_t sm_request_header_version(int16_t api_key, int16_t api_version);
