@@ -180,6 +180,8 @@ const sm_config_def_t sm_broker_config_defs[] = {
     DEF("authorizer.class.name", SM_CONFIG_STRING, "", "Authorizer (not supported yet)"),
     DEF("sasl.enabled.mechanisms", SM_CONFIG_LIST, "GSSAPI", "SASL mechanisms (not supported yet)"),
     DEF("create.topic.policy.class.name", SM_CONFIG_CLASS, NULL, "Topic creation policy (not supported)"),
+    DEF("broker.session.timeout.ms", SM_CONFIG_INT, "9000", "Fence a broker after this long without a heartbeat (controller)"),
+    DEF("broker.heartbeat.interval.ms", SM_CONFIG_INT, "2000", "How often a broker heartbeats to the controller"),
     DEF("max.incremental.fetch.session.cache.slots", SM_CONFIG_INT, "1000", "Incremental fetch sessions kept (KIP-227); 0 disables them"),
     DEF("leader.imbalance.check.interval.seconds", SM_CONFIG_LONG, "300", "Leader rebalance check interval"),
 };
@@ -902,6 +904,8 @@ static void fill_scalars(sm_config_t *c)
     c->num_network_threads = get_int(c, "num.network.threads");
     c->num_io_threads = get_int(c, "num.io.threads");
     c->fetch_session_cache_slots = get_int(c, "max.incremental.fetch.session.cache.slots");
+    c->broker_session_timeout_ms = get_int(c, "broker.session.timeout.ms");
+    c->broker_heartbeat_interval_ms = get_int(c, "broker.heartbeat.interval.ms");
     c->queued_max_requests = get_int(c, "queued.max.requests");
     c->socket_request_max_bytes = get_int(c, "socket.request.max.bytes");
     c->socket_send_buffer_bytes = get_int(c, "socket.send.buffer.bytes");

@@ -123,6 +123,8 @@ typedef struct sm_config {
     int32_t num_network_threads;         /* event-loop threads; 0 = one per core */
     int32_t num_io_threads;              /* background workers (fsync, unlink) */
     int32_t fetch_session_cache_slots;   /* max.incremental.fetch.session.cache.slots */
+    int32_t broker_session_timeout_ms;   /* broker.session.timeout.ms (controller) */
+    int32_t broker_heartbeat_interval_ms; /* broker.heartbeat.interval.ms */
     int32_t queued_max_requests;
     int32_t socket_request_max_bytes;
     int32_t socket_send_buffer_bytes;

@@ -393,8 +393,8 @@ static void conn_dispatch(sm_conn_t *c, uint8_t *frame, int32_t len)
         /* Kafka closes the connection too: the API is not enabled there. */
         sm_buf_release(c->cl->frames, frame);
         char why[128];
-        snprintf(why, sizeof why, "api key %d is not served on the controller listener %s", key,
-                 c->listener);
+        snprintf(why, sizeof why, "api key %d is not served on the %s listener %s", key,
+                 c->scope == SM_SCOPE_CONTROLLER ? "controller" : "client", c->listener);
         conn_close(c, why);
         return;
     }

@@ -27,20 +27,35 @@ static int brokers_view(sm_req_t *req, const sm_meta_image_t *img, broker_view_t
                         int32_t *controller_id)
 {
     const sm_config_t *cfg = sm_server_config(req->srv);
-    int n = img->nbrokers > 0 ? img->nbrokers : 1;
-    broker_view_t *v = SM_ARENA_NEW(&req->arena, broker_view_t, n);
-    for (int i = 0; i < n; i++) {
-        const sm_broker_meta_t *b = i < img->nbrokers ? &img->brokers[i] : NULL;
-        v[i].id = b ? b->id : cfg->node_id;
-        v[i].rack = b && b->rack ? sm_str(sm_arena_strndup(&req->arena, b->rack,
-                                                           strlen(b->rack)))
-                                 : (sm_str_t){NULL, -1};
-        if (!b || b->id == cfg->node_id) {
-            sm_req_self_endpoint(req, &v[i].host, &v[i].port);
+    broker_view_t *v = SM_ARENA_NEW(&req->arena, broker_view_t, img->nbrokers + 1);
+    int n = 0;
+    for (int i = 0; i < img->nbrokers; i++) {
+        const sm_broker_meta_t *b = &img->brokers[i];
+        /* Clients see the live brokers only: fenced ones (not caught up,
+         * silent past broker.session.timeout.ms, or shut down) are left
+         * out, as Kafka's Metadata does. */
+        if (b->fenced)
+            continue;
+        v[n].id = b->id;
+        v[n].rack = b->rack ? sm_str(sm_arena_strndup(&req->arena, b->rack, strlen(b->rack)))
+                            : (sm_str_t){NULL, -1};
+        if (b->id == cfg->node_id) {
+            sm_req_self_endpoint(req, &v[n].host, &v[n].port);
         } else {
-            v[i].host = sm_str(sm_arena_strndup(&req->arena, b->host, strlen(b->host)));
-            v[i].port = b->port;
+            /* the endpoint of the listener this client uses, as Kafka does */
+            const sm_endpoint_t *e = sm_meta_broker_endpoint(b, sm_req_listener(req));
+            const char *host = e ? e->host : b->host;
+            v[n].host = sm_str(sm_arena_strndup(&req->arena, host ? host : "",
+                                                host ? strlen(host) : 0));
+            v[n].port = e ? e->port : b->port;
         }
+        n++;
+    }
+    if (n == 0) { /* an empty image (start-up): this node alone */
+        v[0].id = cfg->node_id;
+        v[0].rack = (sm_str_t){NULL, -1};
+        sm_req_self_endpoint(req, &v[0].host, &v[0].port);
+        n = 1;
     }
     *controller_id = img->controller_id >= 0 ? img->controller_id : cfg->node_id;
     *out = v;

@@ -95,6 +95,7 @@ struct sm_server {
     workq_t ctl; /* one thread: metadata changes asked for by clients, in order */
     /* periodic log maintenance (flush.ms, retention) */
     int maint_running; /* atomic: a pass is queued or running */
+    int expire_queued; /* atomic: a broker-session expiry pass is queued */
     int64_t next_retention_ms;
     /* the .lock of every log dir (and metadata.log.dir), held until close */
     int *dir_locks;
@@ -300,7 +301,11 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
         if (reconfigure)
             sm_meta_topic_log_config_dynamic(srv->cfg, &dyn, t->configs, t->nconfigs, &lc);
         for (int32_t j = 0; j < t->npartitions; j++) {
-            if (!s->parts[j] && t->partitions[j].leader == srv->cfg->node_id) {
+            const sm_partition_meta_t *pm = &t->partitions[j];
+            bool replica = false;
+            for (int r = 0; r < pm->nreplicas && !replica; r++)
+                replica = pm->replicas[r] == srv->cfg->node_id;
+            if (!s->parts[j] && replica) {
                 if (ntodo == captodo) {
                     captodo = captodo ? 2 * captodo : 64;
                     todo = sm_xrealloc(todo, sizeof *todo * captodo);
@@ -473,7 +478,16 @@ static void maintenance_pass(void *arg)
     __atomic_store_n(&srv->maint_running, 0, __ATOMIC_RELEASE);
 }
 
-/* Loop 0 timer, every second: queue a maintenance pass unless one runs. */
+/* Controller thread: fence the brokers whose heartbeats stopped. */
+static void expire_brokers_task(void *arg)
+{
+    sm_server_t *srv = arg;
+    sm_meta_brokers_expire(srv->meta, sm_now_mono_ms());
+    __atomic_store_n(&srv->expire_queued, 0, __ATOMIC_RELEASE);
+}
+
+/* Loop 0 timer, every second: queue a maintenance pass unless one runs, and
+ * (on a controller) a broker-session expiry pass. */
 static void maintenance_tick(void *arg)
 {
     sm_server_t *srv = arg;
@@ -481,6 +495,8 @@ static void maintenance_tick(void *arg)
         return;
     if (!__atomic_exchange_n(&srv->maint_running, 1, __ATOMIC_ACQ_REL))
         sm_server_background(srv, maintenance_pass, srv);
+    if (srv->cfg->role_controller && !__atomic_exchange_n(&srv->expire_queued, 1, __ATOMIC_ACQ_REL))
+        sm_server_controller(srv, expire_brokers_task, srv);
     sm_loop_timer(srv->loops[0], sm_now_mono_ms() + 1000, maintenance_tick, srv);
 }
 

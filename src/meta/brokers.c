@@ -101,6 +101,16 @@ int16_t sm_brokers_register(sm_brokers_t *t, int32_t id, const uint8_t incarnati
     return 0;
 }
 
+void sm_brokers_restore(sm_brokers_t *t, int32_t id, int64_t epoch, bool fenced, int64_t now_ms)
+{
+    static const uint8_t unknown[16];
+    if (sm_brokers_register(t, id, unknown, epoch, now_ms) != 0)
+        return;
+    entry_t *e = &t->v[find(t, id)];
+    e->metadata_offset = epoch; /* it had caught up to its registration */
+    e->state = fenced ? SM_BROKER_FENCED : SM_BROKER_UNFENCED;
+}
+
 sm_broker_action_t sm_brokers_heartbeat(sm_brokers_t *t, int32_t id, int64_t epoch,
                                         int64_t metadata_offset, bool want_fence,
                                         bool want_shutdown, int64_t now_ms,

@@ -86,6 +86,10 @@ void sm_brokers_shutdown_offset(sm_brokers_t *t, int32_t id, int64_t offset);
  * state is FENCED from here on). Returns how many. */
 int sm_brokers_expire(sm_brokers_t *t, int64_t now_ms, int32_t *out, int max);
 
+/* A new active controller learns the registered brokers from the metadata
+ * image: each starts a session now, fenced or unfenced as the image says. */
+void sm_brokers_restore(sm_brokers_t *t, int32_t id, int64_t epoch, bool fenced, int64_t now_ms);
+
 /* UnregisterBroker: forget the broker. Returns 0, or BROKER_ID_NOT_REGISTERED. */
 int16_t sm_brokers_unregister(sm_brokers_t *t, int32_t id);
 

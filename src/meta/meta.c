@@ -33,6 +33,8 @@
 #include "meta_delta.h"
 #include "meta_image_int.h"
 #include "meta_log.h"
+#include "meta_internal.h"
+#include "brokers.h"
 #include "sm_proto_gen.h"
 
 #include <inttypes.h>
@@ -46,20 +48,6 @@
 #define METADATA_VERSION_LEVEL 19 /* Kafka 3.7-IV4 */
 #define CONTROLLER_EPOCH 1        /* single voter: the epoch never changes */
 #define MAX_PARTITIONS 100000     /* per topic; a limit on everything */
-
-struct sm_meta {
-    pthread_mutex_t lock;
-    pthread_mutex_t img_lock;
-    sm_meta_image_t *image; /* guarded by img_lock for readers, lock for writers */
-    sm_meta_log_t *log;
-    sm_meta_delta_t *replay; /* during open only */
-    const sm_config_t *cfg;  /* borrowed; outlives m */
-    char *cluster_id;
-    int32_t node_id;
-    sm_meta_listener_fn listener;
-    void *listener_ctx;
-    bool failed;
-};
 
 static __thread sm_meta_fail_t t_last_fail;
 
@@ -79,42 +67,6 @@ static sm_err_t fail(sm_meta_fail_t why, sm_err_t rc, char *errmsg, size_t errle
     }
     return rc;
 }
-
-/* ---------------------------------------------------------- record lists */
-
-/* Record values built in one buffer; ends[i] is where record i stops. */
-typedef struct recs {
-    sm_wbuf_t buf;
-    size_t *ends;
-    int n, cap;
-} recs_t;
-
-static void recs_init(recs_t *r) { memset(r, 0, sizeof *r); sm_wbuf_init(&r->buf); }
-static void recs_free(recs_t *r)
-{
-    sm_wbuf_free(&r->buf);
-    free(r->ends);
-}
-static void recs_begin(recs_t *r, int type, int version)
-{
-    sm_wbuf_uvarint(&r->buf, SM_META_FRAME_VERSION);
-    sm_wbuf_uvarint(&r->buf, (uint64_t)type);
-    sm_wbuf_uvarint(&r->buf, (uint64_t)version);
-}
-static void recs_end(recs_t *r)
-{
-    if (r->n == r->cap) {
-        r->cap = r->cap ? r->cap * 2 : 16;
-        r->ends = sm_xrealloc(r->ends, sizeof *r->ends * (size_t)r->cap);
-    }
-    r->ends[r->n++] = r->buf.len;
-}
-#define RECS_ADD(r, TYPE, ver, fn, msg)                                                            \
-    do {                                                                                           \
-        recs_begin((r), (TYPE), (ver));                                                            \
-        fn##_encode(&(r)->buf, (ver), (msg));                                                      \
-        recs_end(r);                                                                               \
-    } while (0)
 
 static void add_topic_rec(recs_t *r, const char *name, const sm_uuid_t *id)
 {
@@ -191,7 +143,7 @@ static sm_err_t replay_cb(void *ctx, int64_t offset, const uint8_t *value, size_
 }
 
 /* Under m->lock: commit recs, then apply and publish them. */
-static sm_err_t commit(sm_meta_t *m, recs_t *r, char *errmsg, size_t errlen)
+sm_err_t sm_meta_commit_locked(sm_meta_t *m, recs_t *r, char *errmsg, size_t errlen)
 {
     if (m->failed)
         return fail(SM_META_FAIL_STORAGE, SM_ERR_CLOSED, errmsg, errlen,
@@ -300,7 +252,7 @@ sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_id, sm_meta_t 
     if (r.n) {
         char err[256];
         pthread_mutex_lock(&m->lock);
-        rc = commit(m, &r, err, sizeof err);
+        rc = sm_meta_commit_locked(m, &r, err, sizeof err);
         pthread_mutex_unlock(&m->lock);
         if (rc)
             SM_ERROR(TAG, "registering node %d failed: %s", m->node_id, err);
@@ -322,6 +274,7 @@ void sm_meta_close(sm_meta_t *m)
     sm_meta_image_put(m->image);
     pthread_mutex_destroy(&m->lock);
     pthread_mutex_destroy(&m->img_lock);
+    sm_brokers_free(m->liveness);
     free(m->cluster_id);
     free(m);
 }
@@ -461,7 +414,7 @@ static sm_err_t create_locked(sm_meta_t *m, const char *name, int32_t partitions
     for (int32_t p = 0; p < partitions; p++)
         add_partition_rec(&r, &id, p, &replicas[(size_t)p * (size_t)rf], rf);
     free(replicas);
-    rc = commit(m, &r, errmsg, errlen);
+    rc = sm_meta_commit_locked(m, &r, errmsg, errlen);
     recs_free(&r);
     if (rc == SM_OK) {
         char idstr[SM_UUID_STR_LEN + 1];
@@ -538,7 +491,7 @@ sm_err_t sm_meta_delete_topic(sm_meta_t *m, const char *name, const sm_uuid_t *i
         rt.topic_id = t->id;
         char *tname = sm_xstrdup(t->name); /* t dies with the old image */
         RECS_ADD(&r, SM_METADATA_REMOVE_TOPIC_RECORD, 0, sm_remove_topic_record, &rt);
-        rc = commit(m, &r, errmsg, errlen);
+        rc = sm_meta_commit_locked(m, &r, errmsg, errlen);
         recs_free(&r);
         if (rc == SM_OK)
             SM_INFO(TAG, "deleted topic %s", tname);
@@ -591,7 +544,7 @@ sm_err_t sm_meta_create_partitions(sm_meta_t *m, const char *name, int32_t new_t
                               &replicas[(size_t)(p - t->npartitions) * (size_t)rf], rf);
         free(replicas);
         int32_t before = t->npartitions;
-        rc = commit(m, &r, errmsg, errlen);
+        rc = sm_meta_commit_locked(m, &r, errmsg, errlen);
         recs_free(&r);
         if (rc == SM_OK)
             SM_INFO(TAG, "topic %s: partitions %d -> %d", name, before, new_total);
@@ -647,7 +600,7 @@ sm_err_t sm_meta_alter_topic_configs(sm_meta_t *m, const char *name, const sm_to
             if (!in_set(set, nset, t->configs[i].key))
                 add_config_rec(&r, name, t->configs[i].key, NULL);
     if (r.n && !validate_only) {
-        rc = commit(m, &r, errmsg, errlen);
+        rc = sm_meta_commit_locked(m, &r, errmsg, errlen);
         if (rc == SM_OK)
             SM_INFO(TAG, "topic %s: %d config change(s)", name, r.n);
     }
@@ -756,7 +709,7 @@ sm_err_t sm_meta_alter_broker_configs(sm_meta_t *m, const char *resource_name,
                 add_config_rec_typed(&r, 4, res, cur->kv[k].key, NULL);
     sm_err_t rc = SM_OK;
     if (r.n && !validate_only) {
-        rc = commit(m, &r, errmsg, errlen);
+        rc = sm_meta_commit_locked(m, &r, errmsg, errlen);
         if (rc == SM_OK)
             SM_INFO(TAG, "broker configs %s: %d dynamic change(s)",
                     node < 0 ? "<cluster default>" : res, r.n);
@@ -784,7 +737,7 @@ sm_err_t sm_meta_allocate_producer_ids(sm_meta_t *m, int32_t broker_id, int32_t 
     recs_t r;
     recs_init(&r);
     RECS_ADD(&r, SM_METADATA_PRODUCER_IDS_RECORD, 0, sm_producer_ids_record, &p);
-    sm_err_t rc = commit(m, &r, err, sizeof err);
+    sm_err_t rc = sm_meta_commit_locked(m, &r, err, sizeof err);
     recs_free(&r);
     pthread_mutex_unlock(&m->lock);
     if (rc == SM_OK)

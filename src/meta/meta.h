@@ -80,6 +80,7 @@ typedef struct sm_broker_meta {
     int nendpoints;
     int64_t epoch; /* offset of its registration record */
     bool fenced;
+    bool in_controlled_shutdown;
 } sm_broker_meta_t;
 
 /* Dynamic broker configs of one BROKER config resource: node -1 is the
@@ -156,6 +157,34 @@ SM_MUST_CHECK sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_
                                     sm_meta_t **out);
 /* Close the log and drop the controller's image reference (readers' refs stay valid). */
 void sm_meta_close(sm_meta_t *m);
+
+/* ---- the broker lifecycle on the controller (meta_brokers.c, brokers.h).
+ * Each returns 0 or a Kafka error code; times are monotonic ms. */
+typedef struct sm_meta_listener_reg {
+    sm_str_t name, host;
+    uint16_t port;
+    int16_t security_protocol;
+} sm_meta_listener_reg_t;
+typedef struct sm_meta_broker_reg {
+    int32_t id;
+    const char *cluster_id; /* NUL-terminated; NULL skips the check */
+    sm_uuid_t incarnation;
+    const sm_meta_listener_reg_t *listeners;
+    int nlisteners;
+    sm_str_t rack; /* len -1: none */
+} sm_meta_broker_reg_t;
+typedef struct sm_broker_hb_reply sm_broker_hb_reply_t;
+int16_t sm_meta_broker_register(sm_meta_t *m, const sm_meta_broker_reg_t *reg, int64_t now_ms,
+                                int64_t *epoch_out);
+int16_t sm_meta_broker_heartbeat(sm_meta_t *m, int32_t id, int64_t epoch, int64_t metadata_offset,
+                                 bool want_fence, bool want_shutdown, int64_t now_ms,
+                                 sm_broker_hb_reply_t *reply);
+int16_t sm_meta_broker_unregister(sm_meta_t *m, int32_t id);
+/* Fence the brokers whose session expired (their leaderships move);
+ * returns how many. Call periodically. */
+int sm_meta_brokers_expire(sm_meta_t *m, int64_t now_ms);
+/* Offset of the last record applied to the current image. */
+int64_t sm_meta_last_offset(sm_meta_t *m);
 
 /* Called after every publish, and once with old_img = NULL from
  * sm_meta_set_listener itself, under the controller lock (so calls are

@@ -370,6 +370,7 @@ static sm_err_t apply_register_broker(sm_meta_delta_t *d, int64_t offset,
     b->id = r->broker_id;
     b->epoch = offset;
     b->fenced = r->fenced;
+    b->in_controlled_shutdown = r->in_controlled_shutdown;
     b->rack = r->rack.len >= 0 ? sm_xstrndup(r->rack.len ? r->rack.ptr : "", (size_t)r->rack.len) : NULL;
     b->endpoints = sm_xcalloc((size_t)r->end_points_count + 1, sizeof *b->endpoints);
     for (int32_t i = 0; i < r->end_points_count; i++) {
@@ -382,6 +383,50 @@ static sm_err_t apply_register_broker(sm_meta_delta_t *d, int64_t offset,
     }
     b->host = b->nendpoints ? b->endpoints[0].host : NULL;
     b->port = b->nendpoints ? b->endpoints[0].port : -1;
+    return SM_OK;
+}
+
+static sm_broker_meta_t *broker_of(sm_meta_delta_t *d, int32_t id)
+{
+    for (int i = 0; i < d->nbrokers; i++)
+        if (d->brokers[i].id == id)
+            return &d->brokers[i];
+    return NULL;
+}
+
+/* Fence/Unfence/BrokerRegistrationChange for a broker (epoch: its
+ * registration's). fenced, shutdown: -1 unchanged, 0 no, 1 yes. A record
+ * for another registration of the broker (an older epoch) is ignored, as
+ * Kafka does; one for an unknown broker is corrupt. */
+static sm_err_t apply_broker_change(sm_meta_delta_t *d, int32_t id, int64_t epoch, int fenced,
+                                    int shutdown, const char **why)
+{
+    sm_broker_meta_t *b = broker_of(d, id);
+    if (!b) {
+        *why = "broker change record for an unregistered broker";
+        return SM_ERR_CORRUPT;
+    }
+    if (b->epoch != epoch)
+        return SM_OK;
+    if (fenced >= 0)
+        b->fenced = fenced != 0;
+    if (shutdown >= 0)
+        b->in_controlled_shutdown = shutdown != 0;
+    if (b->fenced && fenced > 0)
+        b->in_controlled_shutdown = false; /* a fenced broker has nothing left to move */
+    return SM_OK;
+}
+
+static sm_err_t apply_unregister_broker(sm_meta_delta_t *d, const sm_unregister_broker_record_t *r)
+{
+    for (int i = 0; i < d->nbrokers; i++)
+        if (d->brokers[i].id == r->broker_id && d->brokers[i].epoch == r->broker_epoch) {
+            sm_meta_broker_clear(&d->brokers[i]);
+            memmove(&d->brokers[i], &d->brokers[i + 1],
+                    sizeof *d->brokers * (size_t)(d->nbrokers - i - 1));
+            d->nbrokers--;
+            break;
+        }
     return SM_OK;
 }
 
@@ -455,6 +500,27 @@ sm_err_t sm_meta_delta_replay(sm_meta_delta_t *d, int64_t offset, const uint8_t 
     case SM_METADATA_REGISTER_BROKER_RECORD: {
         DECODE(sm_register_broker_record_t, sm_register_broker_record);
         rc = apply_register_broker(d, offset, &rec);
+        break;
+    }
+    case SM_METADATA_FENCE_BROKER_RECORD: {
+        DECODE(sm_fence_broker_record_t, sm_fence_broker_record);
+        rc = apply_broker_change(d, rec.id, rec.epoch, 1, -1, why);
+        break;
+    }
+    case SM_METADATA_UNFENCE_BROKER_RECORD: {
+        DECODE(sm_unfence_broker_record_t, sm_unfence_broker_record);
+        rc = apply_broker_change(d, rec.id, rec.epoch, 0, -1, why);
+        break;
+    }
+    case SM_METADATA_BROKER_REGISTRATION_CHANGE_RECORD: {
+        DECODE(sm_broker_registration_change_record_t, sm_broker_registration_change_record);
+        rc = apply_broker_change(d, rec.broker_id, rec.broker_epoch, rec.fenced,
+                                 version >= 1 ? rec.in_controlled_shutdown : -1, why);
+        break;
+    }
+    case SM_METADATA_UNREGISTER_BROKER_RECORD: {
+        DECODE(sm_unregister_broker_record_t, sm_unregister_broker_record);
+        rc = apply_unregister_broker(d, &rec);
         break;
     }
     case SM_METADATA_FEATURE_LEVEL_RECORD: {

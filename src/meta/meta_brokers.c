@@ -1,0 +1,334 @@
+/*
+ * meta_brokers.c - the controller's side of the broker lifecycle: the
+ * BrokerRegistration, BrokerHeartbeat and UnregisterBroker requests and
+ * session expiry, turned into metadata records.
+ *
+ * brokers.c decides (the state machine drawn in brokers.h); this file writes
+ * what it decides to the metadata log, in one commit each:
+ *   register        RegisterBrokerRecord (fenced), epoch = its offset
+ *   unfence         UnfenceBrokerRecord, and leaders for the partitions that
+ *                   had none and keep this broker in their ISR
+ *   fence / expire  FenceBrokerRecord, and PartitionChangeRecords taking the
+ *                   broker out of every ISR it is in (unless it is the last
+ *                   member) and giving its leaderships to the next in-sync,
+ *                   unfenced replica (or none: the partition is offline)
+ *   begin shutdown  BrokerRegistrationChangeRecord (in controlled shutdown),
+ *                   the same leader moves; the heartbeat that sees its
+ *                   metadata reach that commit is told to shut down
+ *   unregister      UnregisterBrokerRecord
+ * The broker this process is (combined mode) registers itself at start and
+ * is not tracked: it lives exactly as long as the controller does.
+ *
+ * Threads: any, serialised on the controller lock like every metadata
+ * change (the broker runs them on its controller thread).
+ */
+#include "brokers.h"
+#include "log.h"
+#include "meta_internal.h"
+
+#include <inttypes.h>
+
+#define TAG "meta"
+#define KERR_INCONSISTENT_CLUSTER_ID 104
+#define KERR_DUPLICATE_BROKER_REGISTRATION 101
+#define KERR_KAFKA_STORAGE_ERROR 56
+#define KERR_INVALID_REQUEST 42
+
+/* The session tracker, made on first use from the image's registrations
+ * (a controller that just started gives every broker a full session). */
+static sm_brokers_t *liveness(sm_meta_t *m)
+{
+    if (!m->liveness) {
+        m->liveness = sm_brokers_new(m->cfg->broker_session_timeout_ms);
+        int64_t now = sm_now_mono_ms();
+        for (int i = 0; i < m->image->nbrokers; i++) {
+            const sm_broker_meta_t *b = &m->image->brokers[i];
+            if (!(m->cfg->role_broker && b->id == m->node_id))
+                sm_brokers_restore(m->liveness, b->id, b->epoch, b->fenced, now);
+        }
+    }
+    return m->liveness;
+}
+
+static bool usable(const sm_meta_image_t *img, int32_t id, int32_t leaving)
+{
+    if (id == leaving)
+        return false;
+    const sm_broker_meta_t *b = sm_meta_image_broker(img, id);
+    return b && !b->fenced && !b->in_controlled_shutdown;
+}
+
+static bool contains(const int32_t *v, int n, int32_t id)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] == id)
+            return true;
+    return false;
+}
+
+/* PartitionChangeRecords moving every leadership of `gone` to another
+ * in-sync, usable replica and taking it out of the ISRs (never emptying
+ * one); *moved counts leaderships moved or lost. */
+static void add_moves_off(const sm_meta_image_t *img, int32_t gone, recs_t *r, int *moved)
+{
+    int32_t *isr = NULL;
+    int cap = 0;
+    for (int t = 0; t < img->ntopics; t++) {
+        const sm_topic_meta_t *tm = img->topics[t];
+        for (int32_t p = 0; p < tm->npartitions; p++) {
+            const sm_partition_meta_t *pm = &tm->partitions[p];
+            bool leads = pm->leader == gone, in_isr = contains(pm->isr, pm->nisr, gone);
+            if (!leads && !in_isr)
+                continue;
+            if (pm->nisr > cap) {
+                cap = pm->nisr;
+                isr = sm_xrealloc(isr, sizeof *isr * (size_t)cap);
+            }
+            int n = 0;
+            for (int i = 0; i < pm->nisr; i++)
+                if (pm->isr[i] != gone)
+                    isr[n++] = pm->isr[i];
+            sm_partition_change_record_t c;
+            sm_partition_change_record_init(&c);
+            c.topic_id = tm->id;
+            c.partition_id = p;
+            if (n > 0) { /* the last in-sync replica stays in the ISR, as in Kafka */
+                c.isr = isr;
+                c.isr_count = n;
+            }
+            if (leads) {
+                c.leader = -1;
+                for (int i = 0; i < pm->nreplicas && c.leader == -1; i++)
+                    if (contains(isr, n, pm->replicas[i]) && usable(img, pm->replicas[i], gone))
+                        c.leader = pm->replicas[i];
+                (*moved)++;
+            }
+            if (c.isr_count <= 0 && !leads)
+                continue;
+            RECS_ADD(r, SM_METADATA_PARTITION_CHANGE_RECORD, 0, sm_partition_change_record, &c);
+        }
+    }
+    free(isr);
+}
+
+/* Leaders for offline partitions whose ISR holds `back`. */
+static void add_leaders_for(const sm_meta_image_t *img, int32_t back, recs_t *r, int *elected)
+{
+    for (int t = 0; t < img->ntopics; t++) {
+        const sm_topic_meta_t *tm = img->topics[t];
+        for (int32_t p = 0; p < tm->npartitions; p++) {
+            const sm_partition_meta_t *pm = &tm->partitions[p];
+            if (pm->leader >= 0 || !contains(pm->isr, pm->nisr, back))
+                continue;
+            sm_partition_change_record_t c;
+            sm_partition_change_record_init(&c);
+            c.topic_id = tm->id;
+            c.partition_id = p;
+            c.leader = back;
+            RECS_ADD(r, SM_METADATA_PARTITION_CHANGE_RECORD, 0, sm_partition_change_record, &c);
+            (*elected)++;
+        }
+    }
+}
+
+static void add_fence(recs_t *r, int32_t id, int64_t epoch)
+{
+    sm_fence_broker_record_t f;
+    sm_fence_broker_record_init(&f);
+    f.id = id;
+    f.epoch = epoch;
+    RECS_ADD(r, SM_METADATA_FENCE_BROKER_RECORD, 0, sm_fence_broker_record, &f);
+}
+
+int16_t sm_meta_broker_register(sm_meta_t *m, const sm_meta_broker_reg_t *reg, int64_t now_ms,
+                                int64_t *epoch_out)
+{
+    *epoch_out = -1;
+    if (reg->cluster_id && strcmp(reg->cluster_id, m->cluster_id) != 0) {
+        SM_WARN(TAG, "broker %d registered with cluster id %s, this cluster is %s: refused",
+                reg->id, reg->cluster_id, m->cluster_id);
+        return KERR_INCONSISTENT_CLUSTER_ID;
+    }
+    if (reg->id < 0 || reg->nlisteners < 0 || reg->nlisteners > 64)
+        return KERR_INVALID_REQUEST;
+    if (m->cfg->role_broker && reg->id == m->node_id)
+        return KERR_DUPLICATE_BROKER_REGISTRATION; /* this process is that broker */
+    pthread_mutex_lock(&m->lock);
+    int64_t epoch = sm_meta_log_end_offset(m->log);
+    int16_t err = sm_brokers_register(liveness(m), reg->id, reg->incarnation.b, epoch, now_ms);
+    if (err) {
+        pthread_mutex_unlock(&m->lock);
+        return err;
+    }
+    sm_register_broker_record_t b;
+    sm_register_broker_record_init(&b);
+    b.broker_id = reg->id;
+    b.incarnation_id = reg->incarnation;
+    b.broker_epoch = epoch;
+    sm_register_broker_record_broker_endpoint_t *eps =
+        sm_xcalloc((size_t)reg->nlisteners + 1, sizeof *eps);
+    for (int i = 0; i < reg->nlisteners; i++) {
+        sm_register_broker_record_broker_endpoint_init(&eps[i]);
+        eps[i].name = reg->listeners[i].name;
+        eps[i].host = reg->listeners[i].host;
+        eps[i].port = reg->listeners[i].port;
+        eps[i].security_protocol = reg->listeners[i].security_protocol;
+    }
+    b.end_points = eps;
+    b.end_points_count = reg->nlisteners;
+    b.rack = reg->rack;
+    b.fenced = true;
+    b.in_controlled_shutdown = false;
+    recs_t r;
+    recs_init(&r);
+    RECS_ADD(&r, SM_METADATA_REGISTER_BROKER_RECORD, 1, sm_register_broker_record, &b);
+    char why[256];
+    sm_err_t rc = sm_meta_commit_locked(m, &r, why, sizeof why);
+    recs_free(&r);
+    free(eps);
+    if (rc != SM_OK) {
+        sm_brokers_unregister(m->liveness, reg->id);
+        pthread_mutex_unlock(&m->lock);
+        SM_WARN(TAG, "registration of broker %d failed: %s", reg->id, why);
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    pthread_mutex_unlock(&m->lock);
+    SM_INFO(TAG, "broker %d registered (epoch %" PRId64 "), fenced until it catches up", reg->id,
+            epoch);
+    *epoch_out = epoch;
+    return 0;
+}
+
+int16_t sm_meta_broker_heartbeat(sm_meta_t *m, int32_t id, int64_t epoch, int64_t metadata_offset,
+                                 bool want_fence, bool want_shutdown, int64_t now_ms,
+                                 sm_broker_hb_reply_t *reply)
+{
+    pthread_mutex_lock(&m->lock);
+    sm_broker_action_t act = sm_brokers_heartbeat(liveness(m), id, epoch, metadata_offset,
+                                                  want_fence, want_shutdown, now_ms, reply);
+    if (act == SM_BROKER_ACT_NONE || reply->error) {
+        pthread_mutex_unlock(&m->lock);
+        return reply->error;
+    }
+    recs_t r;
+    recs_init(&r);
+    int moved = 0;
+    const char *what = "";
+    switch (act) {
+    case SM_BROKER_ACT_UNFENCE: {
+        sm_unfence_broker_record_t u;
+        sm_unfence_broker_record_init(&u);
+        u.id = id;
+        u.epoch = epoch;
+        RECS_ADD(&r, SM_METADATA_UNFENCE_BROKER_RECORD, 0, sm_unfence_broker_record, &u);
+        add_leaders_for(m->image, id, &r, &moved);
+        what = "unfenced";
+        break;
+    }
+    case SM_BROKER_ACT_FENCE:
+        add_fence(&r, id, epoch);
+        add_moves_off(m->image, id, &r, &moved);
+        what = reply->should_shutdown ? "shut down (controlled)" : "fenced at its request";
+        break;
+    case SM_BROKER_ACT_BEGIN_SHUTDOWN: {
+        sm_broker_registration_change_record_t c;
+        sm_broker_registration_change_record_init(&c);
+        c.broker_id = id;
+        c.broker_epoch = epoch;
+        c.fenced = -1;
+        c.in_controlled_shutdown = 1;
+        RECS_ADD(&r, SM_METADATA_BROKER_REGISTRATION_CHANGE_RECORD, 1,
+                 sm_broker_registration_change_record, &c);
+        add_moves_off(m->image, id, &r, &moved);
+        what = "in controlled shutdown";
+        break;
+    }
+    case SM_BROKER_ACT_NONE:
+        break;
+    }
+    char why[256];
+    sm_err_t rc = sm_meta_commit_locked(m, &r, why, sizeof why);
+    recs_free(&r);
+    if (rc == SM_OK && act == SM_BROKER_ACT_BEGIN_SHUTDOWN)
+        sm_brokers_shutdown_offset(m->liveness, id, m->image->offset);
+    pthread_mutex_unlock(&m->lock);
+    if (rc != SM_OK) {
+        SM_WARN(TAG, "broker %d: metadata change failed: %s", id, why);
+        reply->error = KERR_KAFKA_STORAGE_ERROR;
+        return reply->error;
+    }
+    SM_INFO(TAG, "broker %d %s (%d partition leadership(s) %s)", id, what, moved,
+            act == SM_BROKER_ACT_UNFENCE ? "elected" : "moved or lost");
+    return 0;
+}
+
+int sm_meta_brokers_expire(sm_meta_t *m, int64_t now_ms)
+{
+    int32_t ids[64];
+    pthread_mutex_lock(&m->lock);
+    int n = sm_brokers_expire(liveness(m), now_ms, ids, 64);
+    int fenced = 0;
+    for (int i = 0; i < n; i++) {
+        const sm_broker_meta_t *b = sm_meta_image_broker(m->image, ids[i]);
+        if (!b || b->fenced)
+            continue;
+        recs_t r;
+        recs_init(&r);
+        int moved = 0;
+        add_fence(&r, ids[i], b->epoch);
+        add_moves_off(m->image, ids[i], &r, &moved);
+        char why[256];
+        sm_err_t rc = sm_meta_commit_locked(m, &r, why, sizeof why);
+        recs_free(&r);
+        if (rc == SM_OK) {
+            fenced++;
+            SM_WARN(TAG, "broker %d fenced: no heartbeat for %" PRId64 " ms (%d partition "
+                         "leadership(s) moved or lost)",
+                    ids[i], (int64_t)m->cfg->broker_session_timeout_ms, moved);
+        } else {
+            SM_WARN(TAG, "broker %d: fencing failed: %s", ids[i], why);
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return fenced;
+}
+
+int16_t sm_meta_broker_unregister(sm_meta_t *m, int32_t id)
+{
+    pthread_mutex_lock(&m->lock);
+    const sm_broker_meta_t *b = sm_meta_image_broker(m->image, id);
+    if (!b || (m->cfg->role_broker && id == m->node_id)) {
+        pthread_mutex_unlock(&m->lock);
+        return b ? KERR_INVALID_REQUEST : 109; /* BROKER_ID_NOT_REGISTERED */
+    }
+    recs_t r;
+    recs_init(&r);
+    int moved = 0;
+    if (!b->fenced) {
+        add_fence(&r, id, b->epoch);
+        add_moves_off(m->image, id, &r, &moved);
+    }
+    sm_unregister_broker_record_t u;
+    sm_unregister_broker_record_init(&u);
+    u.broker_id = id;
+    u.broker_epoch = b->epoch;
+    RECS_ADD(&r, SM_METADATA_UNREGISTER_BROKER_RECORD, 0, sm_unregister_broker_record, &u);
+    char why[256];
+    sm_err_t rc = sm_meta_commit_locked(m, &r, why, sizeof why);
+    recs_free(&r);
+    if (rc == SM_OK && m->liveness)
+        sm_brokers_unregister(m->liveness, id);
+    pthread_mutex_unlock(&m->lock);
+    if (rc != SM_OK)
+        return KERR_KAFKA_STORAGE_ERROR;
+    SM_INFO(TAG, "broker %d unregistered", id);
+    return 0;
+}
+
+int64_t sm_meta_last_offset(sm_meta_t *m)
+{
+    sm_meta_image_t *img = sm_meta_image_get(m);
+    int64_t o = img->offset;
+    sm_meta_image_put(img);
+    return o;
+}

@@ -1,0 +1,75 @@
+/*
+ * meta_internal.h - what the controller's files share (src/meta only): the
+ * controller object, record lists and the commit step.
+ */
+#ifndef SM_META_INTERNAL_H
+#define SM_META_INTERNAL_H
+
+#include "buf.h"
+#include "meta.h"
+#include "meta_delta.h"
+#include "meta_log.h"
+#include "sm_proto_gen.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sm_brokers sm_brokers_t;
+
+struct sm_meta {
+    pthread_mutex_t lock;
+    pthread_mutex_t img_lock;
+    sm_meta_image_t *image; /* guarded by img_lock for readers, lock for writers */
+    sm_meta_log_t *log;
+    sm_meta_delta_t *replay; /* during open only */
+    const sm_config_t *cfg;  /* borrowed; outlives m */
+    char *cluster_id;
+    int32_t node_id;
+    sm_meta_listener_fn listener;
+    void *listener_ctx;
+    bool failed;
+    sm_brokers_t *liveness; /* registered brokers' sessions (brokers.h) */
+};
+
+/* ---------------------------------------------------------- record lists */
+
+/* Record values built in one buffer; ends[i] is where record i stops. */
+typedef struct recs {
+    sm_wbuf_t buf;
+    size_t *ends;
+    int n, cap;
+} recs_t;
+
+static inline void recs_init(recs_t *r) { memset(r, 0, sizeof *r); sm_wbuf_init(&r->buf); }
+static inline void recs_free(recs_t *r)
+{
+    sm_wbuf_free(&r->buf);
+    free(r->ends);
+}
+static inline void recs_begin(recs_t *r, int type, int version)
+{
+    sm_wbuf_uvarint(&r->buf, SM_META_FRAME_VERSION);
+    sm_wbuf_uvarint(&r->buf, (uint64_t)type);
+    sm_wbuf_uvarint(&r->buf, (uint64_t)version);
+}
+static inline void recs_end(recs_t *r)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->ends = sm_xrealloc(r->ends, sizeof *r->ends * (size_t)r->cap);
+    }
+    r->ends[r->n++] = r->buf.len;
+}
+#define RECS_ADD(r, TYPE, ver, fn, msg)                                                            \
+    do {                                                                                           \
+        recs_begin((r), (TYPE), (ver));                                                            \
+        fn##_encode(&(r)->buf, (ver), (msg));                                                      \
+        recs_end(r);                                                                               \
+    } while (0)
+
+/* Append r's records to the metadata log, make them durable, apply them and
+ * publish the new image. Caller holds m->lock. */
+sm_err_t sm_meta_commit_locked(sm_meta_t *m, recs_t *r, char *errmsg, size_t errlen);
+
+#endif
