@@ -49,7 +49,8 @@ static void uv(uint32_t v) /* unsigned varint */
 }
 static void raw(const void *p, size_t n)
 {
-    memcpy(B + BN, p, n);
+    if (n)
+        memcpy(B + BN, p, n);
     BN += n;
 }
 /* classic string: int16 length, -1 = null */
