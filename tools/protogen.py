@@ -144,6 +144,12 @@ def parse_def(path):
                 continue
             if kw not in ('request', 'response', 'header', 'record', 'control', 'data'):
                 raise DefError('%s: unknown block %r' % (where, kw))
+            allowed = {'versions', 'flex', 'key' if kw in ('request', 'response') else 'type'}
+            if kw == 'control':
+                allowed.add('const')
+            for k in attrs:
+                if k not in allowed:
+                    raise DefError('%s: unknown attribute %s= on a %s' % (where, k, kw))
             key = int(attrs.get('key', attrs.get('type', '-1')))
             cur = Message(kw, toks[1], key, parse_range(attrs['versions'], where),
                           parse_range(attrs['flex'], where), where)
