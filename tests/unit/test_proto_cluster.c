@@ -203,28 +203,30 @@ static void roundtrip(const sm_proto_msg_t *d, int16_t v)
 /* Versions of each new API, as Kafka 4.0 defines them. */
 static void test_api_versions(void)
 {
+    enum { C = SM_API_LISTENER_CONTROLLER, BC = SM_API_LISTENER_BROKER | SM_API_LISTENER_CONTROLLER };
     static const struct {
         int16_t key, min, max, flex;
         const char *name;
+        uint8_t listeners;
     } apis[] = {
-        {SM_API_ELECT_LEADERS, 0, 2, 2, "ElectLeaders"},
-        {SM_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, 0, "AlterPartitionReassignments"},
-        {SM_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, 0, "ListPartitionReassignments"},
-        {SM_API_VOTE, 0, 2, 0, "Vote"},
-        {SM_API_BEGIN_QUORUM_EPOCH, 0, 1, 1, "BeginQuorumEpoch"},
-        {SM_API_END_QUORUM_EPOCH, 0, 1, 1, "EndQuorumEpoch"},
-        {SM_API_DESCRIBE_QUORUM, 0, 2, 0, "DescribeQuorum"},
-        {SM_API_ALTER_PARTITION, 0, 3, 0, "AlterPartition"},
-        {SM_API_UPDATE_FEATURES, 0, 2, 0, "UpdateFeatures"},
-        {SM_API_ENVELOPE, 0, 0, 0, "Envelope"},
-        {SM_API_FETCH_SNAPSHOT, 0, 1, 0, "FetchSnapshot"},
-        {SM_API_BROKER_REGISTRATION, 0, 4, 0, "BrokerRegistration"},
-        {SM_API_BROKER_HEARTBEAT, 0, 1, 0, "BrokerHeartbeat"},
-        {SM_API_UNREGISTER_BROKER, 0, 0, 0, "UnregisterBroker"},
-        {SM_API_CONTROLLER_REGISTRATION, 0, 0, 0, "ControllerRegistration"},
-        {SM_API_ADD_RAFT_VOTER, 0, 0, 0, "AddRaftVoter"},
-        {SM_API_REMOVE_RAFT_VOTER, 0, 0, 0, "RemoveRaftVoter"},
-        {SM_API_UPDATE_RAFT_VOTER, 0, 0, 0, "UpdateRaftVoter"},
+        {SM_API_ELECT_LEADERS, 0, 2, 2, "ElectLeaders", BC},
+        {SM_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, 0, "AlterPartitionReassignments", BC},
+        {SM_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, 0, "ListPartitionReassignments", BC},
+        {SM_API_VOTE, 0, 2, 0, "Vote", C},
+        {SM_API_BEGIN_QUORUM_EPOCH, 0, 1, 1, "BeginQuorumEpoch", C},
+        {SM_API_END_QUORUM_EPOCH, 0, 1, 1, "EndQuorumEpoch", C},
+        {SM_API_DESCRIBE_QUORUM, 0, 2, 0, "DescribeQuorum", BC},
+        {SM_API_ALTER_PARTITION, 0, 3, 0, "AlterPartition", C},
+        {SM_API_UPDATE_FEATURES, 0, 2, 0, "UpdateFeatures", BC},
+        {SM_API_ENVELOPE, 0, 0, 0, "Envelope", C},
+        {SM_API_FETCH_SNAPSHOT, 0, 1, 0, "FetchSnapshot", C},
+        {SM_API_BROKER_REGISTRATION, 0, 4, 0, "BrokerRegistration", C},
+        {SM_API_BROKER_HEARTBEAT, 0, 1, 0, "BrokerHeartbeat", C},
+        {SM_API_UNREGISTER_BROKER, 0, 0, 0, "UnregisterBroker", BC},
+        {SM_API_CONTROLLER_REGISTRATION, 0, 0, 0, "ControllerRegistration", C},
+        {SM_API_ADD_RAFT_VOTER, 0, 0, 0, "AddRaftVoter", BC},
+        {SM_API_REMOVE_RAFT_VOTER, 0, 0, 0, "RemoveRaftVoter", BC},
+        {SM_API_UPDATE_RAFT_VOTER, 0, 0, 0, "UpdateRaftVoter", C},
     };
     static const int16_t keys[] = {43, 45, 46, 52, 53, 54, 55, 56, 57, 58, 59, 62, 63, 64, 70, 80, 81, 82};
     for (size_t i = 0; i < SM_ARRAY_LEN(apis); i++) {
@@ -237,6 +239,7 @@ static void test_api_versions(void)
         CHECK_EQ(d->min_version, apis[i].min);
         CHECK_EQ(d->max_version, apis[i].max);
         CHECK_EQ(d->flexible_from, apis[i].flex);
+        CHECK_EQ(d->listeners, apis[i].listeners);
         CHECK(sm_proto_msg(SM_PROTO_REQUEST, apis[i].key) != NULL);
         CHECK(sm_proto_msg(SM_PROTO_RESPONSE, apis[i].key) != NULL);
         CHECK_EQ(sm_request_header_version(apis[i].key, apis[i].max), apis[i].max >= apis[i].flex ? 2 : 1);
@@ -245,6 +248,7 @@ static void test_api_versions(void)
             roundtrip(sm_proto_msg(SM_PROTO_RESPONSE, apis[i].key), v);
         }
     }
+    CHECK_EQ(sm_api_desc(SM_API_PRODUCE)->listeners, 0); /* not stated in produce.def */
     /* Raft control record types (Kafka's ControlRecordType) */
     CHECK_EQ(SM_CONTROL_LEADER_CHANGE, 2);
     CHECK_EQ(SM_CONTROL_SNAPSHOT_HEADER, 3);
