@@ -12,7 +12,7 @@ Python 3.7+, standard library only.
 The .def language
 -----------------
   # comment (whole line)
-  KIND Name [key=N | type=N [const=NAME]] versions=RANGE flex=RANGE|none
+  KIND Name [key=N [listeners=L,...] | type=N [const=NAME]] versions=RANGE flex=RANGE|none
     FieldName   TYPE   RANGE   [null=RANGE] [tag=N[@RANGE]] [default=VALUE] [noflex]
       NestedField ...            (two more spaces of indent = a field of the struct above)
   struct Name versions=RANGE     (a struct shared by several fields of the preceding message)
@@ -20,7 +20,9 @@ The .def language
 
 KIND is request | response (key = API key), header, record (type = metadata record type), control
 (type = control record type: the value of a Raft control record, whose key is `version int16,
-type int16`) or data.
+type int16`) or data. listeners= (requests only) names the listeners Kafka serves the API on,
+broker and/or controller (the spec's "listeners", without zkBroker); it goes into the API table
+(sm_api_desc_t.listeners; 0 when not given).
 TYPE is int8 int16 int32 int64 uint16 uint32 float64 bool string bytes records uuid, a struct name
 (StructName: fields follow indented, or come from a `struct` block), or []TYPE for an array.
 RANGE is "N+", "N-M" or "N". null= gives the versions in which the field may be null, tag=N makes
@@ -119,6 +121,7 @@ class Message:
         self.shared = {}   # name -> list of fields from `struct` blocks
         self.top = None
         self.const = None  # control records: the SM_CONTROL_ constant's name
+        self.listeners = None  # requests: e.g. ['broker', 'controller']
 
 
 def parse_def(path):
@@ -144,10 +147,22 @@ def parse_def(path):
                 continue
             if kw not in ('request', 'response', 'header', 'record', 'control', 'data'):
                 raise DefError('%s: unknown block %r' % (where, kw))
+            allowed = {'versions', 'flex', 'key' if kw in ('request', 'response') else 'type'}
+            if kw == 'control':
+                allowed.add('const')
+            if kw == 'request':
+                allowed.add('listeners')
+            for k in attrs:
+                if k not in allowed:
+                    raise DefError('%s: unknown attribute %s= on a %s' % (where, k, kw))
             key = int(attrs.get('key', attrs.get('type', '-1')))
             cur = Message(kw, toks[1], key, parse_range(attrs['versions'], where),
                           parse_range(attrs['flex'], where), where)
             cur.const = attrs.get('const')
+            if 'listeners' in attrs:
+                cur.listeners = attrs['listeners'].split(',')
+                if not cur.listeners or set(cur.listeners) - {'broker', 'controller'}:
+                    raise DefError('%s: listeners= takes broker and/or controller' % where)
             msgs.append(cur)
             stack = [(0, cur.fields)]
             continue
@@ -938,8 +953,11 @@ def generate(msgs, out_dir):
     c()
     c('const sm_api_desc_t sm_api_table[] = {')
     for rq in reqs:
-        c('{%d, "%s", %d, %d, %d},' % (rq.key, api_name(rq), rq.versions[0], rq.versions[1],
-                                      rq.flex[0] if rq.flex else -1), 1)
+        lst = ''
+        if rq.listeners:
+            lst = ', ' + ' | '.join('SM_API_LISTENER_' + l.upper() for l in sorted(set(rq.listeners)))
+        c('{%d, "%s", %d, %d, %d%s},' % (rq.key, api_name(rq), rq.versions[0], rq.versions[1],
+                                        rq.flex[0] if rq.flex else -1, lst), 1)
     c('};')
     c('const size_t sm_api_table_count = %d;' % len(reqs))
     c()

@@ -513,6 +513,10 @@ static void print_versions(const cli_wire_t *w)
         bool broker_has = w->max_ver[key] >= 0;
         if (!d && !broker_has)
             continue;
+        /* as Kafka's tool, which lists ApiKeys.clientApis(): controller-only APIs (Vote,
+         * BrokerHeartbeat, ...) appear only if the node has them */
+        if (!broker_has && d->listeners == SM_API_LISTENER_CONTROLLER)
+            continue;
         printf("%s\t", sep);
         sep = ",\n";
         if (!broker_has) {

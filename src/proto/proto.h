@@ -92,7 +92,12 @@ typedef struct sm_api_desc {
     const char *name;
     int16_t min_version, max_version;
     int16_t flexible_from; /* -1 if never flexible */
+    /* Listeners Kafka serves the API on (SM_API_LISTENER_*), from the .def's listeners=;
+     * 0 when the .def does not say (the client APIs defined before the cluster ones). */
+    uint8_t listeners;
 } sm_api_desc_t;
+
+enum { SM_API_LISTENER_BROKER = 1, SM_API_LISTENER_CONTROLLER = 2 };
 
 typedef enum sm_proto_kind {
     SM_PROTO_REQUEST,

@@ -161,11 +161,14 @@ static sm_err_t bad(const reader_t *r, size_t off, const char *fmt, ...)
 
 static const char *article(const char *word) { return strchr("aeiou", word[0]) ? "an" : "a"; }
 
-/* The member `name` of obj, required, of type t; duplicates refused. */
+/* The member `name` of obj, required (in data_version `version`; -1: in every version), of
+ * type t; duplicates refused. */
 static sm_err_t member(const reader_t *r, const sm_json_t *obj, const char *name, sm_json_type_t t,
                        int16_t version, const sm_json_t **out)
 {
     const sm_json_t *m = sm_json_member(obj, name);
+    if (!m && version < 0)
+        return bad(r, obj->off, "missing field \"%s\"", name);
     if (!m)
         return bad(r, obj->off, "missing field \"%s\" (required in data_version %d)", name, version);
     if (sm_json_member_count(obj, name) > 1) {
@@ -245,7 +248,7 @@ sm_err_t sm_quorum_state_parse(const char *text, size_t len, const char *file,
         goto out;
     }
     int64_t ver, v;
-    if ((err = int_member(&r, root, "data_version", INT16_MIN, INT16_MAX, 1, &ver)))
+    if ((err = int_member(&r, root, "data_version", INT16_MIN, INT16_MAX, -1, &ver)))
         goto out;
     if (ver != 0 && ver != 1) {
         err = bad(&r, sm_json_member(root, "data_version")->off,

@@ -155,7 +155,7 @@ static void test_parse_refused(void)
         {"{\"leaderId\":1,", "line 1, column 15: not valid JSON: expected a member name (a string), "
                          "found end of input"},
         {"[]", "line 1, column 1: expected a JSON object, found an array"},
-        {"{}", "line 1, column 1: missing field \"data_version\" (required in data_version 1)"},
+        {"{}", "line 1, column 1: missing field \"data_version\""},
         {"{\"data_version\":2}", "line 1, column 17: unknown data_version 2 (this build reads 0 and 1)"},
         {"{\"data_version\":\"1\"}", "line 1, column 17: field \"data_version\" must be an integer, not a "
                                    "string"},
