@@ -86,3 +86,78 @@ static void unregister_broker_run(sm_req_t *req, void *msgp)
 
 SM_HANDLER_ON_CONTROLLER(sm_handle_unregister_broker, unregister_broker_request,
                          unregister_broker_run)
+
+/* ------------------------------------------------------------ DescribeQuorum */
+
+static void fill_replicas(sm_req_t *req, const sm_meta_quorum_replica_t *in, int n,
+                          sm_describe_quorum_response_replica_state_t **out, int32_t *count)
+{
+    SM_NEW_ARRAY(req, sm_describe_quorum_response_replica_state, n, *out);
+    *count = n;
+    for (int i = 0; i < n; i++) {
+        (*out)[i].replica_id = in[i].id;
+        (*out)[i].log_end_offset = in[i].end_offset;
+        (*out)[i].last_fetch_timestamp = in[i].last_fetch_ms;
+        (*out)[i].last_caught_up_timestamp = in[i].last_caught_up_ms;
+    }
+}
+
+/* DescribeQuorum (55): the metadata log's quorum, as kafka-metadata-quorum.sh
+ * shows it. Only __cluster_metadata partition 0 has a quorum. */
+void sm_handle_describe_quorum(sm_req_t *req)
+{
+    sm_describe_quorum_request_t msg;
+    SM_DECODE_OR_FAIL(describe_quorum_request, req, &msg);
+    sm_describe_quorum_response_t resp;
+    sm_describe_quorum_response_init(&resp);
+    const sm_config_t *cfg = sm_server_config(req->srv);
+    sm_meta_quorum_t *q = SM_ARENA_NEW(&req->arena, sm_meta_quorum_t, 1);
+    sm_meta_describe_quorum(sm_server_meta(req->srv), sm_now_mono_ms(), sm_now_wall_ms(), q);
+    int32_t nt = SM_MAX(msg.topics_count, 0);
+    SM_NEW_ARRAY(req, sm_describe_quorum_response_topic_data, nt, resp.topics);
+    resp.topics_count = nt;
+    for (int32_t t = 0; t < nt; t++) {
+        const sm_describe_quorum_request_topic_data_t *rt = &msg.topics[t];
+        sm_describe_quorum_response_topic_data_t *ot = &resp.topics[t];
+        ot->topic_name = rt->topic_name;
+        int32_t np = SM_MAX(rt->partitions_count, 0);
+        SM_NEW_ARRAY(req, sm_describe_quorum_response_partition_data, np, ot->partitions);
+        ot->partitions_count = np;
+        bool meta_topic = sm_str_eq(rt->topic_name, "__cluster_metadata");
+        for (int32_t p = 0; p < np; p++) {
+            sm_describe_quorum_response_partition_data_t *op = &ot->partitions[p];
+            op->partition_index = rt->partitions[p].partition_index;
+            if (!meta_topic || op->partition_index != 0 || !cfg->role_controller) {
+                op->error_code = cfg->role_controller ? KERR_UNKNOWN_TOPIC_OR_PARTITION
+                                                      : KERR_NOT_LEADER_OR_FOLLOWER;
+                continue;
+            }
+            op->leader_id = q->leader_id;
+            op->leader_epoch = q->leader_epoch;
+            op->high_watermark = q->high_watermark;
+            fill_replicas(req, q->voters, q->nvoters, &op->current_voters,
+                          &op->current_voters_count);
+            fill_replicas(req, q->observers, q->nobservers, &op->observers,
+                          &op->observers_count);
+        }
+    }
+    /* v2: how to reach the voters (this controller's CONTROLLER listeners) */
+    int nl = 0;
+    for (int i = 0; i < cfg->nlisteners; i++)
+        nl += cfg->listeners[i].controller;
+    SM_NEW_ARRAY(req, sm_describe_quorum_response_node, 1, resp.nodes);
+    resp.nodes_count = cfg->role_controller ? 1 : 0;
+    resp.nodes[0].node_id = cfg->node_id;
+    SM_NEW_ARRAY(req, sm_describe_quorum_response_listener, nl, resp.nodes[0].listeners);
+    for (int i = 0; i < cfg->nlisteners; i++) {
+        const sm_listener_t *l = &cfg->listeners[i];
+        if (!l->controller)
+            continue;
+        sm_describe_quorum_response_listener_t *o =
+            &resp.nodes[0].listeners[resp.nodes[0].listeners_count++];
+        o->name = sm_str(l->name);
+        o->host = sm_str(l->host);
+        o->port = (uint16_t)l->port;
+    }
+    SM_RESPOND(describe_quorum_response, req, &resp);
+}

@@ -163,6 +163,10 @@ int cli_cmd_cluster(int argc, char **argv);
 int cli_cmd_storage(int argc, char **argv);
 int cli_cmd_dump_log(int argc, char **argv);
 int cli_cmd_perf(int argc, char **argv);
+/* kafka-metadata-quorum.sh describe and `samsa cluster quorum` (cluster.c):
+ * DescribeQuorum printed in Kafka's --status or --replication format. */
+int cli_cluster_quorum(bool replication);
+
 /* Kafka's scripts (kafka_main.c), a hidden noun: `samsa kafka kafka-topics.sh ...`. */
 int cli_cmd_kafka(int argc, char **argv);
 int cli_cmd_offsets(int argc, char **argv);

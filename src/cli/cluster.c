@@ -34,7 +34,12 @@ static void cluster_usage(FILE *f)
                "  offline partitions, active controller, connections, total consumer group\n"
                "  lag. --metrics-url http://host:port (repeatable; default\n"
                "  http://<first bootstrap host>:9644). Exit 0 when every broker is reachable\n"
-               "  and ready with no under-replicated or offline partitions, else 1.\n");
+               "  and ready with no under-replicated or offline partitions, else 1.\n"
+               "usage: samsa cluster quorum [--replication]\n"
+               "  The metadata quorum (DescribeQuorum), as kafka-metadata-quorum.sh describe\n"
+               "  --status shows it: leader, epoch, high watermark, voters and observers;\n"
+               "  --replication lists each voter and observer with its log end offset, lag\n"
+               "  and last fetch and caught-up times.\n");
 }
 
 static int cmp_broker(const void *x, const void *y)
@@ -450,6 +455,121 @@ static int cluster_health(int argc, char **argv)
     return all ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
+int cli_cluster_quorum(bool replication)
+{
+    cli_wire_t w;
+    if (!cli_wire_connect(&w, cli_g.brokers))
+        return CLI_EXIT_FAIL;
+    sm_arena_t a;
+    sm_arena_init(&a);
+    int rc = CLI_EXIT_FAIL;
+    int16_t v;
+    if (!cli_wire_version(&w, SM_API_DESCRIBE_QUORUM, 0, 2, &v))
+        goto out;
+    sm_describe_quorum_request_t req;
+    sm_describe_quorum_request_init(&req);
+    sm_describe_quorum_request_partition_data_t part;
+    sm_describe_quorum_request_partition_data_init(&part);
+    part.partition_index = 0;
+    sm_describe_quorum_request_topic_data_t topic;
+    sm_describe_quorum_request_topic_data_init(&topic);
+    topic.topic_name = sm_str("__cluster_metadata");
+    topic.partitions = &part;
+    topic.partitions_count = 1;
+    req.topics = &topic;
+    req.topics_count = 1;
+    void *respv;
+    if (!cli_wire_call(&w, SM_API_DESCRIBE_QUORUM, v, &req, &a, &respv))
+        goto out;
+    const sm_describe_quorum_response_t *resp = respv;
+    if (resp->error_code || resp->topics_count < 1 || resp->topics[0].partitions_count < 1) {
+        cli_fail("DescribeQuorum: %s", cli_kafka_err_name(resp->error_code));
+        goto out;
+    }
+    const sm_describe_quorum_response_partition_data_t *q = &resp->topics[0].partitions[0];
+    if (q->error_code) {
+        cli_fail("DescribeQuorum: %s", cli_kafka_err_name(q->error_code));
+        goto out;
+    }
+    int64_t now = sm_now_wall_ms();
+    if (cli_g.format == CLI_FMT_JSON) {
+        printf("{\"leader_id\":%d,\"leader_epoch\":%d,\"high_watermark\":%lld,\"replicas\":[",
+               q->leader_id, q->leader_epoch, (long long)q->high_watermark);
+        for (int k = 0; k < 2; k++) {
+            const sm_describe_quorum_response_replica_state_t *r =
+                k ? q->observers : q->current_voters;
+            int n = k ? q->observers_count : q->current_voters_count;
+            for (int i = 0; i < n; i++)
+                printf("%s{\"id\":%d,\"role\":\"%s\",\"log_end_offset\":%lld,\"lag\":%lld,"
+                       "\"last_fetch_timestamp\":%lld,\"last_caught_up_timestamp\":%lld}",
+                       k || i ? "," : "", r[i].replica_id,
+                       k ? "observer" : r[i].replica_id == q->leader_id ? "leader" : "follower",
+                       (long long)r[i].log_end_offset,
+                       (long long)SM_MAX(q->high_watermark - r[i].log_end_offset, 0),
+                       (long long)r[i].last_fetch_timestamp,
+                       (long long)r[i].last_caught_up_timestamp);
+        }
+        printf("]}\n");
+    } else if (!replication) {
+        /* kafka-metadata-quorum.sh describe --status */
+        int64_t max_lag = 0, max_lag_ms = 0;
+        for (int i = 0; i < q->current_voters_count; i++) {
+            const sm_describe_quorum_response_replica_state_t *r = &q->current_voters[i];
+            if (r->replica_id == q->leader_id)
+                continue; /* followers' lag */
+            max_lag = SM_MAX(max_lag, q->high_watermark - r->log_end_offset);
+            if (r->last_caught_up_timestamp >= 0)
+                max_lag_ms = SM_MAX(max_lag_ms, now - r->last_caught_up_timestamp);
+        }
+        /* the cluster id comes from DescribeCluster on the same connection */
+        const char *cid = "-";
+        int16_t dv;
+        void *dcv;
+        sm_describe_cluster_request_t dreq;
+        sm_describe_cluster_request_init(&dreq);
+        if (w.max_ver[SM_API_DESCRIBE_CLUSTER] >= 0 &&
+            cli_wire_version(&w, SM_API_DESCRIBE_CLUSTER, 0, 1, &dv) &&
+            cli_wire_call(&w, SM_API_DESCRIBE_CLUSTER, dv, &dreq, &a, &dcv)) {
+            const sm_describe_cluster_response_t *dc = dcv;
+            if (dc->cluster_id.len > 0)
+                cid = sm_arena_strndup(&a, dc->cluster_id.ptr, (size_t)dc->cluster_id.len);
+        }
+        printf("ClusterId:              %s\n", cid);
+        printf("LeaderId:               %d\n", q->leader_id);
+        printf("LeaderEpoch:            %d\n", q->leader_epoch);
+        printf("HighWatermark:          %lld\n", (long long)q->high_watermark);
+        printf("MaxFollowerLag:         %lld\n", (long long)max_lag);
+        printf("MaxFollowerLagTimeMs:   %lld\n", (long long)max_lag_ms);
+        printf("CurrentVoters:          [");
+        for (int i = 0; i < q->current_voters_count; i++)
+            printf("%s%d", i ? "," : "", q->current_voters[i].replica_id);
+        printf("]\nCurrentObservers:       [");
+        for (int i = 0; i < q->observers_count; i++)
+            printf("%s%d", i ? "," : "", q->observers[i].replica_id);
+        printf("]\n");
+    } else {
+        /* kafka-metadata-quorum.sh describe --replication */
+        printf("NodeId\tLogEndOffset\tLag\tLastFetchTimestamp\tLastCaughtUpTimestamp\tStatus\n");
+        for (int k = 0; k < 2; k++) {
+            const sm_describe_quorum_response_replica_state_t *r =
+                k ? q->observers : q->current_voters;
+            int n = k ? q->observers_count : q->current_voters_count;
+            for (int i = 0; i < n; i++)
+                printf("%d\t%lld\t%lld\t%lld\t%lld\t%s\n", r[i].replica_id,
+                       (long long)r[i].log_end_offset,
+                       (long long)SM_MAX(q->high_watermark - r[i].log_end_offset, 0),
+                       (long long)r[i].last_fetch_timestamp,
+                       (long long)r[i].last_caught_up_timestamp,
+                       k ? "Observer" : r[i].replica_id == q->leader_id ? "Leader" : "Follower");
+        }
+    }
+    rc = CLI_EXIT_OK;
+out:
+    cli_wire_close(&w);
+    sm_arena_free(&a);
+    return rc;
+}
+
 int cli_cmd_cluster(int argc, char **argv)
 {
     int rc0 = cli_noun_start("cluster", cluster_usage, argc, argv);
@@ -461,5 +581,19 @@ int cli_cmd_cluster(int argc, char **argv)
     }
     if (strcmp(argv[0], "health") == 0)
         return cluster_health(argc, argv);
+    if (strcmp(argv[0], "quorum") == 0) {
+        bool repl = false;
+        for (int i = 1; i < argc; i++) {
+            if (cli_is_help(argv[i])) {
+                cluster_usage(stdout);
+                return CLI_EXIT_OK;
+            }
+            if (strcmp(argv[i], "--replication") == 0)
+                repl = true;
+            else if (strcmp(argv[i], "--status") != 0)
+                return cli_usage_fail("cluster quorum", "unexpected argument '%s'", argv[i]);
+        }
+        return cli_cluster_quorum(repl);
+    }
     return cli_usage_fail("cluster", "unknown verb '%s'", argv[0]);
 }

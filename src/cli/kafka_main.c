@@ -244,13 +244,51 @@ static int help_or_unsupported(const char *script, int argc, char **argv, const 
     return kafka_unsupported(script, "%s", what);
 }
 
+/* kafka-metadata-quorum.sh --bootstrap-server HOST:PORT [--command-config F]
+ * describe --status | --replication (DescribeQuorum) */
 static int quorum_main(int argc, char **argv)
 {
-    return help_or_unsupported(
-        "kafka-metadata-quorum.sh", argc, argv,
-        "describing the metadata quorum (DescribeQuorum); Samsa runs one combined "
-        "broker/controller and cannot report the quorum's epoch, high watermark or lag "
-        "truthfully - 'samsa cluster info' shows the controller");
+    static const char *script = "kafka-metadata-quorum.sh";
+    enum { O_STATUS = KO_FIRST_FREE, O_REPLICATION, O_HUMAN, O_CONTROLLER };
+    static const cli_opt_t opts[] = {KAFKA_COMMON_OPTS,
+                                     {"status", 0, O_STATUS},
+                                     {"replication", 0, O_REPLICATION},
+                                     {"human-readable", 0, O_HUMAN},
+                                     {"bootstrap-controller", 1, O_CONTROLLER},
+                                     {NULL, 0, 0}};
+    cli_args_t a;
+    cli_args_init(&a, script, argc, argv);
+    bool describe = false, status = false, replication = false;
+    int c;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == '?')
+            return CLI_EXIT_USAGE;
+        if (c == 'h') {
+            printf("usage: %s --bootstrap-server HOST:PORT describe --status | --replication\n",
+                   script);
+            return CLI_EXIT_OK;
+        }
+        if (kafka_common_opt(c, a.arg))
+            continue;
+        if (c == O_STATUS)
+            status = true;
+        else if (c == O_REPLICATION)
+            replication = true;
+        else if (c == O_CONTROLLER)
+            kafka_common_opt(KO_BOOTSTRAP, a.arg); /* a controller serves DescribeQuorum too */
+        else if (c == 0 && strcmp(a.arg, "describe") == 0)
+            describe = true;
+        else if (c == 0)
+            return kafka_unsupported(script, "the '%s' command (dynamic KRaft quorums)", a.arg);
+    }
+    if (!describe || status == replication) {
+        fprintf(stderr, "%s: describe needs exactly one of --status and --replication\n", script);
+        return CLI_EXIT_USAGE;
+    }
+    int rc = kafka_client_ready(script);
+    if (rc >= 0)
+        return rc;
+    return cli_cluster_quorum(replication);
 }
 
 static int election_main(int argc, char **argv)

@@ -31,7 +31,7 @@ static void usage(FILE *f)
             "                                            consumer groups\n"
             "  offsets TOPIC...                          earliest/latest/by-time offsets\n"
             "  config get|set|delete topic|broker NAME   dynamic configuration\n"
-            "  cluster info|health                       cluster id, controller, brokers, APIs;\n"
+            "  cluster info|health|quorum                cluster id, controller, brokers, APIs;\n"
             "                                            health from each broker's /metrics\n"
             "  storage format|info|random-uuid           prepare log directories (offline)\n"
             "  dump-log FILE...                          decode .log/.index/.timeindex (offline)\n"

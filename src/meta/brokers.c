@@ -214,6 +214,17 @@ void sm_brokers_reset_sessions(sm_brokers_t *t, int64_t now_ms)
         t->v[i].last_contact_ms = now_ms;
 }
 
+int sm_brokers_list(const sm_brokers_t *t, sm_broker_seen_t *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < t->n && n < max; i++)
+        out[n++] = (sm_broker_seen_t){.id = t->v[i].id,
+                                      .metadata_offset = t->v[i].metadata_offset,
+                                      .last_contact_ms = t->v[i].last_contact_ms,
+                                      .state = t->v[i].state};
+    return n;
+}
+
 const char *sm_broker_state_name(sm_broker_state_t s)
 {
     switch (s) {

@@ -99,6 +99,17 @@ bool sm_brokers_state(const sm_brokers_t *t, int32_t id, sm_broker_state_t *out)
  * now (so brokers are not fenced for the time no controller was active). */
 void sm_brokers_reset_sessions(sm_brokers_t *t, int64_t now_ms);
 
+/* The tracked brokers for DescribeQuorum's observers: up to max of them, by
+ * id, with the metadata offset they last reported (-1 if none) and when
+ * (monotonic ms). Returns how many. */
+typedef struct sm_broker_seen {
+    int32_t id;
+    int64_t metadata_offset;
+    int64_t last_contact_ms;
+    sm_broker_state_t state;
+} sm_broker_seen_t;
+int sm_brokers_list(const sm_brokers_t *t, sm_broker_seen_t *out, int max);
+
 const char *sm_broker_state_name(sm_broker_state_t s);
 
 #endif

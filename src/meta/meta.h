@@ -186,6 +186,26 @@ int sm_meta_brokers_expire(sm_meta_t *m, int64_t now_ms);
 /* Offset of the last record applied to the current image. */
 int64_t sm_meta_last_offset(sm_meta_t *m);
 
+/* DescribeQuorum of the metadata log, from the active controller's view:
+ * leader, epoch, high watermark, the voters and the observers (brokers)
+ * with their end offsets and last-fetch / caught-up times (wall ms, -1 if
+ * unknown). Observers beyond max_observers are left out. */
+typedef struct sm_meta_quorum_replica {
+    int32_t id;
+    int64_t end_offset;
+    int64_t last_fetch_ms, last_caught_up_ms;
+} sm_meta_quorum_replica_t;
+typedef struct sm_meta_quorum {
+    int32_t leader_id, leader_epoch;
+    int64_t high_watermark;
+    sm_meta_quorum_replica_t voters[16];
+    int nvoters;
+    sm_meta_quorum_replica_t observers[256];
+    int nobservers;
+} sm_meta_quorum_t;
+void sm_meta_describe_quorum(sm_meta_t *m, int64_t now_mono_ms, int64_t now_wall_ms,
+                             sm_meta_quorum_t *out);
+
 /* Called after every publish, and once with old_img = NULL from
  * sm_meta_set_listener itself, under the controller lock (so calls are
  * serialised and in order; the callback must not call sm_meta_* operations).

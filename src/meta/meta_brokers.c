@@ -332,3 +332,29 @@ int64_t sm_meta_last_offset(sm_meta_t *m)
     sm_meta_image_put(img);
     return o;
 }
+
+void sm_meta_describe_quorum(sm_meta_t *m, int64_t now_mono_ms, int64_t now_wall_ms,
+                             sm_meta_quorum_t *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&m->lock);
+    /* One voter, this controller: every record is committed once it is
+     * durable in its log, so the high watermark is the log end. */
+    int64_t end = sm_meta_log_end_offset(m->log);
+    out->leader_id = m->node_id;
+    out->leader_epoch = m->image->epoch;
+    out->high_watermark = end;
+    out->voters[0] = (sm_meta_quorum_replica_t){m->node_id, end, now_wall_ms, now_wall_ms};
+    out->nvoters = 1;
+    sm_broker_seen_t seen[256];
+    int n = sm_brokers_list(liveness(m), seen, 256);
+    for (int i = 0; i < n; i++) {
+        int64_t age = now_mono_ms - seen[i].last_contact_ms;
+        int64_t at = now_wall_ms - (age > 0 ? age : 0);
+        bool caught_up = seen[i].metadata_offset >= 0 && seen[i].metadata_offset + 1 >= end;
+        out->observers[out->nobservers++] = (sm_meta_quorum_replica_t){
+            seen[i].id, seen[i].metadata_offset >= 0 ? seen[i].metadata_offset + 1 : -1, at,
+            caught_up ? at : -1};
+    }
+    pthread_mutex_unlock(&m->lock);
+}

@@ -15,14 +15,17 @@ a wrong cluster id are refused; everything survives a controller restart.
 
 import os
 import struct
+import subprocess
 import time
 import uuid
 
 import pytest
 from confluent_kafka import Producer
 
-from conftest import (Reader, WireConn, confluent_create_topic, enc_uvarint, unique_topic,
+from conftest import (REPO, Reader, WireConn, confluent_create_topic, enc_uvarint, unique_topic,
                       wait_until)
+
+SAMSA = os.path.join(REPO, "bin", "samsa")
 
 pytestmark = pytest.mark.broker_config(**{"broker.session.timeout.ms": "1500"})
 
@@ -119,6 +122,14 @@ def test_registration_heartbeats_fencing_and_leader_moves(broker):
     assert metadata(broker)[0] == {1}
     assert heartbeat(broker, 2, epoch, epoch) == (0, True, False, False)
     assert metadata(broker)[0] == {1, 2}
+    # the quorum shows broker 2 as an observer at the metadata offset it reported
+    q = subprocess.run([SAMSA, "-b", broker.bootstrap, "cluster", "quorum", "--replication"],
+                       capture_output=True, text=True, timeout=30)
+    assert q.returncode == 0, q.stderr
+    rows = [line.split("\t") for line in q.stdout.splitlines()[1:]]
+    assert [r[0] for r in rows] == ["1", "2"]
+    assert rows[0][5] == "Leader" and rows[1][5] == "Observer"
+    assert int(rows[1][1]) == epoch + 1  # the offset after the last one it applied
 
     # refused: a stale epoch, the id taken by another live process, the
     # controller's own id, a foreign cluster id

@@ -451,8 +451,36 @@ def test_perf_tests(module_broker):
 # ------------------------------------------------------------------ not supported yet
 
 
+def test_metadata_quorum_describe(module_broker):
+    r = run("kafka-metadata-quorum.sh", "--bootstrap-server", module_broker.bootstrap,
+            "describe", "--status")
+    assert r.returncode == 0, r.stderr
+    fields = dict(line.split(":", 1) for line in r.stdout.splitlines())
+    fields = {k: v.strip() for k, v in fields.items()}
+    assert list(fields) == ["ClusterId", "LeaderId", "LeaderEpoch", "HighWatermark",
+                            "MaxFollowerLag", "MaxFollowerLagTimeMs", "CurrentVoters",
+                            "CurrentObservers"]
+    assert fields["LeaderId"] == "1" and fields["CurrentVoters"] == "[1]"
+    assert int(fields["HighWatermark"]) > 0 and fields["MaxFollowerLag"] == "0"
+    with open(os.path.join(module_broker.data_dir, "meta.properties")) as f:
+        assert f"cluster.id={fields['ClusterId']}\n" in f.read()
+    r = run("kafka-metadata-quorum.sh", "--bootstrap-controller",
+            f"127.0.0.1:{module_broker.controller_port}", "describe", "--replication")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split("\t") == ["NodeId", "LogEndOffset", "Lag", "LastFetchTimestamp",
+                                     "LastCaughtUpTimestamp", "Status"]
+    row = lines[1].split("\t")
+    assert row[0] == "1" and row[2] == "0" and row[5] == "Leader"
+    assert int(row[1]) >= int(fields["HighWatermark"])  # the leader's end: the HW, or past it
+    r = run("kafka-metadata-quorum.sh", "--bootstrap-server", module_broker.bootstrap, "describe")
+    assert r.returncode == 2  # one of --status / --replication is required
+    r = run("kafka-metadata-quorum.sh", "--bootstrap-server", module_broker.bootstrap,
+            "add-controller")
+    assert r.returncode == 1 and "not supported by Samsa yet" in r.stderr
+
+
 @pytest.mark.parametrize("name,args", [
-    ("kafka-metadata-quorum.sh", ["describe", "--status"]),
     ("kafka-leader-election.sh", ["--election-type", "preferred", "--all-topic-partitions"]),
     ("kafka-reassign-partitions.sh", ["--reassignment-json-file", "r.json", "--execute"]),
     ("kafka-transactions.sh", ["list"]),
