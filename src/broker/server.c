@@ -446,33 +446,12 @@ static void maintenance_pass(void *arg)
     bool retention = now_mono >= srv->next_retention_ms;
     if (retention)
         srv->next_retention_ms = now_mono + srv->cfg->log_retention_check_interval_ms;
-    pthread_rwlock_rdlock(&srv->parts_lock);
-    size_t n = 0, cap = 64;
-    sm_partition_t **parts = sm_xmalloc(sizeof *parts * cap);
-    for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&srv->topics_by_name, e));) {
-        sm_topic_slot_t *s = e->value;
-        for (int32_t i = 0; i < s->npartitions; i++) {
-            if (!s->parts[i])
-                continue;
-            if (n == cap)
-                parts = sm_xrealloc(parts, sizeof *parts * (cap *= 2));
-            sm_ref_keep(&s->parts[i]->ref);
-            parts[n++] = s->parts[i];
-        }
-    }
-    pthread_rwlock_unlock(&srv->parts_lock);
+    size_t n;
+    sm_partition_t **parts = sm_server_partitions(srv, &n);
     int64_t now = sm_now_wall_ms();
     for (size_t i = 0; i < n; i++) {
-        sm_partition_t *p = parts[i];
-        if (sm_log_flush_due(p->log, now) && sm_log_flush(p->log) != SM_OK)
-            SM_WARN("server", "%s: periodic flush failed", p->name);
-        int deleted = 0;
-        if (retention && sm_log_enforce_retention(p->log, now, &deleted) != SM_OK)
-            SM_WARN("server", "%s: retention pass failed", p->name);
-        if (deleted > 0)
-            SM_INFO("server", "%s: retention deleted %d segment(s), log start now %lld", p->name,
-                    deleted, (long long)sm_log_start_offset(p->log));
-        sm_partition_put(p);
+        sm_partition_maintain(parts[i], now, retention);
+        sm_partition_put(parts[i]);
     }
     free(parts);
     __atomic_store_n(&srv->maint_running, 0, __ATOMIC_RELEASE);

@@ -171,3 +171,15 @@ sm_log_wait_t sm_partition_wait_durable(sm_partition_t *p, sm_log_waiter_t *w)
 void sm_partition_run_flusher(sm_partition_t *p) { sm_log_run_flusher(p->log); }
 
 void sm_partition_write_behind(sm_partition_t *p) { sm_log_write_behind(p->log); }
+
+void sm_partition_maintain(sm_partition_t *p, int64_t now_wall_ms, bool retention)
+{
+    if (sm_log_flush_due(p->log, now_wall_ms) && sm_log_flush(p->log) != SM_OK)
+        SM_WARN("partition", "%s: periodic flush failed", p->name);
+    int deleted = 0;
+    if (retention && sm_log_enforce_retention(p->log, now_wall_ms, &deleted) != SM_OK)
+        SM_WARN("partition", "%s: retention pass failed", p->name);
+    if (deleted > 0)
+        SM_INFO("partition", "%s: retention deleted %d segment(s), log start now %lld", p->name,
+                deleted, (long long)sm_log_start_offset(p->log));
+}

@@ -154,6 +154,11 @@ bool sm_partition_sync_required(sm_partition_t *p);
 sm_log_wait_t sm_partition_wait_durable(sm_partition_t *p, sm_log_waiter_t *w);
 void sm_partition_run_flusher(sm_partition_t *p);
 
+/* The periodic pass (background worker, every second): flush if flush.ms
+ * is due, and with retention, delete segments past retention.ms /
+ * retention.bytes. Failures are logged; the next pass retries. */
+void sm_partition_maintain(sm_partition_t *p, int64_t now_wall_ms, bool retention);
+
 /* The write-behind pass the write_behind_due hook asked for (background). */
 void sm_partition_write_behind(sm_partition_t *p);
 
