@@ -1,0 +1,53 @@
+/*
+ * sim_log.h - the simulator's in-memory metadata log and disk: implements
+ * sm_raft_log_ops_t over one byte buffer of self-describing batches, with a
+ * durable prefix (what fsync reached). A crash keeps the durable batches plus,
+ * when the disk "tears", a random prefix of the unsynced ones (a write that
+ * reached the platter without its fsync); everything else is lost.
+ *
+ * Batch framing (native endian, simulator only): a 32-byte header
+ *   magic u32 'SIMB' | count i32 | base i64 | epoch i32 | control i32 |
+ *   data_len u32 | checksum u32 (FNV-1a of header-with-zero-sum + data)
+ * followed by data_len bytes. read() returns views into the buffer; they stay
+ * valid until the next append (which may move the buffer).
+ */
+#ifndef SIM_LOG_H
+#define SIM_LOG_H
+
+#include "raft.h"
+
+typedef struct sim_batch {
+    int64_t base;
+    int32_t count, epoch;
+    size_t pos, len; /* bytes in buf */
+    uint64_t hash;   /* identity of the batch, for the checkers */
+} sim_batch_t;
+
+typedef struct sim_log sim_log_t;
+/* Called before a truncation so the simulator can check it (never below a
+ * committed entry). */
+typedef void (*sim_log_truncate_hook)(void *ctx, const sim_log_t *log, int64_t offset);
+
+struct sim_log {
+    uint8_t *buf;
+    size_t len, cap;
+    sim_batch_t *b;
+    int32_t n, cap_b;
+    int32_t n_durable; /* batches [0, n_durable) survive a crash */
+    sim_log_truncate_hook on_truncate;
+    void *hook_ctx;
+    int64_t appends, flushes;
+};
+
+extern const sm_raft_log_ops_t sim_log_ops;
+
+void sim_log_init(sim_log_t *l);
+void sim_log_free(sim_log_t *l);
+/* Crash: keep the durable batches plus keep_unsynced more (clamped). */
+void sim_log_crash(sim_log_t *l, int32_t keep_unsynced);
+int64_t sim_log_end(const sim_log_t *l);
+int64_t sim_log_durable_end(const sim_log_t *l);
+/* The batch holding offset, or NULL; durable_only: only a durable batch. */
+const sim_batch_t *sim_log_batch_at(const sim_log_t *l, int64_t offset, bool durable_only);
+
+#endif
