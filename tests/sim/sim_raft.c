@@ -144,6 +144,7 @@ struct sim {
     int32_t *ref_epoch;
     uint64_t *ref_hash;
     int64_t ref_len, ref_cap;
+    int propose_gap_ms;
     int64_t probe_offset; /* a proposal after the heal, to see commit */
     uint64_t probe_hash;
     uint64_t payload_seq;
@@ -454,7 +455,7 @@ static void node_start(sim_t *s, node_t *nd)
         c.voters[i] = i + 1;
     uint64_t cfg_rng = s->seed * 7919 + (uint64_t)nd->id;
     c.append_linger_ms = (int32_t)rnd(&cfg_rng, 0, 25);
-    c.fetch_max_bytes = (int32_t)rnd(&cfg_rng, 64, 2048);
+    c.fetch_max_bytes = (int32_t)rnd(&cfg_rng, 512, 16384);
     c.pre_vote = s->seed % 8 != 3;
     c.initial = nd->durable;
     sm_raft_env_t env = {.log = &sim_log_ops, .log_ctx = &nd->log, .rand = node_rand,
@@ -599,7 +600,7 @@ static void fault(sim_t *s, int action)
             TRACE(s, "fault: network drop %d/1000 dup %d/1000 delay <= %d", s->drop_pm,
                   s->dup_pm, s->delay_max);
         }
-        ev_t *e = ev_push(s, s->now + rnd(&s->rng, 200, 1500), EV_FAULT, 0);
+        ev_t *e = ev_push(s, s->now + rnd(&s->rng, 100, 1500), EV_FAULT, 0);
         e->arg = A_RANDOM;
         break;
     }
@@ -710,11 +711,13 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out)
     s->seed = seed;
     s->rng = seed * 0x2545F4914F6CDD1Dull + 1;
     s->verbose = verbose;
-    s->scenario = (int)(seed % SC_COUNT);
+    s->scenario = (int)SM_MIN(seed % (SC_COUNT + 2), (uint64_t)SC_CHAOS); /* 3/10 chaos */
     s->n_voters = (int)rnd(&s->rng, 1, 5);
     if (s->scenario == SC_MAJORITY_PROGRESS || s->scenario == SC_OLD_LEADER_PARTITIONED ||
         s->scenario == SC_BACK_TO_BACK)
         s->n_voters = (int)rnd(&s->rng, 3, 5);
+    if (s->scenario == SC_CHAOS)
+        s->n_voters = (int)rnd(&s->rng, 2, 5);
     s->n_obs = (int)rnd(&s->rng, 0, 3);
     s->n = s->n_voters + s->n_obs;
     s->delay_min = 1;
@@ -722,7 +725,9 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out)
     s->drop_pm = (int)rnd(&s->rng, 0, 50);
     s->dup_pm = (int)rnd(&s->rng, 0, 20);
     s->probe_offset = -1;
-    int64_t heal = rnd(&s->rng, 15000, 25000);
+    s->propose_gap_ms = (int)rnd(&s->rng, 10, 300);
+    int64_t heal = s->scenario == SC_CHAOS ? rnd(&s->rng, 60000, 240000)
+                                           : rnd(&s->rng, 15000, 25000);
     s->end_ms = heal + LIVENESS_MS;
     TRACE(s, "seed %" PRIu64 ": %s, %d voters, %d observers, drop %d/1000, dup %d/1000, "
           "delay <= %d ms, heal at %" PRId64, seed, scenario_names[s->scenario], s->n_voters,
@@ -775,7 +780,7 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out)
             break;
         case EV_PROPOSE:
             propose(s);
-            ev_push(s, s->now + rnd(&s->rng, 20, 250), EV_PROPOSE, 0);
+            ev_push(s, s->now + rnd(&s->rng, 1, s->propose_gap_ms), EV_PROPOSE, 0);
             break;
         case EV_FAULT:
             if (!s->healed)
