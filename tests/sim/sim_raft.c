@@ -244,6 +244,16 @@ static void note_leader(sim_t *s, int32_t epoch, int32_t id)
     if (s->epoch_leader[epoch] == 0) {
         s->epoch_leader[epoch] = id;
         TRACE(s, "node %d leads epoch %d", id, epoch);
+        /* Leader completeness: a new leader holds every committed entry. */
+        const sim_log_t *log = &s->nodes[id - 1].log;
+        for (int64_t off = 0; off < s->ref_len; off++) {
+            const sim_batch_t *b = sim_log_batch_at(log, off, false);
+            if (!b || b->hash != s->ref_hash[off]) {
+                fail(s, "node %d leads epoch %d without committed offset %" PRId64, id, epoch,
+                     off);
+                break;
+            }
+        }
     } else if (s->epoch_leader[epoch] != id) {
         fail(s, "two leaders in epoch %d: %d and %d", epoch, s->epoch_leader[epoch], id);
     }
@@ -292,6 +302,28 @@ static void check_truncate(void *ctx, const sim_log_t *log, int64_t offset)
     TRACE(s, "node %d truncates its log to %" PRId64, nd->id, offset);
 }
 
+/* DescribeQuorum on the leader: sane offsets and timestamps. */
+static void check_describe(sim_t *s, node_t *nd)
+{
+    sm_raft_describe_t d;
+    sm_raft_describe(nd->r, &d);
+    int64_t leo = sim_log_end(&nd->log);
+    if (d.leader_id != nd->id || d.high_watermark > leo || d.n_voters != s->n_voters ||
+        d.n_observers > s->n_obs)
+        fail(s, "describe on leader %d: leader %d hw %" PRId64 " voters %d observers %d",
+             nd->id, d.leader_id, d.high_watermark, d.n_voters, d.n_observers);
+    for (int i = 0; i < d.n_voters + d.n_observers; i++) {
+        const sm_raft_replica_desc_t *v = i < d.n_voters ? &d.voters[i]
+                                                         : &d.observers[i - d.n_voters];
+        if (v->end_offset > leo || v->last_fetch_ms > s->now ||
+            v->last_caught_up_ms > v->last_fetch_ms ||
+            (i >= d.n_voters && (v->id <= s->n_voters || v->id > s->n)))
+            fail(s, "describe on leader %d: replica %d end %" PRId64 " fetch %" PRId64
+                 " caught up %" PRId64, nd->id, v->id, v->end_offset, v->last_fetch_ms,
+                 v->last_caught_up_ms);
+    }
+}
+
 static int32_t majority(const sim_t *s) { return s->n_voters / 2 + 1; }
 
 static void check_all(sim_t *s)
@@ -315,8 +347,10 @@ static void check_all(sim_t *s)
             fail(s, "node %d high watermark went back from %" PRId64 " to %" PRId64, nd->id,
                  nd->hw_seen, hw);
         nd->hw_seen = hw;
-        if (sm_raft_state(r) == SM_RAFT_LEADER)
+        if (sm_raft_state(r) == SM_RAFT_LEADER) {
             note_leader(s, ep, nd->id);
+            check_describe(s, nd);
+        }
         if (hw > sim_log_end(&nd->log))
             fail(s, "node %d hw %" PRId64 " beyond its log end %" PRId64, nd->id, hw,
                  sim_log_end(&nd->log));
