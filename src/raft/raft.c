@@ -492,7 +492,11 @@ static void raft_on_vote_resp(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m)
     raft_replica_t *v = raft_voter(r, m->from);
     if (!r->voter || !v || m->from == r->cfg.node_id)
         return;
+    /* A voter names the leader of our epoch: follow it, unless it is the leader we
+     * just timed out on, or ourselves (a voter still following our previous life,
+     * e.g. after we resigned or restarted): then it counts as an answer. */
     if (lepoch == r->epoch && lid != SM_RAFT_NO_ID && lid != r->abandoned_leader &&
+        lid != r->cfg.node_id &&
         (r->state == SM_RAFT_PROSPECTIVE || r->state == SM_RAFT_CANDIDATE)) {
         raft_observe_epoch(r, now, lepoch, lid); /* a leader exists: follow it */
         return;

@@ -428,6 +428,40 @@ static void net_send(sim_t *s, node_t *nd, const sm_raft_msg_t *m)
     }
 }
 
+static void trace_msg(sim_t *s, const sm_raft_msg_t *m, node_t *to)
+{
+    char b[200] = "";
+    switch (m->kind) {
+    case SM_RAFT_MSG_VOTE:
+        snprintf(b, sizeof(b), "epoch %d last %d@%" PRId64 "%s", m->u.vote.candidate_epoch,
+                 m->u.vote.last_offset_epoch, m->u.vote.last_offset,
+                 m->u.vote.pre_vote ? " pre" : "");
+        break;
+    case SM_RAFT_MSG_VOTE_RESP:
+        snprintf(b, sizeof(b), "err %d epoch %d leader %d %s%s", m->u.vote_resp.error,
+                 m->u.vote_resp.leader_epoch, m->u.vote_resp.leader_id,
+                 m->u.vote_resp.vote_granted ? "granted" : "refused",
+                 m->u.vote_resp.pre_vote ? " pre" : "");
+        break;
+    case SM_RAFT_MSG_FETCH:
+        snprintf(b, sizeof(b), "epoch %d offset %" PRId64 " last epoch %d",
+                 m->u.fetch.current_leader_epoch, m->u.fetch.fetch_offset,
+                 m->u.fetch.last_fetched_epoch);
+        break;
+    case SM_RAFT_MSG_FETCH_RESP:
+        snprintf(b, sizeof(b), "err %d leader %d@%d hw %" PRId64 " bytes %zu diverging %d@%" PRId64,
+                 m->u.fetch_resp.error, m->u.fetch_resp.current_leader.leader_id,
+                 m->u.fetch_resp.current_leader.leader_epoch, m->u.fetch_resp.high_watermark,
+                 m->u.fetch_resp.records_len, m->u.fetch_resp.diverging.epoch,
+                 m->u.fetch_resp.diverging.end_offset);
+        break;
+    default: break;
+    }
+    TRACE(s, "deliver %d -> %d %s %s (to: %s epoch %d)", m->from, m->to,
+          sm_raft_msg_kind_name(m->kind), b, sm_raft_state_name(sm_raft_state(to->r)),
+          sm_raft_epoch(to->r));
+}
+
 /* The host's part after every call: save (durably), then send. */
 static void node_io(sim_t *s, node_t *nd)
 {
@@ -489,7 +523,7 @@ static void node_start(sim_t *s, node_t *nd)
         c.voters[i] = i + 1;
     uint64_t cfg_rng = s->seed * 7919 + (uint64_t)nd->id;
     c.append_linger_ms = (int32_t)rnd(&cfg_rng, 0, 25);
-    c.fetch_max_bytes = (int32_t)rnd(&cfg_rng, 512, 16384);
+    c.fetch_max_bytes = (int32_t)rnd(&cfg_rng, 4096, 65536);
     c.pre_vote = s->seed % 8 != 3;
     c.initial = nd->durable;
     sm_raft_env_t env = {.log = &sim_log_ops, .log_ctx = &nd->log, .rand = node_rand,
@@ -792,8 +826,8 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out)
         switch (e->kind) {
         case EV_DELIVER:
             if (nd->up && !s->link_down[e->msg.from - 1][e->node]) {
-                TRACE(s, "deliver %d -> %d %s", e->msg.from, e->msg.to,
-                      sm_raft_msg_kind_name(e->msg.kind));
+                if (s->verbose)
+                    trace_msg(s, &e->msg, nd);
                 sm_raft_step(nd->r, s->now, &e->msg);
                 node_after(s, nd);
             }
