@@ -181,6 +181,7 @@ static void raft_clear_timers(sm_raft_t *r)
     r->epoch_resend_ms = RAFT_NEVER;
     r->fetch_inflight = false;
     r->next_fetch_ms = RAFT_NEVER;
+    r->snap_fetching = false;
 }
 
 /* Moving to a new epoch forgets the vote; within an epoch a vote is never changed. */
@@ -602,7 +603,9 @@ sm_raft_t *sm_raft_new(const sm_raft_config_t *c, const sm_raft_env_t *env, int6
     if (c->n_voters < 1 || c->n_voters > SM_RAFT_MAX_VOTERS || c->node_id < 0 ||
         c->election_timeout_ms < 1 || c->fetch_timeout_ms < 1 || c->request_timeout_ms < 1 ||
         c->append_linger_ms < 0 || c->fetch_max_bytes < 1 || c->initial.epoch < 0 || !env ||
-        !env->log || !env->rand) {
+        !env->log || !env->rand ||
+        (env->log->snapshot_latest && (!env->log->snapshot_read || !env->log->snapshot_write ||
+                                       !env->log->snapshot_install))) {
         SM_ERROR(RAFT_TAG, "node %d: bad raft config", c->node_id);
         return NULL;
     }
@@ -678,10 +681,7 @@ void sm_raft_step(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m)
     case SM_RAFT_MSG_FETCH: raft_on_fetch(r, now, m); break;
     case SM_RAFT_MSG_FETCH_RESP: raft_on_fetch_resp(r, now, m); break;
     case SM_RAFT_MSG_FETCH_SNAPSHOT: raft_on_fetch_snapshot(r, now, m); break;
-    case SM_RAFT_MSG_FETCH_SNAPSHOT_RESP:
-        SM_WARN(RAFT_TAG, "node %d: FetchSnapshotResponse from %d: snapshots not supported",
-                r->cfg.node_id, m->from);
-        break;
+    case SM_RAFT_MSG_FETCH_SNAPSHOT_RESP: raft_on_fetch_snapshot_resp(r, now, m); break;
     default:
         SM_WARN(RAFT_TAG, "node %d: unknown message kind %d from %d; ignored", r->cfg.node_id,
                 (int)m->kind, m->from);

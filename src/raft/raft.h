@@ -136,7 +136,7 @@ typedef struct sm_raft_msg {
             const uint8_t *records; /* borrowed from the leader's log */
             size_t records_len;
         } fetch_resp;
-        struct { /* FetchSnapshotRequest (not served yet: see docs/RAFT.md) */
+        struct { /* FetchSnapshotRequest */
             int32_t replica_id, current_leader_epoch;
             sm_raft_offset_epoch_t snapshot_id;
             int64_t position;
@@ -192,6 +192,25 @@ typedef struct sm_raft_log_ops {
     /* Leader-epoch cache: the largest epoch <= epoch present in the log and the
      * offset where it ends (start of the next epoch, or LEO); (0, start) if none. */
     sm_raft_offset_epoch_t (*end_offset_for_epoch)(void *ctx, int32_t epoch);
+
+    /* Snapshots (KIP-630); all four NULL = no snapshots. A snapshot id is
+     * {end_offset (exclusive), epoch of the entry at end_offset - 1}. The host
+     * makes snapshots of committed state itself and moves the log start to the
+     * latest one; the log start always sits at a snapshot's end. */
+    sm_raft_offset_epoch_t (*snapshot_latest)(void *ctx); /* epoch -1: none */
+    /* A chunk of snapshot id from position: SM_ERR_NOT_FOUND if id is not (or no
+     * longer) there, SM_ERR_RANGE if position > size. The view is valid until the
+     * next call into the log. */
+    sm_err_t (*snapshot_read)(void *ctx, sm_raft_offset_epoch_t id, int64_t position,
+                              size_t max_bytes, const uint8_t **bytes, size_t *len,
+                              int64_t *size);
+    /* Follower: write a chunk of a snapshot being fetched (position 0 starts a new
+     * one, like Kafka's <end>-<epoch>.checkpoint.part); chunks come in order. */
+    sm_err_t (*snapshot_write)(void *ctx, sm_raft_offset_epoch_t id, int64_t position,
+                               const uint8_t *bytes, size_t len);
+    /* Follower: the snapshot is complete: make it durable, drop the whole log and
+     * restart it at id.end_offset. Bad snapshot bytes are SM_ERR_CORRUPT. */
+    sm_err_t (*snapshot_install)(void *ctx, sm_raft_offset_epoch_t id);
 } sm_raft_log_ops_t;
 
 /* ---------------------------------------------------------------- environment */
@@ -202,6 +221,9 @@ typedef struct sm_raft_listener {
     void (*committed)(void *ctx, int64_t old_hw, int64_t new_hw);
     /* A new leader (or none: SM_RAFT_NO_ID) for epoch. */
     void (*leader_change)(void *ctx, int32_t leader_id, int32_t epoch);
+    /* A follower installed the leader's snapshot id: reload the state from it
+     * (the log now starts at id.end_offset; the hw is at least there). */
+    void (*snapshot_loaded)(void *ctx, sm_raft_offset_epoch_t id);
     void *ctx;
 } sm_raft_listener_t;
 

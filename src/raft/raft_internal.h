@@ -50,6 +50,9 @@ struct sm_raft {
     /* follower / observer fetching */
     bool fetch_inflight;
     int64_t fetch_corr, fetch_sent_ms, next_fetch_ms;
+    bool snap_fetching; /* fetching the leader's snapshot instead of the log */
+    sm_raft_offset_epoch_t snap_id;
+    int64_t snap_pos;
 
     /* leader */
     int64_t epoch_start_offset; /* offset of this epoch's LEADER_CHANGE */
@@ -86,6 +89,7 @@ void raft_set_hw(sm_raft_t *r, int64_t hw);
 void raft_on_fetch(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m);
 void raft_on_fetch_resp(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m);
 void raft_on_fetch_snapshot(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m);
+void raft_on_fetch_snapshot_resp(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m);
 void raft_leader_start(sm_raft_t *r, int64_t now);
 void raft_leader_tick(sm_raft_t *r, int64_t now);
 void raft_leader_update_hw(sm_raft_t *r, int64_t now);

@@ -66,6 +66,11 @@ static void raft_fetch_answer(sm_raft_t *r, const sm_raft_msg_t *req)
 {
     sm_raft_msg_t *m = raft_fetch_reply(r, req, SM_RAFT_ERR_NONE);
     int64_t off = req->u.fetch.fetch_offset;
+    if (off < LOG_OPS(r)->start_offset(LOG_CTX(r)) && LOG_OPS(r)->snapshot_latest) {
+        /* A snapshot moved the log start past a parked fetch. */
+        m->u.fetch_resp.snapshot_id = LOG_OPS(r)->snapshot_latest(LOG_CTX(r));
+        return;
+    }
     if (off >= LOG_OPS(r)->end_offset(LOG_CTX(r)))
         return;
     size_t max = (size_t)SM_MIN(SM_MAX(req->u.fetch.max_bytes, 1), r->cfg.fetch_max_bytes);
@@ -218,22 +223,36 @@ void raft_on_fetch(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m)
         raft_fetch_reply(r, m, SM_RAFT_ERR_INVALID_REQUEST);
         return;
     }
-    if (off < LOG_OPS(r)->start_offset(LOG_CTX(r))) {
-        /* KIP-630: answer with the latest SnapshotId. No snapshots yet: the log
-         * start never moves, so this is a bad request. */
-        SM_WARN(RAFT_TAG, "node %d: Fetch from %d below the log start (%lld)", r->cfg.node_id,
-                m->from, (long long)off);
-        raft_fetch_reply(r, m, SM_RAFT_ERR_OFFSET_OUT_OF_RANGE);
-        return;
-    }
     raft_replica_t *rep = raft_voter(r, m->from);
     bool voter = rep != NULL;
     if (!rep)
         rep = raft_observer(r, m->from, now);
     rep->fetched_since_check = true;
     rep->epoch_acked = true;
-    sm_raft_offset_epoch_t oe = LOG_OPS(r)->end_offset_for_epoch(LOG_CTX(r), lfe);
-    if (oe.epoch != lfe || off > oe.end_offset) {
+    const int64_t start = LOG_OPS(r)->start_offset(LOG_CTX(r));
+    sm_raft_offset_epoch_t oe = {lfe, off};
+    bool diverged = false;
+    if (off >= start) {
+        oe = LOG_OPS(r)->end_offset_for_epoch(LOG_CTX(r), lfe);
+        diverged = oe.epoch != lfe || off > oe.end_offset;
+    }
+    if (off < start || (diverged && oe.end_offset < start)) {
+        /* KIP-630: what the follower needs is gone from the log: send it the
+         * latest snapshot's id; it fetches the snapshot, then the log after it. */
+        sm_raft_offset_epoch_t snap = {-1, -1};
+        if (LOG_OPS(r)->snapshot_latest)
+            snap = LOG_OPS(r)->snapshot_latest(LOG_CTX(r));
+        if (snap.epoch < 0) {
+            SM_ERROR(RAFT_TAG, "node %d: Fetch from %d at %lld below the log start %lld and "
+                     "no snapshot", r->cfg.node_id, m->from, (long long)off, (long long)start);
+            raft_fetch_reply(r, m, SM_RAFT_ERR_OFFSET_OUT_OF_RANGE);
+            return;
+        }
+        sm_raft_msg_t *resp = raft_fetch_reply(r, m, SM_RAFT_ERR_NONE);
+        resp->u.fetch_resp.snapshot_id = snap;
+        return;
+    }
+    if (diverged) {
         sm_raft_msg_t *resp = raft_fetch_reply(r, m, SM_RAFT_ERR_NONE);
         resp->u.fetch_resp.diverging = oe;
         return;
@@ -260,16 +279,112 @@ void raft_on_fetch(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m)
     raft_fetch_answer(r, m);
 }
 
+/* Leader: a chunk of a snapshot (FetchSnapshot, chunked by position). */
 void raft_on_fetch_snapshot(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m)
 {
     SM_UNUSED(now);
+    const int32_t cle = m->u.fetch_snapshot.current_leader_epoch;
+    const sm_raft_offset_epoch_t id = m->u.fetch_snapshot.snapshot_id;
     sm_raft_msg_t *resp = raft_out(r, SM_RAFT_MSG_FETCH_SNAPSHOT_RESP, m->from, m->corr);
-    bool leader = r->state == SM_RAFT_LEADER;
-    resp->u.fetch_snapshot_resp.error =
-        leader ? SM_RAFT_ERR_SNAPSHOT_NOT_FOUND : SM_RAFT_ERR_NOT_LEADER_OR_FOLLOWER;
     resp->u.fetch_snapshot_resp.current_leader.leader_id = sm_raft_leader(r);
     resp->u.fetch_snapshot_resp.current_leader.leader_epoch = r->epoch;
-    resp->u.fetch_snapshot_resp.snapshot_id = m->u.fetch_snapshot.snapshot_id;
+    resp->u.fetch_snapshot_resp.snapshot_id = id;
+    resp->u.fetch_snapshot_resp.position = m->u.fetch_snapshot.position;
+    int16_t err = SM_RAFT_ERR_NONE;
+    if (r->state != SM_RAFT_LEADER)
+        err = cle > r->epoch   ? SM_RAFT_ERR_UNKNOWN_LEADER_EPOCH
+              : cle < r->epoch ? SM_RAFT_ERR_FENCED_LEADER_EPOCH
+                               : SM_RAFT_ERR_NOT_LEADER_OR_FOLLOWER;
+    else if (cle != r->epoch)
+        err = cle < r->epoch ? SM_RAFT_ERR_FENCED_LEADER_EPOCH : SM_RAFT_ERR_UNKNOWN_LEADER_EPOCH;
+    else if (m->u.fetch_snapshot.replica_id != m->from || m->u.fetch_snapshot.position < 0 ||
+             id.epoch < 0 || id.end_offset < 0)
+        err = SM_RAFT_ERR_INVALID_REQUEST;
+    else if (!LOG_OPS(r)->snapshot_read)
+        err = SM_RAFT_ERR_SNAPSHOT_NOT_FOUND;
+    if (err != SM_RAFT_ERR_NONE) {
+        resp->u.fetch_snapshot_resp.error = err;
+        return;
+    }
+    size_t max = (size_t)SM_MIN(SM_MAX(m->u.fetch_snapshot.max_bytes, 1), r->cfg.fetch_max_bytes);
+    const uint8_t *bytes = NULL;
+    size_t len = 0;
+    int64_t size = 0;
+    sm_err_t e = LOG_OPS(r)->snapshot_read(LOG_CTX(r), id, m->u.fetch_snapshot.position, max,
+                                           &bytes, &len, &size);
+    if (e != SM_OK) {
+        resp->u.fetch_snapshot_resp.error = e == SM_ERR_RANGE ? SM_RAFT_ERR_POSITION_OUT_OF_RANGE
+                                                              : SM_RAFT_ERR_SNAPSHOT_NOT_FOUND;
+        return;
+    }
+    resp->u.fetch_snapshot_resp.size = size;
+    resp->u.fetch_snapshot_resp.bytes = bytes;
+    resp->u.fetch_snapshot_resp.len = len;
+}
+
+/* Follower: the next chunk of the leader's snapshot; the last one installs it. */
+void raft_on_fetch_snapshot_resp(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m)
+{
+    const sm_raft_leader_ref_t cl = m->u.fetch_snapshot_resp.current_leader;
+    if (cl.leader_epoch > r->epoch) {
+        raft_observe_epoch(r, now, cl.leader_epoch, cl.leader_id);
+        return;
+    }
+    if (r->state != SM_RAFT_FOLLOWER || !r->snap_fetching || m->from != r->leader_id ||
+        !r->fetch_inflight || m->corr != r->fetch_corr)
+        return; /* late or duplicated */
+    r->fetch_inflight = false;
+    const int16_t err = m->u.fetch_snapshot_resp.error;
+    const int64_t pos = m->u.fetch_snapshot_resp.position, size = m->u.fetch_snapshot_resp.size;
+    const size_t len = m->u.fetch_snapshot_resp.len;
+    const sm_raft_offset_epoch_t id = m->u.fetch_snapshot_resp.snapshot_id;
+    if (err == SM_RAFT_ERR_SNAPSHOT_NOT_FOUND || err == SM_RAFT_ERR_POSITION_OUT_OF_RANGE) {
+        /* The leader moved on to a newer snapshot: fetch again to learn it. */
+        r->snap_fetching = false;
+        r->next_fetch_ms = now;
+        return;
+    }
+    if (err != SM_RAFT_ERR_NONE) {
+        r->next_fetch_ms = now + r->cfg.retry_backoff_ms;
+        return;
+    }
+    if (id.epoch != r->snap_id.epoch || id.end_offset != r->snap_id.end_offset ||
+        pos != r->snap_pos || size < pos || (int64_t)len > size - pos ||
+        (len == 0 && pos < size)) {
+        SM_WARN(RAFT_TAG, "node %d: FetchSnapshot answer from %d does not fit (snapshot %d@%lld "
+                "position %lld size %lld len %zu); starting over", r->cfg.node_id, m->from,
+                id.epoch, (long long)id.end_offset, (long long)pos, (long long)size, len);
+        r->snap_fetching = false;
+        r->next_fetch_ms = now + r->cfg.retry_backoff_ms;
+        return;
+    }
+    r->fetch_deadline_ms = now + r->cfg.fetch_timeout_ms;
+    r->fetched_ok = true;
+    sm_err_t e = LOG_OPS(r)->snapshot_write(LOG_CTX(r), id, pos, m->u.fetch_snapshot_resp.bytes,
+                                            len);
+    if (e == SM_OK && pos + (int64_t)len == size) {
+        e = LOG_OPS(r)->snapshot_install(LOG_CTX(r), id);
+        if (e == SM_OK) {
+            SM_INFO(RAFT_TAG, "node %d: installed snapshot %d@%lld from leader %d",
+                    r->cfg.node_id, id.epoch, (long long)id.end_offset, m->from);
+            r->snap_fetching = false;
+            if (r->env.listener.snapshot_loaded)
+                r->env.listener.snapshot_loaded(r->env.listener.ctx, id);
+            if (id.end_offset > r->hw)
+                r->hw = id.end_offset; /* a snapshot holds committed entries only */
+            r->next_fetch_ms = now;
+            return;
+        }
+    }
+    if (e != SM_OK) {
+        SM_WARN(RAFT_TAG, "node %d: snapshot %d@%lld from %d refused: %s", r->cfg.node_id,
+                id.epoch, (long long)id.end_offset, m->from, sm_err_str(e));
+        r->snap_fetching = false;
+        r->next_fetch_ms = now + r->cfg.retry_backoff_ms;
+        return;
+    }
+    r->snap_pos = pos + (int64_t)len;
+    r->next_fetch_ms = now;
 }
 
 int64_t sm_raft_propose(sm_raft_t *r, int64_t now, const void *data, size_t len, int32_t count)
@@ -303,8 +418,26 @@ int64_t sm_raft_propose(sm_raft_t *r, int64_t now, const void *data, size_t len,
 
 /* ------------------------------------------------------------ follower, observer */
 
+static void raft_send_fetch_snapshot(sm_raft_t *r, int64_t now)
+{
+    sm_raft_msg_t *m = raft_out(r, SM_RAFT_MSG_FETCH_SNAPSHOT, r->leader_id, 0);
+    m->u.fetch_snapshot.replica_id = r->cfg.node_id;
+    m->u.fetch_snapshot.current_leader_epoch = r->epoch;
+    m->u.fetch_snapshot.snapshot_id = r->snap_id;
+    m->u.fetch_snapshot.position = r->snap_pos;
+    m->u.fetch_snapshot.max_bytes = r->cfg.fetch_max_bytes;
+    r->fetch_corr = m->corr;
+    r->fetch_inflight = true;
+    r->fetch_sent_ms = now;
+    r->next_fetch_ms = RAFT_NEVER;
+}
+
 static void raft_send_fetch(sm_raft_t *r, int64_t now, int32_t to)
 {
+    if (r->snap_fetching && r->state == SM_RAFT_FOLLOWER) {
+        raft_send_fetch_snapshot(r, now);
+        return;
+    }
     if (LOG_OPS(r)->flushed_offset(LOG_CTX(r)) < LOG_OPS(r)->end_offset(LOG_CTX(r))) {
         sm_err_t err = LOG_OPS(r)->flush(LOG_CTX(r)); /* report only durable offsets */
         if (err != SM_OK) {
@@ -400,11 +533,21 @@ void raft_on_fetch_resp(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m)
         r->next_fetch_ms = err == SM_OK ? now : now + r->cfg.retry_backoff_ms;
         return;
     }
-    if (m->u.fetch_resp.snapshot_id.epoch >= 0) {
-        SM_ERROR(RAFT_TAG, "node %d: leader %d asks for snapshot %d@%lld: not supported yet",
-                 r->cfg.node_id, m->from, m->u.fetch_resp.snapshot_id.epoch,
-                 (long long)m->u.fetch_resp.snapshot_id.end_offset);
-        r->next_fetch_ms = now + r->cfg.request_timeout_ms;
+    const sm_raft_offset_epoch_t snap = m->u.fetch_resp.snapshot_id;
+    if (snap.epoch >= 0) {
+        if (!LOG_OPS(r)->snapshot_write || snap.end_offset < r->hw || snap.epoch > r->epoch) {
+            SM_ERROR(RAFT_TAG, "node %d: leader %d sends snapshot %d@%lld (hw %lld); cannot "
+                     "load it", r->cfg.node_id, m->from, snap.epoch, (long long)snap.end_offset,
+                     (long long)r->hw);
+            r->next_fetch_ms = now + r->cfg.request_timeout_ms;
+            return;
+        }
+        SM_INFO(RAFT_TAG, "node %d: fetching snapshot %d@%lld from leader %d", r->cfg.node_id,
+                snap.epoch, (long long)snap.end_offset, m->from);
+        r->snap_fetching = true;
+        r->snap_id = snap;
+        r->snap_pos = 0;
+        r->next_fetch_ms = now;
         return;
     }
     if (m->u.fetch_resp.records_len > 0) {

@@ -38,12 +38,18 @@ static uint64_t batch_sum(const sim_hdr_t *h, const uint8_t *data)
     return fnv(x, data, h->data_len);
 }
 
-void sim_log_init(sim_log_t *l) { memset(l, 0, sizeof(*l)); }
+void sim_log_init(sim_log_t *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->snap_id = l->pend_id = (sm_raft_offset_epoch_t){-1, -1};
+}
 
 void sim_log_free(sim_log_t *l)
 {
     free(l->buf);
     free(l->b);
+    free(l->snap);
+    free(l->pend);
     memset(l, 0, sizeof(*l));
 }
 
@@ -70,6 +76,8 @@ void sim_log_crash(sim_log_t *l, int32_t keep_unsynced)
     int32_t n = l->n_durable + (keep_unsynced > 0 ? keep_unsynced : 0);
     set_len(l, n < l->n ? n : l->n);
     l->n_durable = l->n;
+    l->pend_len = 0; /* a .part snapshot is deleted at start-up */
+    l->pend_id = (sm_raft_offset_epoch_t){-1, -1};
 }
 
 /* Index of the batch holding offset, or -1. */
@@ -184,6 +192,8 @@ static sm_err_t op_append_fetched(void *ctx, const uint8_t *bytes, size_t len)
 static sm_err_t op_read(void *ctx, int64_t offset, size_t max, const uint8_t **bytes, size_t *len)
 {
     sim_log_t *l = ctx;
+    if (offset < l->start_offset)
+        return SM_ERR_RANGE;
     int32_t i = find(l, offset);
     if (i < 0)
         return SM_ERR_RANGE;
@@ -198,7 +208,7 @@ static sm_err_t op_read(void *ctx, int64_t offset, size_t max, const uint8_t **b
 static sm_err_t op_truncate(void *ctx, int64_t offset)
 {
     sim_log_t *l = ctx;
-    if (offset < 0)
+    if (offset < l->start_offset)
         return SM_ERR_RANGE;
     if (offset >= sim_log_end(l))
         return SM_OK;
@@ -217,20 +227,141 @@ static sm_err_t op_flush(void *ctx)
     return SM_OK;
 }
 
-static int64_t op_start(void *ctx) { return (void)ctx, 0; }
+static int64_t op_start(void *ctx) { return ((sim_log_t *)ctx)->start_offset; }
 static int64_t op_end(void *ctx) { return sim_log_end(ctx); }
 static int64_t op_flushed(void *ctx) { return sim_log_durable_end(ctx); }
 
+/* Like a real log's leader-epoch cache, it only knows the retained batches and
+ * the latest snapshot's id, not the epochs the snapshot covered. */
 static sm_raft_offset_epoch_t op_end_for_epoch(void *ctx, int32_t epoch)
 {
     sim_log_t *l = ctx;
-    for (int32_t i = l->n - 1; i >= 0; i--) {
+    for (int32_t i = l->n - 1; i >= l->start_idx; i--) {
         if (l->b[i].epoch <= epoch) {
             int64_t end = i + 1 < l->n ? l->b[i + 1].base : sim_log_end(l);
             return (sm_raft_offset_epoch_t){l->b[i].epoch, end};
         }
     }
+    if (l->snap_id.epoch >= 0 && l->snap_id.epoch <= epoch)
+        return (sm_raft_offset_epoch_t){l->snap_id.epoch, l->start_offset};
     return (sm_raft_offset_epoch_t){0, 0};
+}
+
+/* ---- snapshots: bytes are a header then one record per covered batch */
+
+typedef struct sim_snap_rec {
+    int64_t base;
+    int32_t count, epoch;
+    uint64_t hash;
+} sim_snap_rec_t;
+
+#define SNAP_MAGIC 0x534E4150u
+
+int64_t sim_log_snapshot_create(sim_log_t *l, int64_t end_offset)
+{
+    int64_t limit = SM_MIN(end_offset, sim_log_durable_end(l));
+    int32_t k = 0; /* batches [0, k) fit below limit */
+    for (int32_t i = l->n - 1; i >= 0; i--)
+        if (l->b[i].base + l->b[i].count <= limit) {
+            k = i + 1;
+            break;
+        }
+    if (k <= l->start_idx)
+        return -1;
+    size_t len = 8 + (size_t)k * sizeof(sim_snap_rec_t);
+    uint8_t *p = sm_xmalloc(len);
+    uint32_t hdr[2] = {SNAP_MAGIC, (uint32_t)k};
+    memcpy(p, hdr, 8);
+    for (int32_t i = 0; i < k; i++) {
+        sim_snap_rec_t rec = {l->b[i].base, l->b[i].count, l->b[i].epoch, l->b[i].hash};
+        memcpy(p + 8 + (size_t)i * sizeof(rec), &rec, sizeof(rec));
+    }
+    free(l->snap);
+    l->snap = p;
+    l->snap_len = len;
+    l->snap_id = (sm_raft_offset_epoch_t){l->b[k - 1].epoch, l->b[k - 1].base + l->b[k - 1].count};
+    l->start_idx = k;
+    l->start_offset = l->snap_id.end_offset;
+    return l->start_offset;
+}
+
+static sm_raft_offset_epoch_t op_snap_latest(void *ctx) { return ((sim_log_t *)ctx)->snap_id; }
+
+static sm_err_t op_snap_read(void *ctx, sm_raft_offset_epoch_t id, int64_t pos, size_t max,
+                             const uint8_t **bytes, size_t *len, int64_t *size)
+{
+    sim_log_t *l = ctx;
+    if (l->snap_id.epoch < 0 || id.epoch != l->snap_id.epoch ||
+        id.end_offset != l->snap_id.end_offset)
+        return SM_ERR_NOT_FOUND;
+    if (pos < 0 || (size_t)pos > l->snap_len)
+        return SM_ERR_RANGE;
+    *bytes = l->snap + pos;
+    *len = SM_MIN(max, l->snap_len - (size_t)pos);
+    *size = (int64_t)l->snap_len;
+    return SM_OK;
+}
+
+static sm_err_t op_snap_write(void *ctx, sm_raft_offset_epoch_t id, int64_t pos,
+                              const uint8_t *bytes, size_t len)
+{
+    sim_log_t *l = ctx;
+    if (pos == 0) {
+        l->pend_id = id;
+        l->pend_len = 0;
+    }
+    if (id.epoch != l->pend_id.epoch || id.end_offset != l->pend_id.end_offset ||
+        (size_t)pos != l->pend_len)
+        return SM_ERR_RANGE;
+    if (l->pend_len + len > l->pend_cap) {
+        l->pend_cap = (l->pend_len + len) * 2;
+        l->pend = sm_xrealloc(l->pend, l->pend_cap);
+    }
+    if (len)
+        memcpy(l->pend + l->pend_len, bytes, len);
+    l->pend_len += len;
+    return SM_OK;
+}
+
+static sm_err_t op_snap_install(void *ctx, sm_raft_offset_epoch_t id)
+{
+    sim_log_t *l = ctx;
+    if (id.epoch != l->pend_id.epoch || id.end_offset != l->pend_id.end_offset ||
+        l->pend_len < 8)
+        return SM_ERR_CORRUPT;
+    uint32_t hdr[2];
+    memcpy(hdr, l->pend, 8);
+    if (hdr[0] != SNAP_MAGIC || hdr[1] == 0 ||
+        l->pend_len != 8 + (size_t)hdr[1] * sizeof(sim_snap_rec_t))
+        return SM_ERR_CORRUPT;
+    sim_snap_rec_t last;
+    memcpy(&last, l->pend + 8 + (size_t)(hdr[1] - 1) * sizeof(last), sizeof(last));
+    if (last.epoch != id.epoch || last.base + last.count != id.end_offset)
+        return SM_ERR_CORRUPT;
+    if (l->on_install)
+        l->on_install(l->hook_ctx, l, id.end_offset);
+    /* Drop the whole log; the snapshot's batches come back as metadata only. */
+    l->n = 0;
+    l->len = 0;
+    for (uint32_t i = 0; i < hdr[1]; i++) {
+        sim_snap_rec_t rec;
+        memcpy(&rec, l->pend + 8 + (size_t)i * sizeof(rec), sizeof(rec));
+        if (l->n == l->cap_b) {
+            l->cap_b = l->cap_b ? l->cap_b * 2 : 64;
+            l->b = sm_xrealloc(l->b, sizeof(*l->b) * (size_t)l->cap_b);
+        }
+        l->b[l->n++] = (sim_batch_t){rec.base, rec.count, rec.epoch, 0, 0, rec.hash};
+    }
+    l->n_durable = l->start_idx = l->n;
+    l->start_offset = id.end_offset;
+    free(l->snap);
+    l->snap = l->pend;
+    l->snap_len = l->pend_len;
+    l->snap_id = id;
+    l->pend = NULL;
+    l->pend_len = l->pend_cap = 0;
+    l->pend_id = (sm_raft_offset_epoch_t){-1, -1};
+    return SM_OK;
 }
 
 const sm_raft_log_ops_t sim_log_ops = {
@@ -244,4 +375,8 @@ const sm_raft_log_ops_t sim_log_ops = {
     .flushed_offset = op_flushed,
     .last_epoch = last_epoch,
     .end_offset_for_epoch = op_end_for_epoch,
+    .snapshot_latest = op_snap_latest,
+    .snapshot_read = op_snap_read,
+    .snapshot_write = op_snap_write,
+    .snapshot_install = op_snap_install,
 };

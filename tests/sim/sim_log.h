@@ -34,6 +34,18 @@ struct sim_log {
     sim_batch_t *b;
     int32_t n, cap_b;
     int32_t n_durable; /* batches [0, n_durable) survive a crash */
+    /* Snapshots: batches [0, start_idx) are covered by the latest snapshot and no
+     * longer readable (their metadata stays for the checkers). A snapshot's bytes
+     * list its batches' (base, count, epoch, hash); it is durable once made. */
+    int32_t start_idx;
+    int64_t start_offset;
+    sm_raft_offset_epoch_t snap_id; /* epoch -1: none */
+    uint8_t *snap;
+    size_t snap_len;
+    sm_raft_offset_epoch_t pend_id; /* snapshot being fetched (.part) */
+    uint8_t *pend;
+    size_t pend_len, pend_cap;
+    sim_log_truncate_hook on_install; /* called before a snapshot replaces the log */
     sim_log_truncate_hook on_truncate;
     void *hook_ctx;
     int64_t appends, flushes;
@@ -47,6 +59,10 @@ void sim_log_free(sim_log_t *l);
 void sim_log_crash(sim_log_t *l, int32_t keep_unsynced);
 int64_t sim_log_end(const sim_log_t *l);
 int64_t sim_log_durable_end(const sim_log_t *l);
+/* Host: snapshot the committed state up to end_offset (rounded down to a batch
+ * boundary, and to the durable end) and move the log start there. Returns the
+ * snapshot's end offset, or -1 if there is nothing new to snapshot. */
+int64_t sim_log_snapshot_create(sim_log_t *l, int64_t end_offset);
 /* The batch holding offset, or NULL; durable_only: only a durable batch. */
 const sim_batch_t *sim_log_batch_at(const sim_log_t *l, int64_t offset, bool durable_only);
 

@@ -72,7 +72,7 @@ static uint64_t node_rand(void *ctx) { return splitmix((uint64_t *)ctx); }
 
 /* ------------------------------------------------------------ types */
 
-enum { EV_DELIVER, EV_TICK, EV_PROPOSE, EV_FAULT, EV_RESTART };
+enum { EV_DELIVER, EV_TICK, EV_PROPOSE, EV_FAULT, EV_RESTART, EV_SNAPSHOT };
 enum {
     A_CRASH_LEADER,
     A_CRASH_ALL,
@@ -148,7 +148,8 @@ struct sim {
     int64_t probe_offset; /* a proposal after the heal, to see commit */
     uint64_t probe_hash;
     uint64_t payload_seq;
-    int64_t proposals, accepted, crashes, max_epoch;
+    int64_t proposals, accepted, crashes, max_epoch, snapshots, installs;
+    int snapshot_gap_ms; /* 0: this seed makes no snapshots */
     bool failed;
     char fail[400];
 };
@@ -324,6 +325,20 @@ static void check_describe(sim_t *s, node_t *nd)
     }
 }
 
+/* A snapshot replaces a follower's log: never on a leader, never dropping a
+ * committed entry above the snapshot; entries below are re-verified. */
+static void check_install(void *ctx, const sim_log_t *log, int64_t end)
+{
+    node_t *nd = ctx;
+    sim_t *s = nd->sim;
+    if (nd->r && sm_raft_state(nd->r) == SM_RAFT_LEADER)
+        fail(s, "leader %d installs a snapshot", nd->id);
+    check_truncate(ctx, log, end);
+    nd->verified = 0;
+    s->installs++;
+    TRACE(s, "node %d installs a snapshot ending at %" PRId64, nd->id, end);
+}
+
 static int32_t majority(const sim_t *s) { return s->n_voters / 2 + 1; }
 
 static void check_all(sim_t *s)
@@ -351,6 +366,9 @@ static void check_all(sim_t *s)
             note_leader(s, ep, nd->id);
             check_describe(s, nd);
         }
+        if (nd->log.start_offset > 0 && nd->log.snap_id.end_offset != nd->log.start_offset)
+            fail(s, "node %d log starts at %" PRId64 " but its snapshot ends at %" PRId64,
+                 nd->id, nd->log.start_offset, nd->log.snap_id.end_offset);
         if (hw > sim_log_end(&nd->log))
             fail(s, "node %d hw %" PRId64 " beyond its log end %" PRId64, nd->id, hw,
                  sim_log_end(&nd->log));
@@ -424,6 +442,11 @@ static void net_send(sim_t *s, node_t *nd, const sm_raft_msg_t *m)
             e->rec = sm_xmalloc(m->u.fetch_resp.records_len);
             memcpy(e->rec, m->u.fetch_resp.records, m->u.fetch_resp.records_len);
             e->msg.u.fetch_resp.records = e->rec;
+        }
+        if (m->kind == SM_RAFT_MSG_FETCH_SNAPSHOT_RESP && m->u.fetch_snapshot_resp.len) {
+            e->rec = sm_xmalloc(m->u.fetch_snapshot_resp.len);
+            memcpy(e->rec, m->u.fetch_snapshot_resp.bytes, m->u.fetch_snapshot_resp.len);
+            e->msg.u.fetch_snapshot_resp.bytes = e->rec;
         }
     }
 }
@@ -529,6 +552,7 @@ static void node_start(sim_t *s, node_t *nd)
     sm_raft_env_t env = {.log = &sim_log_ops, .log_ctx = &nd->log, .rand = node_rand,
                          .rand_ctx = &nd->rng};
     nd->log.on_truncate = check_truncate;
+    nd->log.on_install = check_install;
     nd->log.hook_ctx = nd;
     nd->r = sm_raft_new(&c, &env, s->now);
     SM_ASSERT(nd->r);
@@ -773,6 +797,8 @@ static void sim_free(sim_t *s)
 }
 
 /* Returns true if the seed passed. */
+static uint64_t total_snapshots, total_installs, total_crashes;
+
 static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out)
 {
     sim_t *s = sm_xcalloc(1, sizeof(*s));
@@ -794,6 +820,7 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out)
     s->dup_pm = (int)rnd(&s->rng, 0, 20);
     s->probe_offset = -1;
     s->propose_gap_ms = (int)rnd(&s->rng, 10, 300);
+    s->snapshot_gap_ms = rnd(&s->rng, 0, 1) ? (int)rnd(&s->rng, 200, 5000) : 0;
     int64_t heal = s->scenario == SC_CHAOS ? rnd(&s->rng, 60000, 240000)
                                            : rnd(&s->rng, 15000, 25000);
     s->end_ms = heal + LIVENESS_MS;
@@ -813,6 +840,8 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out)
         node_start(s, &s->nodes[i]);
     setup_scenario(s, heal);
     ev_push(s, rnd(&s->rng, 0, 200), EV_PROPOSE, 0);
+    if (s->snapshot_gap_ms)
+        ev_push(s, rnd(&s->rng, 0, s->snapshot_gap_ms), EV_SNAPSHOT, 0);
 
     ev_t *e;
     while (!s->failed && !s->done && (e = ev_pop(s))) {
@@ -854,6 +883,18 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out)
             if (!s->healed)
                 fault(s, e->arg);
             break;
+        case EV_SNAPSHOT:
+            if (nd->up) {
+                /* The host snapshots its committed state and moves its log start. */
+                int64_t end = sim_log_snapshot_create(&nd->log, sm_raft_committed(nd->r));
+                if (end >= 0) {
+                    s->snapshots++;
+                    TRACE(s, "node %d snapshots up to %" PRId64, nd->id, end);
+                }
+            }
+            ev_push(s, s->now + rnd(&s->rng, 1, s->snapshot_gap_ms), EV_SNAPSHOT,
+                    (int)rnd(&s->rng, 0, s->n - 1));
+            break;
         case EV_RESTART:
             if (!nd->up && e->inc == nd->inc && !s->healed)
                 node_start(s, nd);
@@ -874,10 +915,14 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out)
         fprintf(stderr, "  replay: SIM_SEED=%" PRIu64 " SIM_VERBOSE=1 ./build/sim_raft\n", seed);
     } else if (verbose) {
         fprintf(stderr, "seed %" PRIu64 " ok: %" PRIu64 " events, committed %" PRId64
-                ", %" PRId64 " proposals accepted, %" PRId64 " crashes, max epoch %" PRId64 "\n",
-                seed, s->events, s->ref_len, s->accepted, s->crashes, s->max_epoch);
+                ", %" PRId64 " proposals accepted, %" PRId64 " crashes, max epoch %" PRId64
+                ", %" PRId64 " snapshots made, %" PRId64 " installed\n", seed, s->events,
+                s->ref_len, s->accepted, s->crashes, s->max_epoch, s->snapshots, s->installs);
     }
     *events_out = s->events;
+    total_snapshots += (uint64_t)s->snapshots;
+    total_installs += (uint64_t)s->installs;
+    total_crashes += (uint64_t)s->crashes;
     sim_free(s);
     free(s);
     return ok;
@@ -913,6 +958,8 @@ int main(void)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("sim_raft: %" PRIu64 " seeds from %" PRIu64 ", %" PRIu64 " failed, %" PRIu64
-           " events in %.1f s\n", count, first, failed, events, secs);
+           " events in %.1f s (%" PRIu64 " crashes, %" PRIu64 " snapshots made, %" PRIu64
+           " installed by followers)\n", count, first, failed, events, secs, total_crashes,
+           total_snapshots, total_installs);
     return failed ? 1 : 0;
 }
