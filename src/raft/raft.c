@@ -31,6 +31,9 @@
  *                                                               +----------+
  *                  election timeout [become_prospective] <------| RESIGNED |
  *                                                               +----------+
+ * FOLLOWER has one sub-state: when the leader answers a fetch with a SnapshotId it
+ * fetches that snapshot by position instead of the log (raft_on_fetch_resp sets
+ * snap_fetching; raft_on_fetch_snapshot_resp installs it and goes back to the log).
  * Observers (not in controller.quorum.voters) only ever are UNATTACHED (probing a
  * random voter with Fetch to learn the leader) or FOLLOWER.
  * Without pre_vote, UNATTACHED and RESIGNED go straight to CANDIDATE.

@@ -3,7 +3,8 @@
  * Fetch (validation against the leader-epoch cache, DivergingEpoch, long poll,
  * per-replica state, high watermark, check quorum, linger flush), the
  * follower's side (fetch loop, truncation, high watermark), observers' leader
- * discovery and proposals.
+ * discovery, proposals, and KIP-630 snapshots on the wire (SnapshotId in a fetch
+ * answer, FetchSnapshot served and fetched by position, install on the follower).
  *
  * High watermark (leader): the largest offset that a majority of voters has
  * durably: the leader counts its own flushed offset, a follower the offset it

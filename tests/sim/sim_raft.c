@@ -18,11 +18,12 @@
  * simulated time.
  *
  * Invariants, checked after every event (and at the moment of a send, a save
- * or a truncation):
+ * or a truncation; in half the seeds hosts also snapshot their committed state
+ * and move their log start, so laggards fetch and install the leader's snapshot):
  *   - at most one leader per epoch, across all time;
  *   - a node's epoch never decreases (across restarts: it is durable), and a
- *     live node's in-memory (epoch, vote, leader) equals its durable one between
- *     events (nothing is visible that a crash could undo);
+ *     live node's in-memory epoch equals its durable one between events (nothing
+ *     is visible that a crash could undo);
  *   - the durable epoch never decreases; a durable vote never changes in its epoch;
  *   - each live node's high watermark never decreases; the cluster's committed
  *     offset never decreases;
@@ -30,7 +31,10 @@
  *     no node ever truncates an entry that is committed;
  *   - a granted vote seen on the network matches the sender's durable vote, and
  *     no voter grants two candidates in one epoch;
- *   - the committed offset never exceeds what a majority of voters has durably.
+ *   - the committed offset never exceeds what a majority of voters has durably;
+ *   - a new leader holds every committed entry; DescribeQuorum is sane;
+ *   - the log start sits at a snapshot; a leader never installs a snapshot.
+ * The first three seeds run twice and must match event for event (determinism).
  *
  * Usage: sim_raft             300 seeds (SIM_SEEDS=n for more, SIM_SEED_START=s)
  *        SIM_SEED=n sim_raft  one seed; SIM_VERBOSE=1 prints every event
