@@ -374,7 +374,7 @@ bool raft_observe_epoch(sm_raft_t *r, int64_t now, int32_t epoch, int32_t leader
                     r->cfg.node_id, epoch, r->epoch);
         return false;
     }
-    if (leader != SM_RAFT_NO_ID && r->voter && !raft_voter(r, leader)) {
+    if (leader != SM_RAFT_NO_ID && !raft_voter(r, leader)) {
         SM_WARN(RAFT_TAG, "node %d: leader %d of epoch %d is not a voter; ignored",
                 r->cfg.node_id, leader, epoch);
         return false;
@@ -666,12 +666,43 @@ static void raft_enter(sm_raft_t *r)
     r->out_n = r->out_rd = 0;
 }
 
+static bool raft_epoch_sane(int32_t e) { return e >= 0 && e < INT32_MAX - 1; }
+
+/* Field checks common to every handler: epochs in range (an epoch near
+ * INT32_MAX would overflow the next election), byte ranges present. Returns
+ * false for a message to drop. */
+static bool raft_msg_sane(const sm_raft_msg_t *m)
+{
+    switch (m->kind) {
+    case SM_RAFT_MSG_VOTE: return raft_epoch_sane(m->u.vote.candidate_epoch);
+    case SM_RAFT_MSG_VOTE_RESP: return raft_epoch_sane(m->u.vote_resp.leader_epoch);
+    case SM_RAFT_MSG_BEGIN_EPOCH: return raft_epoch_sane(m->u.begin.leader_epoch);
+    case SM_RAFT_MSG_END_EPOCH: return raft_epoch_sane(m->u.end.leader_epoch);
+    case SM_RAFT_MSG_BEGIN_EPOCH_RESP:
+    case SM_RAFT_MSG_END_EPOCH_RESP: return raft_epoch_sane(m->u.epoch_resp.leader_epoch);
+    case SM_RAFT_MSG_FETCH: return raft_epoch_sane(m->u.fetch.current_leader_epoch);
+    case SM_RAFT_MSG_FETCH_RESP:
+        return raft_epoch_sane(m->u.fetch_resp.current_leader.leader_epoch) &&
+               (m->u.fetch_resp.records || !m->u.fetch_resp.records_len);
+    case SM_RAFT_MSG_FETCH_SNAPSHOT: return raft_epoch_sane(m->u.fetch_snapshot.current_leader_epoch);
+    case SM_RAFT_MSG_FETCH_SNAPSHOT_RESP:
+        return raft_epoch_sane(m->u.fetch_snapshot_resp.current_leader.leader_epoch) &&
+               (m->u.fetch_snapshot_resp.bytes || !m->u.fetch_snapshot_resp.len);
+    }
+    return true; /* unknown kinds are reported by the dispatcher */
+}
+
 void sm_raft_step(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m)
 {
     raft_enter(r);
     if (m->to != r->cfg.node_id || m->from < 0 || m->from == r->cfg.node_id) {
         SM_WARN(RAFT_TAG, "node %d: %s from %d to %d misaddressed; ignored", r->cfg.node_id,
                 sm_raft_msg_kind_name(m->kind), m->from, m->to);
+        return;
+    }
+    if (!raft_msg_sane(m)) {
+        SM_WARN(RAFT_TAG, "node %d: malformed %s from %d (epoch out of range or bytes "
+                "missing); ignored", r->cfg.node_id, sm_raft_msg_kind_name(m->kind), m->from);
         return;
     }
     switch (m->kind) {

@@ -156,6 +156,17 @@ static void test_vote_rules(void)
     h_step(&h, 18, &m);
     CHECK(h.out[0].u.vote_resp.vote_granted);
 
+    /* An epoch that would overflow the next election is dropped. */
+    m = vote(3, 1, INT32_MAX, 1, 1, false);
+    h_step(&h, 19, &m);
+    CHECK_EQ(h.n_out, 0);
+    CHECK_EQ(sm_raft_epoch(h.r), 2);
+    sm_raft_msg_t fr = {.kind = SM_RAFT_MSG_FETCH_RESP, .from = 3, .to = 1};
+    fr.u.fetch_resp.records_len = 100; /* bytes missing */
+    fr.u.fetch_resp.current_leader.leader_epoch = 2;
+    h_step(&h, 19, &fr);
+    CHECK_EQ(h.n_out, 0);
+
     /* Misaddressed and unknown kinds are ignored. */
     m = vote(3, 2, 3, 1, 1, false);
     h_step(&h, 19, &m);
