@@ -1,7 +1,8 @@
 /*
  * raft_internal.h - the sm_raft_t object shared by raft.c (states, transitions,
- * elections, persistence, outbox) and raft_repl.c (fetch, high watermark,
- * proposals). Not for use outside src/raft.
+ * persistence, outbox, API), raft_election.c (Vote, PreVote, Begin/EndQuorumEpoch)
+ * and raft_repl.c (fetch, high watermark, proposals, snapshots). Not for use
+ * outside src/raft.
  */
 #ifndef SM_RAFT_INTERNAL_H
 #define SM_RAFT_INTERNAL_H
@@ -84,6 +85,22 @@ void raft_become_prospective(sm_raft_t *r, int64_t now);
 bool raft_observe_epoch(sm_raft_t *r, int64_t now, int32_t epoch, int32_t leader);
 int64_t raft_election_timeout(sm_raft_t *r);
 void raft_set_hw(sm_raft_t *r, int64_t hw);
+
+void raft_become_candidate(sm_raft_t *r, int64_t now);
+void raft_become_leader(sm_raft_t *r, int64_t now);
+
+static inline bool raft_leader_known(const sm_raft_t *r)
+{
+    return r->state == SM_RAFT_FOLLOWER || r->state == SM_RAFT_LEADER;
+}
+
+/* raft_election.c */
+void raft_on_vote(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m);
+void raft_on_vote_resp(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m);
+void raft_on_begin_epoch(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m);
+void raft_on_end_epoch(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m);
+void raft_on_epoch_resp(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m);
+void raft_prospective_lost(sm_raft_t *r, int64_t now);
 
 /* raft_repl.c */
 void raft_on_fetch(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m);
