@@ -41,7 +41,7 @@ static uint64_t batch_sum(const sim_hdr_t *h, const uint8_t *data)
 void sim_log_init(sim_log_t *l)
 {
     memset(l, 0, sizeof(*l));
-    l->snap_id = l->pend_id = (sm_raft_offset_epoch_t){-1, -1};
+    l->snap_id = l->pend_id = l->old_id = l->start_snap = (sm_raft_offset_epoch_t){-1, -1};
 }
 
 void sim_log_free(sim_log_t *l)
@@ -49,6 +49,7 @@ void sim_log_free(sim_log_t *l)
     free(l->buf);
     free(l->b);
     free(l->snap);
+    free(l->old);
     free(l->pend);
     memset(l, 0, sizeof(*l));
 }
@@ -242,8 +243,8 @@ static sm_raft_offset_epoch_t op_end_for_epoch(void *ctx, int32_t epoch)
             return (sm_raft_offset_epoch_t){l->b[i].epoch, end};
         }
     }
-    if (l->snap_id.epoch >= 0 && l->snap_id.epoch <= epoch)
-        return (sm_raft_offset_epoch_t){l->snap_id.epoch, l->start_offset};
+    if (l->start_snap.epoch >= 0 && l->start_snap.epoch <= epoch)
+        return (sm_raft_offset_epoch_t){l->start_snap.epoch, l->start_offset};
     return (sm_raft_offset_epoch_t){0, 0};
 }
 
@@ -266,8 +267,8 @@ int64_t sim_log_snapshot_create(sim_log_t *l, int64_t end_offset)
             k = i + 1;
             break;
         }
-    if (k <= l->start_idx)
-        return -1;
+    if (k <= l->start_idx || l->b[k - 1].base + l->b[k - 1].count <= l->snap_id.end_offset)
+        return -1; /* nothing newer than the latest snapshot */
     size_t len = 8 + (size_t)k * sizeof(sim_snap_rec_t);
     uint8_t *p = sm_xmalloc(len);
     uint32_t hdr[2] = {SNAP_MAGIC, (uint32_t)k};
@@ -276,29 +277,45 @@ int64_t sim_log_snapshot_create(sim_log_t *l, int64_t end_offset)
         sim_snap_rec_t rec = {l->b[i].base, l->b[i].count, l->b[i].epoch, l->b[i].hash};
         memcpy(p + 8 + (size_t)i * sizeof(rec), &rec, sizeof(rec));
     }
-    free(l->snap);
+    free(l->old);
+    l->old = l->snap;
+    l->old_len = l->snap_len;
+    l->old_id = l->snap_id;
     l->snap = p;
     l->snap_len = len;
     l->snap_id = (sm_raft_offset_epoch_t){l->b[k - 1].epoch, l->b[k - 1].base + l->b[k - 1].count};
-    l->start_idx = k;
-    l->start_offset = l->snap_id.end_offset;
-    return l->start_offset;
+    sm_raft_offset_epoch_t to = l->retain_previous ? l->old_id : l->snap_id;
+    if (to.epoch >= 0 && to.end_offset > l->start_offset) {
+        int32_t i = find(l, to.end_offset);
+        l->start_idx = i < 0 ? l->n : i;
+        SM_ASSERT(l->start_idx == l->n || l->b[l->start_idx].base == to.end_offset);
+        l->start_offset = to.end_offset;
+        l->start_snap = to;
+    }
+    return l->snap_id.end_offset;
 }
-
 static sm_raft_offset_epoch_t op_snap_latest(void *ctx) { return ((sim_log_t *)ctx)->snap_id; }
 
 static sm_err_t op_snap_read(void *ctx, sm_raft_offset_epoch_t id, int64_t pos, size_t max,
                              const uint8_t **bytes, size_t *len, int64_t *size)
 {
     sim_log_t *l = ctx;
-    if (l->snap_id.epoch < 0 || id.epoch != l->snap_id.epoch ||
-        id.end_offset != l->snap_id.end_offset)
+    const uint8_t *p;
+    size_t n;
+    if (l->snap_id.epoch >= 0 && id.epoch == l->snap_id.epoch &&
+        id.end_offset == l->snap_id.end_offset) {
+        p = l->snap, n = l->snap_len;
+    } else if (l->old_id.epoch >= 0 && id.epoch == l->old_id.epoch &&
+               id.end_offset == l->old_id.end_offset) {
+        p = l->old, n = l->old_len;
+    } else {
         return SM_ERR_NOT_FOUND;
-    if (pos < 0 || (size_t)pos > l->snap_len)
+    }
+    if (pos < 0 || (size_t)pos > n)
         return SM_ERR_RANGE;
-    *bytes = l->snap + pos;
-    *len = SM_MIN(max, l->snap_len - (size_t)pos);
-    *size = (int64_t)l->snap_len;
+    *bytes = p + pos;
+    *len = SM_MIN(max, n - (size_t)pos);
+    *size = (int64_t)n;
     return SM_OK;
 }
 
@@ -355,9 +372,14 @@ static sm_err_t op_snap_install(void *ctx, sm_raft_offset_epoch_t id)
     l->n_durable = l->start_idx = l->n;
     l->start_offset = id.end_offset;
     free(l->snap);
+    free(l->old);
+    l->old = NULL;
+    l->old_len = 0;
+    l->old_id = (sm_raft_offset_epoch_t){-1, -1};
     l->snap = l->pend;
     l->snap_len = l->pend_len;
     l->snap_id = id;
+    l->start_snap = id;
     l->pend = NULL;
     l->pend_len = l->pend_cap = 0;
     l->pend_id = (sm_raft_offset_epoch_t){-1, -1};

@@ -39,9 +39,17 @@ struct sim_log {
      * list its batches' (base, count, epoch, hash); it is durable once made. */
     int32_t start_idx;
     int64_t start_offset;
-    sm_raft_offset_epoch_t snap_id; /* epoch -1: none */
+    sm_raft_offset_epoch_t snap_id; /* the latest snapshot; epoch -1: none */
     uint8_t *snap;
     size_t snap_len;
+    /* Retention: the previous snapshot stays readable and the log start only
+     * moves to it, so a follower that lags by less than one snapshot catches up
+     * from the log, and a snapshot transfer survives the next snapshot. */
+    sm_raft_offset_epoch_t old_id;
+    uint8_t *old;
+    size_t old_len;
+    sm_raft_offset_epoch_t start_snap; /* the snapshot the log start sits at */
+    bool retain_previous; /* false: the log start moves to each new snapshot */
     sm_raft_offset_epoch_t pend_id; /* snapshot being fetched (.part) */
     uint8_t *pend;
     size_t pend_len, pend_cap;
@@ -60,8 +68,9 @@ void sim_log_crash(sim_log_t *l, int32_t keep_unsynced);
 int64_t sim_log_end(const sim_log_t *l);
 int64_t sim_log_durable_end(const sim_log_t *l);
 /* Host: snapshot the committed state up to end_offset (rounded down to a batch
- * boundary, and to the durable end) and move the log start there. Returns the
- * snapshot's end offset, or -1 if there is nothing new to snapshot. */
+ * boundary, and to the durable end) and move the log start to it, or with
+ * retain_previous to the previous snapshot. Returns the snapshot's end offset,
+ * or -1 if there is nothing newer than the latest snapshot. */
 int64_t sim_log_snapshot_create(sim_log_t *l, int64_t end_offset);
 /* The batch holding offset, or NULL; durable_only: only a durable batch. */
 const sim_batch_t *sim_log_batch_at(const sim_log_t *l, int64_t offset, bool durable_only);

@@ -371,9 +371,12 @@ static void check_all(sim_t *s)
             note_leader(s, ep, nd->id);
             check_describe(s, nd);
         }
-        if (nd->log.start_offset > 0 && nd->log.snap_id.end_offset != nd->log.start_offset)
-            fail(s, "node %d log starts at %" PRId64 " but its snapshot ends at %" PRId64,
-                 nd->id, nd->log.start_offset, nd->log.snap_id.end_offset);
+        if (nd->log.start_offset > 0 &&
+            (nd->log.start_snap.end_offset != nd->log.start_offset ||
+             (nd->log.start_snap.end_offset != nd->log.snap_id.end_offset &&
+              nd->log.start_snap.end_offset != nd->log.old_id.end_offset)))
+            fail(s, "node %d log starts at %" PRId64 " but no snapshot it keeps ends there",
+                 nd->id, nd->log.start_offset);
         if (hw > sim_log_end(&nd->log))
             fail(s, "node %d hw %" PRId64 " beyond its log end %" PRId64, nd->id, hw,
                  sim_log_end(&nd->log));
@@ -839,6 +842,7 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out, uint64_t
         nd->voter = i < s->n_voters;
         nd->rng = splitmix(&s->rng);
         sim_log_init(&nd->log);
+        nd->log.retain_previous = true;
         nd->durable = (sm_raft_quorum_state_t){0, SM_RAFT_NO_ID, SM_RAFT_NO_ID};
     }
     for (int i = 0; i < s->n; i++)
