@@ -39,8 +39,7 @@
  * Usage: sim_raft             300 seeds (SIM_SEEDS=n for more, SIM_SEED_START=s)
  *        SIM_SEED=n sim_raft  one seed; SIM_VERBOSE=1 prints every event
  */
-#include "raft.h"
-#include "sim_log.h"
+#include "sim.h"
 
 #include "log.h"
 
@@ -51,9 +50,6 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_NODES 8
-#define NEVER INT64_MAX
-#define LIVENESS_MS 30000
 
 /* ------------------------------------------------------------ rng */
 
@@ -74,111 +70,9 @@ static int64_t rnd(uint64_t *s, int64_t lo, int64_t hi) /* [lo, hi] */
 
 static uint64_t node_rand(void *ctx) { return splitmix((uint64_t *)ctx); }
 
-/* ------------------------------------------------------------ types */
-
-enum { EV_DELIVER, EV_TICK, EV_PROPOSE, EV_FAULT, EV_RESTART, EV_SNAPSHOT };
-enum {
-    A_CRASH_LEADER,
-    A_CRASH_ALL,
-    A_RESTART_ALL,
-    A_ISOLATE_LEADER,
-    A_HEAL_NET,
-    A_PARTITION_MINORITY,
-    A_RANDOM,
-    A_CRASH_LEADER_TORN,
-    A_HEAL,
-};
-enum {
-    SC_INITIAL_ELECTION,
-    SC_LEADER_FAILURE,
-    SC_ALL_KILLED,
-    SC_OLD_LEADER_PARTITIONED,
-    SC_MAJORITY_PROGRESS,
-    SC_BACK_TO_BACK,
-    SC_UNSYNCED_LOSS,
-    SC_CHAOS,
-    SC_COUNT
-};
 static const char *scenario_names[SC_COUNT] = {
     "initial-election", "leader-failure",     "all-killed-recover", "old-leader-partitioned",
     "majority-progress", "back-to-back-failures", "unsynced-data-loss", "chaos"};
-
-typedef struct ev {
-    int64_t at;
-    uint64_t seq;
-    int kind, node, arg;
-    uint32_t inc;
-    sm_raft_msg_t msg;
-    uint8_t *rec;
-} ev_t;
-
-typedef struct sim sim_t;
-
-typedef struct node {
-    sim_t *sim;
-    int32_t id;
-    bool voter, up;
-    uint32_t inc;
-    sm_raft_t *r;
-    sim_log_t log;
-    sm_raft_quorum_state_t durable;
-    int64_t tick_at, tick_now, ticks_same;
-    uint64_t rng;
-    int64_t hw_seen, verified;
-    int32_t epoch_seen;
-    int32_t *vote_for; /* [epoch] candidate granted, 0 = none */
-    int32_t vote_cap;
-} node_t;
-
-struct sim {
-    uint64_t seed, rng;
-    bool verbose;
-    int64_t now, end_ms, heal_ms;
-    uint64_t seq, events;
-    int scenario;
-    int n_voters, n_obs, n;
-    node_t nodes[MAX_NODES];
-    ev_t **heap;
-    size_t hn, hcap;
-    bool link_down[MAX_NODES][MAX_NODES];
-    int drop_pm, dup_pm, delay_min, delay_max, crash_save_pm;
-    bool torn, healed, done;
-    int32_t *epoch_leader;
-    int32_t epoch_cap;
-    int32_t *ref_epoch;
-    uint64_t *ref_hash;
-    int64_t ref_len, ref_cap;
-    int propose_gap_ms;
-    int64_t probe_offset; /* a proposal after the heal, to see commit */
-    uint64_t probe_hash;
-    uint64_t payload_seq;
-    int64_t proposals, accepted, crashes, max_epoch, snapshots, installs;
-    int snapshot_gap_ms; /* 0: this seed makes no snapshots */
-    bool failed;
-    char fail[400];
-    uint64_t digest; /* of every event: a replay must reproduce it exactly */
-};
-
-static void fail(sim_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(sim_t *s, const char *fmt, ...)
-{
-    if (s->failed)
-        return;
-    s->failed = true;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->fail, sizeof(s->fail), fmt, ap);
-    va_end(ap);
-}
-
-#define TRACE(s, ...)                                                                  \
-    do {                                                                               \
-        if ((s)->verbose) {                                                            \
-            fprintf(stderr, "[t=%" PRId64 "] ", (s)->now);                             \
-            fprintf(stderr, __VA_ARGS__);                                              \
-            fputc('\n', stderr);                                                       \
-        }                                                                              \
-    } while (0)
 
 /* ------------------------------------------------------------ event queue */
 
@@ -237,188 +131,6 @@ static void ev_free(ev_t *e)
     }
 }
 
-/* ------------------------------------------------------------ checkers */
-
-static void note_leader(sim_t *s, int32_t epoch, int32_t id)
-{
-    if (epoch >= s->epoch_cap) {
-        int32_t cap = SM_MAX(epoch + 1, s->epoch_cap * 2);
-        s->epoch_leader = sm_xrealloc(s->epoch_leader, sizeof(int32_t) * (size_t)cap);
-        memset(s->epoch_leader + s->epoch_cap, 0, sizeof(int32_t) * (size_t)(cap - s->epoch_cap));
-        s->epoch_cap = cap;
-    }
-    if (s->epoch_leader[epoch] == 0) {
-        s->epoch_leader[epoch] = id;
-        TRACE(s, "node %d leads epoch %d", id, epoch);
-        /* Leader completeness: a new leader holds every committed entry. */
-        const sim_log_t *log = &s->nodes[id - 1].log;
-        for (int64_t off = 0; off < s->ref_len; off++) {
-            const sim_batch_t *b = sim_log_batch_at(log, off, false);
-            if (!b || b->hash != s->ref_hash[off]) {
-                fail(s, "node %d leads epoch %d without committed offset %" PRId64, id, epoch,
-                     off);
-                break;
-            }
-        }
-    } else if (s->epoch_leader[epoch] != id) {
-        fail(s, "two leaders in epoch %d: %d and %d", epoch, s->epoch_leader[epoch], id);
-    }
-}
-
-static void note_vote(sim_t *s, node_t *nd, int32_t epoch, int32_t cand)
-{
-    if (epoch >= nd->vote_cap) {
-        int32_t cap = SM_MAX(epoch + 1, nd->vote_cap * 2);
-        nd->vote_for = sm_xrealloc(nd->vote_for, sizeof(int32_t) * (size_t)cap);
-        memset(nd->vote_for + nd->vote_cap, 0, sizeof(int32_t) * (size_t)(cap - nd->vote_cap));
-        nd->vote_cap = cap;
-    }
-    if (nd->vote_for[epoch] == 0)
-        nd->vote_for[epoch] = cand;
-    else if (nd->vote_for[epoch] != cand)
-        fail(s, "node %d granted votes to %d and %d in epoch %d", nd->id, nd->vote_for[epoch],
-             cand, epoch);
-}
-
-static void ref_push(sim_t *s, int32_t epoch, uint64_t hash)
-{
-    if (s->ref_len == s->ref_cap) {
-        s->ref_cap = s->ref_cap ? s->ref_cap * 2 : 256;
-        s->ref_epoch = sm_xrealloc(s->ref_epoch, sizeof(int32_t) * (size_t)s->ref_cap);
-        s->ref_hash = sm_xrealloc(s->ref_hash, sizeof(uint64_t) * (size_t)s->ref_cap);
-    }
-    s->ref_epoch[s->ref_len] = epoch;
-    s->ref_hash[s->ref_len++] = hash;
-}
-
-/* Truncation hook: an entry matching the committed reference must never go. */
-static void check_truncate(void *ctx, const sim_log_t *log, int64_t offset)
-{
-    node_t *nd = ctx;
-    sim_t *s = nd->sim;
-    int64_t end = SM_MIN(sim_log_end(log), s->ref_len);
-    for (int64_t off = offset; off < end; off++) {
-        const sim_batch_t *b = sim_log_batch_at(log, off, false);
-        if (b && b->hash == s->ref_hash[off] && b->epoch == s->ref_epoch[off]) {
-            fail(s, "node %d truncates to %" PRId64 ", dropping committed offset %" PRId64,
-                 nd->id, offset, off);
-            return;
-        }
-    }
-    TRACE(s, "node %d truncates its log to %" PRId64, nd->id, offset);
-}
-
-/* DescribeQuorum on the leader: sane offsets and timestamps. */
-static void check_describe(sim_t *s, node_t *nd)
-{
-    sm_raft_describe_t d;
-    sm_raft_describe(nd->r, &d);
-    int64_t leo = sim_log_end(&nd->log);
-    if (d.leader_id != nd->id || d.high_watermark > leo || d.n_voters != s->n_voters ||
-        d.n_observers > s->n_obs)
-        fail(s, "describe on leader %d: leader %d hw %" PRId64 " voters %d observers %d",
-             nd->id, d.leader_id, d.high_watermark, d.n_voters, d.n_observers);
-    for (int i = 0; i < d.n_voters + d.n_observers; i++) {
-        const sm_raft_replica_desc_t *v = i < d.n_voters ? &d.voters[i]
-                                                         : &d.observers[i - d.n_voters];
-        if (v->end_offset > leo || v->last_fetch_ms > s->now ||
-            v->last_caught_up_ms > v->last_fetch_ms ||
-            (i >= d.n_voters && (v->id <= s->n_voters || v->id > s->n)))
-            fail(s, "describe on leader %d: replica %d end %" PRId64 " fetch %" PRId64
-                 " caught up %" PRId64, nd->id, v->id, v->end_offset, v->last_fetch_ms,
-                 v->last_caught_up_ms);
-    }
-}
-
-/* A snapshot replaces a follower's log: never on a leader, never dropping a
- * committed entry above the snapshot; entries below are re-verified. */
-static void check_install(void *ctx, const sim_log_t *log, int64_t end)
-{
-    node_t *nd = ctx;
-    sim_t *s = nd->sim;
-    if (nd->r && sm_raft_state(nd->r) == SM_RAFT_LEADER)
-        fail(s, "leader %d installs a snapshot", nd->id);
-    check_truncate(ctx, log, end);
-    nd->verified = 0;
-    s->installs++;
-    TRACE(s, "node %d installs a snapshot ending at %" PRId64, nd->id, end);
-}
-
-static int32_t majority(const sim_t *s) { return s->n_voters / 2 + 1; }
-
-static void check_all(sim_t *s)
-{
-    for (int i = 0; i < s->n && !s->failed; i++) {
-        node_t *nd = &s->nodes[i];
-        if (!nd->up)
-            continue;
-        sm_raft_t *r = nd->r;
-        int32_t ep = sm_raft_epoch(r);
-        int64_t hw = sm_raft_committed(r);
-        if (ep < nd->epoch_seen)
-            fail(s, "node %d epoch went back from %d to %d", nd->id, nd->epoch_seen, ep);
-        nd->epoch_seen = ep;
-        if (ep > s->max_epoch)
-            s->max_epoch = ep;
-        if (ep != nd->durable.epoch)
-            fail(s, "node %d runs epoch %d but its durable epoch is %d", nd->id, ep,
-                 nd->durable.epoch);
-        if (hw < nd->hw_seen)
-            fail(s, "node %d high watermark went back from %" PRId64 " to %" PRId64, nd->id,
-                 nd->hw_seen, hw);
-        nd->hw_seen = hw;
-        if (sm_raft_state(r) == SM_RAFT_LEADER) {
-            note_leader(s, ep, nd->id);
-            check_describe(s, nd);
-        }
-        if (nd->log.start_offset > 0 &&
-            (nd->log.start_snap.end_offset != nd->log.start_offset ||
-             (nd->log.start_snap.end_offset != nd->log.snap_id.end_offset &&
-              nd->log.start_snap.end_offset != nd->log.old_id.end_offset)))
-            fail(s, "node %d log starts at %" PRId64 " but no snapshot it keeps ends there",
-                 nd->id, nd->log.start_offset);
-        if (hw > sim_log_end(&nd->log))
-            fail(s, "node %d hw %" PRId64 " beyond its log end %" PRId64, nd->id, hw,
-                 sim_log_end(&nd->log));
-        for (int64_t off = nd->verified; off < hw && !s->failed; off++) {
-            const sim_batch_t *b = sim_log_batch_at(&nd->log, off, false);
-            if (!b) {
-                fail(s, "node %d has no entry at committed offset %" PRId64, nd->id, off);
-            } else if (off < s->ref_len) {
-                if (b->hash != s->ref_hash[off] || b->epoch != s->ref_epoch[off])
-                    fail(s, "node %d committed offset %" PRId64 " (epoch %d) differs from the "
-                         "cluster's (epoch %d)", nd->id, off, b->epoch, s->ref_epoch[off]);
-            } else {
-                ref_push(s, b->epoch, b->hash);
-            }
-        }
-        if (hw > nd->verified)
-            nd->verified = hw;
-    }
-    if (s->failed || s->ref_len == 0)
-        return;
-    /* The committed offset is durable on a majority of voters. */
-    int64_t last = s->ref_len - 1;
-    int32_t have = 0;
-    for (int i = 0; i < s->n_voters; i++) {
-        const sim_batch_t *b = sim_log_batch_at(&s->nodes[i].log, last, true);
-        have += b && b->hash == s->ref_hash[last];
-    }
-    if (have < majority(s))
-        fail(s, "committed offset %" PRId64 " is durable on %d voters only (majority %d)",
-             s->ref_len, have, majority(s));
-    /* Liveness probe: a proposal made after the heal is committed everywhere. */
-    if (s->healed && s->probe_offset >= 0 && s->ref_len > s->probe_offset) {
-        if (s->ref_hash[s->probe_offset] != s->probe_hash) {
-            s->probe_offset = -1; /* that proposal lost its leader; the next one counts */
-            return;
-        }
-        for (int i = 0; i < s->n; i++)
-            if (s->nodes[i].up && sm_raft_committed(s->nodes[i].r) <= s->probe_offset)
-                return;
-        s->done = true;
-    }
-}
 
 /* ------------------------------------------------------------ nodes */
 
@@ -426,17 +138,10 @@ static void node_crash(sim_t *s, node_t *nd, bool torn);
 
 static void net_send(sim_t *s, node_t *nd, const sm_raft_msg_t *m)
 {
-    if (m->kind == SM_RAFT_MSG_VOTE_RESP && m->u.vote_resp.vote_granted &&
-        !m->u.vote_resp.pre_vote) {
-        if (nd->durable.epoch != m->u.vote_resp.leader_epoch || nd->durable.voted_id != m->to)
-            fail(s, "node %d grants %d a vote in epoch %d but its durable state is epoch %d "
-                 "voted %d", nd->id, m->to, m->u.vote_resp.leader_epoch, nd->durable.epoch,
-                 nd->durable.voted_id);
-        note_vote(s, nd, m->u.vote_resp.leader_epoch, m->to);
-    }
+    sim_check_send(s, nd, m);
     int to = m->to - 1;
     if (to < 0 || to >= s->n) {
-        fail(s, "node %d sends %s to unknown node %d", nd->id, sm_raft_msg_kind_name(m->kind),
+        sim_fail(s, "node %d sends %s to unknown node %d", nd->id, sm_raft_msg_kind_name(m->kind),
              m->to);
         return;
     }
@@ -459,39 +164,6 @@ static void net_send(sim_t *s, node_t *nd, const sm_raft_msg_t *m)
     }
 }
 
-static void trace_msg(sim_t *s, const sm_raft_msg_t *m, node_t *to)
-{
-    char b[200] = "";
-    switch (m->kind) {
-    case SM_RAFT_MSG_VOTE:
-        snprintf(b, sizeof(b), "epoch %d last %d@%" PRId64 "%s", m->u.vote.candidate_epoch,
-                 m->u.vote.last_offset_epoch, m->u.vote.last_offset,
-                 m->u.vote.pre_vote ? " pre" : "");
-        break;
-    case SM_RAFT_MSG_VOTE_RESP:
-        snprintf(b, sizeof(b), "err %d epoch %d leader %d %s%s", m->u.vote_resp.error,
-                 m->u.vote_resp.leader_epoch, m->u.vote_resp.leader_id,
-                 m->u.vote_resp.vote_granted ? "granted" : "refused",
-                 m->u.vote_resp.pre_vote ? " pre" : "");
-        break;
-    case SM_RAFT_MSG_FETCH:
-        snprintf(b, sizeof(b), "epoch %d offset %" PRId64 " last epoch %d",
-                 m->u.fetch.current_leader_epoch, m->u.fetch.fetch_offset,
-                 m->u.fetch.last_fetched_epoch);
-        break;
-    case SM_RAFT_MSG_FETCH_RESP:
-        snprintf(b, sizeof(b), "err %d leader %d@%d hw %" PRId64 " bytes %zu diverging %d@%" PRId64,
-                 m->u.fetch_resp.error, m->u.fetch_resp.current_leader.leader_id,
-                 m->u.fetch_resp.current_leader.leader_epoch, m->u.fetch_resp.high_watermark,
-                 m->u.fetch_resp.records_len, m->u.fetch_resp.diverging.epoch,
-                 m->u.fetch_resp.diverging.end_offset);
-        break;
-    default: break;
-    }
-    TRACE(s, "deliver %d -> %d %s %s (to: %s epoch %d)", m->from, m->to,
-          sm_raft_msg_kind_name(m->kind), b, sm_raft_state_name(sm_raft_state(to->r)),
-          sm_raft_epoch(to->r));
-}
 
 /* The host's part after every call: save (durably), then send. */
 static void node_io(sim_t *s, node_t *nd)
@@ -504,13 +176,7 @@ static void node_io(sim_t *s, node_t *nd)
             node_crash(s, nd, s->torn);
             return;
         }
-        if (qs.epoch < nd->durable.epoch)
-            fail(s, "node %d saves epoch %d below its durable %d", nd->id, qs.epoch,
-                 nd->durable.epoch);
-        if (qs.epoch == nd->durable.epoch && nd->durable.voted_id != SM_RAFT_NO_ID &&
-            qs.voted_id != nd->durable.voted_id)
-            fail(s, "node %d changes its durable vote in epoch %d from %d to %d", nd->id,
-                 qs.epoch, nd->durable.voted_id, qs.voted_id);
+        sim_check_save(s, nd, &qs);
         nd->durable = qs;
         sm_raft_save_done(nd->r, &qs);
         if (s->crash_save_pm && rnd(&s->rng, 0, 999) < s->crash_save_pm) {
@@ -559,8 +225,8 @@ static void node_start(sim_t *s, node_t *nd)
     c.initial = nd->durable;
     sm_raft_env_t env = {.log = &sim_log_ops, .log_ctx = &nd->log, .rand = node_rand,
                          .rand_ctx = &nd->rng};
-    nd->log.on_truncate = check_truncate;
-    nd->log.on_install = check_install;
+    nd->log.on_truncate = sim_check_truncate;
+    nd->log.on_install = sim_check_install;
     nd->log.hook_ctx = nd;
     nd->r = sm_raft_new(&c, &env, s->now);
     SM_ASSERT(nd->r);
@@ -804,10 +470,13 @@ static void sim_free(sim_t *s)
     free(s->ref_hash);
 }
 
-/* Returns true if the seed passed. */
-static uint64_t total_snapshots, total_installs, total_crashes;
+/* What one run did, for the summary line and the determinism check. */
+typedef struct sim_result {
+    uint64_t events, digest, crashes, snapshots, installs;
+} sim_result_t;
 
-static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out, uint64_t *digest_out)
+/* Returns true if the seed passed. */
+static bool run_seed(uint64_t seed, bool verbose, sim_result_t *res)
 {
     sim_t *s = sm_xcalloc(1, sizeof(*s));
     s->seed = seed;
@@ -867,7 +536,7 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out, uint64_t
         case EV_DELIVER:
             if (nd->up && !s->link_down[e->msg.from - 1][e->node]) {
                 if (s->verbose)
-                    trace_msg(s, &e->msg, nd);
+                    sim_trace_msg(s, &e->msg, nd);
                 sm_raft_step(nd->r, s->now, &e->msg);
                 node_after(s, nd);
             }
@@ -877,7 +546,7 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out, uint64_t
                 nd->tick_at = NEVER;
                 if (nd->tick_now == s->now) {
                     if (++nd->ticks_same > 10000)
-                        fail(s, "node %d ticks forever at t=%" PRId64, nd->id, s->now);
+                        sim_fail(s, "node %d ticks forever at t=%" PRId64, nd->id, s->now);
                 } else {
                     nd->tick_now = s->now;
                     nd->ticks_same = 0;
@@ -912,10 +581,10 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out, uint64_t
             break;
         }
         ev_free(e);
-        check_all(s);
+        sim_check_all(s);
     }
     if (!s->failed && !s->done)
-        fail(s, "liveness: no proposal committed on every live node within %d ms of the heal "
+        sim_fail(s, "liveness: no proposal committed on every live node within %d ms of the heal "
              "(committed %" PRId64 ", max epoch %" PRId64 ", leader %d)", LIVENESS_MS,
              s->ref_len, s->max_epoch, leader_node(s) ? leader_node(s)->id : -1);
     bool ok = !s->failed;
@@ -930,11 +599,8 @@ static bool run_seed(uint64_t seed, bool verbose, uint64_t *events_out, uint64_t
                 ", %" PRId64 " snapshots made, %" PRId64 " installed\n", seed, s->events,
                 s->ref_len, s->accepted, s->crashes, s->max_epoch, s->snapshots, s->installs);
     }
-    *events_out = s->events;
-    *digest_out = s->digest ^ (uint64_t)s->ref_len;
-    total_snapshots += (uint64_t)s->snapshots;
-    total_installs += (uint64_t)s->installs;
-    total_crashes += (uint64_t)s->crashes;
+    *res = (sim_result_t){s->events, s->digest ^ (uint64_t)s->ref_len, (uint64_t)s->crashes,
+                          (uint64_t)s->snapshots, (uint64_t)s->installs};
     sim_free(s);
     free(s);
     return ok;
@@ -960,22 +626,24 @@ int main(void)
         first = env_u64("SIM_SEED_START", 1);
         count = env_u64("SIM_SEEDS", 300);
     }
-    uint64_t failed = 0, events = 0;
+    uint64_t failed = 0;
+    sim_result_t total = {0};
     for (uint64_t seed = first; seed < first + count; seed++) {
-        uint64_t ev = 0, digest = 0;
-        if (!run_seed(seed, verbose, &ev, &digest))
+        sim_result_t r;
+        if (!run_seed(seed, verbose, &r))
             failed++;
-        events += ev;
+        total.events += r.events;
+        total.crashes += r.crashes;
+        total.snapshots += r.snapshots;
+        total.installs += r.installs;
         /* Determinism: the first seeds run twice and must match event for event
          * (uninitialised memory or a dangling view shows up here first). */
         if (seed < first + 3 && !verbose) {
-            uint64_t ev2 = 0, digest2 = 0;
-            uint64_t ts = total_snapshots, ti = total_installs, tc = total_crashes;
-            run_seed(seed, false, &ev2, &digest2);
-            total_snapshots = ts, total_installs = ti, total_crashes = tc;
-            if (ev2 != ev || digest2 != digest) {
+            sim_result_t again;
+            run_seed(seed, false, &again);
+            if (again.events != r.events || again.digest != r.digest) {
                 fprintf(stderr, "sim_raft: seed %" PRIu64 " is not deterministic (%" PRIu64
-                        " then %" PRIu64 " events)\n", seed, ev, ev2);
+                        " then %" PRIu64 " events)\n", seed, r.events, again.events);
                 failed++;
             }
         }
@@ -984,7 +652,7 @@ int main(void)
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("sim_raft: %" PRIu64 " seeds from %" PRIu64 ", %" PRIu64 " failed, %" PRIu64
            " events in %.1f s (%" PRIu64 " crashes, %" PRIu64 " snapshots made, %" PRIu64
-           " installed by followers)\n", count, first, failed, events, secs, total_crashes,
-           total_snapshots, total_installs);
+           " installed by followers)\n", count, first, failed, total.events, secs, total.crashes,
+           total.snapshots, total.installs);
     return failed ? 1 : 0;
 }
