@@ -255,7 +255,7 @@ static void raft_send_vote_requests(sm_raft_t *r, bool pre_vote)
         if (v->id == r->cfg.node_id)
             continue;
         sm_raft_msg_t *m = raft_out(r, SM_RAFT_MSG_VOTE, v->id, r->round_corr);
-        m->u.vote.candidate_epoch = pre_vote ? r->epoch + 1 : r->epoch;
+        m->u.vote.candidate_epoch = r->epoch; /* a pre-vote asks for epoch + 1 */
         m->u.vote.candidate_id = r->cfg.node_id;
         m->u.vote.last_offset_epoch = r->env.log->last_epoch(r->env.log_ctx);
         m->u.vote.last_offset = r->env.log->end_offset(r->env.log_ctx);

@@ -60,14 +60,20 @@ void raft_on_vote(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m)
     int64_t my_end = r->env.log->end_offset(r->env.log_ctx);
     bool log_ok = m->u.vote.last_offset_epoch > my_last ||
                   (m->u.vote.last_offset_epoch == my_last && m->u.vote.last_offset >= my_end);
+    /* A higher epoch is news whatever the request: move to it, without a vote
+     * (KIP-996 likewise). Otherwise a node that reached an epoch the others never
+     * saw (a candidate that lost, say) could never be elected nor follow: its
+     * pre-votes would be refused by voters following a leader of a lower epoch,
+     * and it ignores that leader's lower epoch (found by sim_raft seed 25485). */
+    if (cepoch > r->epoch)
+        raft_become_unattached(r, now, cepoch, SM_RAFT_NO_ID, raft_election_timeout(r));
     if (m->u.vote.pre_vote) {
-        /* KIP-996: no state change; grant if we know no leader and the log is fine. */
+        /* Pre-vote for cepoch + 1: no vote is cast, nothing else changes; grant if
+         * we do not believe in a live leader and the log is fine. */
         bool grant = log_ok && !raft_leader_alive(r) && cand != r->cfg.node_id;
         raft_vote_reply(r, m, SM_RAFT_ERR_NONE, grant);
         return;
     }
-    if (cepoch > r->epoch)
-        raft_become_unattached(r, now, cepoch, SM_RAFT_NO_ID, raft_election_timeout(r));
     bool grant = log_ok && !raft_leader_known(r) &&
                  (r->voted_id == SM_RAFT_NO_ID || r->voted_id == cand) &&
                  r->state != SM_RAFT_CANDIDATE && r->state != SM_RAFT_RESIGNED;

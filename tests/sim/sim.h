@@ -84,6 +84,7 @@ struct sim {
     int32_t *epoch_leader;
     int32_t epoch_cap;
     int32_t *ref_epoch;
+    int32_t *ref_commit_epoch; /* epoch of the node that first saw it committed */
     uint64_t *ref_hash;
     int64_t ref_len, ref_cap;
     int propose_gap_ms;

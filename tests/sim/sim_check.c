@@ -63,28 +63,40 @@ static void note_vote(sim_t *s, node_t *nd, int32_t epoch, int32_t cand)
              cand, epoch);
 }
 
-static void ref_push(sim_t *s, int32_t epoch, uint64_t hash)
+static void ref_push(sim_t *s, int32_t epoch, uint64_t hash, int32_t commit_epoch)
 {
     if (s->ref_len == s->ref_cap) {
         s->ref_cap = s->ref_cap ? s->ref_cap * 2 : 256;
         s->ref_epoch = sm_xrealloc(s->ref_epoch, sizeof(int32_t) * (size_t)s->ref_cap);
+        s->ref_commit_epoch =
+            sm_xrealloc(s->ref_commit_epoch, sizeof(int32_t) * (size_t)s->ref_cap);
         s->ref_hash = sm_xrealloc(s->ref_hash, sizeof(uint64_t) * (size_t)s->ref_cap);
     }
+    s->ref_commit_epoch[s->ref_len] = commit_epoch;
     s->ref_epoch[s->ref_len] = epoch;
     s->ref_hash[s->ref_len++] = hash;
 }
 
-/* Truncation hook: an entry matching the committed reference must never go. */
+/* Truncation hook. A node never drops an entry below its own hw. It may drop a
+ * committed entry it has not seen committed only on the word of a stale leader
+ * (Raft allows a follower outside the committing majority that): once it is at
+ * the epoch in which the entry was committed or later, every leader it can
+ * hear holds that entry (leader completeness), so dropping it is a violation. */
 void sim_check_truncate(void *ctx, const sim_log_t *log, int64_t offset)
 {
     node_t *nd = ctx;
     sim_t *s = nd->sim;
+    int32_t ep = nd->r ? sm_raft_epoch(nd->r) : 0;
+    if (nd->r && offset < sm_raft_committed(nd->r))
+        sim_fail(s, "node %d truncates to %" PRId64 ", below its hw %" PRId64, nd->id, offset,
+                 sm_raft_committed(nd->r));
     int64_t end = SM_MIN(sim_log_end(log), s->ref_len);
     for (int64_t off = offset; off < end; off++) {
         const sim_batch_t *b = sim_log_batch_at(log, off, false);
-        if (b && b->hash == s->ref_hash[off] && b->epoch == s->ref_epoch[off]) {
-            sim_fail(s, "node %d truncates to %" PRId64 ", dropping committed offset %" PRId64,
-                 nd->id, offset, off);
+        if (b && b->hash == s->ref_hash[off] && b->epoch == s->ref_epoch[off] &&
+            ep >= s->ref_commit_epoch[off]) {
+            sim_fail(s, "node %d in epoch %d truncates to %" PRId64 ", dropping offset %" PRId64
+                     " committed in epoch %d", nd->id, ep, offset, off, s->ref_commit_epoch[off]);
             return;
         }
     }
@@ -171,7 +183,7 @@ void sim_check_all(sim_t *s)
                     sim_fail(s, "node %d committed offset %" PRId64 " (epoch %d) differs from the "
                          "cluster's (epoch %d)", nd->id, off, b->epoch, s->ref_epoch[off]);
             } else {
-                ref_push(s, b->epoch, b->hash);
+                ref_push(s, b->epoch, b->hash, ep);
             }
         }
         if (hw > nd->verified)

@@ -467,6 +467,7 @@ static void sim_free(sim_t *s)
     free(s->heap);
     free(s->epoch_leader);
     free(s->ref_epoch);
+    free(s->ref_commit_epoch);
     free(s->ref_hash);
 }
 

@@ -136,12 +136,27 @@ static void test_vote_rules(void)
     CHECK_EQ(h.out[0].u.vote_resp.error, SM_RAFT_ERR_INVALID_REQUEST);
     CHECK_EQ(sm_raft_epoch(h.r), 1);
 
-    /* Pre-vote: no state change, granted (no leader known, log fine). */
-    m = vote(3, 1, 2, 0, 0, true);
+    /* Pre-vote at our epoch: no state change, granted (no leader known, log fine). */
+    m = vote(3, 1, 1, 0, 0, true);
     h_step(&h, 16, &m);
     CHECK(h.out[0].u.vote_resp.vote_granted);
     CHECK(h.out[0].u.vote_resp.pre_vote);
     CHECK_EQ(sm_raft_epoch(h.r), 1);
+
+    /* A pre-vote from a higher epoch moves us to it (no vote), then is judged. */
+    harness_t f;
+    h_start(&f, 1, 3);
+    sm_raft_msg_t b = {.kind = SM_RAFT_MSG_BEGIN_EPOCH, .from = 2, .to = 1};
+    b.u.begin.leader_id = 2;
+    b.u.begin.leader_epoch = 4;
+    h_step(&f, 1, &b);
+    CHECK_EQ(sm_raft_state(f.r), SM_RAFT_FOLLOWER);
+    m = vote(3, 1, 6, 0, 0, true);
+    h_step(&f, 2, &m);
+    CHECK_EQ(sm_raft_epoch(f.r), 6);
+    CHECK_EQ(sm_raft_state(f.r), SM_RAFT_UNATTACHED);
+    CHECK(f.out[0].u.vote_resp.vote_granted);
+    h_free(&f);
 
     /* A candidate whose log is behind ours is refused, though the epoch moves on. */
     sm_raft_append_t a = {.epoch = 1, .count = 1, .data = "x", .len = 1,
@@ -223,7 +238,7 @@ static void test_epoch_rpcs_bad_input(void)
     CHECK_EQ(sm_raft_state(h.r), SM_RAFT_PROSPECTIVE);
     CHECK_EQ(h.n_out, 2);
     CHECK(h.out[0].u.vote.pre_vote);
-    CHECK_EQ(h.out[0].u.vote.candidate_epoch, 4);
+    CHECK_EQ(h.out[0].u.vote.candidate_epoch, 3); /* its epoch; it asks for 4 */
     CHECK_EQ(sm_raft_epoch(h.r), 3); /* pre-vote does not bump the epoch */
     h_free(&h);
 }
