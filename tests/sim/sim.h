@@ -27,6 +27,7 @@ enum {
     A_PARTITION_MINORITY,
     A_RANDOM,
     A_CRASH_LEADER_TORN,
+    A_ISOLATE_FOLLOWER,
     A_HEAL,
 };
 enum {
@@ -37,6 +38,7 @@ enum {
     SC_MAJORITY_PROGRESS,
     SC_BACK_TO_BACK,
     SC_UNSYNCED_LOSS,
+    SC_SNAPSHOT_CATCH_UP,
     SC_CHAOS,
     SC_COUNT
 };
@@ -93,6 +95,7 @@ struct sim {
     uint64_t payload_seq;
     int64_t proposals, accepted, crashes, max_epoch, snapshots, installs;
     int snapshot_gap_ms; /* 0: this seed makes no snapshots */
+    int64_t snapshot_min_new; /* offsets committed since the last snapshot to make one */
     bool failed;
     char fail[400];
     uint64_t digest; /* of every event: a replay must reproduce it exactly */

@@ -72,7 +72,8 @@ static uint64_t node_rand(void *ctx) { return splitmix((uint64_t *)ctx); }
 
 static const char *scenario_names[SC_COUNT] = {
     "initial-election", "leader-failure",     "all-killed-recover", "old-leader-partitioned",
-    "majority-progress", "back-to-back-failures", "unsynced-data-loss", "chaos"};
+    "majority-progress", "back-to-back-failures", "unsynced-data-loss", "snapshot-catch-up",
+    "chaos"};
 
 /* ------------------------------------------------------------ event queue */
 
@@ -312,6 +313,14 @@ static void fault(sim_t *s, int action)
             isolate(s, l->id - 1);
         }
         break;
+    case A_ISOLATE_FOLLOWER: {
+        int who = (int)rnd(&s->rng, 0, s->n - 1);
+        if (l && who == l->id - 1)
+            who = (who + 1) % s->n;
+        TRACE(s, "fault: isolate node %d (not the leader)", who + 1);
+        isolate(s, who);
+        break;
+    }
     case A_HEAL_NET: heal_net(s); break;
     case A_PARTITION_MINORITY: {
         int k = (s->n_voters - 1) / 2;
@@ -419,6 +428,12 @@ static void setup_scenario(sim_t *s, int64_t heal)
             at(s, t + rnd(&s->rng, 100, 1000), A_RESTART_ALL);
         }
         break;
+    case SC_SNAPSHOT_CATCH_UP: /* a laggard must load the leader's snapshot */
+        s->snapshot_gap_ms = (int)rnd(&s->rng, 100, 800);
+        s->snapshot_min_new = rnd(&s->rng, 10, 60);
+        at(s, rnd(&s->rng, 2000, 4000), A_ISOLATE_FOLLOWER);
+        at(s, rnd(&s->rng, 10000, 14000), A_HEAL_NET);
+        break;
     case SC_CHAOS:
         s->torn = rnd(&s->rng, 0, 1);
         s->crash_save_pm = (int)rnd(&s->rng, 0, 5);
@@ -483,10 +498,10 @@ static bool run_seed(uint64_t seed, bool verbose, sim_result_t *res)
     s->seed = seed;
     s->rng = seed * 0x2545F4914F6CDD1Dull + 1;
     s->verbose = verbose;
-    s->scenario = (int)SM_MIN(seed % (SC_COUNT + 2), (uint64_t)SC_CHAOS); /* 3/10 chaos */
+    s->scenario = (int)SM_MIN(seed % (SC_COUNT + 2), (uint64_t)SC_CHAOS); /* 3/11 chaos */
     s->n_voters = (int)rnd(&s->rng, 1, 5);
     if (s->scenario == SC_MAJORITY_PROGRESS || s->scenario == SC_OLD_LEADER_PARTITIONED ||
-        s->scenario == SC_BACK_TO_BACK)
+        s->scenario == SC_BACK_TO_BACK || s->scenario == SC_SNAPSHOT_CATCH_UP)
         s->n_voters = (int)rnd(&s->rng, 3, 5);
     if (s->scenario == SC_CHAOS)
         s->n_voters = (int)rnd(&s->rng, 2, 5);
@@ -499,6 +514,7 @@ static bool run_seed(uint64_t seed, bool verbose, sim_result_t *res)
     s->probe_offset = -1;
     s->propose_gap_ms = (int)rnd(&s->rng, 10, 300);
     s->snapshot_gap_ms = rnd(&s->rng, 0, 1) ? (int)rnd(&s->rng, 200, 5000) : 0;
+    s->snapshot_min_new = rnd(&s->rng, 30, 300);
     int64_t heal = s->scenario == SC_CHAOS ? rnd(&s->rng, 60000, 240000)
                                            : rnd(&s->rng, 15000, 25000);
     s->end_ms = heal + LIVENESS_MS;
@@ -565,8 +581,11 @@ static bool run_seed(uint64_t seed, bool verbose, sim_result_t *res)
                 fault(s, e->arg);
             break;
         case EV_SNAPSHOT:
-            if (nd->up) {
-                /* The host snapshots its committed state and moves its log start. */
+            if (nd->up && sm_raft_committed(nd->r) - SM_MAX(nd->log.snap_id.end_offset, 0) >=
+                              s->snapshot_min_new) {
+                /* The host snapshots its committed state once enough is new (like
+                 * metadata.log.max.record.bytes.between.snapshots) and moves its log
+                 * start to the previous snapshot. */
                 int64_t end = sim_log_snapshot_create(&nd->log, sm_raft_committed(nd->r));
                 if (end >= 0) {
                     s->snapshots++;
