@@ -401,7 +401,9 @@ sm_raft_t *sm_raft_new(const sm_raft_config_t *c, const sm_raft_env_t *env, int6
 {
     if (c->n_voters < 1 || c->n_voters > SM_RAFT_MAX_VOTERS || c->node_id < 0 ||
         c->election_timeout_ms < 1 || c->fetch_timeout_ms < 1 || c->request_timeout_ms < 1 ||
-        c->append_linger_ms < 0 || c->fetch_max_bytes < 1 || c->initial.epoch < 0 || !env ||
+        c->append_linger_ms < 0 || c->fetch_max_bytes < 1 || c->election_backoff_max_ms < 0 ||
+        c->retry_backoff_ms < 0 || c->fetch_max_wait_ms < 0 || c->initial.epoch < 0 ||
+        c->initial.epoch >= INT32_MAX - 1 || !env ||
         !env->log || !env->rand ||
         (env->log->snapshot_latest && (!env->log->snapshot_read || !env->log->snapshot_write ||
                                        !env->log->snapshot_install))) {
