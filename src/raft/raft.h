@@ -16,8 +16,8 @@
  * Messages are structs mirroring Kafka's RPC fields (Vote incl. PreVote from
  * KIP-996, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot and their
  * responses); the wire adapter (src/broker, later) maps them to the generated
- * codecs. Record bytes in a FetchResponse are a borrowed view into the log,
- * valid until the next call into this object.
+ * codecs. Record bytes in a FetchResponse and chunks in a FetchSnapshotResponse
+ * are borrowed views into the log, valid until the next call into this object.
  *
  * Threading: one object is owned by one thread (the controller's loop); it has
  * no globals, so a simulator runs many in one process.
@@ -266,9 +266,11 @@ typedef struct sm_raft sm_raft_t;
 
 /* ---------------------------------------------------------------- API */
 
-/* A node starts from its durable quorum state and log. Voters come back as
- * Follower (leader known), Unattached (voted or not) or Resigned-free Unattached;
- * a node not in voters is an observer. Returns NULL on a bad config (logged). */
+/* A node starts from its durable quorum state (config->initial) and its log: as
+ * Follower if the durable leader is another voter, Resigned if it led that epoch
+ * itself, Unattached otherwise (keeping its durable vote). A node not in voters
+ * is an observer. Returns NULL on a bad config (logged). The env is copied; the
+ * log and RNG contexts it points to must outlive the object. */
 sm_raft_t *sm_raft_new(const sm_raft_config_t *config, const sm_raft_env_t *env, int64_t now_ms);
 void sm_raft_free(sm_raft_t *r);
 
@@ -299,7 +301,9 @@ bool sm_raft_is_voter(const sm_raft_t *r);
 /* Host I/O after every call: the save first, then the outbox. */
 bool sm_raft_save_pending(const sm_raft_t *r, sm_raft_quorum_state_t *out);
 void sm_raft_save_done(sm_raft_t *r, const sm_raft_quorum_state_t *saved);
-/* Next message to send, or false. NULL-safe views stay valid until the next call. */
+/* Next message to send, or false (nothing left, or a save is pending). Byte views
+ * in the message (records, snapshot chunks) stay valid until the next call into
+ * this object or its log. */
 bool sm_raft_outbox_next(sm_raft_t *r, sm_raft_msg_t *out);
 
 /* DescribeQuorum (KIP-836 timestamps). */
