@@ -4,7 +4,7 @@
  *
  * The object never does I/O and never reads a clock: the host passes the time
  * (ms) into every call, gives it a log (sm_raft_log_t vtable), an RNG and a
- * listener, and after every call it
+ * listener, and after every call (sm_raft_new included) it
  *   1. performs the pending quorum-state save, if any (sm_raft_save_pending /
  *      sm_raft_save_done), durably (write tmp, fsync, rename), and only then
  *   2. drains the outbox (sm_raft_outbox_next) and sends the messages.
