@@ -167,8 +167,7 @@ void sim_check_all(sim_t *s)
         }
         if (nd->log.start_offset > 0 &&
             (nd->log.start_snap.end_offset != nd->log.start_offset ||
-             (nd->log.start_snap.end_offset != nd->log.snap_id.end_offset &&
-              nd->log.start_snap.end_offset != nd->log.old_id.end_offset)))
+             !sim_log_has_snapshot(&nd->log, nd->log.start_snap)))
             sim_fail(s, "node %d log starts at %" PRId64 " but no snapshot it keeps ends there",
                  nd->id, nd->log.start_offset);
         if (hw > sim_log_end(&nd->log))

@@ -41,7 +41,7 @@ static uint64_t batch_sum(const sim_hdr_t *h, const uint8_t *data)
 void sim_log_init(sim_log_t *l)
 {
     memset(l, 0, sizeof(*l));
-    l->snap_id = l->pend_id = l->old_id = l->start_snap = (sm_raft_offset_epoch_t){-1, -1};
+    l->snap_id = l->pend_id = l->start_snap = (sm_raft_offset_epoch_t){-1, -1};
 }
 
 void sim_log_free(sim_log_t *l)
@@ -49,7 +49,8 @@ void sim_log_free(sim_log_t *l)
     free(l->buf);
     free(l->b);
     free(l->snap);
-    free(l->old);
+    for (int32_t i = 0; i < l->n_older; i++)
+        free(l->older[i].bytes);
     free(l->pend);
     memset(l, 0, sizeof(*l));
 }
@@ -277,14 +278,22 @@ int64_t sim_log_snapshot_create(sim_log_t *l, int64_t end_offset)
         sim_snap_rec_t rec = {l->b[i].base, l->b[i].count, l->b[i].epoch, l->b[i].hash};
         memcpy(p + 8 + (size_t)i * sizeof(rec), &rec, sizeof(rec));
     }
-    free(l->old);
-    l->old = l->snap;
-    l->old_len = l->snap_len;
-    l->old_id = l->snap_id;
+    if (l->snap_id.epoch >= 0 && l->retain > 0) {
+        if (l->n_older == SM_MIN(l->retain, SIM_LOG_MAX_RETAIN)) { /* drop the oldest */
+            free(l->older[0].bytes);
+            memmove(&l->older[0], &l->older[1], sizeof(l->older[0]) * (size_t)(l->n_older - 1));
+            l->n_older--;
+        }
+        l->older[l->n_older++] = (struct sim_snap){l->snap_id, l->snap, l->snap_len};
+    } else {
+        free(l->snap);
+    }
     l->snap = p;
     l->snap_len = len;
     l->snap_id = (sm_raft_offset_epoch_t){l->b[k - 1].epoch, l->b[k - 1].base + l->b[k - 1].count};
-    sm_raft_offset_epoch_t to = l->retain_previous ? l->old_id : l->snap_id;
+    sm_raft_offset_epoch_t to = l->n_older ? l->older[0].id : l->snap_id;
+    if (l->retain > 0 && !l->n_older)
+        to = (sm_raft_offset_epoch_t){-1, -1}; /* the first snapshot: keep the whole log */
     if (to.epoch >= 0 && to.end_offset > l->start_offset) {
         int32_t i = find(l, to.end_offset);
         l->start_idx = i < 0 ? l->n : i;
@@ -294,6 +303,18 @@ int64_t sim_log_snapshot_create(sim_log_t *l, int64_t end_offset)
     }
     return l->snap_id.end_offset;
 }
+bool sim_log_has_snapshot(const sim_log_t *l, sm_raft_offset_epoch_t id)
+{
+    if (id.epoch < 0)
+        return false;
+    if (id.epoch == l->snap_id.epoch && id.end_offset == l->snap_id.end_offset)
+        return true;
+    for (int32_t i = 0; i < l->n_older; i++)
+        if (id.epoch == l->older[i].id.epoch && id.end_offset == l->older[i].id.end_offset)
+            return true;
+    return false;
+}
+
 static sm_raft_offset_epoch_t op_snap_latest(void *ctx) { return ((sim_log_t *)ctx)->snap_id; }
 
 static sm_err_t op_snap_read(void *ctx, sm_raft_offset_epoch_t id, int64_t pos, size_t max,
@@ -305,11 +326,14 @@ static sm_err_t op_snap_read(void *ctx, sm_raft_offset_epoch_t id, int64_t pos, 
     if (l->snap_id.epoch >= 0 && id.epoch == l->snap_id.epoch &&
         id.end_offset == l->snap_id.end_offset) {
         p = l->snap, n = l->snap_len;
-    } else if (l->old_id.epoch >= 0 && id.epoch == l->old_id.epoch &&
-               id.end_offset == l->old_id.end_offset) {
-        p = l->old, n = l->old_len;
     } else {
-        return SM_ERR_NOT_FOUND;
+        int32_t i = 0;
+        while (i < l->n_older && (l->older[i].id.epoch != id.epoch ||
+                                  l->older[i].id.end_offset != id.end_offset))
+            i++;
+        if (i == l->n_older)
+            return SM_ERR_NOT_FOUND;
+        p = l->older[i].bytes, n = l->older[i].len;
     }
     if (pos < 0 || (size_t)pos > n)
         return SM_ERR_RANGE;
@@ -372,10 +396,9 @@ static sm_err_t op_snap_install(void *ctx, sm_raft_offset_epoch_t id)
     l->n_durable = l->start_idx = l->n;
     l->start_offset = id.end_offset;
     free(l->snap);
-    free(l->old);
-    l->old = NULL;
-    l->old_len = 0;
-    l->old_id = (sm_raft_offset_epoch_t){-1, -1};
+    for (int32_t i = 0; i < l->n_older; i++)
+        free(l->older[i].bytes);
+    l->n_older = 0;
     l->snap = l->pend;
     l->snap_len = l->pend_len;
     l->snap_id = id;

@@ -23,6 +23,8 @@ typedef struct sim_batch {
     uint64_t hash;   /* identity of the batch, for the checkers */
 } sim_batch_t;
 
+#define SIM_LOG_MAX_RETAIN 4
+
 typedef struct sim_log sim_log_t;
 /* Called before a truncation so the simulator can check it (never below a
  * committed entry). */
@@ -42,14 +44,17 @@ struct sim_log {
     sm_raft_offset_epoch_t snap_id; /* the latest snapshot; epoch -1: none */
     uint8_t *snap;
     size_t snap_len;
-    /* Retention: the previous snapshot stays readable and the log start only
-     * moves to it, so a follower that lags by less than one snapshot catches up
-     * from the log, and a snapshot transfer survives the next snapshot. */
-    sm_raft_offset_epoch_t old_id;
-    uint8_t *old;
-    size_t old_len;
+    /* Retention: up to `retain` older snapshots stay readable (oldest first) and
+     * the log start only moves to the oldest of them, so a follower that lags by
+     * less than that catches up from the log, and a snapshot transfer survives
+     * the next few snapshots. retain 0: the log start moves to each snapshot. */
+    int32_t retain, n_older;
+    struct sim_snap {
+        sm_raft_offset_epoch_t id;
+        uint8_t *bytes;
+        size_t len;
+    } older[SIM_LOG_MAX_RETAIN];
     sm_raft_offset_epoch_t start_snap; /* the snapshot the log start sits at */
-    bool retain_previous; /* false: the log start moves to each new snapshot */
     sm_raft_offset_epoch_t pend_id; /* snapshot being fetched (.part) */
     uint8_t *pend;
     size_t pend_len, pend_cap;
@@ -69,8 +74,10 @@ int64_t sim_log_end(const sim_log_t *l);
 int64_t sim_log_durable_end(const sim_log_t *l);
 /* Host: snapshot the committed state up to end_offset (rounded down to a batch
  * boundary, and to the durable end) and move the log start to it, or with
- * retain_previous to the previous snapshot. Returns the snapshot's end offset,
+ * retain > 0 to the oldest retained snapshot. Returns the snapshot's end offset,
  * or -1 if there is nothing newer than the latest snapshot. */
+/* True if a snapshot with this id is kept (the latest or a retained one). */
+bool sim_log_has_snapshot(const sim_log_t *l, sm_raft_offset_epoch_t id);
 int64_t sim_log_snapshot_create(sim_log_t *l, int64_t end_offset);
 /* The batch holding offset, or NULL; durable_only: only a durable batch. */
 const sim_batch_t *sim_log_batch_at(const sim_log_t *l, int64_t offset, bool durable_only);

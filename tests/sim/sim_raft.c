@@ -514,7 +514,7 @@ static bool run_seed(uint64_t seed, bool verbose, sim_result_t *res)
     s->probe_offset = -1;
     s->propose_gap_ms = (int)rnd(&s->rng, 10, 300);
     s->snapshot_gap_ms = rnd(&s->rng, 0, 1) ? (int)rnd(&s->rng, 200, 5000) : 0;
-    s->snapshot_min_new = rnd(&s->rng, 30, 300);
+    s->snapshot_min_new = rnd(&s->rng, 50, 500);
     int64_t heal = s->scenario == SC_CHAOS ? rnd(&s->rng, 60000, 240000)
                                            : rnd(&s->rng, 15000, 25000);
     s->end_ms = heal + LIVENESS_MS;
@@ -528,7 +528,7 @@ static bool run_seed(uint64_t seed, bool verbose, sim_result_t *res)
         nd->voter = i < s->n_voters;
         nd->rng = splitmix(&s->rng);
         sim_log_init(&nd->log);
-        nd->log.retain_previous = true;
+        nd->log.retain = 3;
         nd->durable = (sm_raft_quorum_state_t){0, SM_RAFT_NO_ID, SM_RAFT_NO_ID};
     }
     for (int i = 0; i < s->n; i++)
@@ -585,7 +585,7 @@ static bool run_seed(uint64_t seed, bool verbose, sim_result_t *res)
                               s->snapshot_min_new) {
                 /* The host snapshots its committed state once enough is new (like
                  * metadata.log.max.record.bytes.between.snapshots) and moves its log
-                 * start to the previous snapshot. */
+                 * start to the oldest snapshot it retains. */
                 int64_t end = sim_log_snapshot_create(&nd->log, sm_raft_committed(nd->r));
                 if (end >= 0) {
                     s->snapshots++;
