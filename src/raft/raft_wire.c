@@ -10,6 +10,9 @@
 #define KERR_UNKNOWN_TOPIC_OR_PARTITION 3
 #define KERR_INCONSISTENT_CLUSTER_ID 104
 
+/* Kafka's fixed id of the metadata topic: Uuid(0, 1). */
+static const sm_uuid_t META_TOPIC_ID = {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
+
 static bool one_meta_partition(sm_str_t topic, int32_t nparts, int32_t index)
 {
     return sm_str_eq(topic, SM_RAFT_TOPIC) && nparts == 1 && index == 0;
@@ -101,6 +104,36 @@ sm_err_t sm_raft_wire_encode_request(const sm_raft_msg_t *m, const char *cluster
         r.topics_count = 1;
         sm_end_quorum_epoch_request_encode(w, version, &r);
         *api_key = SM_API_END_QUORUM_EPOCH;
+        return SM_OK;
+    }
+    case SM_RAFT_MSG_FETCH: {
+        if (version < 12 || version > 17)
+            return SM_ERR_UNSUPPORTED; /* the quorum needs LastFetchedEpoch */
+        sm_fetch_request_fetch_partition_t p;
+        sm_fetch_request_fetch_partition_init(&p);
+        p.partition = 0;
+        p.current_leader_epoch = m->u.fetch.current_leader_epoch;
+        p.fetch_offset = m->u.fetch.fetch_offset;
+        p.last_fetched_epoch = m->u.fetch.last_fetched_epoch;
+        p.partition_max_bytes = m->u.fetch.max_bytes;
+        sm_fetch_request_fetch_topic_t t;
+        sm_fetch_request_fetch_topic_init(&t);
+        t.topic = sm_str(SM_RAFT_TOPIC);
+        t.topic_id = META_TOPIC_ID;
+        t.partitions = &p;
+        t.partitions_count = 1;
+        sm_fetch_request_t r;
+        sm_fetch_request_init(&r);
+        r.cluster_id = cid;
+        r.replica_id = m->u.fetch.replica_id;
+        r.replica_state.replica_id = m->u.fetch.replica_id;
+        r.max_wait_ms = SM_RAFT_FETCH_MAX_WAIT_MS;
+        r.min_bytes = 0;
+        r.max_bytes = m->u.fetch.max_bytes;
+        r.topics = &t;
+        r.topics_count = 1;
+        sm_fetch_request_encode(w, version, &r);
+        *api_key = SM_API_FETCH;
         return SM_OK;
     }
     default:
@@ -198,6 +231,34 @@ sm_err_t sm_raft_wire_decode_request(int16_t api_key, int16_t version, sm_rd_t *
                                                    : p->preferred_successors[i];
         return SM_OK;
     }
+    case SM_API_FETCH: {
+        sm_fetch_request_t r;
+        sm_fetch_request_init(&r);
+        if (version < 12)
+            REFUSE(KERR_INVALID_REQUEST); /* the quorum needs LastFetchedEpoch */
+        if (sm_fetch_request_decode(body, a, version, &r) != SM_OK || body->err)
+            return SM_ERR_PARSE;
+        if (!cluster_ok(r.cluster_id, cluster_id))
+            REFUSE(KERR_INCONSISTENT_CLUSTER_ID);
+        bool ours = r.topics_count == 1 && r.topics[0].partitions_count == 1 &&
+                    r.topics[0].partitions[0].partition == 0 &&
+                    (version >= 13 ? memcmp(r.topics[0].topic_id.b, META_TOPIC_ID.b, 16) == 0
+                                   : sm_str_eq(r.topics[0].topic, SM_RAFT_TOPIC));
+        if (!ours)
+            REFUSE(KERR_UNKNOWN_TOPIC_OR_PARTITION);
+        const sm_fetch_request_fetch_partition_t *p = &r.topics[0].partitions[0];
+        int32_t replica = version >= 15 ? r.replica_state.replica_id : r.replica_id;
+        if (replica < 0 || p->fetch_offset < 0 || p->partition_max_bytes < 0)
+            REFUSE(KERR_INVALID_REQUEST); /* a consumer, or nonsense offsets */
+        out->kind = SM_RAFT_MSG_FETCH;
+        out->from = replica;
+        out->u.fetch.replica_id = replica;
+        out->u.fetch.current_leader_epoch = p->current_leader_epoch;
+        out->u.fetch.fetch_offset = p->fetch_offset;
+        out->u.fetch.last_fetched_epoch = p->last_fetched_epoch;
+        out->u.fetch.max_bytes = p->partition_max_bytes;
+        return SM_OK;
+    }
     default:
         REFUSE(KERR_INVALID_REQUEST);
     }
@@ -248,6 +309,39 @@ sm_err_t sm_raft_wire_encode_response(const sm_raft_msg_t *m, int16_t version, s
         FILL_RESPONSE(sm_end_quorum_epoch_response, r, p, t, m->u.epoch_resp.error,
                       m->u.epoch_resp.leader_id, m->u.epoch_resp.leader_epoch);
         sm_end_quorum_epoch_response_encode(w, version, &r);
+        return SM_OK;
+    }
+    case SM_RAFT_MSG_FETCH_RESP: {
+        if (version < 12 || version > 17)
+            return SM_ERR_UNSUPPORTED;
+        sm_fetch_response_partition_data_t p;
+        sm_fetch_response_partition_data_init(&p);
+        p.partition_index = 0;
+        p.error_code = m->u.fetch_resp.error;
+        p.high_watermark = m->u.fetch_resp.high_watermark;
+        p.log_start_offset = m->u.fetch_resp.log_start_offset;
+        p.diverging_epoch.epoch = m->u.fetch_resp.diverging.epoch;
+        p.diverging_epoch.end_offset = m->u.fetch_resp.diverging.end_offset;
+        p.current_leader.leader_id = m->u.fetch_resp.current_leader.leader_id;
+        p.current_leader.leader_epoch = m->u.fetch_resp.current_leader.leader_epoch;
+        p.snapshot_id.epoch = m->u.fetch_resp.snapshot_id.epoch;
+        p.snapshot_id.end_offset = m->u.fetch_resp.snapshot_id.end_offset;
+        p.aborted_transactions_count = -1;
+        p.records.ptr = m->u.fetch_resp.records;
+        p.records.len = (int32_t)m->u.fetch_resp.records_len;
+        p.records.fd = -1;
+        p.records.ref = NULL;
+        sm_fetch_response_fetchable_topic_response_t t;
+        sm_fetch_response_fetchable_topic_response_init(&t);
+        t.topic = sm_str(SM_RAFT_TOPIC);
+        t.topic_id = META_TOPIC_ID;
+        t.partitions = &p;
+        t.partitions_count = 1;
+        sm_fetch_response_t r;
+        sm_fetch_response_init(&r);
+        r.responses = &t;
+        r.responses_count = 1;
+        sm_fetch_response_encode(w, version, &r);
         return SM_OK;
     }
     default:
@@ -324,6 +418,36 @@ sm_err_t sm_raft_wire_decode_response(const sm_raft_msg_t *req, int16_t version,
         out->u.epoch_resp.error = top ? top : perr;
         out->u.epoch_resp.leader_id = lid;
         out->u.epoch_resp.leader_epoch = lep;
+        return SM_OK;
+    }
+    case SM_RAFT_MSG_FETCH: {
+        sm_fetch_response_t r;
+        sm_fetch_response_init(&r);
+        if (version < 12 || sm_fetch_response_decode(body, a, version, &r) != SM_OK || body->err)
+            return SM_ERR_PARSE;
+        out->kind = SM_RAFT_MSG_FETCH_RESP;
+        out->u.fetch_resp.high_watermark = -1;
+        out->u.fetch_resp.diverging = out->u.fetch_resp.snapshot_id = (sm_raft_offset_epoch_t){-1, -1};
+        out->u.fetch_resp.current_leader = (sm_raft_leader_ref_t){SM_RAFT_NO_ID, -1};
+        if (r.error_code) {
+            out->u.fetch_resp.error = r.error_code;
+            return SM_OK;
+        }
+        if (r.responses_count != 1 || r.responses[0].partitions_count != 1 ||
+            r.responses[0].partitions[0].partition_index != 0)
+            return SM_ERR_PARSE;
+        const sm_fetch_response_partition_data_t *p = &r.responses[0].partitions[0];
+        out->u.fetch_resp.error = p->error_code;
+        out->u.fetch_resp.high_watermark = p->high_watermark;
+        out->u.fetch_resp.log_start_offset = p->log_start_offset;
+        out->u.fetch_resp.diverging =
+            (sm_raft_offset_epoch_t){p->diverging_epoch.epoch, p->diverging_epoch.end_offset};
+        out->u.fetch_resp.snapshot_id =
+            (sm_raft_offset_epoch_t){p->snapshot_id.epoch, p->snapshot_id.end_offset};
+        out->u.fetch_resp.current_leader = (sm_raft_leader_ref_t){p->current_leader.leader_id,
+                                                                  p->current_leader.leader_epoch};
+        out->u.fetch_resp.records = p->records.len > 0 ? p->records.ptr : NULL;
+        out->u.fetch_resp.records_len = p->records.len > 0 ? (size_t)p->records.len : 0;
         return SM_OK;
     }
     default:

@@ -8,8 +8,12 @@
  * (never an assert: a peer may be hostile). The sender's id travels in the
  * body (ReplicaId / LeaderId); the receiver's in VoterId from v1. Responses
  * carry no ids of the request, so decoding one takes the request it answers.
- * Fetch and FetchSnapshot for the metadata partition come with the wiring of
- * the quorum into the controller.
+ * Fetch (v12-17: LastFetchedEpoch, DivergingEpoch, CurrentLeader, SnapshotId)
+ * of the metadata partition is mapped too; its records are a borrowed view
+ * (into the sender's buffer when encoding, into the received body when
+ * decoding). The metadata topic has Kafka's fixed topic id
+ * AAAAAAAAAAAAAAAAAAAAAQ (Uuid 0/1). FetchSnapshot comes with snapshots on
+ * disk.
  *
  * Pure functions: no I/O; any thread.
  */
@@ -21,8 +25,9 @@
 #include "raft.h"
 
 #define SM_RAFT_TOPIC "__cluster_metadata"
+#define SM_RAFT_FETCH_MAX_WAIT_MS 500 /* MaxWaitMs of a quorum fetch */
 
-/* Encode request m (VOTE, BEGIN_EPOCH or END_EPOCH) at version into w;
+/* Encode request m (VOTE, BEGIN_EPOCH, END_EPOCH or FETCH) at version into w;
  * *api_key gets its key. SM_ERR_UNSUPPORTED when the version cannot carry
  * it (a pre-vote below Vote v2), SM_ERR_INVALID for another kind. */
 sm_err_t sm_raft_wire_encode_request(const sm_raft_msg_t *m, const char *cluster_id,

@@ -202,8 +202,93 @@ static void test_foreign_partitions(void)
     sm_wbuf_free(&w);
 }
 
+static void test_fetch(void)
+{
+    sm_raft_msg_t f = {.kind = SM_RAFT_MSG_FETCH, .from = 4, .to = 1};
+    f.u.fetch.replica_id = 4;
+    f.u.fetch.current_leader_epoch = 9;
+    f.u.fetch.fetch_offset = 777;
+    f.u.fetch.last_fetched_epoch = 8;
+    f.u.fetch.max_bytes = 1 << 20;
+    for (int16_t v = 12; v <= 17; v++) {
+        sm_raft_msg_t out;
+        int16_t kerr;
+        CHECK_EQ(roundtrip_req(&f, v, "CID", "CID", 1, &out, &kerr), SM_OK);
+        CHECK(out.kind == SM_RAFT_MSG_FETCH && out.from == 4 && out.u.fetch.replica_id == 4);
+        CHECK(out.u.fetch.current_leader_epoch == 9 && out.u.fetch.fetch_offset == 777);
+        CHECK(out.u.fetch.last_fetched_epoch == 8 && out.u.fetch.max_bytes == (1 << 20));
+        /* the response carries records and the raft fields */
+        const uint8_t recs[] = "0123456789abcdef";
+        sm_raft_msg_t resp = {.kind = SM_RAFT_MSG_FETCH_RESP, .from = 1, .to = 4};
+        resp.u.fetch_resp.high_watermark = 790;
+        resp.u.fetch_resp.log_start_offset = 100;
+        resp.u.fetch_resp.diverging = (sm_raft_offset_epoch_t){7, 760};
+        resp.u.fetch_resp.snapshot_id = (sm_raft_offset_epoch_t){-1, -1};
+        resp.u.fetch_resp.current_leader = (sm_raft_leader_ref_t){1, 9};
+        resp.u.fetch_resp.records = recs;
+        resp.u.fetch_resp.records_len = 16;
+        sm_wbuf_t w;
+        sm_wbuf_init(&w);
+        CHECK_EQ(sm_raft_wire_encode_response(&resp, v, &w), SM_OK);
+        sm_arena_t a;
+        sm_arena_init(&a);
+        sm_rd_t r;
+        sm_rd_init(&r, w.mem, w.len);
+        sm_raft_msg_t got;
+        CHECK_EQ(sm_raft_wire_decode_response(&f, v, &r, &a, &got), SM_OK);
+        CHECK(got.kind == SM_RAFT_MSG_FETCH_RESP && got.from == 1 && got.to == 4);
+        CHECK(got.u.fetch_resp.high_watermark == 790 && got.u.fetch_resp.log_start_offset == 100);
+        CHECK(got.u.fetch_resp.diverging.epoch == 7 && got.u.fetch_resp.diverging.end_offset == 760);
+        CHECK(got.u.fetch_resp.snapshot_id.epoch == -1);
+        CHECK(got.u.fetch_resp.current_leader.leader_id == 1 &&
+              got.u.fetch_resp.current_leader.leader_epoch == 9);
+        CHECK(got.u.fetch_resp.records_len == 16 &&
+              memcmp(got.u.fetch_resp.records, recs, 16) == 0);
+        sm_arena_free(&a);
+        sm_wbuf_free(&w);
+    }
+    /* too old a version to carry LastFetchedEpoch; a consumer's fetch */
+    sm_raft_msg_t out;
+    int16_t kerr;
+    CHECK_EQ(roundtrip_req(&f, 11, "CID", "CID", 1, &out, &kerr), SM_ERR_UNSUPPORTED);
+    f.u.fetch.replica_id = -1;
+    CHECK_EQ(roundtrip_req(&f, 13, "CID", "CID", 1, &out, &kerr), SM_ERR_INVALID);
+    CHECK_EQ(kerr, 42);
+    /* a fetch of an ordinary topic reaching the quorum */
+    sm_fetch_request_fetch_partition_t p;
+    sm_fetch_request_fetch_partition_init(&p);
+    sm_fetch_request_fetch_topic_t t;
+    sm_fetch_request_fetch_topic_init(&t);
+    t.topic = sm_str("orders");
+    t.topic_id.b[0] = 9;
+    t.partitions = &p;
+    t.partitions_count = 1;
+    sm_fetch_request_t req;
+    sm_fetch_request_init(&req);
+    req.replica_id = 4;
+    req.replica_state.replica_id = 4;
+    req.topics = &t;
+    req.topics_count = 1;
+    for (int16_t v = 12; v <= 17; v++) {
+        sm_wbuf_t w;
+        sm_wbuf_init(&w);
+        sm_fetch_request_encode(&w, v, &req);
+        sm_arena_t a;
+        sm_arena_init(&a);
+        sm_rd_t r;
+        sm_rd_init(&r, w.mem, w.len);
+        kerr = 0;
+        CHECK_EQ(sm_raft_wire_decode_request(SM_API_FETCH, v, &r, &a, 1, NULL, &out, &kerr),
+                 SM_ERR_INVALID);
+        CHECK_EQ(kerr, 3);
+        sm_arena_free(&a);
+        sm_wbuf_free(&w);
+    }
+}
+
 int main(void)
 {
+    RUN(test_fetch);
     RUN(test_vote);
     RUN(test_begin_and_end);
     RUN(test_foreign_partitions);
