@@ -147,6 +147,21 @@ sm_err_t sm_raft_wire_encode_request(const sm_raft_msg_t *m, const char *cluster
         return SM_ERR_INVALID;                                                                     \
     } while (0)
 
+/* The request's cluster id is ours (or absent) and it names exactly
+ * __cluster_metadata-0 (Vote, BeginQuorumEpoch, EndQuorumEpoch share the
+ * shape); otherwise answer with the Kafka code. */
+#define CHECK_CLUSTER_AND_PARTITION(r)                                                             \
+    do {                                                                                           \
+        if (!cluster_ok((r).cluster_id, cluster_id))                                               \
+            REFUSE(KERR_INCONSISTENT_CLUSTER_ID);                                                  \
+        if ((r).topics_count != 1 ||                                                               \
+            !one_meta_partition((r).topics[0].topic_name, (r).topics[0].partitions_count,          \
+                                (r).topics[0].partitions_count == 1                                \
+                                    ? (r).topics[0].partitions[0].partition_index                  \
+                                    : -1))                                                         \
+            REFUSE(KERR_UNKNOWN_TOPIC_OR_PARTITION);                                               \
+    } while (0)
+
 sm_err_t sm_raft_wire_decode_request(int16_t api_key, int16_t version, sm_rd_t *body,
                                      sm_arena_t *a, int32_t self_id, const char *cluster_id,
                                      sm_raft_msg_t *out, int16_t *kerr)
@@ -160,14 +175,7 @@ sm_err_t sm_raft_wire_decode_request(int16_t api_key, int16_t version, sm_rd_t *
         sm_vote_request_init(&r);
         if (sm_vote_request_decode(body, a, version, &r) != SM_OK || body->err)
             return SM_ERR_PARSE;
-        if (!cluster_ok(r.cluster_id, cluster_id))
-            REFUSE(KERR_INCONSISTENT_CLUSTER_ID);
-        if (r.topics_count != 1 ||
-            !one_meta_partition(r.topics[0].topic_name, r.topics[0].partitions_count,
-                                r.topics[0].partitions_count == 1
-                                    ? r.topics[0].partitions[0].partition_index
-                                    : -1))
-            REFUSE(KERR_UNKNOWN_TOPIC_OR_PARTITION);
+        CHECK_CLUSTER_AND_PARTITION(r);
         if (version >= 1 && r.voter_id >= 0 && r.voter_id != self_id)
             REFUSE(KERR_INVALID_REQUEST); /* meant for another voter */
         const sm_vote_request_partition_data_t *p = &r.topics[0].partitions[0];
@@ -185,14 +193,7 @@ sm_err_t sm_raft_wire_decode_request(int16_t api_key, int16_t version, sm_rd_t *
         sm_begin_quorum_epoch_request_init(&r);
         if (sm_begin_quorum_epoch_request_decode(body, a, version, &r) != SM_OK || body->err)
             return SM_ERR_PARSE;
-        if (!cluster_ok(r.cluster_id, cluster_id))
-            REFUSE(KERR_INCONSISTENT_CLUSTER_ID);
-        if (r.topics_count != 1 ||
-            !one_meta_partition(r.topics[0].topic_name, r.topics[0].partitions_count,
-                                r.topics[0].partitions_count == 1
-                                    ? r.topics[0].partitions[0].partition_index
-                                    : -1))
-            REFUSE(KERR_UNKNOWN_TOPIC_OR_PARTITION);
+        CHECK_CLUSTER_AND_PARTITION(r);
         if (version >= 1 && r.voter_id >= 0 && r.voter_id != self_id)
             REFUSE(KERR_INVALID_REQUEST);
         const sm_begin_quorum_epoch_request_partition_data_t *p = &r.topics[0].partitions[0];
@@ -207,14 +208,7 @@ sm_err_t sm_raft_wire_decode_request(int16_t api_key, int16_t version, sm_rd_t *
         sm_end_quorum_epoch_request_init(&r);
         if (sm_end_quorum_epoch_request_decode(body, a, version, &r) != SM_OK || body->err)
             return SM_ERR_PARSE;
-        if (!cluster_ok(r.cluster_id, cluster_id))
-            REFUSE(KERR_INCONSISTENT_CLUSTER_ID);
-        if (r.topics_count != 1 ||
-            !one_meta_partition(r.topics[0].topic_name, r.topics[0].partitions_count,
-                                r.topics[0].partitions_count == 1
-                                    ? r.topics[0].partitions[0].partition_index
-                                    : -1))
-            REFUSE(KERR_UNKNOWN_TOPIC_OR_PARTITION);
+        CHECK_CLUSTER_AND_PARTITION(r);
         const sm_end_quorum_epoch_request_partition_data_t *p = &r.topics[0].partitions[0];
         int n = version >= 1 ? p->preferred_candidates_count : p->preferred_successors_count;
         if (n < 0)
