@@ -449,6 +449,11 @@ sm_raft_t *sm_raft_new(const sm_raft_config_t *c, const sm_raft_env_t *env, int6
         r->leader_id = SM_RAFT_NO_ID;
         raft_become_unattached(r, now_ms, r->epoch, SM_RAFT_NO_ID, raft_election_timeout(r));
     }
+    if (r->voter && r->n_voters == 1) {
+        /* The only voter need not wait for anyone (Kafka's client goes
+         * straight to candidate too): the first tick elects it. */
+        r->election_deadline_ms = now_ms;
+    }
     SM_INFO(RAFT_TAG, "node %d: started %s in epoch %d (voted %d, leader %d, log end %lld)",
             c->node_id, sm_raft_state_name(r->state), r->epoch, r->voted_id, r->leader_id,
             (long long)env->log->end_offset(env->log_ctx));
