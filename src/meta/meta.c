@@ -10,7 +10,8 @@
  *        v
  *   encode records (recs_t)  --validate_only-->  done
  *        v
- *   commit: sm_meta_log_commit (append + fdatasync; a Raft quorum later)
+ *   commit: sm_meta_log_commit (proposed to the metadata quorum; committed once
+ *   durable and past its high watermark: meta_quorum.c)
  *        v
  *   apply the same bytes through sm_meta_delta_replay, freeze the image
  *        v
@@ -46,7 +47,7 @@
 
 #define TAG "meta"
 #define METADATA_VERSION_LEVEL 19 /* Kafka 3.7-IV4 */
-#define CONTROLLER_EPOCH 1        /* single voter: the epoch never changes */
+#define CONTROLLER_EPOCH 0        /* replay's placeholder; the quorum's epoch replaces it */
 #define MAX_PARTITIONS 100000     /* per topic; a limit on everything */
 
 static __thread sm_meta_fail_t t_last_fail;
@@ -156,13 +157,14 @@ sm_err_t sm_meta_commit_locked(sm_meta_t *m, recs_t *r, char *errmsg, size_t err
         start = r->ends[i];
     }
     int64_t base;
-    sm_err_t rc = sm_meta_log_commit(m->log, CONTROLLER_EPOCH, lr, r->n, sm_now_wall_ms(), &base);
+    sm_err_t rc = sm_meta_log_commit(m->log, lr, r->n, sm_now_wall_ms(), &base);
     if (rc) {
         free(lr);
         return fail(SM_META_FAIL_STORAGE, rc, errmsg, errlen,
                     "cannot write the metadata log: %s", sm_err_str(rc));
     }
-    sm_meta_delta_t *d = sm_meta_delta_new(m->image, m->cluster_id, m->node_id, CONTROLLER_EPOCH);
+    sm_meta_delta_t *d =
+        sm_meta_delta_new(m->image, m->cluster_id, m->node_id, sm_meta_log_epoch(m->log));
     for (int i = 0; i < r->n; i++) {
         const char *why = NULL;
         rc = sm_meta_delta_replay(d, base + i, lr[i].value, lr[i].len, &why);
@@ -226,7 +228,12 @@ sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_id, sm_meta_t 
     m->node_id = cfg->node_id;
     const char *dir = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
     m->replay = sm_meta_delta_new(NULL, m->cluster_id, m->node_id, CONTROLLER_EPOCH);
-    sm_err_t rc = sm_meta_log_open(dir, cfg->metadata_log_segment_bytes, replay_cb, m, &m->log);
+    int32_t *voters = sm_xcalloc((size_t)cfg->nvoters + 1, sizeof *voters);
+    for (int i = 0; i < cfg->nvoters; i++)
+        voters[i] = cfg->voters[i].id;
+    sm_err_t rc = sm_meta_log_open(dir, cfg->metadata_log_segment_bytes, m->node_id, voters,
+                                   cfg->nvoters, replay_cb, m, &m->log);
+    free(voters);
     if (rc) {
         sm_meta_delta_free(m->replay);
         m->replay = NULL;
@@ -235,6 +242,7 @@ sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_id, sm_meta_t 
     }
     m->image = sm_meta_delta_freeze(m->replay);
     m->replay = NULL;
+    m->image->epoch = sm_meta_log_epoch(m->log); /* not shared yet: the quorum's epoch */
     SM_INFO(TAG, "metadata replayed to offset %" PRId64 ": %d topic(s), %d broker(s)",
             m->image->offset, m->image->ntopics, m->image->nbrokers);
 
