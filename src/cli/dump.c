@@ -153,26 +153,62 @@ static void problem(dump_ctx_t *c, const char *file, int64_t pos, const char *fm
     }
 }
 
-/* Control record (transaction marker): key = int16 version, int16 type. */
+/* Control record: key = int16 version, int16 type. Transaction markers
+ * (ABORT 0, COMMIT 1) carry a coordinator epoch; the KRaft ones name
+ * themselves, and LeaderChange (2) is decoded (leader and voters). */
 static void put_control(dump_ctx_t *c, const sm_record_t *r)
 {
     sm_rd_t rd;
     sm_rd_init(&rd, r->key, r->key ? (size_t)r->key_len : 0);
     sm_rd_i16(&rd);
     int16_t type = sm_rd_i16(&rd);
+    static const char *const names[] = {"ABORT", "COMMIT", "LeaderChange", "SnapshotHeader",
+                                        "SnapshotFooter", "KRaftVersion", "KRaftVoters"};
+    const char *name = rd.err ? "malformed"
+                       : type >= 0 && type < (int16_t)SM_ARRAY_LEN(names) ? names[type]
+                                                                           : "UNKNOWN";
+    if (!rd.err && type == SM_CONTROL_LEADER_CHANGE && r->value) {
+        sm_rd_t v;
+        sm_rd_init(&v, r->value, (size_t)r->value_len);
+        sm_arena_t a;
+        sm_arena_init(&a);
+        sm_leader_change_message_t m;
+        sm_leader_change_message_init(&m);
+        bool ok = sm_leader_change_message_decode(&v, &a, 0, &m) == SM_OK && !v.err;
+        if (c->json) {
+            cli_json_kstr(&c->j, "control", name);
+            cli_json_kint(&c->j, "leader_id", ok ? m.leader_id : -1);
+            cli_json_key(&c->j, "voters");
+            cli_json_arr_begin(&c->j);
+            for (int32_t i = 0; ok && i < m.voters_count; i++)
+                cli_json_int(&c->j, m.voters[i].voter_id);
+            cli_json_arr_end(&c->j);
+        } else if (ok) {
+            printf(" LeaderChange: {leaderId: %d, voters: [", m.leader_id);
+            for (int32_t i = 0; i < m.voters_count; i++)
+                printf("%s%d", i ? ", " : "", m.voters[i].voter_id);
+            printf("]}");
+        } else {
+            printf(" LeaderChange: malformed");
+        }
+        sm_arena_free(&a);
+        return;
+    }
     int32_t coord_epoch = -1;
-    if (r->value && r->value_len >= 6) {
+    if (type <= 1 && r->value && r->value_len >= 6) {
         sm_rd_t v;
         sm_rd_init(&v, r->value, (size_t)r->value_len);
         sm_rd_i16(&v);
         coord_epoch = sm_rd_i32(&v);
     }
-    const char *name = rd.err ? "malformed" : type == 0 ? "ABORT" : type == 1 ? "COMMIT" : "UNKNOWN";
     if (c->json) {
         cli_json_kstr(&c->j, "control", name);
-        cli_json_kint(&c->j, "coordinator_epoch", coord_epoch);
-    } else {
+        if (type <= 1)
+            cli_json_kint(&c->j, "coordinator_epoch", coord_epoch);
+    } else if (type <= 1) {
         printf(" endTxnMarker: %s coordinatorEpoch: %d", name, coord_epoch);
+    } else {
+        printf(" control: %s", name);
     }
 }
 

@@ -344,9 +344,14 @@ def test_dump_log_decodes_internal_topics(module_broker, tmp_path):
     mdir = os.path.join(data, "__cluster_metadata-0")
     mlog = [os.path.join(mdir, f) for f in sorted(os.listdir(mdir)) if f.endswith(".log")]
     recs = [r for p in mlog for r in dump_records(p)]
+    # the quorum's control records: a LeaderChange at the start of every epoch
+    leader_changes = [r for r in recs if r.get("control") == "LeaderChange"]
+    assert leader_changes and leader_changes[0]["leader_id"] == 1
+    assert leader_changes[0]["voters"] == [1]
     byname = {}
     for r in recs:
-        byname.setdefault(r["record"]["type"], []).append(r["record"]["data"])
+        if "control" not in r:
+            byname.setdefault(r["record"]["type"], []).append(r["record"]["data"])
     topic = [d for d in byname["TopicRecord"] if d["Name"] == t]
     assert len(topic) == 1
     parts = [d for d in byname["PartitionRecord"] if d["TopicId"] == topic[0]["TopicId"]]
@@ -358,6 +363,7 @@ def test_dump_log_decodes_internal_topics(module_broker, tmp_path):
     assert any(d["Name"] == "metadata.version" for d in byname["FeatureLevelRecord"])
     out = ok("dump-log", mlog[0]).stdout
     assert "record: {type: RegisterBrokerRecord" in out and "BrokerId: 1" in out
+    assert "LeaderChange: {leaderId: 1, voters: [1]}" in out
     (tmp_path / "m").mkdir()
     mplain = tmp_path / "m" / "00000000000000000000.log"
     mplain.write_bytes(open(mlog[0], "rb").read())
