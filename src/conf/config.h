@@ -24,7 +24,7 @@
  * with its type, validator, default and broker synonyms (the broker keys whose
  * value is the topic default, in precedence order). The resolver gives the
  * effective value of a topic config and where it came from.
- * Implemented in src/broker/config.c (broker) and src/meta/topic_config.c.
+ * Implemented in src/conf/config.c (broker keys) and src/meta/topic_config.c.
  */
 #ifndef SM_CONFIG_H
 #define SM_CONFIG_H
