@@ -562,21 +562,17 @@ static void host_on_controller(void *ctx, void (*fn)(void *), void *arg)
  * before anything in them is read or written (dirlock.h). */
 static sm_err_t lock_dirs(sm_server_t *srv, const sm_config_t *cfg, char *err, size_t errlen)
 {
-    srv->dir_locks = sm_xcalloc((size_t)cfg->nlog_dirs + 1, sizeof *srv->dir_locks);
-    const char *meta_dir = cfg->metadata_log_dir;
-    for (int i = 0; i < cfg->nlog_dirs; i++)
-        if (meta_dir && strcmp(meta_dir, cfg->log_dirs[i]) == 0)
-            meta_dir = NULL;
-    for (int i = 0; i <= cfg->nlog_dirs; i++) {
-        const char *dir = i < cfg->nlog_dirs ? cfg->log_dirs[i] : meta_dir;
-        if (!dir)
-            continue;
-        sm_err_t rc = sm_dirlock_acquire(dir, &srv->dir_locks[srv->ndir_locks], err, errlen);
-        if (rc != SM_OK)
-            return rc;
-        srv->ndir_locks++;
+    const char **dirs = sm_xcalloc((size_t)cfg->nlog_dirs + 1, sizeof *dirs);
+    int n = sm_config_dirs(cfg, dirs, cfg->nlog_dirs + 1);
+    srv->dir_locks = sm_xcalloc((size_t)n + 1, sizeof *srv->dir_locks);
+    sm_err_t rc = SM_OK;
+    for (int i = 0; i < n && rc == SM_OK; i++) {
+        rc = sm_dirlock_acquire(dirs[i], &srv->dir_locks[srv->ndir_locks], err, errlen);
+        if (rc == SM_OK)
+            srv->ndir_locks++;
     }
-    return SM_OK;
+    free(dirs);
+    return rc;
 }
 
 sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)

@@ -30,22 +30,6 @@ static void storage_usage(FILE *f)
             "  random-uuid           print a new cluster id\n");
 }
 
-/* Distinct directories of the config: log dirs then the metadata dir. */
-static int config_dirs(const sm_config_t *cfg, const char **dirs, int max)
-{
-    int n = 0;
-    for (int i = 0; i < cfg->nlog_dirs && n < max; i++)
-        dirs[n++] = cfg->log_dirs[i];
-    if (cfg->metadata_log_dir && n < max) {
-        bool dup = false;
-        for (int i = 0; i < n; i++)
-            dup = dup || strcmp(dirs[i], cfg->metadata_log_dir) == 0;
-        if (!dup)
-            dirs[n++] = cfg->metadata_log_dir;
-    }
-    return n;
-}
-
 static int storage_format(int argc, char **argv, bool info)
 {
     static const cli_opt_t opts[] = {{"config", 1, 'c'},
@@ -103,7 +87,7 @@ static int storage_format(int argc, char **argv, bool info)
     }
     loaded = true;
     const char *dirs[64];
-    int ndirs = config_dirs(&cfg, dirs, (int)SM_ARRAY_LEN(dirs));
+    int ndirs = sm_config_dirs(&cfg, dirs, (int)SM_ARRAY_LEN(dirs));
     cli_json_t j;
     cli_json_init(&j, stdout);
     if (cli_g.format == CLI_FMT_JSON) {

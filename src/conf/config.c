@@ -1217,3 +1217,18 @@ fail:
     sm_config_free(c);
     return rc;
 }
+
+int sm_config_dirs(const sm_config_t *cfg, const char **dirs, int max)
+{
+    int n = 0;
+    for (int i = 0; i < cfg->nlog_dirs && n < max; i++)
+        dirs[n++] = cfg->log_dirs[i];
+    if (cfg->metadata_log_dir && n < max) {
+        bool dup = false;
+        for (int i = 0; i < n; i++)
+            dup = dup || strcmp(dirs[i], cfg->metadata_log_dir) == 0;
+        if (!dup)
+            dirs[n++] = cfg->metadata_log_dir;
+    }
+    return n;
+}

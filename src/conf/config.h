@@ -297,4 +297,9 @@ SM_MUST_CHECK sm_err_t sm_topic_config_resolve_dynamic(
     const sm_config_kv_t *overrides, int noverrides, char *buf, size_t buflen,
     sm_config_source_t *source, const char **synonym_key);
 
+/* The distinct directories the node writes: every log.dirs entry, then
+ * metadata.log.dir when it is another one. Up to max go to dirs (borrowed
+ * from cfg); returns how many. */
+int sm_config_dirs(const sm_config_t *cfg, const char **dirs, int max);
+
 #endif
