@@ -9,7 +9,8 @@
  * the API (Kafka's "listeners" field of each message definition): the
  * CONTROLLER listener serves ApiVersions and the metadata-changing admin
  * APIs, never Produce, Fetch of topic data, Metadata or group APIs. Fetch is
- * broker-only until the metadata quorum serves its own Fetch. Any thread
+ * served on both: on a CONTROLLER listener it is the metadata quorum's
+ * Fetch of __cluster_metadata-0 (handle_quorum.c). Any thread
  * (read-only).
  */
 #include "dispatch.h"
@@ -18,7 +19,7 @@
 
 static const sm_dispatch_t table[] = {
     {SM_API_PRODUCE, 0, 11, sm_handle_produce, SM_SCOPE_BROKER},
-    {SM_API_FETCH, 4, 17, sm_handle_fetch, SM_SCOPE_BROKER},
+    {SM_API_FETCH, 4, 17, sm_handle_fetch, SM_SCOPE_BOTH},
     {SM_API_LIST_OFFSETS, 1, 8, sm_handle_list_offsets, SM_SCOPE_BROKER},
     {SM_API_METADATA, 0, 12, sm_handle_metadata, SM_SCOPE_BROKER},
     {SM_API_OFFSET_COMMIT, 2, 9, sm_handle_offset_commit, SM_SCOPE_BROKER},
@@ -47,6 +48,9 @@ static const sm_dispatch_t table[] = {
     {SM_API_BROKER_HEARTBEAT, 0, 1, sm_handle_broker_heartbeat, SM_SCOPE_CONTROLLER},
     {SM_API_UNREGISTER_BROKER, 0, 0, sm_handle_unregister_broker, SM_SCOPE_BOTH},
     {SM_API_DESCRIBE_QUORUM, 0, 2, sm_handle_describe_quorum, SM_SCOPE_BOTH},
+    {SM_API_VOTE, 0, 2, sm_handle_quorum, SM_SCOPE_CONTROLLER},
+    {SM_API_BEGIN_QUORUM_EPOCH, 0, 1, sm_handle_quorum, SM_SCOPE_CONTROLLER},
+    {SM_API_END_QUORUM_EPOCH, 0, 1, sm_handle_quorum, SM_SCOPE_CONTROLLER},
 };
 
 const sm_dispatch_t *sm_dispatch_lookup(int16_t api_key)

@@ -31,6 +31,8 @@ static int16_t meta_kerr(sm_err_t err)
     case SM_META_FAIL_CONFIG: return KERR_INVALID_CONFIG;
     case SM_META_FAIL_DELETION_DISABLED: return 73; /* TOPIC_DELETION_DISABLED */
     case SM_META_FAIL_STORAGE: return KERR_KAFKA_STORAGE_ERROR;
+    case SM_META_FAIL_NOT_CONTROLLER: return KERR_NOT_CONTROLLER;
+    case SM_META_FAIL_TIMEOUT: return KERR_REQUEST_TIMED_OUT;
     case SM_META_FAIL_NONE: break;
     }
     return err == SM_ERR_EXISTS      ? KERR_TOPIC_ALREADY_EXISTS

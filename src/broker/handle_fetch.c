@@ -37,6 +37,7 @@
  * sm_fetch_notify_append() is called from other threads.
  */
 #include "handler_util.h"
+#include "dispatch.h"
 #include "handlers.h"
 #include "log.h"
 #include "loop.h"
@@ -518,6 +519,10 @@ static void fail_session(sm_req_t *req, int16_t code)
 
 void sm_handle_fetch(sm_req_t *req)
 {
+    if (sm_req_scope(req) == SM_SCOPE_CONTROLLER) { /* the metadata quorum's own fetch */
+        sm_handle_quorum(req);
+        return;
+    }
     fetch_state_t *fs = SM_ARENA_NEW(&req->arena, fetch_state_t, 1);
     fs->req = req;
     SM_DECODE_OR_FAIL(fetch_request, req, &fs->msg);

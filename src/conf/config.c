@@ -71,6 +71,9 @@ const sm_config_def_t sm_broker_config_defs[] = {
     RNG("controller.quorum.election.timeout.ms", SM_CONFIG_INT, "1000", 0, 2147483647, "Raft election timeout"),
     RNG("controller.quorum.fetch.timeout.ms", SM_CONFIG_INT, "2000", 0, 2147483647, "Raft fetch timeout"),
     RNG("controller.quorum.election.backoff.max.ms", SM_CONFIG_INT, "1000", 0, 2147483647, "Raft election backoff"),
+    RNG("controller.quorum.request.timeout.ms", SM_CONFIG_INT, "2000", 1, 2147483647, "Raft request timeout"),
+    RNG("controller.quorum.append.linger.ms", SM_CONFIG_INT, "25", 0, 2147483647, "How long the quorum leader waits to gather appends before flushing"),
+    RNG("controller.quorum.retry.backoff.ms", SM_CONFIG_INT, "20", 0, 2147483647, "Raft backoff before retrying a failed request"),
     /* network */
     DEF("listeners", SM_CONFIG_LIST, "PLAINTEXT://:9092,CONTROLLER://:9093", "Listeners to bind, NAME://host:port"),
     DEF("advertised.listeners", SM_CONFIG_LIST, NULL, "Listeners published to clients (default: listeners minus controller listeners)"),
@@ -906,6 +909,12 @@ static void fill_scalars(sm_config_t *c)
     c->fetch_session_cache_slots = get_int(c, "max.incremental.fetch.session.cache.slots");
     c->broker_session_timeout_ms = get_int(c, "broker.session.timeout.ms");
     c->broker_heartbeat_interval_ms = get_int(c, "broker.heartbeat.interval.ms");
+    c->quorum_election_timeout_ms = get_int(c, "controller.quorum.election.timeout.ms");
+    c->quorum_fetch_timeout_ms = get_int(c, "controller.quorum.fetch.timeout.ms");
+    c->quorum_election_backoff_max_ms = get_int(c, "controller.quorum.election.backoff.max.ms");
+    c->quorum_request_timeout_ms = get_int(c, "controller.quorum.request.timeout.ms");
+    c->quorum_append_linger_ms = get_int(c, "controller.quorum.append.linger.ms");
+    c->quorum_retry_backoff_ms = get_int(c, "controller.quorum.retry.backoff.ms");
     c->queued_max_requests = get_int(c, "queued.max.requests");
     c->socket_request_max_bytes = get_int(c, "socket.request.max.bytes");
     c->socket_send_buffer_bytes = get_int(c, "socket.send.buffer.bytes");

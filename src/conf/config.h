@@ -125,6 +125,9 @@ typedef struct sm_config {
     int32_t fetch_session_cache_slots;   /* max.incremental.fetch.session.cache.slots */
     int32_t broker_session_timeout_ms;   /* broker.session.timeout.ms (controller) */
     int32_t broker_heartbeat_interval_ms; /* broker.heartbeat.interval.ms */
+    /* controller.quorum.*.ms: the metadata quorum's timers (docs/RAFT.md) */
+    int32_t quorum_election_timeout_ms, quorum_fetch_timeout_ms, quorum_election_backoff_max_ms,
+        quorum_request_timeout_ms, quorum_append_linger_ms, quorum_retry_backoff_ms;
     int32_t queued_max_requests;
     int32_t socket_request_max_bytes;
     int32_t socket_send_buffer_bytes;

@@ -136,14 +136,42 @@ static void publish(sm_meta_t *m, sm_meta_image_t *img)
     sm_meta_image_put(old);
 }
 
-static sm_err_t replay_cb(void *ctx, int64_t offset, const uint8_t *value, size_t len,
-                          const char **why)
+/* Under m->lock: apply every committed record the quorum queued (on the
+ * active controller: its own commits; elsewhere: what the leader wrote) and
+ * publish one new image for them. */
+static sm_err_t apply_cb(void *ctx, int64_t offset, const uint8_t *value, size_t len,
+                         const char **why)
 {
-    sm_meta_t *m = ctx;
-    return sm_meta_delta_replay(m->replay, offset, value, len, why);
+    sm_meta_delta_t **d = ctx;
+    return sm_meta_delta_replay(*d, offset, value, len, why);
 }
 
-/* Under m->lock: commit recs, then apply and publish them. */
+void sm_meta_catch_up_locked(sm_meta_t *m)
+{
+    int32_t epoch;
+    int32_t leader = sm_meta_log_leader(m->log, &epoch);
+    sm_meta_delta_t *d = sm_meta_delta_new(m->image, m->cluster_id, leader, epoch);
+    sm_err_t rc;
+    int n = sm_meta_log_drain(m->log, apply_cb, &d, &rc);
+    if (rc != SM_OK && !m->failed) {
+        SM_ERROR(TAG, "a committed metadata record does not apply; refusing further "
+                      "metadata changes");
+        m->failed = true;
+    }
+    if (n == 0 && leader == m->image->controller_id && epoch == m->image->epoch) {
+        sm_meta_delta_free(d);
+        return;
+    }
+    publish(m, sm_meta_delta_freeze(d));
+}
+
+void sm_meta_lock(sm_meta_t *m)
+{
+    pthread_mutex_lock(&m->lock);
+    sm_meta_catch_up_locked(m);
+}
+
+/* Under m->lock: commit recs through the quorum, then apply and publish them. */
 sm_err_t sm_meta_commit_locked(sm_meta_t *m, recs_t *r, char *errmsg, size_t errlen)
 {
     if (m->failed)
@@ -157,28 +185,23 @@ sm_err_t sm_meta_commit_locked(sm_meta_t *m, recs_t *r, char *errmsg, size_t err
         start = r->ends[i];
     }
     int64_t base;
-    sm_err_t rc = sm_meta_log_commit(m->log, lr, r->n, sm_now_wall_ms(), &base);
-    if (rc) {
-        free(lr);
+    sm_err_t rc = sm_meta_log_commit(m->log, lr, r->n, sm_now_wall_ms(), m->commit_timeout_ms,
+                                     &base);
+    free(lr);
+    if (rc == SM_ERR_CLOSED)
+        return fail(SM_META_FAIL_NOT_CONTROLLER, rc, errmsg, errlen,
+                    "node %d is not the active controller", m->node_id);
+    if (rc == SM_ERR_AGAIN)
+        return fail(SM_META_FAIL_TIMEOUT, rc, errmsg, errlen,
+                    "the metadata quorum did not commit the change within %d ms (no majority "
+                    "of controllers reachable?)", m->commit_timeout_ms);
+    if (rc)
         return fail(SM_META_FAIL_STORAGE, rc, errmsg, errlen,
                     "cannot write the metadata log: %s", sm_err_str(rc));
-    }
-    sm_meta_delta_t *d =
-        sm_meta_delta_new(m->image, m->cluster_id, m->node_id, sm_meta_log_epoch(m->log));
-    for (int i = 0; i < r->n; i++) {
-        const char *why = NULL;
-        rc = sm_meta_delta_replay(d, base + i, lr[i].value, lr[i].len, &why);
-        if (rc) {
-            SM_ERROR(TAG, "committed record at offset %" PRId64 " does not apply: %s; "
-                          "refusing further metadata changes", base + i, why);
-            m->failed = true;
-            sm_meta_delta_free(d);
-            free(lr);
-            return fail(SM_META_FAIL_STORAGE, rc, errmsg, errlen, "internal error: %s", why);
-        }
-    }
-    free(lr);
-    publish(m, sm_meta_delta_freeze(d));
+    sm_meta_catch_up_locked(m);
+    if (m->failed)
+        return fail(SM_META_FAIL_STORAGE, SM_ERR_CORRUPT, errmsg, errlen,
+                    "internal error: a committed record does not apply");
     return SM_OK;
 }
 
@@ -218,58 +241,153 @@ static void register_self(sm_meta_t *m, recs_t *r)
     free(eps);
 }
 
-sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_id, sm_meta_t **out)
+/* Records the first active controller of a new cluster writes. */
+static void bootstrap_records(sm_meta_t *m, recs_t *r)
 {
-    sm_meta_t *m = sm_xcalloc(1, sizeof *m);
-    pthread_mutex_init(&m->lock, NULL);
-    pthread_mutex_init(&m->img_lock, NULL);
-    m->cfg = cfg;
-    m->cluster_id = sm_xstrdup(cluster_id ? cluster_id : "");
-    m->node_id = cfg->node_id;
-    const char *dir = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
-    m->replay = sm_meta_delta_new(NULL, m->cluster_id, m->node_id, CONTROLLER_EPOCH);
-    int32_t *voters = sm_xcalloc((size_t)cfg->nvoters + 1, sizeof *voters);
-    for (int i = 0; i < cfg->nvoters; i++)
-        voters[i] = cfg->voters[i].id;
-    sm_err_t rc = sm_meta_log_open(dir, cfg->metadata_log_segment_bytes, m->node_id, voters,
-                                   cfg->nvoters, replay_cb, m, &m->log);
-    free(voters);
-    if (rc) {
-        sm_meta_delta_free(m->replay);
-        m->replay = NULL;
-        sm_meta_close(m);
-        return rc;
-    }
-    m->image = sm_meta_delta_freeze(m->replay);
-    m->replay = NULL;
-    m->image->epoch = sm_meta_log_epoch(m->log); /* not shared yet: the quorum's epoch */
-    SM_INFO(TAG, "metadata replayed to offset %" PRId64 ": %d topic(s), %d broker(s)",
-            m->image->offset, m->image->ntopics, m->image->nbrokers);
-
-    recs_t r;
-    recs_init(&r);
     if (m->image->metadata_version == 0) {
         sm_feature_level_record_t f;
         sm_feature_level_record_init(&f);
         f.name = sm_str("metadata.version");
         f.feature_level = METADATA_VERSION_LEVEL;
-        RECS_ADD(&r, SM_METADATA_FEATURE_LEVEL_RECORD, 0, sm_feature_level_record, &f);
+        RECS_ADD(r, SM_METADATA_FEATURE_LEVEL_RECORD, 0, sm_feature_level_record, &f);
     }
-    if (cfg->role_broker)
+}
+
+/* Under m->lock: this node just became the active controller (of epoch):
+ * broker sessions start afresh, and a new cluster gets its first records. */
+static void become_active(sm_meta_t *m, int32_t epoch)
+{
+    m->active_epoch = epoch;
+    sm_brokers_free(m->liveness); /* every registered broker gets a full session */
+    m->liveness = NULL;
+    SM_INFO(TAG, "node %d is the active controller (epoch %d); metadata at offset %" PRId64,
+            m->node_id, epoch, m->image->offset);
+    recs_t r;
+    recs_init(&r);
+    bootstrap_records(m, &r);
+    if (m->self_managed)
         register_self(m, &r);
     if (r.n) {
         char err[256];
-        pthread_mutex_lock(&m->lock);
-        rc = sm_meta_commit_locked(m, &r, err, sizeof err);
-        pthread_mutex_unlock(&m->lock);
-        if (rc)
-            SM_ERROR(TAG, "registering node %d failed: %s", m->node_id, err);
+        if (sm_meta_commit_locked(m, &r, err, sizeof err) != SM_OK)
+            SM_WARN(TAG, "node %d: first records of epoch %d not written: %s", m->node_id, epoch,
+                    err);
     }
     recs_free(&r);
+}
+
+static void check_active_locked(sm_meta_t *m)
+{
+    int32_t epoch;
+    if (sm_meta_log_active(m->log, &epoch) && epoch != m->active_epoch)
+        become_active(m, epoch);
+}
+
+static void quorum_notify(void *ctx)
+{
+    sm_meta_t *m = ctx;
+    pthread_mutex_lock(&m->apply_mu);
+    m->apply_pending = true;
+    pthread_cond_signal(&m->apply_cv);
+    pthread_mutex_unlock(&m->apply_mu);
+}
+
+/* The applier: publishes what the quorum commits (what other controllers
+ * wrote, on followers and brokers) and notices leadership. */
+static void *applier_main(void *arg)
+{
+    sm_meta_t *m = arg;
+    pthread_setname_np(pthread_self(), "samsa-meta");
+    pthread_mutex_lock(&m->apply_mu);
+    while (!m->apply_stop) {
+        if (!m->apply_pending) {
+            pthread_cond_wait(&m->apply_cv, &m->apply_mu);
+            continue;
+        }
+        m->apply_pending = false;
+        pthread_mutex_unlock(&m->apply_mu);
+        pthread_mutex_lock(&m->lock);
+        sm_meta_catch_up_locked(m);
+        check_active_locked(m);
+        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_lock(&m->apply_mu);
+    }
+    pthread_mutex_unlock(&m->apply_mu);
+    return NULL;
+}
+
+sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_id, sm_meta_t **out)
+{
+    sm_meta_t *m = sm_xcalloc(1, sizeof *m);
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_init(&m->img_lock, NULL);
+    pthread_mutex_init(&m->apply_mu, NULL);
+    pthread_cond_init(&m->apply_cv, NULL);
+    m->cfg = cfg;
+    m->cluster_id = sm_xstrdup(cluster_id ? cluster_id : "");
+    m->node_id = cfg->node_id;
+    m->active_epoch = -1;
+    bool single = cfg->nvoters == 1 && cfg->voters[0].id == cfg->node_id;
+    m->self_managed = single && cfg->role_broker;
+    int ft = cfg->quorum_fetch_timeout_ms > 0 ? cfg->quorum_fetch_timeout_ms : 2000;
+    m->commit_timeout_ms = 2 * ft > 5000 ? 2 * ft : 5000;
+    const char *dir = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
+    m->image = sm_meta_delta_freeze(sm_meta_delta_new(NULL, m->cluster_id, -1, 0));
+    sm_meta_log_voter_t *voters = sm_xcalloc((size_t)cfg->nvoters + 1, sizeof *voters);
+    for (int i = 0; i < cfg->nvoters; i++)
+        voters[i] = (sm_meta_log_voter_t){cfg->voters[i].id, cfg->voters[i].host,
+                                          cfg->voters[i].port};
+    sm_meta_log_config_t lc = {
+        .parent_dir = dir,
+        .segment_bytes = cfg->metadata_log_segment_bytes,
+        .node_id = m->node_id,
+        .cluster_id = m->cluster_id,
+        .voters = voters,
+        .nvoters = cfg->nvoters,
+        .election_timeout_ms = cfg->quorum_election_timeout_ms,
+        .fetch_timeout_ms = cfg->quorum_fetch_timeout_ms,
+        .election_backoff_max_ms = cfg->quorum_election_backoff_max_ms,
+        .request_timeout_ms = cfg->quorum_request_timeout_ms,
+        .append_linger_ms = cfg->quorum_append_linger_ms,
+        .retry_backoff_ms = cfg->quorum_retry_backoff_ms,
+        .notify = quorum_notify,
+        .notify_ctx = m,
+    };
+    sm_err_t rc = sm_meta_log_open(&lc, &m->log);
+    free(voters);
     if (rc) {
         sm_meta_close(m);
         return rc;
     }
+    if (single && cfg->role_controller) {
+        /* The only voter elects itself at once; the image is the whole
+         * committed log before the node serves anything. */
+        rc = sm_meta_log_wait_active(m->log, 60000);
+        if (rc != SM_OK) {
+            SM_ERROR(TAG, "the metadata quorum (this node alone) did not start: %s",
+                     sm_err_str(rc));
+            sm_meta_close(m);
+            return rc;
+        }
+        pthread_mutex_lock(&m->lock);
+        sm_meta_catch_up_locked(m);
+        SM_INFO(TAG, "metadata replayed to offset %" PRId64 ": %d topic(s), %d broker(s)",
+                m->image->offset, m->image->ntopics, m->image->nbrokers);
+        if (!m->failed)
+            check_active_locked(m);
+        bool failed = m->failed || m->image->metadata_version == 0;
+        pthread_mutex_unlock(&m->lock);
+        if (failed) {
+            SM_ERROR(TAG, "the metadata log could not be applied or written");
+            sm_meta_close(m);
+            return SM_ERR_CORRUPT;
+        }
+    }
+    if (pthread_create(&m->applier, NULL, applier_main, m) != 0) {
+        sm_meta_close(m);
+        return SM_ERR_IO;
+    }
+    m->applier_running = true;
     *out = m;
     return SM_OK;
 }
@@ -278,14 +396,38 @@ void sm_meta_close(sm_meta_t *m)
 {
     if (!m)
         return;
+    if (m->applier_running) {
+        pthread_mutex_lock(&m->apply_mu);
+        m->apply_stop = true;
+        pthread_cond_signal(&m->apply_cv);
+        pthread_mutex_unlock(&m->apply_mu);
+        pthread_join(m->applier, NULL);
+    }
     sm_meta_log_close(m->log);
     sm_meta_image_put(m->image);
     pthread_mutex_destroy(&m->lock);
     pthread_mutex_destroy(&m->img_lock);
+    pthread_mutex_destroy(&m->apply_mu);
+    pthread_cond_destroy(&m->apply_cv);
     sm_brokers_free(m->liveness);
     free(m->cluster_id);
     free(m);
 }
+
+void sm_meta_quorum_deliver(sm_meta_t *m, const sm_raft_msg_t *msg,
+                            void (*reply)(void *ctx, const sm_raft_msg_t *resp), void *ctx)
+{
+    sm_meta_log_deliver(m->log, msg, reply, ctx);
+}
+
+int32_t sm_meta_quorum_leader(sm_meta_t *m, int32_t *epoch)
+{
+    return sm_meta_log_leader(m->log, epoch);
+}
+
+bool sm_meta_is_active(sm_meta_t *m) { return sm_meta_log_active(m->log, NULL); }
+
+void sm_meta_resign(sm_meta_t *m) { sm_meta_log_resign(m->log, 100); }
 
 void sm_meta_set_listener(sm_meta_t *m, sm_meta_listener_fn fn, void *ctx)
 {
@@ -438,7 +580,7 @@ sm_err_t sm_meta_create_topic(sm_meta_t *m, const char *name, int32_t partitions
                               size_t errlen)
 {
     t_last_fail = SM_META_FAIL_NONE;
-    pthread_mutex_lock(&m->lock);
+    sm_meta_lock(m);
     sm_err_t rc = create_locked(m, name, partitions, replication_factor, configs, nconfigs,
                                 validate_only, false, id_out, errmsg, errlen);
     pthread_mutex_unlock(&m->lock);
@@ -451,7 +593,7 @@ sm_err_t sm_meta_create_internal_topic(sm_meta_t *m, const char *name, int32_t p
 {
     char err[512];
     t_last_fail = SM_META_FAIL_NONE;
-    pthread_mutex_lock(&m->lock);
+    sm_meta_lock(m);
     sm_err_t rc = create_locked(m, name, partitions, replication_factor, configs, nconfigs, false,
                                 true, id_out, err, sizeof err);
     pthread_mutex_unlock(&m->lock);
@@ -482,7 +624,7 @@ sm_err_t sm_meta_delete_topic(sm_meta_t *m, const char *name, const sm_uuid_t *i
     if (!m->cfg->delete_topic_enable)
         return fail(SM_META_FAIL_DELETION_DISABLED, SM_ERR_UNSUPPORTED, errmsg, errlen,
                     "Topic deletion is disabled (delete.topic.enable=false).");
-    pthread_mutex_lock(&m->lock);
+    sm_meta_lock(m);
     sm_err_t rc;
     const sm_topic_meta_t *t = find_topic(m->image, name, id_or_NULL);
     if (!t) {
@@ -513,7 +655,7 @@ sm_err_t sm_meta_create_partitions(sm_meta_t *m, const char *name, int32_t new_t
                                    bool validate_only, char *errmsg, size_t errlen)
 {
     t_last_fail = SM_META_FAIL_NONE;
-    pthread_mutex_lock(&m->lock);
+    sm_meta_lock(m);
     sm_err_t rc = SM_OK;
     const sm_topic_meta_t *t = name ? sm_meta_image_topic(m->image, name, strlen(name)) : NULL;
     if (!t) {
@@ -586,7 +728,7 @@ sm_err_t sm_meta_alter_topic_configs(sm_meta_t *m, const char *name, const sm_to
             return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
                         "Config %s is both set and deleted", del[i]);
     }
-    pthread_mutex_lock(&m->lock);
+    sm_meta_lock(m);
     const sm_topic_meta_t *t = name ? sm_meta_image_topic(m->image, name, strlen(name)) : NULL;
     if (!t) {
         rc = fail(SM_META_FAIL_UNKNOWN_TOPIC, SM_ERR_NOT_FOUND, errmsg, errlen,
@@ -691,7 +833,7 @@ sm_err_t sm_meta_alter_broker_configs(sm_meta_t *m, const char *resource_name,
             return fail(SM_META_FAIL_CONFIG, SM_ERR_INVALID, errmsg, errlen,
                         "Config %s is both set and deleted", del[i]);
     }
-    pthread_mutex_lock(&m->lock);
+    sm_meta_lock(m);
     const sm_meta_broker_configs_t *cur = NULL;
     for (int i = 0; i < m->image->nbroker_configs && !cur; i++)
         if (m->image->broker_configs[i].node == node)
@@ -734,7 +876,7 @@ sm_err_t sm_meta_allocate_producer_ids(sm_meta_t *m, int32_t broker_id, int32_t 
     if (count < 1)
         return SM_ERR_INVALID;
     char err[256];
-    pthread_mutex_lock(&m->lock);
+    sm_meta_lock(m);
     int64_t start = m->image->next_producer_id;
     sm_producer_ids_record_t p;
     sm_producer_ids_record_init(&p);

@@ -206,6 +206,20 @@ typedef struct sm_meta_quorum {
 void sm_meta_describe_quorum(sm_meta_t *m, int64_t now_mono_ms, int64_t now_wall_ms,
                              sm_meta_quorum_t *out);
 
+/* ---- the metadata quorum (meta_quorum.c), for the API edge */
+typedef struct sm_raft_msg sm_raft_msg_t;
+/* Hand a decoded quorum RPC to the quorum thread; reply(ctx, resp) comes
+ * later from that thread (resp NULL: no answer, drop the request). */
+void sm_meta_quorum_deliver(sm_meta_t *m, const sm_raft_msg_t *msg,
+                            void (*reply)(void *ctx, const sm_raft_msg_t *resp), void *ctx);
+/* The quorum leader this node knows (-1: none) and its epoch. Any thread. */
+int32_t sm_meta_quorum_leader(sm_meta_t *m, int32_t *epoch);
+/* True when this node is the active controller (leads the quorum and has
+ * applied everything committed before its epoch). Any thread. */
+bool sm_meta_is_active(sm_meta_t *m);
+/* Hand leadership of the quorum over before a graceful stop. */
+void sm_meta_resign(sm_meta_t *m);
+
 /* Called after every publish, and once with old_img = NULL from
  * sm_meta_set_listener itself, under the controller lock (so calls are
  * serialised and in order; the callback must not call sm_meta_* operations).
@@ -226,6 +240,8 @@ typedef enum sm_meta_fail {
     SM_META_FAIL_CONFIG,             /* INVALID_CONFIG */
     SM_META_FAIL_DELETION_DISABLED,  /* TOPIC_DELETION_DISABLED */
     SM_META_FAIL_STORAGE,            /* KAFKA_STORAGE_ERROR / UNKNOWN_SERVER_ERROR */
+    SM_META_FAIL_NOT_CONTROLLER,     /* NOT_CONTROLLER: another node leads the quorum */
+    SM_META_FAIL_TIMEOUT,            /* REQUEST_TIMED_OUT: no majority committed it in time */
 } sm_meta_fail_t;
 sm_meta_fail_t sm_meta_last_fail(void);
 

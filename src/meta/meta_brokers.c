@@ -25,6 +25,7 @@
 #include "brokers.h"
 #include "log.h"
 #include "meta_internal.h"
+#include "raft.h"
 
 #include <inttypes.h>
 
@@ -43,11 +44,20 @@ static sm_brokers_t *liveness(sm_meta_t *m)
         int64_t now = sm_now_mono_ms();
         for (int i = 0; i < m->image->nbrokers; i++) {
             const sm_broker_meta_t *b = &m->image->brokers[i];
-            if (!(m->cfg->role_broker && b->id == m->node_id))
+            if (!(m->self_managed && b->id == m->node_id))
                 sm_brokers_restore(m->liveness, b->id, b->epoch, b->fenced, now);
         }
     }
     return m->liveness;
+}
+
+/* The Kafka code for a failed commit. */
+static int16_t commit_kerr(void)
+{
+    sm_meta_fail_t f = sm_meta_last_fail();
+    return f == SM_META_FAIL_NOT_CONTROLLER ? 41 /* NOT_CONTROLLER */
+           : f == SM_META_FAIL_TIMEOUT      ? 7  /* REQUEST_TIMED_OUT */
+                                            : KERR_KAFKA_STORAGE_ERROR;
 }
 
 static bool usable(const sm_meta_image_t *img, int32_t id, int32_t leaving)
@@ -151,9 +161,9 @@ int16_t sm_meta_broker_register(sm_meta_t *m, const sm_meta_broker_reg_t *reg, i
     }
     if (reg->id < 0 || reg->nlisteners < 0 || reg->nlisteners > 64)
         return KERR_INVALID_REQUEST;
-    if (m->cfg->role_broker && reg->id == m->node_id)
+    if (m->self_managed && reg->id == m->node_id)
         return KERR_DUPLICATE_BROKER_REGISTRATION; /* this process is that broker */
-    pthread_mutex_lock(&m->lock);
+    sm_meta_lock(m);
     int64_t epoch = sm_meta_log_end_offset(m->log);
     int16_t err = sm_brokers_register(liveness(m), reg->id, reg->incarnation.b, epoch, now_ms);
     if (err) {
@@ -190,7 +200,7 @@ int16_t sm_meta_broker_register(sm_meta_t *m, const sm_meta_broker_reg_t *reg, i
         sm_brokers_unregister(m->liveness, reg->id);
         pthread_mutex_unlock(&m->lock);
         SM_WARN(TAG, "registration of broker %d failed: %s", reg->id, why);
-        return KERR_KAFKA_STORAGE_ERROR;
+        return commit_kerr();
     }
     pthread_mutex_unlock(&m->lock);
     SM_INFO(TAG, "broker %d registered (epoch %" PRId64 "), fenced until it catches up", reg->id,
@@ -203,7 +213,7 @@ int16_t sm_meta_broker_heartbeat(sm_meta_t *m, int32_t id, int64_t epoch, int64_
                                  bool want_fence, bool want_shutdown, int64_t now_ms,
                                  sm_broker_hb_reply_t *reply)
 {
-    pthread_mutex_lock(&m->lock);
+    sm_meta_lock(m);
     sm_broker_action_t act = sm_brokers_heartbeat(liveness(m), id, epoch, metadata_offset,
                                                   want_fence, want_shutdown, now_ms, reply);
     if (act == SM_BROKER_ACT_NONE || reply->error) {
@@ -254,7 +264,7 @@ int16_t sm_meta_broker_heartbeat(sm_meta_t *m, int32_t id, int64_t epoch, int64_
     pthread_mutex_unlock(&m->lock);
     if (rc != SM_OK) {
         SM_WARN(TAG, "broker %d: metadata change failed: %s", id, why);
-        reply->error = KERR_KAFKA_STORAGE_ERROR;
+        reply->error = commit_kerr();
         return reply->error;
     }
     SM_INFO(TAG, "broker %d %s (%d partition leadership(s) %s)", id, what, moved,
@@ -265,7 +275,7 @@ int16_t sm_meta_broker_heartbeat(sm_meta_t *m, int32_t id, int64_t epoch, int64_
 int sm_meta_brokers_expire(sm_meta_t *m, int64_t now_ms)
 {
     int32_t ids[64];
-    pthread_mutex_lock(&m->lock);
+    sm_meta_lock(m);
     int n = sm_brokers_expire(liveness(m), now_ms, ids, 64);
     int fenced = 0;
     for (int i = 0; i < n; i++) {
@@ -295,9 +305,9 @@ int sm_meta_brokers_expire(sm_meta_t *m, int64_t now_ms)
 
 int16_t sm_meta_broker_unregister(sm_meta_t *m, int32_t id)
 {
-    pthread_mutex_lock(&m->lock);
+    sm_meta_lock(m);
     const sm_broker_meta_t *b = sm_meta_image_broker(m->image, id);
-    if (!b || (m->cfg->role_broker && id == m->node_id)) {
+    if (!b || (m->self_managed && id == m->node_id)) {
         pthread_mutex_unlock(&m->lock);
         return b ? KERR_INVALID_REQUEST : 109; /* BROKER_ID_NOT_REGISTERED */
     }
@@ -320,7 +330,7 @@ int16_t sm_meta_broker_unregister(sm_meta_t *m, int32_t id)
         sm_brokers_unregister(m->liveness, id);
     pthread_mutex_unlock(&m->lock);
     if (rc != SM_OK)
-        return KERR_KAFKA_STORAGE_ERROR;
+        return commit_kerr();
     SM_INFO(TAG, "broker %d unregistered", id);
     return 0;
 }
@@ -337,21 +347,41 @@ void sm_meta_describe_quorum(sm_meta_t *m, int64_t now_mono_ms, int64_t now_wall
                              sm_meta_quorum_t *out)
 {
     memset(out, 0, sizeof *out);
+    sm_raft_describe_t d;
+    sm_meta_log_describe(m->log, &d);
+    out->leader_id = d.leader_id;
+    out->leader_epoch = d.epoch;
+    out->high_watermark = d.high_watermark;
+    /* The quorum's own times are monotonic: shown as wall clock. */
+    for (int i = 0; i < d.n_voters && i < (int)SM_ARRAY_LEN(out->voters); i++) {
+        const sm_raft_replica_desc_t *v = &d.voters[i];
+        int64_t f = v->last_fetch_ms >= 0 ? now_wall_ms - (now_mono_ms - v->last_fetch_ms) : -1;
+        int64_t c = v->last_caught_up_ms >= 0 ? now_wall_ms - (now_mono_ms - v->last_caught_up_ms)
+                                              : -1;
+        if (v->id == d.leader_id) /* the leader itself: its log end, now */
+            f = c = now_wall_ms;
+        out->voters[out->nvoters++] = (sm_meta_quorum_replica_t){v->id, v->end_offset, f, c};
+    }
+    for (int i = 0; i < d.n_observers && out->nobservers < (int)SM_ARRAY_LEN(out->observers);
+         i++) {
+        const sm_raft_replica_desc_t *o = &d.observers[i];
+        int64_t f = o->last_fetch_ms >= 0 ? now_wall_ms - (now_mono_ms - o->last_fetch_ms) : -1;
+        int64_t c = o->last_caught_up_ms >= 0 ? now_wall_ms - (now_mono_ms - o->last_caught_up_ms)
+                                              : -1;
+        out->observers[out->nobservers++] = (sm_meta_quorum_replica_t){o->id, o->end_offset, f, c};
+    }
+    if (!m->self_managed || d.leader_id != m->node_id)
+        return;
+    /* make run's single node: brokers that registered by RPC (tests playing
+     * a broker) show as observers from their heartbeats */
     pthread_mutex_lock(&m->lock);
-    /* One voter, this controller: every record is committed once it is
-     * durable in its log, so the high watermark is the log end. */
-    int64_t end = sm_meta_log_end_offset(m->log);
-    out->leader_id = m->node_id;
-    out->leader_epoch = m->image->epoch;
-    out->high_watermark = end;
-    out->voters[0] = (sm_meta_quorum_replica_t){m->node_id, end, now_wall_ms, now_wall_ms};
-    out->nvoters = 1;
     sm_broker_seen_t seen[256];
     int n = sm_brokers_list(liveness(m), seen, 256);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && out->nobservers < (int)SM_ARRAY_LEN(out->observers); i++) {
         int64_t age = now_mono_ms - seen[i].last_contact_ms;
         int64_t at = now_wall_ms - (age > 0 ? age : 0);
-        bool caught_up = seen[i].metadata_offset >= 0 && seen[i].metadata_offset + 1 >= end;
+        bool caught_up =
+            seen[i].metadata_offset >= 0 && seen[i].metadata_offset + 1 >= d.high_watermark;
         out->observers[out->nobservers++] = (sm_meta_quorum_replica_t){
             seen[i].id, seen[i].metadata_offset >= 0 ? seen[i].metadata_offset + 1 : -1, at,
             caught_up ? at : -1};

@@ -22,7 +22,6 @@ struct sm_meta {
     pthread_mutex_t img_lock;
     sm_meta_image_t *image; /* guarded by img_lock for readers, lock for writers */
     sm_meta_log_t *log;
-    sm_meta_delta_t *replay; /* during open only */
     const sm_config_t *cfg;  /* borrowed; outlives m */
     char *cluster_id;
     int32_t node_id;
@@ -30,7 +29,24 @@ struct sm_meta {
     void *listener_ctx;
     bool failed;
     sm_brokers_t *liveness; /* registered brokers' sessions (brokers.h) */
+    /* Single voter that is also the broker (make run): it registers itself
+     * with a record at start and is not tracked by heartbeats. In a cluster
+     * every broker registers and heartbeats, the controller's own included. */
+    bool self_managed;
+    int32_t active_epoch;  /* the quorum epoch this node last became active in */
+    int commit_timeout_ms; /* a commit not majority-acknowledged by then fails */
+    /* the applier thread: applies what the quorum commits (meta.c) */
+    pthread_t applier;
+    bool applier_running;
+    pthread_mutex_t apply_mu;
+    pthread_cond_t apply_cv;
+    bool apply_pending, apply_stop;
 };
+
+/* Take the controller lock and apply what the quorum committed since. */
+void sm_meta_lock(sm_meta_t *m);
+/* Under m->lock: apply queued committed records, publish an image. */
+void sm_meta_catch_up_locked(sm_meta_t *m);
 
 /* ---------------------------------------------------------- record lists */
 

@@ -298,7 +298,9 @@ def api_versions_on(port):
 def test_controller_listener_serves_only_controller_apis(broker):
     keys = api_versions_on(broker.controller_port)
     assert 18 in keys and 19 in keys  # ApiVersions, CreateTopics
-    for client_api in (0, 1, 2, 3, 8, 9, 10, 11):  # Produce, Fetch, ListOffsets, Metadata, groups
+    # The quorum's own RPCs: Fetch (of __cluster_metadata only), Vote, Begin/EndQuorumEpoch.
+    assert {1, 52, 53, 54} <= keys, keys
+    for client_api in (0, 2, 3, 8, 9, 10, 11):  # Produce, ListOffsets, Metadata, groups
         assert client_api not in keys, keys
     # A client request there is not served: the connection is closed.
     c = WireConn(broker.controller_port)
