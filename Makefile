@@ -1,5 +1,7 @@
 # Samsa - top-level entry points. See README.md.
 #   make run     build and start a single-node broker on localhost:9092 (data in ./data)
+#   make run-cluster  build and start N (default 3) local nodes in the background
+#                (data in ./data/cluster; scripts/run-cluster.sh status|stop; docs/CLUSTER.md)
 #   make test    build and run unit, fuzz-corpus and integration tests
 #   make build   build bin/samsa-broker (and bin/samsa)
 #   make bench   run benchmarks, results in docs/PERFORMANCE.md (BENCH_QUICK=1: a quick run)
@@ -14,7 +16,7 @@ comma := ,
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run test unit integration bench fuzz clean install
+.PHONY: all deps build run run-cluster test unit integration bench fuzz clean install
 
 # Sanitizer builds put their binaries in $(BUILD_DIR)/bin (see CMakeLists.txt), and
 # the integration tests run those: SAMSA_BROKER names the broker they start.
@@ -41,6 +43,10 @@ build: deps
 run: build
 	@mkdir -p data
 	./bin/samsa-broker config/server.properties
+
+# N=5 or PORT_BASE=29091 pass through to the script (environment or command line).
+run-cluster: build
+	@$(if $(N),N=$(N) )$(if $(PORT_BASE),PORT_BASE=$(PORT_BASE) )bash scripts/run-cluster.sh start
 
 unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)

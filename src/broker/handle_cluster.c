@@ -11,6 +11,7 @@
  */
 #include "handler_util.h"
 #include "handlers.h"
+#include "forward.h"
 #include "meta.h"
 #include "brokers.h"
 #include "server.h"
@@ -104,10 +105,9 @@ static void fill_replicas(sm_req_t *req, const sm_meta_quorum_replica_t *in, int
 
 /* DescribeQuorum (55): the metadata log's quorum, as kafka-metadata-quorum.sh
  * shows it. Only __cluster_metadata partition 0 has a quorum. */
-void sm_handle_describe_quorum(sm_req_t *req)
+static void describe_quorum_run(sm_req_t *req, void *msgp)
 {
-    sm_describe_quorum_request_t msg;
-    SM_DECODE_OR_FAIL(describe_quorum_request, req, &msg);
+    const sm_describe_quorum_request_t msg = *(const sm_describe_quorum_request_t *)msgp;
     sm_describe_quorum_response_t resp;
     sm_describe_quorum_response_init(&resp);
     const sm_config_t *cfg = sm_server_config(req->srv);
@@ -160,4 +160,17 @@ void sm_handle_describe_quorum(sm_req_t *req)
         o->port = (uint16_t)l->port;
     }
     SM_RESPOND(describe_quorum_response, req, &resp);
+}
+
+/* Only the quorum's leader knows every replica's progress: a node that is
+ * not it (a broker, or a follower controller) asks the leader, as Kafka's
+ * brokers forward DescribeQuorum; with no leader reachable it answers with
+ * what it knows itself. */
+void sm_handle_describe_quorum(sm_req_t *req)
+{
+    sm_rd_t raw = req->body;
+    sm_describe_quorum_request_t *msg = SM_ARENA_NEW(&req->arena, sm_describe_quorum_request_t, 1);
+    SM_DECODE_OR_FAIL(describe_quorum_request, req, msg);
+    if (!sm_req_forward(req, raw.p, sm_rd_remaining(&raw), msg, describe_quorum_run))
+        describe_quorum_run(req, msg);
 }

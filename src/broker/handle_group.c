@@ -23,6 +23,7 @@
 #include "group_coord.h"
 #include "handler_util.h"
 #include "handlers.h"
+#include "meta.h"
 #include "server.h"
 
 #include <stdlib.h>
@@ -67,6 +68,43 @@ static int16_t coordinator_error(sm_req_t *req, int8_t key_type, sm_str_t key)
     return err == SM_KERR_COORDINATOR_LOAD_IN_PROGRESS ? KERR_NONE : err;
 }
 
+/* The coordinator of key: this broker, or (NOT_COORDINATOR here) the
+ * broker that leads the group's partition of __consumer_offsets, as this
+ * node's metadata image says, at its endpoint for the request's listener. */
+static int16_t coordinator_of(sm_req_t *req, int8_t key_type, sm_str_t key, int32_t *node,
+                              sm_str_t *host, int32_t *port)
+{
+    *node = -1;
+    *host = sm_str("");
+    *port = -1;
+    int16_t err = coordinator_error(req, key_type, key);
+    if (err == KERR_NONE) {
+        *node = sm_server_node_id(req->srv);
+        sm_req_self_endpoint(req, host, port);
+        return KERR_NONE;
+    }
+    if (err != KERR_NOT_COORDINATOR || sm_server_stopping(req->srv))
+        return err;
+    int32_t part = sm_group_coord_partition_of(coord(req), sm_req_str(req, key));
+    sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
+    const sm_topic_meta_t *t =
+        sm_meta_image_topic(img, SM_GROUP_COORD_TOPIC, sizeof SM_GROUP_COORD_TOPIC - 1);
+    int32_t leader = t && part >= 0 && part < t->npartitions ? t->partitions[part].leader : -1;
+    const sm_broker_meta_t *b = leader >= 0 ? sm_meta_image_broker(img, leader) : NULL;
+    err = KERR_COORDINATOR_NOT_AVAILABLE;
+    if (b && !b->fenced) {
+        const char *via = sm_req_listener(req);
+        const sm_endpoint_t *ep = via ? sm_meta_broker_endpoint(b, via) : NULL;
+        const char *h = ep ? ep->host : b->host;
+        *host = sm_str(sm_arena_strndup(&req->arena, h, strlen(h)));
+        *port = ep ? ep->port : b->port;
+        *node = leader;
+        err = KERR_NONE;
+    }
+    sm_meta_image_put(img);
+    return err;
+}
+
 /* Encode the answer for every key and finish. Loop thread, or a background
  * worker for a parked request. */
 static void find_coordinator_answer(sm_req_t *req, const sm_find_coordinator_request_t *m)
@@ -74,17 +112,9 @@ static void find_coordinator_answer(sm_req_t *req, const sm_find_coordinator_req
     sm_find_coordinator_request_t msg = *m;
     sm_find_coordinator_response_t resp;
     sm_find_coordinator_response_init(&resp);
-    int32_t node = sm_server_node_id(req->srv);
     if (req->api_version < 4) {
-        resp.error_code = coordinator_error(req, msg.key_type, msg.key);
-        if (resp.error_code == KERR_NONE) {
-            resp.node_id = node;
-            sm_req_self_endpoint(req, &resp.host, &resp.port);
-        } else {
-            resp.node_id = -1;
-            resp.host = sm_str("");
-            resp.port = -1;
-        }
+        resp.error_code =
+            coordinator_of(req, msg.key_type, msg.key, &resp.node_id, &resp.host, &resp.port);
     } else {
         SM_NEW_ARRAY(req, sm_find_coordinator_response_coordinator, msg.coordinator_keys_count,
                      resp.coordinators);
@@ -92,15 +122,8 @@ static void find_coordinator_answer(sm_req_t *req, const sm_find_coordinator_req
         for (int32_t i = 0; i < msg.coordinator_keys_count; i++) {
             sm_find_coordinator_response_coordinator_t *co = &resp.coordinators[i];
             co->key = msg.coordinator_keys[i];
-            co->error_code = coordinator_error(req, msg.key_type, msg.coordinator_keys[i]);
-            if (co->error_code == KERR_NONE) {
-                co->node_id = node;
-                sm_req_self_endpoint(req, &co->host, &co->port);
-            } else {
-                co->node_id = -1;
-                co->host = sm_str("");
-                co->port = -1;
-            }
+            co->error_code = coordinator_of(req, msg.key_type, msg.coordinator_keys[i],
+                                            &co->node_id, &co->host, &co->port);
         }
     }
     SM_RESPOND(find_coordinator_response, req, &resp);

@@ -57,7 +57,19 @@ static int brokers_view(sm_req_t *req, const sm_meta_image_t *img, broker_view_t
         sm_req_self_endpoint(req, &v[0].host, &v[0].port);
         n = 1;
     }
-    *controller_id = img->controller_id >= 0 ? img->controller_id : cfg->node_id;
+    /* Clients send controller requests (CreateTopics...) to the node named
+     * here, so it must be a broker they can reach: the active controller if
+     * it is also a live broker, else this broker, which forwards them (as
+     * Kafka's brokers name some live broker in KRaft mode). */
+    *controller_id = -1;
+    for (int i = 0; i < n && *controller_id < 0; i++)
+        if (v[i].id == img->controller_id)
+            *controller_id = v[i].id;
+    for (int i = 0; i < n && *controller_id < 0; i++)
+        if (v[i].id == cfg->node_id)
+            *controller_id = v[i].id;
+    if (*controller_id < 0)
+        *controller_id = v[0].id;
     *out = v;
     return n;
 }
@@ -245,8 +257,7 @@ static void metadata_answer(sm_req_t *req, void *msgp)
                 }
                 char errmsg[256];
                 char *name = sm_req_str(req, rt->name);
-                sm_err_t err = sm_meta_create_topic(meta, name, -1, -1, NULL, 0, false, NULL,
-                                                    errmsg, sizeof errmsg);
+                sm_err_t err = sm_meta_auto_create_topic(meta, name, errmsg, sizeof errmsg);
                 if (err != SM_OK && err != SM_ERR_EXISTS) {
                     SM_WARN("meta", "auto-creating topic %s failed: %s", name, errmsg);
                     out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;

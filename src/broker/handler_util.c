@@ -6,6 +6,7 @@
 #include "handler_util.h"
 #include "config.h"
 #include "server.h"
+#include "forward.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,17 @@ static void ctl_run(void *arg)
 {
     ctl_job_t *job = arg;
     job->run(job->req, job->msg);
+}
+
+void sm_req_change_metadata(sm_req_t *req, const sm_rd_t *raw, void *msg, sm_ctl_fn run)
+{
+    if (!sm_req_forward(req, raw->p, sm_rd_remaining(raw), msg, run))
+        sm_req_on_controller(req, msg, run);
+}
+
+void sm_req_run_on_controller(sm_req_t *req, void *msg, sm_ctl_fn run)
+{
+    sm_req_on_controller(req, msg, run);
 }
 
 void sm_req_on_controller(sm_req_t *req, void *msg, sm_ctl_fn run)

@@ -75,15 +75,23 @@ void sm_req_self_endpoint(sm_req_t *req, sm_str_t *host, int32_t *port);
  * request's arena. Call from the handler, as its last step. */
 typedef void (*sm_ctl_fn)(sm_req_t *req, void *msg);
 void sm_req_on_controller(sm_req_t *req, void *msg, sm_ctl_fn fn);
+/* The same from any thread, never forwarded (forward.c's fallback). */
+void sm_req_run_on_controller(sm_req_t *req, void *msg, sm_ctl_fn fn);
+/* Like sm_req_on_controller for a metadata change: on a node that is not
+ * the active controller it is forwarded to the one that is (forward.h);
+ * raw is the request body as received. */
+void sm_req_change_metadata(sm_req_t *req, const sm_rd_t *raw, void *msg, sm_ctl_fn fn);
 
 /* Define handler(req): decode request type sm_<name>_t into the arena, then
- * run(req, msg) on the controller thread. */
+ * run(req, msg) on the controller thread, or forward the request to the
+ * active controller when this node is not it. */
 #define SM_HANDLER_ON_CONTROLLER(handler, name, run)                                        \
     void handler(sm_req_t *req)                                                             \
     {                                                                                       \
+        sm_rd_t raw_ = req->body;                                                           \
         sm_##name##_t *msg_ = SM_ARENA_NEW(&req->arena, sm_##name##_t, 1);                  \
         SM_DECODE_OR_FAIL(name, req, msg_);                                                 \
-        sm_req_on_controller(req, msg_, run);                                               \
+        sm_req_change_metadata(req, &raw_, msg_, run);                                      \
     }
 
 /* dup[i] = names[i] appears more than once among the n names, where names[i]

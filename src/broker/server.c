@@ -27,6 +27,9 @@
 #include "log.h"
 #include "loop.h"
 #include "meta.h"
+#include "ctl_channel.h"
+#include "lifecycle.h"
+#include "forward.h"
 #include "meta_props.h"
 #include "net.h"
 #include "storage/dirlock.h"
@@ -78,6 +81,8 @@ struct sm_server {
     sm_config_t *cfg;
     char cluster_id[64];
     sm_meta_t *meta;
+    sm_ctl_channel_t *ctlch;    /* to the active controller (multi-node quorums) */
+    sm_lifecycle_t *lifecycle;  /* this broker's registration and heartbeats */
     sm_group_coord_t *groups;
     int nloops;
     sm_loop_t **loops;
@@ -109,6 +114,7 @@ struct sm_server {
 };
 
 const sm_config_t *sm_server_config(const sm_server_t *srv) { return srv->cfg; }
+sm_ctl_channel_t *sm_server_ctl_channel(sm_server_t *srv) { return srv->ctlch; }
 sm_meta_t *sm_server_meta(sm_server_t *srv) { return srv->meta; }
 sm_group_coord_t *sm_server_groups(sm_server_t *srv) { return srv->groups; }
 int32_t sm_server_node_id(const sm_server_t *srv) { return srv->cfg->node_id; }
@@ -682,12 +688,34 @@ bool sm_server_stopping(const sm_server_t *srv)
 /* Posted to each loop at shutdown. */
 static void drain_fetches(void *srv) { sm_fetch_loop_drain(srv, sm_loop_current()); }
 
+static void close_listeners(void *arg);
+
+/* Channel thread: the controller let this broker go (or the wait ended). */
+static void controlled_shutdown_done(void *arg)
+{
+    sm_server_t *srv = arg;
+    sm_loop_post(srv->loops[0], close_listeners, srv);
+}
+
 static void begin_shutdown(sm_server_t *srv)
 {
     if (srv->stopping)
         return;
     __atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE);
     __atomic_store_n(&srv->ready, 2, __ATOMIC_RELEASE); /* /health/ready: 503 */
+    if (srv->lifecycle) {
+        /* Controlled shutdown first, while still serving: the controller
+         * moves this broker's leaderships off, clients follow them. */
+        int32_t t = srv->cfg->broker_session_timeout_ms;
+        sm_lifecycle_shutdown(srv->lifecycle, t < 5000 ? t : 5000, controlled_shutdown_done, srv);
+        return;
+    }
+    close_listeners(srv);
+}
+
+static void close_listeners(void *arg)
+{
+    sm_server_t *srv = arg;
     SM_INFO("server", "shutting down: no new connections, answering in-flight requests");
     /* Requests read from now on are dropped (sm_server_stopping), so clients
      * that keep polling cannot hold the drain open; fetches parked in the
@@ -754,6 +782,13 @@ void sm_server_run(sm_server_t *srv)
     sm_loop_timer(srv->loops[0], sm_now_mono_ms() + 1000, maintenance_tick, srv);
     if (srv->http && sm_http_start(srv->http) != SM_OK)
         SM_WARN("server", "metrics.listener: cannot start its thread");
+    if (!sm_meta_self_managed(srv->meta)) {
+        srv->ctlch = sm_ctl_channel_new(srv->cfg, srv->meta);
+        if (srv->ctlch)
+            sm_forward_install(srv);
+        if (srv->ctlch && srv->cfg->role_broker)
+            srv->lifecycle = sm_lifecycle_start(srv->cfg, srv->meta, srv->ctlch, srv->cluster_id);
+    }
     __atomic_store_n(&srv->ready, 1, __ATOMIC_RELEASE);
     SM_INFO("server", "samsa broker %d serving on %s (cluster %s, %d event loops)",
             srv->cfg->node_id, desc, srv->cluster_id, srv->nloops);
@@ -771,6 +806,14 @@ void sm_server_close(sm_server_t *srv)
     srv->http = NULL;
     /* Metadata changes in flight finish first (they open partitions). */
     workq_stop(&srv->ctl);
+    /* No more calls to the controller; then hand quorum leadership over. */
+    sm_lifecycle_stop(srv->lifecycle);
+    sm_ctl_channel_free(srv->ctlch);
+    srv->ctlch = NULL;
+    sm_lifecycle_free(srv->lifecycle);
+    srv->lifecycle = NULL;
+    if (srv->meta)
+        sm_meta_resign(srv->meta);
     if (srv->groups)
         sm_group_coord_close(srv->groups);
     srv->groups = NULL;

@@ -37,6 +37,9 @@ sm_partition_t *sm_server_partition_by_id(sm_server_t *srv, const sm_uuid_t *top
 /* Broker-wide accessors. */
 const sm_config_t *sm_server_config(const sm_server_t *srv);
 sm_meta_t *sm_server_meta(sm_server_t *srv);
+/* The line to the active controller (NULL on a lone node). */
+typedef struct sm_ctl_channel sm_ctl_channel_t;
+sm_ctl_channel_t *sm_server_ctl_channel(sm_server_t *srv);
 sm_group_coord_t *sm_server_groups(sm_server_t *srv);
 int32_t sm_server_node_id(const sm_server_t *srv);
 typedef struct sm_metrics sm_metrics_t;
@@ -59,8 +62,6 @@ void sm_server_background(sm_server_t *srv, void (*fn)(void *arg), void *arg);
  * after the other, so creating thousands of partitions' files blocks neither
  * an event loop nor the background workers that flush and write back. */
 void sm_server_controller(sm_server_t *srv, void (*fn)(void *arg), void *arg);
-
-#endif
 
 /* ---- lifecycle (main.c) and framework hooks */
 
@@ -100,3 +101,5 @@ typedef struct sm_conn_stats {
     int inflight;
 } sm_conn_stats_t;
 sm_conn_stats_t *sm_server_conn_stats(sm_server_t *srv);
+
+#endif

@@ -41,7 +41,7 @@ struct sm_group_coord {
     sm_hmap_t groups;        /* group id -> sm_group_t* (owned) */
     sm_group_env_t env;      /* shared by all groups; env.ctx = this */
     sm_coord_part_t *parts;  /* cfg.num_partitions */
-    int32_t nunloaded;       /* partitions still to load */
+    int32_t nunloaded;       /* led partitions still to load */
     int64_t next_expiry_ms;  /* mono time of the next offset-expiry pass */
     sm_coord_topic_t topic;  /* __consumer_offsets' existence */
     sm_group_coord_ready_t *topic_waiters; /* parked until CREATING ends */
@@ -63,7 +63,12 @@ SM_MUST_CHECK sm_err_t sm_coord_append(sm_group_coord_t *c, int32_t part,
 /* env->store: persist g's metadata record. Returns a Kafka error code. */
 int16_t sm_coord_store_group(void *ctx, sm_group_t *g, sm_group_time_t now);
 
-/* Replay every not-yet-loaded partition that is available. Mutex held. */
+/* This node leads partition part of __consumer_offsets, so it coordinates
+ * the groups placed there. Mutex held. */
+bool sm_coord_part_led(sm_group_coord_t *c, int32_t part);
+
+/* Replay every partition this node leads and has not loaded; unload the
+ * ones it no longer leads. Mutex held. */
 void sm_coord_load_pending(sm_group_coord_t *c, sm_group_time_t now);
 
 /* Offset expiry and removal of empty groups. Mutex held. */

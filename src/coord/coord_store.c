@@ -293,23 +293,60 @@ static sm_err_t load_part(sm_group_coord_t *c, int32_t part, sm_group_time_t now
     return SM_OK;
 }
 
+bool sm_coord_part_led(sm_group_coord_t *c, int32_t part)
+{
+    sm_partition_t *p = c->host.offsets_partition(c->host.ctx, part);
+    if (!p)
+        return false;
+    bool led = sm_partition_role(p) == SM_ROLE_LEADER && !sm_partition_deleted(p);
+    sm_partition_put(p);
+    return led;
+}
+
+/* This node stopped leading partition part: its groups go (their parked
+ * requests answer NOT_COORDINATOR; clients find the new coordinator). */
+static int unload_part(sm_group_coord_t *c, int32_t part)
+{
+    size_t cap = c->groups.count ? c->groups.count : 1, n = 0;
+    sm_group_t **gone = sm_xcalloc(cap, sizeof *gone);
+    for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&c->groups, e));) {
+        sm_group_t *g = e->value;
+        if (g->partition == part && n < cap)
+            gone[n++] = g;
+    }
+    for (size_t i = 0; i < n; i++)
+        sm_coord_group_drop(c, gone[i], SM_KERR_NOT_COORDINATOR);
+    free(gone);
+    c->parts[part].loaded = false;
+    return (int)n;
+}
+
 void sm_coord_load_pending(sm_group_coord_t *c, sm_group_time_t now)
 {
-    if (c->nunloaded == 0)
-        return;
     int64_t t0 = sm_now_mono_ms();
-    int32_t loaded = 0;
+    int32_t loaded = 0, pending = 0, released = 0, groups_gone = 0;
     for (int32_t i = 0; i < c->cfg.num_partitions; i++) {
+        if (!sm_coord_part_led(c, i)) {
+            if (c->parts[i].loaded) {
+                groups_gone += unload_part(c, i);
+                released++;
+            }
+            continue;
+        }
         if (c->parts[i].loaded)
             continue;
-        if (load_part(c, i, now) == SM_OK) {
-            c->nunloaded--;
+        if (load_part(c, i, now) == SM_OK)
             loaded++;
-        }
+        else
+            pending++;
     }
+    c->nunloaded = pending;
     if (loaded)
         SM_INFO("coord", "loaded %d partitions of %s: %zu groups in %lld ms (%d still to load)",
                 loaded, TOPIC, c->groups.count, (long long)(sm_now_mono_ms() - t0), c->nunloaded);
+    if (released)
+        SM_INFO("coord", "no longer leads %d partitions of %s: %d groups handed over", released,
+                TOPIC, groups_gone);
 }
 
 /* ------------------------------------------------------------ snapshots */

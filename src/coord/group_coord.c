@@ -91,7 +91,21 @@ static int16_t status_locked(sm_group_coord_t *c, const char *group_id)
         return SM_KERR_COORDINATOR_NOT_AVAILABLE;
     }
     int32_t part = sm_coord_partition_for(group_id, strlen(group_id), c->cfg.num_partitions);
-    return sm_coord_part_ready(c, part) ? SM_KERR_NONE : SM_KERR_COORDINATOR_LOAD_IN_PROGRESS;
+    if (sm_coord_part_ready(c, part))
+        return SM_KERR_NONE;
+    /* Another broker leads the group's partition: the client asks it. */
+    return sm_coord_part_led(c, part) ? SM_KERR_COORDINATOR_LOAD_IN_PROGRESS
+                                      : SM_KERR_NOT_COORDINATOR;
+}
+
+int32_t sm_group_coord_partition_of(sm_group_coord_t *c, const char *group_id)
+{
+    pthread_mutex_lock(&c->mu);
+    int32_t part = c->topic == SM_COORD_TOPIC_PRESENT
+                       ? sm_coord_partition_for(group_id, strlen(group_id), c->cfg.num_partitions)
+                       : -1;
+    pthread_mutex_unlock(&c->mu);
+    return part;
 }
 
 /* After an event on g: run its due timers and wake the timer thread early if

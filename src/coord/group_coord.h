@@ -67,6 +67,10 @@ typedef struct sm_coord_host {
 
 #define SM_GROUP_COORD_TOPIC "__consumer_offsets"
 
+/* The __consumer_offsets partition of group_id (-1 while the topic does
+ * not exist): its leader is the group's coordinator. */
+int32_t sm_group_coord_partition_of(sm_group_coord_t *c, const char *group_id);
+
 /* Settings, taken from the broker config at open (see sm_group_coord_open). */
 typedef struct sm_group_coord_config {
     int32_t num_partitions;         /* offsets.topic.num.partitions */

@@ -39,6 +39,8 @@
 #include "sm_proto_gen.h"
 
 #include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -429,6 +431,8 @@ bool sm_meta_is_active(sm_meta_t *m) { return sm_meta_log_active(m->log, NULL); 
 
 void sm_meta_resign(sm_meta_t *m) { sm_meta_log_resign(m->log, 100); }
 
+bool sm_meta_self_managed(const sm_meta_t *m) { return m->self_managed; }
+
 void sm_meta_set_listener(sm_meta_t *m, sm_meta_listener_fn fn, void *ctx)
 {
     pthread_mutex_lock(&m->lock);
@@ -574,6 +578,61 @@ static sm_err_t create_locked(sm_meta_t *m, const char *name, int32_t partitions
     return rc;
 }
 
+void sm_meta_set_forwarder(sm_meta_t *m, sm_meta_forward_create_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&m->lock);
+    m->forward_create = fn;
+    m->forward_ctx = ctx;
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Wait (bounded) until this node's image has topic name; its id to id_out. */
+static sm_err_t await_topic(sm_meta_t *m, const char *name, sm_uuid_t *id_out, int timeout_ms)
+{
+    int64_t deadline = sm_now_mono_ms() + timeout_ms;
+    for (;;) {
+        sm_meta_lock(m);
+        const sm_topic_meta_t *t = sm_meta_image_topic(m->image, name, strlen(name));
+        if (t && id_out)
+            *id_out = t->id;
+        pthread_mutex_unlock(&m->lock);
+        if (t)
+            return SM_OK;
+        if (sm_now_mono_ms() >= deadline)
+            return SM_ERR_AGAIN;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Not the active controller, and a forwarder set: the topic is created by
+ * the active controller, then awaited here. Returns false to go local. */
+static bool create_forwarded(sm_meta_t *m, const char *name, int32_t partitions, int16_t rf,
+                             const sm_topic_kv_t *configs, int nconfigs, sm_uuid_t *id_out,
+                             char *errmsg, size_t errlen, sm_err_t *rc)
+{
+    pthread_mutex_lock(&m->lock);
+    sm_meta_forward_create_fn fwd = m->forward_create;
+    void *ctx = m->forward_ctx;
+    pthread_mutex_unlock(&m->lock);
+    if (!fwd || sm_meta_is_active(m))
+        return false;
+    *rc = fwd(ctx, name, partitions, rf, configs, nconfigs, errmsg, errlen);
+    if (*rc == SM_OK || *rc == SM_ERR_EXISTS) {
+        sm_err_t w = await_topic(m, name, id_out, m->commit_timeout_ms);
+        if (w != SM_OK) {
+            snprintf(errmsg, errlen, "topic %s was created but has not reached this node yet",
+                     name);
+            *rc = w;
+        }
+    }
+    t_last_fail = *rc == SM_OK            ? SM_META_FAIL_NONE
+                  : *rc == SM_ERR_EXISTS  ? SM_META_FAIL_TOPIC_EXISTS
+                  : *rc == SM_ERR_AGAIN   ? SM_META_FAIL_TIMEOUT
+                                          : SM_META_FAIL_CONFIG;
+    return true;
+}
+
 sm_err_t sm_meta_create_topic(sm_meta_t *m, const char *name, int32_t partitions,
                               int16_t replication_factor, const sm_topic_kv_t *configs,
                               int nconfigs, bool validate_only, sm_uuid_t *id_out, char *errmsg,
@@ -587,15 +646,47 @@ sm_err_t sm_meta_create_topic(sm_meta_t *m, const char *name, int32_t partitions
     return rc;
 }
 
+sm_err_t sm_meta_auto_create_topic(sm_meta_t *m, const char *name, char *errmsg, size_t errlen)
+{
+    t_last_fail = SM_META_FAIL_NONE;
+    sm_err_t rc;
+    if (create_forwarded(m, name, -1, -1, NULL, 0, NULL, errmsg, errlen, &rc))
+        return rc;
+    return sm_meta_create_topic(m, name, -1, -1, NULL, 0, false, NULL, errmsg, errlen);
+}
+
+/* An internal topic's replication factor, capped at the unfenced brokers
+ * this node knows of (-1: the default). */
+static int16_t capped_rf(sm_meta_t *m, int16_t rf)
+{
+    if (rf == -1)
+        rf = (int16_t)m->cfg->default_replication_factor;
+    sm_meta_image_t *img = sm_meta_image_get(m);
+    int live = 0;
+    for (int i = 0; i < img->nbrokers; i++)
+        live += !img->brokers[i].fenced;
+    sm_meta_image_put(img);
+    return live > 0 && rf > live ? (int16_t)live : rf;
+}
+
 sm_err_t sm_meta_create_internal_topic(sm_meta_t *m, const char *name, int32_t partitions,
                                        int16_t replication_factor, const sm_topic_kv_t *configs,
                                        int nconfigs, sm_uuid_t *id_out)
 {
     char err[512];
     t_last_fail = SM_META_FAIL_NONE;
+    sm_err_t rc;
+    if (create_forwarded(m, name, partitions, capped_rf(m, replication_factor), configs, nconfigs,
+                         id_out, err, sizeof err, &rc)) {
+        if (rc == SM_ERR_EXISTS)
+            return SM_OK;
+        if (rc)
+            SM_WARN(TAG, "cannot create internal topic %s through the controller: %s", name, err);
+        return rc;
+    }
     sm_meta_lock(m);
-    sm_err_t rc = create_locked(m, name, partitions, replication_factor, configs, nconfigs, false,
-                                true, id_out, err, sizeof err);
+    rc = create_locked(m, name, partitions, replication_factor, configs, nconfigs, false, true,
+                       id_out, err, sizeof err);
     pthread_mutex_unlock(&m->lock);
     if (rc == SM_ERR_EXISTS)
         return SM_OK;

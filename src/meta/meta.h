@@ -219,6 +219,10 @@ int32_t sm_meta_quorum_leader(sm_meta_t *m, int32_t *epoch);
 bool sm_meta_is_active(sm_meta_t *m);
 /* Hand leadership of the quorum over before a graceful stop. */
 void sm_meta_resign(sm_meta_t *m);
+/* True for a lone combined node, which registers its own broker in its
+ * metadata log; every other broker registers with the active controller
+ * over the network (src/broker/lifecycle.c). */
+bool sm_meta_self_managed(const sm_meta_t *m);
 
 /* Called after every publish, and once with old_img = NULL from
  * sm_meta_set_listener itself, under the controller lock (so calls are
@@ -262,6 +266,12 @@ SM_MUST_CHECK sm_err_t sm_meta_create_topic(sm_meta_t *m, const char *name, int3
                                             bool validate_only, sm_uuid_t *id_out, char *errmsg,
                                             size_t errlen);
 
+/* Create a topic with the defaults because a client named it
+ * (auto.create.topics.enable): here on the active controller, else through
+ * the forwarder (sm_meta_set_forwarder). Errors as sm_meta_create_topic. */
+SM_MUST_CHECK sm_err_t sm_meta_auto_create_topic(sm_meta_t *m, const char *name, char *errmsg,
+                                                 size_t errlen);
+
 /* Create an internal topic (e.g. __consumer_offsets) for a coordinator: like
  * sm_meta_create_topic but the replication factor is capped at the number of
  * registered brokers, and an existing topic is success (its id returned). */
@@ -270,6 +280,19 @@ SM_MUST_CHECK sm_err_t sm_meta_create_internal_topic(sm_meta_t *m, const char *n
                                                      int16_t replication_factor,
                                                      const sm_topic_kv_t *configs, int nconfigs,
                                                      sm_uuid_t *id_out);
+
+/* How a node that is not the active controller creates a topic (the
+ * broker sends CreateTopics to the active controller): SM_OK, SM_ERR_EXISTS,
+ * SM_ERR_AGAIN (no controller answered in time), SM_ERR_INVALID (refused;
+ * message in errmsg). Blocking; called on the thread that asked. */
+typedef sm_err_t (*sm_meta_forward_create_fn)(void *ctx, const char *name, int32_t partitions,
+                                              int16_t replication_factor,
+                                              const sm_topic_kv_t *configs, int nconfigs,
+                                              char *errmsg, size_t errlen);
+/* With a forwarder, sm_meta_auto_create_topic and
+ * sm_meta_create_internal_topic on a node that is not the active controller go through it, then wait
+ * (bounded) until the topic reaches this node's image. */
+void sm_meta_set_forwarder(sm_meta_t *m, sm_meta_forward_create_fn fn, void *ctx);
 
 /* Delete a topic by name, or by id when name is NULL or "" (if both are given they
  * must agree). RemoveTopicRecord. SM_ERR_NOT_FOUND, SM_ERR_UNSUPPORTED when

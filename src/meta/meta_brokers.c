@@ -34,6 +34,7 @@
 #define KERR_DUPLICATE_BROKER_REGISTRATION 101
 #define KERR_KAFKA_STORAGE_ERROR 56
 #define KERR_INVALID_REQUEST 42
+#define KERR_NOT_CONTROLLER 41
 
 /* The session tracker, made on first use from the image's registrations
  * (a controller that just started gives every broker a full session). */
@@ -55,7 +56,7 @@ static sm_brokers_t *liveness(sm_meta_t *m)
 static int16_t commit_kerr(void)
 {
     sm_meta_fail_t f = sm_meta_last_fail();
-    return f == SM_META_FAIL_NOT_CONTROLLER ? 41 /* NOT_CONTROLLER */
+    return f == SM_META_FAIL_NOT_CONTROLLER ? KERR_NOT_CONTROLLER
            : f == SM_META_FAIL_TIMEOUT      ? 7  /* REQUEST_TIMED_OUT */
                                             : KERR_KAFKA_STORAGE_ERROR;
 }
@@ -163,6 +164,8 @@ int16_t sm_meta_broker_register(sm_meta_t *m, const sm_meta_broker_reg_t *reg, i
         return KERR_INVALID_REQUEST;
     if (m->self_managed && reg->id == m->node_id)
         return KERR_DUPLICATE_BROKER_REGISTRATION; /* this process is that broker */
+    if (!sm_meta_is_active(m))
+        return KERR_NOT_CONTROLLER; /* the broker asks the next controller it hears of */
     sm_meta_lock(m);
     int64_t epoch = sm_meta_log_end_offset(m->log);
     int16_t err = sm_brokers_register(liveness(m), reg->id, reg->incarnation.b, epoch, now_ms);
@@ -213,6 +216,10 @@ int16_t sm_meta_broker_heartbeat(sm_meta_t *m, int32_t id, int64_t epoch, int64_
                                  bool want_fence, bool want_shutdown, int64_t now_ms,
                                  sm_broker_hb_reply_t *reply)
 {
+    if (!sm_meta_is_active(m)) {
+        *reply = (sm_broker_hb_reply_t){.error = KERR_NOT_CONTROLLER, .is_fenced = true};
+        return KERR_NOT_CONTROLLER;
+    }
     sm_meta_lock(m);
     sm_broker_action_t act = sm_brokers_heartbeat(liveness(m), id, epoch, metadata_offset,
                                                   want_fence, want_shutdown, now_ms, reply);
@@ -275,6 +282,8 @@ int16_t sm_meta_broker_heartbeat(sm_meta_t *m, int32_t id, int64_t epoch, int64_
 int sm_meta_brokers_expire(sm_meta_t *m, int64_t now_ms)
 {
     int32_t ids[64];
+    if (!sm_meta_is_active(m))
+        return 0; /* only the active controller keeps broker sessions */
     sm_meta_lock(m);
     int n = sm_brokers_expire(liveness(m), now_ms, ids, 64);
     int fenced = 0;

@@ -27,6 +27,8 @@ struct sm_meta {
     int32_t node_id;
     sm_meta_listener_fn listener;
     void *listener_ctx;
+    sm_meta_forward_create_fn forward_create; /* topic creation on another node's behalf */
+    void *forward_ctx;
     bool failed;
     sm_brokers_t *liveness; /* registered brokers' sessions (brokers.h) */
     /* Single voter that is also the broker (make run): it registers itself

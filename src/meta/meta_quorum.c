@@ -100,6 +100,7 @@ struct sm_meta_log {
     int32_t request_timeout_ms;
     bool stopping; /* the loop is being stopped */
     void (*notify)(void *ctx);
+    bool was_active; /* what the last notify reported (under mu) */
     void *notify_ctx;
 
     /* ---- shared, under mu */
@@ -344,6 +345,8 @@ static bool is_response(sm_raft_msg_kind_t k)
            k == SM_RAFT_MSG_FETCH_SNAPSHOT_RESP;
 }
 
+static bool active_locked(const sm_meta_log_t *l);
+
 /* After every call into the raft object: save, send, publish the view. */
 static void quorum_io(sm_meta_log_t *l)
 {
@@ -381,7 +384,10 @@ static void quorum_io(sm_meta_log_t *l)
     if (l->state == SM_RAFT_LEADER && (old_state != SM_RAFT_LEADER || old_epoch != l->epoch))
         l->epoch_start = l->end_offset; /* just past its LeaderChange record */
     sm_raft_describe(l->raft, &l->desc);
-    bool changed = old_leader != l->leader || old_epoch != l->epoch || old_state != l->state;
+    /* Becoming active (the epoch's LeaderChange committed) is a change too. */
+    bool changed = old_leader != l->leader || old_epoch != l->epoch || old_state != l->state ||
+                   l->was_active != active_locked(l);
+    l->was_active = active_locked(l);
     bool wake = changed || l->qlen > 0;
     if (changed)
         pthread_cond_broadcast(&l->cv);

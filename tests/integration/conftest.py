@@ -17,7 +17,11 @@ Also here, so test modules can `from conftest import ...`:
     and to look at record batches as the broker serves them (codec attribute),
     written from the protocol guide, independent of the project's C code.
 
+Multi-node clusters (`cluster` and `cluster_factory` fixtures) are built from
+Broker objects by tests/integration/cluster.py.
+
 Environment knobs: SAMSA_BROKER (broker binary, default <repo>/bin/samsa-broker),
+SAMSA_CLI (the samsa tool, default <repo>/bin/samsa, for `storage format`),
 SAMSA_IT_LOG_LEVEL (passed to the broker as SAMSA_LOG_LEVEL), SAMSA_IT_START_TIMEOUT
 (seconds, default 60: sanitizer builds start slowly).
 """
@@ -37,6 +41,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BROKER_BIN = os.environ.get("SAMSA_BROKER", os.path.join(REPO, "bin", "samsa-broker"))
+SAMSA_CLI = os.environ.get("SAMSA_CLI", os.path.join(REPO, "bin", "samsa"))
 START_TIMEOUT_S = float(os.environ.get("SAMSA_IT_START_TIMEOUT", "60"))
 STOP_TIMEOUT_S = 30.0
 
@@ -100,36 +105,70 @@ class Broker:
     Attributes: .port, .controller_port, .metrics_port (metrics.listener) and
     .metrics_url ("http://127.0.0.1:PORT"), .bootstrap ("127.0.0.1:PORT"), .data_dir,
     .config_path, .log_path, .proc (Popen or None), .exit_codes (one per stop).
+
+    By default a complete single-node cluster (process.roles=broker,controller,
+    the node its own only voter). For multi-node clusters (tests/integration/
+    cluster.py) the keyword-only arguments make other kinds of node:
+      roles       "broker,controller", "controller" (only the CONTROLLER
+                  listener: .port and .bootstrap are None) or "broker" (only
+                  PLAINTEXT: .controller_port is None; voters required);
+      voters      the controller.quorum.voters string (default: this node alone);
+      ports       (plaintext, controller, metrics) chosen by the caller, who
+                  needs every voter's port before writing any config;
+      cluster_id  run `samsa storage format --cluster-id ID --ignore-formatted`
+                  before the first start, so all nodes share one cluster id.
+    Readiness waits on .ready_port: PLAINTEXT, or CONTROLLER on a controller-only node.
     """
 
-    def __init__(self, workdir, overrides=None, config_path=None, node_id=1):
+    def __init__(self, workdir, overrides=None, config_path=None, node_id=1, *,
+                 roles="broker,controller", voters=None, ports=None, cluster_id=None):
         self.workdir = workdir
-        self.port, self.controller_port, self.metrics_port = free_ports(3)
-        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.roles = roles
+        self.is_broker = "broker" in roles.split(",")
+        self.is_controller = "controller" in roles.split(",")
+        assert self.is_broker or self.is_controller, f"bad process.roles {roles!r}"
+        self.port, self.controller_port, self.metrics_port = ports or free_ports(3)
+        if not self.is_broker:
+            self.port = None
+        if not self.is_controller:
+            self.controller_port = None
+            assert voters, "a broker-only node needs the controllers' voters string"
+        self.ready_port = self.port if self.is_broker else self.controller_port
+        self.bootstrap = f"127.0.0.1:{self.port}" if self.is_broker else None
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
         self.data_dir = os.path.join(workdir, "data")
         self.log_path = os.path.join(workdir, "broker.log")
         self.node_id = node_id
+        self.cluster_id = cluster_id
+        self._formatted = False
         self.proc = None
+        self.paused = False
         self.exit_codes = []
         self.starts = 0
+        self._start_offset = 0
         # Tests that deliberately provoke ERROR-level logs may set this.
         self.allow_error_log = False
         os.makedirs(self.data_dir, exist_ok=True)
-        listeners = (f"PLAINTEXT://127.0.0.1:{self.port},"
-                     f"CONTROLLER://127.0.0.1:{self.controller_port}")
+        listeners = []
+        if self.is_broker:
+            listeners.append(f"PLAINTEXT://127.0.0.1:{self.port}")
+        if self.is_controller:
+            listeners.append(f"CONTROLLER://127.0.0.1:{self.controller_port}")
         net = {
             "node.id": str(node_id),
-            "process.roles": "broker,controller",
-            "listeners": listeners,
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "process.roles": roles,
+            "listeners": ",".join(listeners),
+        }
+        if self.is_broker:
+            net["advertised.listeners"] = f"PLAINTEXT://127.0.0.1:{self.port}"
+        net.update({
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "controller.quorum.voters": f"{node_id}@127.0.0.1:{self.controller_port}",
+            "controller.quorum.voters": voters or f"{node_id}@127.0.0.1:{self.controller_port}",
             "log.dirs": self.data_dir,
             # its own HTTP port: parallel brokers must never share 9644
             "metrics.listener": self.metrics_url,
-        }
+        })
         if config_path is None:
             # Our own config: a small single-node broker, fast group rebalances.
             props = dict(net)
@@ -157,10 +196,31 @@ class Broker:
 
     # -- lifecycle
 
+    def format_storage(self):
+        """`samsa storage format` this node's directories with self.cluster_id
+        (--ignore-formatted: a directory formatted before is left alone)."""
+        cmd = [SAMSA_CLI, "storage", "format", "-c", self.config_path,
+               "--cluster-id", self.cluster_id, "--ignore-formatted"]
+        for k, v in self.overrides.items():
+            cmd += ["--override", f"{k}={v}"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            pytest.fail(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout}{r.stderr}")
+        self._formatted = True
+
     def start(self):
+        """Launch and wait (bounded) until serving; pytest.fail otherwise."""
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self):
+        """Spawn the process without waiting: nodes of a multi-node cluster
+        are launched together, since none may serve before a quorum exists."""
         assert self.proc is None, "broker already running"
         if not os.access(BROKER_BIN, os.X_OK):
             pytest.fail(f"broker binary {BROKER_BIN} missing (run `make build`)")
+        if self.cluster_id and not self._formatted:
+            self.format_storage()
         cmd = [BROKER_BIN, self.config_path]
         for k, v in self.overrides.items():
             cmd += ["--override", f"{k}={v}"]
@@ -171,25 +231,32 @@ class Broker:
         log = open(self.log_path, "ab")
         log.write(f"=== start #{self.starts}: {' '.join(cmd)}\n".encode())
         log.flush()
-        start_offset = log.tell()
+        self._start_offset = log.tell()
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=self.workdir, env=env)
+        self.paused = False
         log.close()
+        return self
 
-        def ready():
-            rc = self.proc.poll()
-            if rc is not None:
-                raise _BrokerDied(rc)
-            with open(self.log_path, "rb") as f:
-                f.seek(start_offset)
-                if b"serving" not in f.read():
-                    return False
-            return port_accepts(self.port)
+    def is_ready(self):
+        """True once this run logged "serving" and .ready_port accepts;
+        _BrokerDied if the process exited."""
+        rc = self.proc.poll()
+        if rc is not None:
+            raise _BrokerDied(rc)
+        with open(self.log_path, "rb") as f:
+            f.seek(self._start_offset)
+            if b"serving" not in f.read():
+                return False
+        return port_accepts(self.ready_port)
 
-        deadline = time.monotonic() + START_TIMEOUT_S
+    def wait_ready(self, timeout_s=START_TIMEOUT_S):
+        assert self.proc is not None, "broker not launched"
+        where = self.bootstrap or f"controller 127.0.0.1:{self.controller_port}"
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
-                if ready():
+                if self.is_ready():
                     return self
             except _BrokerDied as e:
                 self.proc = None
@@ -197,16 +264,30 @@ class Broker:
                             f" log tail:\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 self.kill9()
-                pytest.fail(f"samsa-broker not serving on {self.bootstrap} after"
-                            f" {START_TIMEOUT_S}s; log tail:\n{self.log_tail()}")
+                pytest.fail(f"samsa-broker not serving on {where} after"
+                            f" {timeout_s}s; log tail:\n{self.log_tail()}")
             time.sleep(0.05)
+
+    def terminate(self):
+        """Send SIGTERM (after SIGCONT if paused) without waiting."""
+        if self.proc is None:
+            return
+        if self.paused:
+            self.resume()
+        self.proc.send_signal(signal.SIGTERM)
 
     def stop(self, timeout_s=STOP_TIMEOUT_S):
         """SIGTERM, wait (bounded), record and return the exit status; the
         fixture later asserts every recorded status is 0."""
         if self.proc is None:
             return None
-        self.proc.send_signal(signal.SIGTERM)
+        self.terminate()
+        return self.wait_stopped(timeout_s)
+
+    def wait_stopped(self, timeout_s=STOP_TIMEOUT_S):
+        """Wait for the exit terminate() asked for; record and return its status."""
+        if self.proc is None:
+            return None
         try:
             rc = self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -214,6 +295,7 @@ class Broker:
             self.proc.wait()
             rc = "hung (no exit %ss after SIGTERM; killed)" % timeout_s
         self.proc = None
+        self.paused = False
         self.exit_codes.append(rc)
         return rc
 
@@ -230,6 +312,19 @@ class Broker:
         self.proc.kill()
         self.proc.wait()
         self.proc = None
+        self.paused = False
+
+    def pause(self):
+        """SIGSTOP: the process hangs (no heartbeats, no answers) but lives."""
+        assert self.proc is not None, "broker not running"
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        """SIGCONT after pause()."""
+        assert self.proc is not None, "broker not running"
+        self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
 
     # -- logs
 
@@ -247,7 +342,7 @@ class Broker:
         return [ln for ln in self.log_text().splitlines() if BAD_LOG_RE.search(ln)]
 
     def __repr__(self):
-        return f"<Broker {self.bootstrap} data={self.data_dir}>"
+        return f"<Broker {self.node_id} {self.roles} {self.bootstrap} data={self.data_dir}>"
 
 
 class _BrokerDied(Exception):
@@ -345,8 +440,52 @@ def broker_factory(request):
     assert not all_problems, "\n".join(all_problems)
 
 
+@pytest.fixture
+def cluster_factory(request):
+    """Make multi-node clusters (tests/integration/cluster.py), torn down after
+    the test: factory(n_combined=3, controllers=0, brokers=0, overrides=None,
+    start=True) -> Cluster. Teardown stops every node by pid and checks exit
+    statuses and logs as for `broker`."""
+    from cluster import Cluster
+    made = []
+
+    def make(n_combined=None, controllers=0, brokers=0, overrides=None, start=True):
+        root = tempfile.mkdtemp(prefix="samsa-it-cluster-")
+        c = Cluster(root, n_combined=n_combined, controllers=controllers, brokers=brokers,
+                    overrides=overrides)
+        made.append(c)
+        if start:
+            c.start_all()
+        return c
+
+    yield make
+    failed = _test_failed(request.node)
+    problems = []
+    for c in made:
+        p = c.finish(failed)
+        problems += p
+        if not failed and not p:
+            shutil.rmtree(c.root, ignore_errors=True)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def cluster(request, cluster_factory):
+    """A started cluster for one test: 3 combined nodes unless the test says
+    @pytest.mark.cluster_config(n_combined=..., controllers=..., brokers=...,
+    overrides={...})."""
+    m = request.node.get_closest_marker("cluster_config")
+    return cluster_factory(**(m.kwargs if m else {}))
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "broker_config(**kv): server.properties overrides for `broker`")
+    config.addinivalue_line(
+        "markers", "cluster: starts a multi-node cluster (several samsa-broker processes,"
+                   " tests/integration/cluster.py); deselect with -m 'not cluster'")
+    config.addinivalue_line(
+        "markers", "cluster_config(n_combined=, controllers=, brokers=, overrides=): the layout"
+                   " and server.properties overrides of the `cluster` fixture")
     config.addinivalue_line(
         "markers", "serial: run.sh runs this test alone, after the parallel (pytest-xdist) batch;"
                    " for heavy-load or scale tests that starve, or are starved by, their neighbours")
