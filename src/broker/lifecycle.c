@@ -21,6 +21,7 @@
 #define REGISTRATION_VERSION 2
 #define HEARTBEAT_VERSION 0
 #define METADATA_VERSION_MAX 19
+#define FAST_HEARTBEAT_MS 100
 #define KERR_STALE_BROKER_EPOCH 77
 #define KERR_DUPLICATE_BROKER_REGISTRATION 101
 #define KERR_INCONSISTENT_CLUSTER_ID 104
@@ -210,9 +211,12 @@ static void on_heartbeat(void *ctx, sm_err_t io, const uint8_t *body, size_t len
     } else {
         note_error(lc, "BrokerHeartbeat", io == SM_OK ? err : 0, io);
     }
+    /* Fenced (catching up) or shutting down: ask again soon rather than a
+     * whole interval later, so the broker joins (or leaves) promptly. */
     int32_t next = lc->cfg->broker_heartbeat_interval_ms;
-    if (lc->state == LC_SHUTTING_DOWN && next > 100)
-        next = 100;
+    bool hurry = lc->state == LC_SHUTTING_DOWN || (io == SM_OK && err == KERR_NONE && r.is_fenced);
+    if (hurry && next > FAST_HEARTBEAT_MS)
+        next = FAST_HEARTBEAT_MS;
     schedule(lc, next);
 }
 

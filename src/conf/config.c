@@ -1137,9 +1137,14 @@ static sm_err_t fill_structured(sm_config_t *c, char *err, size_t errlen)
             return SM_ERR_INVALID;
         }
     }
-    if (c->nvoters == 0 && !*eff(c, "controller.quorum.bootstrap.servers")) {
-        set_err(err, errlen, "controller.quorum.voters (or controller.quorum.bootstrap.servers) "
-                "must be set when process.roles is broker only");
+    if (c->nvoters == 0) {
+        /* Samsa needs the static voter list: with bootstrap servers only, a
+         * broker would have to learn the voters from the quorum (KIP-853),
+         * which is not supported yet. */
+        set_err(err, errlen, "controller.quorum.voters must be set when process.roles is broker "
+                "only%s", *eff(c, "controller.quorum.bootstrap.servers")
+                              ? " (controller.quorum.bootstrap.servers alone is not supported yet)"
+                              : "");
         return SM_ERR_INVALID;
     }
 
