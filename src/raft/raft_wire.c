@@ -9,6 +9,7 @@
 #define KERR_INVALID_REQUEST 42
 #define KERR_UNKNOWN_TOPIC_OR_PARTITION 3
 #define KERR_INCONSISTENT_CLUSTER_ID 104
+#define KERR_CLUSTER_AUTHORIZATION_FAILED 31
 
 /* Kafka's fixed id of the metadata topic: Uuid(0, 1). */
 static const sm_uuid_t META_TOPIC_ID = {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
@@ -259,6 +260,15 @@ sm_err_t sm_raft_wire_decode_request(int16_t api_key, int16_t version, sm_rd_t *
 }
 
 /* The three responses share one partition shape. */
+/* Errors about the request as a whole (another cluster, a malformed or
+ * misaddressed request) go in the top-level ErrorCode with no topics, as
+ * Kafka answers them; the others in the one partition. */
+static bool request_level_error(int16_t err)
+{
+    return err == KERR_INCONSISTENT_CLUSTER_ID || err == KERR_INVALID_REQUEST ||
+           err == KERR_CLUSTER_AUTHORIZATION_FAILED;
+}
+
 #define FILL_RESPONSE(prefix, R, P, T, err, lid, lep)                                              \
     do {                                                                                           \
         prefix##_partition_data_init(&(P));                                                        \
@@ -272,6 +282,10 @@ sm_err_t sm_raft_wire_decode_request(int16_t api_key, int16_t version, sm_rd_t *
         prefix##_init(&(R));                                                                       \
         (R).topics = &(T);                                                                         \
         (R).topics_count = 1;                                                                      \
+        if (request_level_error(err)) {                                                            \
+            (R).error_code = (err);                                                                \
+            (R).topics_count = 0;                                                                  \
+        }                                                                                          \
     } while (0)
 
 sm_err_t sm_raft_wire_encode_response(const sm_raft_msg_t *m, int16_t version, sm_wbuf_t *w)
@@ -335,6 +349,10 @@ sm_err_t sm_raft_wire_encode_response(const sm_raft_msg_t *m, int16_t version, s
         sm_fetch_response_init(&r);
         r.responses = &t;
         r.responses_count = 1;
+        if (request_level_error(p.error_code)) {
+            r.error_code = p.error_code;
+            r.responses_count = 0;
+        }
         sm_fetch_response_encode(w, version, &r);
         return SM_OK;
     }
