@@ -80,6 +80,27 @@ static void shutdown_finished(sm_lifecycle_t *lc)
         done(lc->shutdown_arg);
 }
 
+/* The error code of a controller's answer (body, len) decoded into r of
+ * type sm_<name>_t, or -1 when none came (io) or it was malformed (logged).
+ * The answer has no strings or arrays, so r needs no arena once decoded. */
+#define DECODE_REPLY(name, version, what)                                                   \
+    ({                                                                                      \
+        int16_t e_ = -1;                                                                    \
+        sm_##name##_init(&r);                                                               \
+        if (io == SM_OK) {                                                                  \
+            sm_arena_t a_;                                                                  \
+            sm_arena_init(&a_);                                                             \
+            sm_rd_t rd_;                                                                    \
+            sm_rd_init(&rd_, body, len);                                                    \
+            if (sm_##name##_decode(&rd_, &a_, (version), &r) == SM_OK)                      \
+                e_ = r.error_code;                                                          \
+            else                                                                            \
+                SM_WARN(TAG, "broker %d: malformed %s response", lc->cfg->node_id, (what)); \
+            sm_arena_free(&a_);                                                             \
+        }                                                                                   \
+        e_;                                                                                 \
+    })
+
 /* ---------------------------------------------------------- registration */
 
 static void on_registered(void *ctx, sm_err_t io, const uint8_t *body, size_t len)
@@ -89,19 +110,7 @@ static void on_registered(void *ctx, sm_err_t io, const uint8_t *body, size_t le
     if (__atomic_load_n(&lc->stopped, __ATOMIC_ACQUIRE))
         return;
     sm_broker_registration_response_t r;
-    sm_broker_registration_response_init(&r);
-    sm_arena_t a;
-    sm_arena_init(&a);
-    int16_t err = -1;
-    if (io == SM_OK) {
-        sm_rd_t rd;
-        sm_rd_init(&rd, body, len);
-        if (sm_broker_registration_response_decode(&rd, &a, REGISTRATION_VERSION, &r) == SM_OK)
-            err = r.error_code;
-        else
-            SM_WARN(TAG, "broker %d: malformed BrokerRegistration response", lc->cfg->node_id);
-    }
-    sm_arena_free(&a);
+    int16_t err = DECODE_REPLY(broker_registration_response, REGISTRATION_VERSION, "BrokerRegistration");
     if (lc->state == LC_SHUTTING_DOWN) {
         shutdown_finished(lc); /* never registered: nothing to hand over */
         return;
@@ -166,19 +175,7 @@ static void on_heartbeat(void *ctx, sm_err_t io, const uint8_t *body, size_t len
     if (__atomic_load_n(&lc->stopped, __ATOMIC_ACQUIRE) || lc->state == LC_STOPPED)
         return;
     sm_broker_heartbeat_response_t r;
-    sm_broker_heartbeat_response_init(&r);
-    sm_arena_t a;
-    sm_arena_init(&a);
-    int16_t err = -1;
-    if (io == SM_OK) {
-        sm_rd_t rd;
-        sm_rd_init(&rd, body, len);
-        if (sm_broker_heartbeat_response_decode(&rd, &a, HEARTBEAT_VERSION, &r) == SM_OK)
-            err = r.error_code;
-        else
-            SM_WARN(TAG, "broker %d: malformed BrokerHeartbeat response", lc->cfg->node_id);
-    }
-    sm_arena_free(&a);
+    int16_t err = DECODE_REPLY(broker_heartbeat_response, HEARTBEAT_VERSION, "BrokerHeartbeat");
     if (io == SM_OK && err == KERR_NONE) {
         lc->last_err = 0;
         if (!lc->fenced_known || lc->fenced != r.is_fenced)
