@@ -6,6 +6,8 @@
 #   make build   build bin/samsa-broker (and bin/samsa)
 #   make bench   run benchmarks, results in docs/PERFORMANCE.md (BENCH_QUICK=1: a quick run)
 #   make fuzz    build libFuzzer targets with clang and run each for FUZZ_SECONDS
+#   make chaos   fault-injection run of a 3-node and a 3+3-node cluster, CHAOS_SECONDS (300)
+#                each, seeded by CHAOS_SEED (default random, printed); not part of make test
 # Options: SANITIZE=address,undefined (or thread), BUILD_TYPE=Debug|Release|RelWithDebInfo, WERROR=1
 SHELL := /bin/bash
 BUILD_TYPE ?= RelWithDebInfo
@@ -15,8 +17,10 @@ BUILD_DIR ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 comma := ,
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
+CHAOS_SECONDS ?= 300
+CHAOS_SEED ?=
 
-.PHONY: all deps build run run-cluster test unit integration bench fuzz clean install
+.PHONY: all deps build run run-cluster test unit integration bench fuzz chaos clean install
 
 # Sanitizer builds put their binaries in $(BUILD_DIR)/bin (see CMakeLists.txt), and
 # the integration tests run those: SAMSA_BROKER names the broker they start.
@@ -64,6 +68,14 @@ fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSAMSA_FUZZ=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build-fuzz -j $(JOBS)
 	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+# Both layouts, one seed; the run fails if either does (tests/chaos/cluster_chaos.py).
+chaos: build
+	@seed=$(CHAOS_SEED); seed=$${seed:-$$(( (RANDOM << 15) | RANDOM ))}; echo "chaos seed: $$seed"; rc=0; \
+	for layout in combined split; do \
+	  /usr/bin/python3 tests/chaos/cluster_chaos.py --seconds $(CHAOS_SECONDS) --seed $$seed \
+	    --layout $$layout || rc=1; \
+	done; echo "chaos seed $$seed: $$([ $$rc = 0 ] && echo passed || echo FAILED)"; exit $$rc
 
 PREFIX ?= /usr/local
 install: build

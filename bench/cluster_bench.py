@@ -34,9 +34,13 @@ What it measures, in one run:
     are in flight, because an attempt that a survivor forwards to the dead
     controller blocks for its whole timeout before answering NOT_CONTROLLER;
     41 NOT_CONTROLLER / 7 REQUEST_TIMED_OUT are the expected retriable answers.
-    Then the killed node is restarted and the round waits (bounded) until every
-    node lists 3 brokers, the node is a caught-up follower in the leader's
-    DescribeQuorum and all controllers agree on the leader (rejoin_s).
+    Then the killed node is restarted and the round waits (bounded) until its
+    broker side logs that it is registered and unfenced again (Metadata alone
+    cannot tell: the dead incarnation stays listed until its session expires on
+    the new controller, and the restarted process is refused with
+    DUPLICATE_BROKER_REGISTRATION until then), every node lists 3 brokers, it
+    is a caught-up follower in the leader's DescribeQuorum and all controllers
+    agree on the leader (rejoin_s); then 1 s of quiet before the next kill.
 
  2. Propagation: a fresh cluster with all 3 nodes up; T topics x P partitions,
     RF 1 (10 x 1,000 = 10,000; --quick 10 x 100), sent one CreateTopics after
@@ -342,14 +346,40 @@ class CreateProber:
                     "samples": sorted(self.attempts)[:400]}
 
 
+_UNFENCED = b"is unfenced: serving as a member of the cluster"
+_FENCED = b" is fenced ("
+
+
+def broker_unfenced(c, node_id):
+    """This node's broker side says (its own log, since its latest start) that
+    it is registered and unfenced, and has not said fenced since. Metadata
+    alone cannot tell: after a kill -9 the dead incarnation's registration
+    stays listed (unfenced) until its session expires on the controller, so
+    "3 brokers in Metadata" holds while the restarted process is still being
+    refused (DUPLICATE_BROKER_REGISTRATION) and is no member of the cluster."""
+    b = c.nodes[node_id]
+    with open(b.log_path, "rb") as f:
+        f.seek(b._start_offset)
+        text = f.read()
+    return text.rfind(_UNFENCED) > text.rfind(_FENCED)
+
+
 def steady_state(c, timeout_s=REJOIN_TIMEOUT_S):
-    """Every node up, 3 brokers in every node's Metadata, one agreed leader,
-    every voter a caught-up follower of it. Returns (leader, epoch)."""
+    """Every node up; each broker registered and unfenced by its own account
+    (its log) and listed by every node's Metadata; one agreed quorum leader,
+    every other voter a caught-up follower of it. Returns (leader, epoch)."""
     deadline = time.monotonic() + timeout_s
 
     def left():
         return max(deadline - time.monotonic(), 1.0)
 
+    try:
+        bounded(lambda: all(broker_unfenced(c, i) for i in c.broker_ids), left(),
+                "every broker to log that it is registered and unfenced since its latest start",
+                interval_s=0.02)
+    except BenchError as e:
+        raise BenchError(f"{e} (not yet: nodes"
+                         f" {[i for i in c.broker_ids if not broker_unfenced(c, i)]})") from None
     c.wait_for_brokers(len(c.broker_ids), timeout_s=left())
     leader, epoch = c.wait_for_leader(timeout_s=left())
 
@@ -673,6 +703,10 @@ def print_tables(res):
     print(f"## Cluster benchmark ({'quick' if res['params']['quick'] else 'full'}), "
           f"{res['meta']['git_commit'][:10]}{' (dirty)' if res['meta']['git_dirty'] else ''}, "
           f"{res['meta']['nproc']} cores")
+    bins = res["meta"].get("binaries", {}).get("samsa-broker")
+    if bins:
+        print()
+        print(f"samsa-broker {bins['source']} built {bins['mtime']}, sha256 {bins['sha256'][:12]}")
     fo = res.get("failover") or {}
     if fo:
         print()
@@ -687,8 +721,10 @@ def print_tables(res):
                   ("new_leader_s", "a survivor reports a NEW quorum leader"),
                   ("agreed_s", "both survivors agree on it"),
                   ("create_ok_s", "CreateTopics via a survivor succeeds (retried)"),
-                  ("single_create_s", "one CreateTopics (timeout 30 s) sent at the kill answers OK"),
-                  ("rejoin_s", "(restart of killed node until caught up, 3 brokers)")]
+                  ("single_create_s", "one CreateTopics (timeout 30 s) sent at the kill answers"
+                                      " OK (n = rounds where it did)"),
+                  ("rejoin_s", "(restart of the killed node until it is an unfenced broker"
+                               " and a caught-up voter again)")]
         for setting, d in fo.items():
             ov = d["overrides"]
             em = (f"{ov['controller.quorum.election.timeout.ms']}/"
@@ -709,6 +745,14 @@ def print_tables(res):
                 cells.append(f"{r['new_leader_s']:.2f}/{r['create_ok_s']:.2f}/{single}"
                              f"({r['create_via']}{'*' if r['create_via_is_new_leader'] else ''})")
             print(f"- {setting}: " + ", ".join(cells))
+            errs = collections.Counter(str(r["single_create"]["error"]) for r in d["rounds"]
+                                       if r["single_create"]["error"] != 0)
+            if errs:
+                print(f"  (the single CreateTopics answered an error instead of succeeding in"
+                      f" {sum(errs.values())}/{len(d['rounds'])} rounds: {dict(errs)})")
+            splits = sum(1 for r in d["rounds"] if r["new_epoch"] - r["old_epoch"] > 1)
+            print(f"  (elections that needed more than one epoch, e.g. a split vote:"
+                  f" {splits}/{len(d['rounds'])})")
             on_killed = sum(1 for r in d["rounds"] if r["create_topic_on_killed_node"])
             print(f"  (the RF 1 topic created first after the kill was placed on the killed,"
                   f" not yet fenced node in {on_killed}/{len(d['rounds'])} rounds)")

@@ -35,6 +35,7 @@
 #include "meta_image_int.h"
 #include "meta_log.h"
 #include "meta_internal.h"
+#include "meta_snapshot.h"
 #include "brokers.h"
 #include "sm_proto_gen.h"
 
@@ -141,20 +142,35 @@ static void publish(sm_meta_t *m, sm_meta_image_t *img)
 /* Under m->lock: apply every committed record the quorum queued (on the
  * active controller: its own commits; elsewhere: what the leader wrote) and
  * publish one new image for them. */
-static sm_err_t apply_cb(void *ctx, int64_t offset, const uint8_t *value, size_t len,
-                         const char **why)
+static void quorum_notify(void *ctx);
+
+typedef struct apply_ctx {
+    sm_meta_t *m;
+    sm_meta_delta_t *d;
+    int64_t skip_to; /* records at or below: already in the image (its snapshot) */
+} apply_ctx_t;
+
+static sm_err_t apply_cb(void *ctx, int64_t offset, int32_t epoch, const uint8_t *value,
+                         size_t len, const char **why)
 {
-    sm_meta_delta_t **d = ctx;
-    return sm_meta_delta_replay(*d, offset, value, len, why);
+    apply_ctx_t *a = ctx;
+    if (offset <= a->skip_to)
+        return SM_OK;
+    a->m->last_epoch = epoch;
+    a->m->snap_pending += (int64_t)len;
+    return sm_meta_delta_replay(a->d, offset, value, len, why);
 }
 
 void sm_meta_catch_up_locked(sm_meta_t *m)
 {
     int32_t epoch;
     int32_t leader = sm_meta_log_leader(m->log, &epoch);
-    sm_meta_delta_t *d = sm_meta_delta_new(m->image, m->cluster_id, leader, epoch);
+    apply_ctx_t a = {m, sm_meta_delta_new(m->image, m->cluster_id, leader, epoch),
+                     m->image->offset};
+    sm_meta_delta_t *d;
     sm_err_t rc;
-    int n = sm_meta_log_drain(m->log, apply_cb, &d, &rc);
+    int n = sm_meta_log_drain(m->log, apply_cb, &a, &rc);
+    d = a.d;
     if (rc != SM_OK && !m->failed) {
         SM_ERROR(TAG, "a committed metadata record does not apply; refusing further "
                       "metadata changes");
@@ -165,6 +181,8 @@ void sm_meta_catch_up_locked(sm_meta_t *m)
         return;
     }
     publish(m, sm_meta_delta_freeze(d));
+    if (m->snap_pending >= m->cfg->metadata_snapshot_bytes)
+        quorum_notify(m); /* the applier writes the snapshot, off this thread */
 }
 
 void sm_meta_lock(sm_meta_t *m)
@@ -294,6 +312,26 @@ static void quorum_notify(void *ctx)
     pthread_mutex_unlock(&m->apply_mu);
 }
 
+/* Applier thread: write a snapshot of img (its last record has epoch) and
+ * drop the older ones. The log itself is kept (see docs/RAFT.md). */
+static void take_snapshot(sm_meta_t *m, sm_meta_image_t *img, int32_t epoch)
+{
+    char err[512];
+    int64_t bytes = 0, t0 = sm_now_mono_us();
+    if (sm_meta_snapshot_write(m->snap_dir, img, epoch, &bytes, err, sizeof err) != SM_OK) {
+        SM_WARN(TAG, "metadata snapshot at offset %" PRId64 " not written: %s", img->offset + 1,
+                err);
+        return;
+    }
+    sm_snapshot_id_t id = {img->offset + 1, epoch};
+    int removed = sm_meta_snapshot_clean(m->snap_dir, id);
+    __atomic_store_n(&m->snap_written, id.end_offset, __ATOMIC_RELEASE);
+    SM_INFO(TAG, "metadata snapshot %" PRId64 "-%d written: %d topic(s), %d broker(s), %" PRId64
+                 " bytes in %.1f ms (%d older file(s) removed)",
+            id.end_offset, epoch, img->ntopics, img->nbrokers, bytes,
+            (double)(sm_now_mono_us() - t0) / 1000.0, removed);
+}
+
 /* The applier: publishes what the quorum commits (what other controllers
  * wrote, on followers and brokers) and notices leadership. */
 static void *applier_main(void *arg)
@@ -311,7 +349,18 @@ static void *applier_main(void *arg)
         pthread_mutex_lock(&m->lock);
         sm_meta_catch_up_locked(m);
         check_active_locked(m);
+        sm_meta_image_t *snap = NULL;
+        int32_t snap_epoch = m->last_epoch;
+        if (m->snap_pending >= m->cfg->metadata_snapshot_bytes && !m->failed &&
+            m->image->offset >= 0) {
+            snap = sm_meta_image_keep(m->image);
+            m->snap_pending = 0;
+        }
         pthread_mutex_unlock(&m->lock);
+        if (snap) {
+            take_snapshot(m, snap, snap_epoch);
+            sm_meta_image_put(snap);
+        }
         pthread_mutex_lock(&m->apply_mu);
     }
     pthread_mutex_unlock(&m->apply_mu);
@@ -334,7 +383,30 @@ sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_id, sm_meta_t 
     int ft = cfg->quorum_fetch_timeout_ms > 0 ? cfg->quorum_fetch_timeout_ms : 2000;
     m->commit_timeout_ms = 2 * ft > 5000 ? 2 * ft : 5000;
     const char *dir = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
-    m->image = sm_meta_delta_freeze(sm_meta_delta_new(NULL, m->cluster_id, -1, 0));
+    m->snap_dir = sm_xasprintf("%s/__cluster_metadata-0", dir);
+    {
+        char err[512];
+        sm_snapshot_id_t sid;
+        int64_t t0 = sm_now_mono_us();
+        sm_err_t src = sm_meta_snapshot_load(m->snap_dir, m->cluster_id, &m->image, &sid, err,
+                                             sizeof err);
+        if (src == SM_OK) {
+            m->last_epoch = sid.epoch;
+            m->snap_written = sid.end_offset;
+            sm_meta_snapshot_clean(m->snap_dir, sid); /* partial files of a crash */
+            SM_INFO(TAG, "metadata snapshot %" PRId64 "-%d loaded in %.1f ms: %d topic(s), %d "
+                         "broker(s); replaying the log after it",
+                    sid.end_offset, sid.epoch, (double)(sm_now_mono_us() - t0) / 1000.0,
+                    m->image->ntopics, m->image->nbrokers);
+        } else if (src != SM_ERR_NOT_FOUND) {
+            SM_ERROR(TAG, "cannot load the metadata snapshot: %s", err);
+            m->image = sm_meta_delta_freeze(sm_meta_delta_new(NULL, m->cluster_id, -1, 0));
+            sm_meta_close(m);
+            return SM_ERR_CORRUPT;
+        } else {
+            m->image = sm_meta_delta_freeze(sm_meta_delta_new(NULL, m->cluster_id, -1, 0));
+        }
+    }
     sm_meta_log_voter_t *voters = sm_xcalloc((size_t)cfg->nvoters + 1, sizeof *voters);
     for (int i = 0; i < cfg->nvoters; i++)
         voters[i] = (sm_meta_log_voter_t){cfg->voters[i].id, cfg->voters[i].host,
@@ -412,6 +484,7 @@ void sm_meta_close(sm_meta_t *m)
     pthread_mutex_destroy(&m->apply_mu);
     pthread_cond_destroy(&m->apply_cv);
     sm_brokers_free(m->liveness);
+    free(m->snap_dir);
     free(m->cluster_id);
     free(m);
 }

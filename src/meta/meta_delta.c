@@ -19,7 +19,8 @@
  *                          type 4 (broker): the same on the dynamic broker
  *                          configs of node <name>, or the cluster default
  *                          when the name is ""; other types are skipped
- *   RegisterBrokerRecord   add or replace a broker; epoch = record offset
+ *   RegisterBrokerRecord   add or replace a broker; epoch = its BrokerEpoch (the
+ *                          record's offset when the controller wrote it)
  *   FeatureLevelRecord     metadata.version
  *   ProducerIdsRecord      next producer id block start
  * Owned by the controller thread.
@@ -368,7 +369,9 @@ static sm_err_t apply_register_broker(sm_meta_delta_t *d, int64_t offset,
         memset(b, 0, sizeof *b);
     }
     b->id = r->broker_id;
-    b->epoch = offset;
+    /* the epoch the controller gave the broker (its record's offset when
+     * written; a snapshot restates it at another offset) */
+    b->epoch = r->broker_epoch >= 0 ? r->broker_epoch : offset;
     b->fenced = r->fenced;
     b->in_controlled_shutdown = r->in_controlled_shutdown;
     b->rack = r->rack.len >= 0 ? sm_xstrndup(r->rack.len ? r->rack.ptr : "", (size_t)r->rack.len) : NULL;

@@ -28,6 +28,11 @@ struct sm_meta {
     sm_meta_listener_fn listener;
     void *listener_ctx;
     sm_meta_forward_create_fn forward_create; /* topic creation on another node's behalf */
+    /* snapshots (meta_snapshot.c): applier thread, or under lock */
+    char *snap_dir;            /* the metadata log's partition directory */
+    int64_t snap_pending;      /* record bytes applied since the last snapshot */
+    int32_t last_epoch;        /* leader epoch of the last record applied */
+    int64_t snap_written;      /* end offset of the newest snapshot (0: none) */
     void *forward_ctx;
     bool failed;
     sm_brokers_t *liveness; /* registered brokers' sessions (brokers.h) */

@@ -33,10 +33,11 @@ typedef struct sm_meta_log sm_meta_log_t;
 typedef struct sm_raft_msg sm_raft_msg_t;
 typedef struct sm_raft_describe sm_raft_describe_t;
 
-/* Called for every committed record by sm_meta_log_drain, in offset order. A
+/* Called for every committed record by sm_meta_log_drain, in offset order
+ * (epoch: the leader epoch of its batch). A
  * non-OK return stops the drain with that error; *why describes it. */
-typedef sm_err_t (*sm_meta_log_record_fn)(void *ctx, int64_t offset, const uint8_t *value,
-                                          size_t len, const char **why);
+typedef sm_err_t (*sm_meta_log_record_fn)(void *ctx, int64_t offset, int32_t epoch,
+                                          const uint8_t *value, size_t len, const char **why);
 
 typedef struct sm_meta_log_voter {
     int32_t id;

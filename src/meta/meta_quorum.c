@@ -51,6 +51,7 @@
 
 typedef struct committed_rec {
     int64_t offset;
+    int32_t epoch; /* of its batch */
     uint8_t *value;
     size_t len;
 } committed_rec_t;
@@ -142,7 +143,7 @@ static void set_fatal(sm_meta_log_t *l, sm_err_t rc)
 
 /* ------------------------------------------------------------ committed */
 
-static void queue_push(sm_meta_log_t *l, int64_t off, const uint8_t *v, size_t len)
+static void queue_push(sm_meta_log_t *l, int64_t off, int32_t epoch, const uint8_t *v, size_t len)
 {
     if (l->qhead + l->qlen == l->qcap) {
         if (l->qhead > 0) {
@@ -156,7 +157,7 @@ static void queue_push(sm_meta_log_t *l, int64_t off, const uint8_t *v, size_t l
     }
     uint8_t *copy = sm_xmalloc(len ? len : 1);
     memcpy(copy, v, len);
-    l->q[l->qhead + l->qlen++] = (committed_rec_t){off, copy, len};
+    l->q[l->qhead + l->qlen++] = (committed_rec_t){off, epoch, copy, len};
 }
 
 /* Records of one batch into the queue (under mu); control batches skipped. */
@@ -181,7 +182,7 @@ static sm_err_t queue_batch(sm_meta_log_t *l, const uint8_t *p, size_t len,
             *why = "metadata record without a value";
             return SM_ERR_CORRUPT;
         }
-        queue_push(l, off, rec.value, (size_t)rec.value_len);
+        queue_push(l, off, info->leader_epoch, rec.value, (size_t)rec.value_len);
     }
     if (rc != SM_ERR_NOT_FOUND) {
         *why = "malformed record in metadata batch";
@@ -777,7 +778,7 @@ int sm_meta_log_drain(sm_meta_log_t *l, sm_meta_log_record_fn fn, void *ctx, sm_
     pthread_mutex_unlock(&l->mu);
     for (size_t i = 0; i < n; i++) {
         const char *why = NULL;
-        sm_err_t r = fn(ctx, batch[i].offset, batch[i].value, batch[i].len, &why);
+        sm_err_t r = fn(ctx, batch[i].offset, batch[i].epoch, batch[i].value, batch[i].len, &why);
         if (r != SM_OK && *rc == SM_OK) {
             SM_ERROR(TAG, "%s: committed record at offset %" PRId64 " does not apply: %s",
                      l->qs_dir, batch[i].offset, why ? why : sm_err_str(r));
