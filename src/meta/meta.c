@@ -426,6 +426,7 @@ sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_id, sm_meta_t 
         .retry_backoff_ms = cfg->quorum_retry_backoff_ms,
         .notify = quorum_notify,
         .notify_ctx = m,
+        .applied_end = m->image->offset + 1,
     };
     sm_err_t rc = sm_meta_log_open(&lc, &m->log);
     free(voters);

@@ -54,6 +54,9 @@ typedef struct sm_meta_log_config {
     int nvoters;
     int32_t election_timeout_ms, fetch_timeout_ms, election_backoff_max_ms, request_timeout_ms,
         append_linger_ms, retry_backoff_ms;
+    /* Records below this offset are already applied (the image was loaded
+     * from a snapshot ending there): they are not queued again. */
+    int64_t applied_end;
     /* From the quorum thread, after committed records were queued or the
      * leader changed: wake whoever applies them. */
     void (*notify)(void *ctx);

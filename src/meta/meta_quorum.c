@@ -102,6 +102,7 @@ struct sm_meta_log {
     bool stopping; /* the loop is being stopped */
     void (*notify)(void *ctx);
     bool was_active; /* what the last notify reported (under mu) */
+    int64_t applied_end; /* records below: applied from a snapshot, not queued */
     void *notify_ctx;
 
     /* ---- shared, under mu */
@@ -196,7 +197,8 @@ static void on_committed(void *ctx, int64_t old_hw, int64_t new_hw)
 {
     sm_meta_log_t *l = ctx;
     const sm_raft_log_ops_t *ops = &sm_raft_storage_log_ops;
-    int64_t off = old_hw;
+    /* What a loaded snapshot covers is not read again. */
+    int64_t off = old_hw > l->applied_end ? old_hw : l->applied_end;
     pthread_mutex_lock(&l->mu);
     while (off < new_hw && !l->fatal) {
         const uint8_t *bytes;
@@ -549,6 +551,7 @@ sm_err_t sm_meta_log_open(const sm_meta_log_config_t *c, sm_meta_log_t **out)
     l->request_timeout_ms = c->request_timeout_ms > 0 ? c->request_timeout_ms : 2000;
     l->notify = c->notify;
     l->notify_ctx = c->notify_ctx;
+    l->applied_end = c->applied_end;
     l->leader = SM_RAFT_NO_ID;
     l->nvoters = c->nvoters;
     l->voters = sm_xcalloc((size_t)c->nvoters, sizeof *l->voters);
