@@ -121,6 +121,12 @@ int64_t raft_rand_range(sm_raft_t *r, int64_t lo, int64_t hi)
     return lo + (int64_t)(x % (uint64_t)(hi - lo + 1));
 }
 
+int64_t raft_fetch_deadline(sm_raft_t *r, int64_t now)
+{
+    int64_t t = r->cfg.fetch_timeout_ms;
+    return now + t + raft_rand_range(r, 0, t / 8);
+}
+
 /* Kafka randomizes the election timeout in [timeout, 2 * timeout). */
 int64_t raft_election_timeout(sm_raft_t *r)
 {
@@ -240,7 +246,7 @@ void raft_become_follower(sm_raft_t *r, int64_t now, int32_t epoch, int32_t lead
     r->fetched_ok = false;
     raft_clear_timers(r);
     raft_reset_replicas(r);
-    r->fetch_deadline_ms = now + r->cfg.fetch_timeout_ms;
+    r->fetch_deadline_ms = raft_fetch_deadline(r, now);
     r->next_fetch_ms = now;
     raft_mark_dirty(r);
     raft_notify_leader(r);

@@ -84,6 +84,12 @@ void raft_become_resigned(sm_raft_t *r, int64_t now);
 void raft_become_prospective(sm_raft_t *r, int64_t now);
 bool raft_observe_epoch(sm_raft_t *r, int64_t now, int32_t epoch, int32_t leader);
 int64_t raft_election_timeout(sm_raft_t *r);
+/* When a follower that hears nothing more gives up on its leader: the fetch
+ * timeout plus up to an eighth of it at random, so followers of one leader,
+ * whose fetches were answered together, do not all stand at the same moment
+ * and split the vote (the first to stand is refused pre-votes by the others
+ * until they time out too, then wins). */
+int64_t raft_fetch_deadline(sm_raft_t *r, int64_t now);
 void raft_set_hw(sm_raft_t *r, int64_t hw);
 
 void raft_become_candidate(sm_raft_t *r, int64_t now);

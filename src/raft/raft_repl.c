@@ -359,7 +359,7 @@ void raft_on_fetch_snapshot_resp(sm_raft_t *r, int64_t now, const sm_raft_msg_t 
         r->next_fetch_ms = now + r->cfg.retry_backoff_ms;
         return;
     }
-    r->fetch_deadline_ms = now + r->cfg.fetch_timeout_ms;
+    r->fetch_deadline_ms = raft_fetch_deadline(r, now);
     r->fetched_ok = true;
     sm_err_t e = LOG_OPS(r)->snapshot_write(LOG_CTX(r), id, pos, m->u.fetch_snapshot_resp.bytes,
                                             len);
@@ -512,7 +512,7 @@ void raft_on_fetch_resp(sm_raft_t *r, int64_t now, const sm_raft_msg_t *m)
         r->next_fetch_ms = now + r->cfg.retry_backoff_ms;
         return;
     }
-    r->fetch_deadline_ms = now + r->cfg.fetch_timeout_ms;
+    r->fetch_deadline_ms = raft_fetch_deadline(r, now);
     r->fetched_ok = true;
     const sm_raft_offset_epoch_t div = m->u.fetch_resp.diverging;
     if (div.epoch >= 0) {
