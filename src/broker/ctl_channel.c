@@ -23,6 +23,7 @@
 
 #define TAG "ctlch"
 #define RETRY_MS 50
+#define SHORT_ATTEMPT_MIN_MS 200
 
 typedef struct call {
     sm_ctl_channel_t *ch;
@@ -140,8 +141,16 @@ static void try_send(call_t *c)
         return;
     }
     int64_t t = c->deadline_ms - now;
-    if (t > ch->attempt_ms)
-        t = ch->attempt_ms;
+    /* A controller that refused the last connection (it just died): a short
+     * attempt, so the call moves to the next leader as soon as the node
+     * hears of one instead of waiting out a whole request timeout queued
+     * behind a dead peer (queued requests are not written while the peer
+     * backs off, so giving up on one never duplicates it). */
+    int32_t attempt = sm_peer_unreachable(p->peer) ? ch->attempt_ms / 8 : ch->attempt_ms;
+    if (attempt < SHORT_ATTEMPT_MIN_MS)
+        attempt = SHORT_ATTEMPT_MIN_MS;
+    if (t > attempt)
+        t = attempt;
     if (sm_peer_send(p->peer, c->key, c->version, sm_request_header_version(c->key, c->version),
                      sm_response_header_version(c->key, c->version), c->body, c->len, t,
                      on_response, c) != SM_OK)

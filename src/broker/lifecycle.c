@@ -178,7 +178,7 @@ static void on_heartbeat(void *ctx, sm_err_t io, const uint8_t *body, size_t len
     int16_t err = DECODE_REPLY(broker_heartbeat_response, HEARTBEAT_VERSION, "BrokerHeartbeat");
     if (io == SM_OK && err == KERR_NONE) {
         lc->last_err = 0;
-        if (!lc->fenced_known || lc->fenced != r.is_fenced)
+        if ((!lc->fenced_known || lc->fenced != r.is_fenced) && lc->state != LC_SHUTTING_DOWN)
             SM_INFO(TAG, "broker %d is %s", lc->cfg->node_id,
                     r.is_fenced ? "fenced (catching up with the metadata log)"
                                 : "unfenced: serving as a member of the cluster");

@@ -90,7 +90,8 @@ struct sm_server {
     sm_listen_t *listens;
     int nlistens;
     int sigfd;
-    bool stopping;
+    bool shutdown_begun; /* loop 0: SIGTERM seen (controlled shutdown may run first) */
+    bool stopping;       /* atomic: listeners closed, new requests dropped */
     int64_t stop_deadline_ms;
     /* hosted partitions */
     pthread_rwlock_t parts_lock;
@@ -699,13 +700,15 @@ static void controlled_shutdown_done(void *arg)
 
 static void begin_shutdown(sm_server_t *srv)
 {
-    if (srv->stopping)
+    if (srv->shutdown_begun)
         return;
-    __atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE);
+    srv->shutdown_begun = true;
     __atomic_store_n(&srv->ready, 2, __ATOMIC_RELEASE); /* /health/ready: 503 */
     if (srv->lifecycle) {
-        /* Controlled shutdown first, while still serving: the controller
-         * moves this broker's leaderships off, clients follow them. */
+        /* Controlled shutdown first, while still serving everything (the
+         * controller may be this very node, and the quorum's followers
+         * fetch from it): the controller moves this broker's leaderships
+         * off, clients follow them. */
         int32_t t = srv->cfg->broker_session_timeout_ms;
         sm_lifecycle_shutdown(srv->lifecycle, t < 5000 ? t : 5000, controlled_shutdown_done, srv);
         return;
@@ -716,6 +719,13 @@ static void begin_shutdown(sm_server_t *srv)
 static void close_listeners(void *arg)
 {
     sm_server_t *srv = arg;
+    if (srv->stopping)
+        return;
+    __atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE);
+    /* A quorum leader hands over now, while its peers can still reach it,
+     * so the others elect at once instead of after a fetch timeout. */
+    if (srv->meta && !sm_meta_self_managed(srv->meta))
+        sm_meta_resign(srv->meta);
     SM_INFO("server", "shutting down: no new connections, answering in-flight requests");
     /* Requests read from now on are dropped (sm_server_stopping), so clients
      * that keep polling cannot hold the drain open; fetches parked in the

@@ -557,4 +557,5 @@ sm_err_t sm_peer_send(sm_peer_t *p, int16_t api_key, int16_t api_version,
 
 int sm_peer_outstanding(const sm_peer_t *p) { return p->queue.n + p->flight.n; }
 bool sm_peer_connected(const sm_peer_t *p) { return p->state == ST_READY; }
+bool sm_peer_unreachable(const sm_peer_t *p) { return p->state == ST_BACKOFF; }
 const char *sm_peer_name(const sm_peer_t *p) { return p->name; }

@@ -86,6 +86,9 @@ sm_err_t sm_peer_send(sm_peer_t *p, int16_t api_key, int16_t api_version,
 int sm_peer_outstanding(const sm_peer_t *p);
 /* True while the connection is established. */
 bool sm_peer_connected(const sm_peer_t *p);
+/* True after a failed connection attempt, until the backoff ends: queued
+ * requests are not written meanwhile. */
+bool sm_peer_unreachable(const sm_peer_t *p);
 /* "host:port", for log lines. */
 const char *sm_peer_name(const sm_peer_t *p);
 
