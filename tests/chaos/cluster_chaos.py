@@ -161,9 +161,9 @@ class Workload:
                                                    [(name, parts, 1)], timeout_ms=5000)
                     err, msg = res.get(name, (None, "topic missing from the answer"))
                     status = "acked" if err == 0 else "failed"
-                    detail = f"error {err} {msg or ''}".strip()
+                    detail = f"via node {via}: error {err} {msg or ''}".strip()
                 except Exception as e:  # noqa: BLE001 - no answer: outcome unknown
-                    status, detail = "unknown", f"{type(e).__name__}: {e}"
+                    status, detail = "unknown", f"via node {via}: {type(e).__name__}: {e}"
                 with self.lock:
                     self.topics[name].update(status=status, detail=detail)
             self.stop_ev.wait(rng.uniform(1.0, 4.0))
@@ -556,7 +556,7 @@ def main():
 
         with wl.lock:
             statuses = collections.Counter(t["status"] for t in wl.topics.values())
-            failed_details = collections.Counter(t["detail"][:80] for t in wl.topics.values()
+            failed_details = collections.Counter(t["detail"][:150] for t in wl.topics.values()
                                                  if t["status"] != "acked")
             not_acked = [n for n, t in wl.topics.items() if t["status"] != "acked"]
         seen = set()
@@ -607,7 +607,7 @@ def main():
         st = summary["statuses"]
         print(f"topics: {st['acked']} acked, {st['failed']} failed, {st['unknown']} unknown"
               f" (no answer); {summary['committed_anyway']} of the not-acked exist anyway")
-        for d, n in summary["failed_details"].most_common(6):
+        for d, n in summary["failed_details"].most_common(10):
             print(f"    not acked x{n}: {d}")
         print(f"messages: {summary['produced']} produced, {summary['msgs']} acked,"
               f" failed {summary['failed_msgs'] or 0}, undelivered at flush {summary['undelivered']}")
