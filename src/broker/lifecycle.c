@@ -47,6 +47,8 @@ struct sm_lifecycle {
     int64_t shutdown_deadline;
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
+    void (*caught_up)(void *arg); /* once, then NULL */
+    void *caught_up_arg;
 };
 
 static void schedule(sm_lifecycle_t *lc, int32_t in_ms);
@@ -184,6 +186,11 @@ static void on_heartbeat(void *ctx, sm_err_t io, const uint8_t *body, size_t len
                                 : "unfenced: serving as a member of the cluster");
         lc->fenced_known = true;
         __atomic_store_n(&lc->fenced, r.is_fenced, __ATOMIC_RELEASE);
+        if ((r.is_caught_up || !r.is_fenced) && lc->caught_up) {
+            void (*fn)(void *) = lc->caught_up;
+            lc->caught_up = NULL;
+            fn(lc->caught_up_arg);
+        }
         if (lc->state == LC_SHUTTING_DOWN && r.should_shut_down) {
             SM_INFO(TAG, "broker %d: the controller completed its controlled shutdown",
                     lc->cfg->node_id);
@@ -269,9 +276,12 @@ static void schedule(sm_lifecycle_t *lc, int32_t in_ms)
 static void start_task(void *arg) { schedule(arg, 0); }
 
 sm_lifecycle_t *sm_lifecycle_start(const sm_config_t *cfg, sm_meta_t *meta, sm_ctl_channel_t *ch,
-                                   const char *cluster_id)
+                                   const char *cluster_id, void (*caught_up)(void *arg),
+                                   void *arg)
 {
     sm_lifecycle_t *lc = sm_xcalloc(1, sizeof *lc);
+    lc->caught_up = caught_up;
+    lc->caught_up_arg = arg;
     lc->cfg = cfg;
     lc->meta = meta;
     lc->ch = ch;

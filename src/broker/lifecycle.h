@@ -32,9 +32,13 @@
 
 typedef struct sm_lifecycle sm_lifecycle_t;
 
-/* Start registering node cfg->node_id through ch. */
+/* Start registering node cfg->node_id through ch. caught_up(arg) runs once
+ * (on the channel's thread) when the controller first says this broker has
+ * caught up with the metadata log (so its image is no longer behind what
+ * the cluster had when it registered). */
 sm_lifecycle_t *sm_lifecycle_start(const sm_config_t *cfg, sm_meta_t *meta, sm_ctl_channel_t *ch,
-                                   const char *cluster_id);
+                                   const char *cluster_id, void (*caught_up)(void *arg),
+                                   void *arg);
 
 /* Ask for a controlled shutdown; done(arg) runs (on the channel's thread)
  * once the controller lets the broker go or timeout_ms passed. Any thread. */

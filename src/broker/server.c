@@ -75,6 +75,7 @@ typedef struct sm_listen {
     char *name;
     int port;
     bool controller; /* named in controller.listener.names */
+    bool deferred;   /* not accepting until the metadata caught up */
 } sm_listen_t;
 
 struct sm_server {
@@ -658,7 +659,13 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
         ls->controller = l->controller;
         ls->srv = srv;
         srv->nlistens++;
-        if (sm_loop_watch(srv->loops[0], ls->fd, EPOLLIN, on_accept, ls) != SM_OK)
+        /* On a node of a multi-node cluster, clients are accepted only once
+         * its metadata has caught up (start_serving_clients): a broker
+         * answering from an image that is behind would tell clients that
+         * existing topics do not exist. The port is bound meanwhile, so
+         * connections wait in the backlog. */
+        ls->deferred = !ls->controller && !sm_meta_self_managed(srv->meta) && cfg->role_broker;
+        if (!ls->deferred && sm_loop_watch(srv->loops[0], ls->fd, EPOLLIN, on_accept, ls) != SM_OK)
             goto fail;
     }
     if (cfg->metrics_port >= 0) {
@@ -680,6 +687,36 @@ fail:
 }
 
 static void check_drained(void *arg);
+
+/* Loop 0: the deferred client listeners start accepting. */
+static void accept_clients(void *arg)
+{
+    sm_server_t *srv = arg;
+    if (srv->stopping)
+        return;
+    int n = 0;
+    for (int i = 0; i < srv->nlistens; i++) {
+        sm_listen_t *ls = &srv->listens[i];
+        if (!ls->deferred || ls->fd < 0)
+            continue;
+        ls->deferred = false;
+        if (sm_loop_watch(srv->loops[0], ls->fd, EPOLLIN, on_accept, ls) != SM_OK)
+            SM_ERROR("server", "listener %s: cannot watch for connections", ls->name);
+        else
+            n++;
+    }
+    if (n)
+        SM_INFO("server", "broker %d caught up with the metadata log (offset %" PRId64
+                          "): accepting clients",
+                srv->cfg->node_id, sm_meta_last_offset(srv->meta));
+}
+
+/* Controller channel thread: the controller says this broker caught up. */
+static void start_serving_clients(void *arg)
+{
+    sm_server_t *srv = arg;
+    sm_loop_post(srv->loops[0], accept_clients, srv);
+}
 
 bool sm_server_stopping(const sm_server_t *srv)
 {
@@ -736,7 +773,8 @@ static void close_listeners(void *arg)
     /* Parked JoinGroup/SyncGroup requests would otherwise hold the drain. */
     sm_group_coord_shutdown(srv->groups);
     for (int i = 0; i < srv->nlistens; i++) {
-        sm_loop_unwatch(srv->loops[0], srv->listens[i].fd);
+        if (!srv->listens[i].deferred)
+            sm_loop_unwatch(srv->loops[0], srv->listens[i].fd);
         close(srv->listens[i].fd);
         srv->listens[i].fd = -1;
     }
@@ -797,7 +835,8 @@ void sm_server_run(sm_server_t *srv)
         if (srv->ctlch)
             sm_forward_install(srv);
         if (srv->ctlch && srv->cfg->role_broker)
-            srv->lifecycle = sm_lifecycle_start(srv->cfg, srv->meta, srv->ctlch, srv->cluster_id);
+            srv->lifecycle = sm_lifecycle_start(srv->cfg, srv->meta, srv->ctlch, srv->cluster_id,
+                                                start_serving_clients, srv);
     }
     __atomic_store_n(&srv->ready, 1, __ATOMIC_RELEASE);
     SM_INFO("server", "samsa broker %d serving on %s (cluster %s, %d event loops)",
