@@ -6,8 +6,8 @@
 #   bash bench/run.sh            full run (~10 min): every workload, 3 A/B pairs,
 #                                tables written into docs/PERFORMANCE.md
 #   BENCH_QUICK=1 bash bench/run.sh   quick run (~1 min) for iteration; prints only
-#   BENCH_ONLY=produce,e2e ...   a subset (machine,produce,consume,e2e,resources);
-#                                prints only
+#   BENCH_ONLY=produce,e2e ...   a subset (machine,produce,consume,e2e,resources,
+#                                cluster); prints only
 #   BENCH_PAIRS=N                A/B pairs per workload
 #   BENCH_VERSUS=BIN             B side = another samsa-broker build instead of the mock
 #                                (the effect of a change, same method); prints only
@@ -39,4 +39,21 @@ args=(--broker "$broker" --cli "$cli" --machine "$out/machine"
 [ -n "${BENCH_VERSUS:-}" ] && args+=(--versus "$BENCH_VERSUS")
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
-exec "$py" bench/bench.py "${args[@]}"
+only=${BENCH_ONLY:-}
+if [ -z "$only" ] || [ "$only" != "cluster" ]; then
+  "$py" bench/bench.py "${args[@]}"
+fi
+# The cluster's control plane (docs/PERFORMANCE.md "Cluster"): the metadata
+# image at 100,000 partitions, controller failover after kill -9 and the
+# propagation of 10,000 new partitions to every broker. Printed; the tables in
+# PERFORMANCE.md are updated by hand from them.
+case ",$only," in
+  ,,|*,cluster,*)
+    echo "== metadata image: replay, snapshot write and load (bench/meta_bench.c)"
+    "${BENCH_BUILD:-$root/build}/bench/meta_bench" 100000 100 "$out"
+    echo "== cluster: failover and propagation (bench/cluster_bench.py)"
+    quick=()
+    [ "${BENCH_QUICK:-0}" = 1 ] && quick=(--quick)
+    "$py" bench/cluster_bench.py "${quick[@]}" --json "$out/cluster-results.json"
+    ;;
+esac
