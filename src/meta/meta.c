@@ -100,8 +100,8 @@ static void add_partition_rec(recs_t *r, const sm_uuid_t *id, int32_t p, int32_t
     RECS_ADD(r, SM_METADATA_PARTITION_RECORD, 0, sm_partition_record, &pr);
 }
 
-static void add_config_rec_typed(recs_t *r, int8_t type, const char *resource, const char *key,
-                                 const char *value)
+void sm_meta_add_config_rec(recs_t *r, int8_t type, const char *resource, const char *key,
+                            const char *value)
 {
     sm_config_record_t c;
     sm_config_record_init(&c);
@@ -114,7 +114,7 @@ static void add_config_rec_typed(recs_t *r, int8_t type, const char *resource, c
 
 static void add_config_rec(recs_t *r, const char *topic, const char *key, const char *value)
 {
-    add_config_rec_typed(r, 2 /* TOPIC */, topic, key, value);
+    sm_meta_add_config_rec(r, 2 /* TOPIC */, topic, key, value);
 }
 
 /* ----------------------------------------------------------- publishing */
@@ -1012,16 +1012,16 @@ sm_err_t sm_meta_alter_broker_configs(sm_meta_t *m, const char *resource_name,
             if (strcmp(cur->kv[k].key, set[i].key) == 0)
                 v = cur->kv[k].value;
         if (!v || strcmp(v, set[i].value) != 0)
-            add_config_rec_typed(&r, 4 /* BROKER */, res, set[i].key, set[i].value);
+            sm_meta_add_config_rec(&r, 4 /* BROKER */, res, set[i].key, set[i].value);
     }
     for (int i = 0; i < ndel; i++)
         for (int k = 0; cur && k < cur->n; k++)
             if (strcmp(cur->kv[k].key, del[i]) == 0)
-                add_config_rec_typed(&r, 4, res, del[i], NULL);
+                sm_meta_add_config_rec(&r, 4, res, del[i], NULL);
     if (replace_all)
         for (int k = 0; cur && k < cur->n; k++)
             if (!in_set(set, nset, cur->kv[k].key))
-                add_config_rec_typed(&r, 4, res, cur->kv[k].key, NULL);
+                sm_meta_add_config_rec(&r, 4, res, cur->kv[k].key, NULL);
     sm_err_t rc = SM_OK;
     if (r.n && !validate_only) {
         rc = sm_meta_commit_locked(m, &r, errmsg, errlen);

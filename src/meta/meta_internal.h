@@ -91,6 +91,10 @@ static inline void recs_end(recs_t *r)
         recs_end(r);                                                                               \
     } while (0)
 
+/* A ConfigRecord (resource type 2 topic, 4 broker; value NULL deletes). */
+void sm_meta_add_config_rec(recs_t *r, int8_t type, const char *resource, const char *key,
+                            const char *value);
+
 /* Append r's records to the metadata log, make them durable, apply them and
  * publish the new image. Caller holds m->lock. */
 sm_err_t sm_meta_commit_locked(sm_meta_t *m, recs_t *r, char *errmsg, size_t errlen);

@@ -23,18 +23,6 @@
 
 /* ------------------------------------------------------------- records */
 
-static void add_config(recs_t *r, int8_t type, const char *resource, const char *key,
-                       const char *value)
-{
-    sm_config_record_t c;
-    sm_config_record_init(&c);
-    c.resource_type = type;
-    c.resource_name = sm_str(resource);
-    c.name = sm_str(key);
-    c.value = sm_str(value);
-    RECS_ADD(r, SM_METADATA_CONFIG_RECORD, 0, sm_config_record, &c);
-}
-
 static void add_broker(recs_t *r, const sm_broker_meta_t *b)
 {
     sm_register_broker_record_t rec;
@@ -67,7 +55,7 @@ static void add_topic(recs_t *r, const sm_topic_meta_t *t)
     tr.topic_id = t->id;
     RECS_ADD(r, SM_METADATA_TOPIC_RECORD, 0, sm_topic_record, &tr);
     for (int i = 0; i < t->nconfigs; i++)
-        add_config(r, 2 /* TOPIC */, t->name, t->configs[i].key, t->configs[i].value);
+        sm_meta_add_config_rec(r, 2 /* TOPIC */, t->name, t->configs[i].key, t->configs[i].value);
     for (int32_t p = 0; p < t->npartitions; p++) {
         const sm_partition_meta_t *pm = &t->partitions[p];
         sm_partition_record_t pr;
@@ -112,7 +100,7 @@ void sm_meta_image_records(const sm_meta_image_t *img, recs_t *r)
         if (bc->node >= 0)
             snprintf(node, sizeof node, "%d", bc->node);
         for (int k = 0; k < bc->n; k++)
-            add_config(r, 4 /* BROKER */, node, bc->kv[k].key, bc->kv[k].value);
+            sm_meta_add_config_rec(r, 4 /* BROKER */, node, bc->kv[k].key, bc->kv[k].value);
     }
     for (int i = 0; i < img->ntopics; i++)
         add_topic(r, img->topics[i]);
