@@ -143,7 +143,7 @@ int main(int argc, char **argv)
                     back->ntopics, np);
             return 1;
         }
-        sm_meta_snapshot_clean(dir, (sm_snapshot_id_t){INT64_MAX, INT32_MAX});
+        sm_meta_snapshot_clean(dir, (sm_snapshot_id_t){INT64_MAX, INT32_MAX}, -1);
         sm_meta_image_put(back);
         sm_meta_image_put(img);
     }

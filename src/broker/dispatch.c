@@ -51,6 +51,7 @@ static const sm_dispatch_t table[] = {
     {SM_API_VOTE, 0, 2, sm_handle_quorum, SM_SCOPE_CONTROLLER},
     {SM_API_BEGIN_QUORUM_EPOCH, 0, 1, sm_handle_quorum, SM_SCOPE_CONTROLLER},
     {SM_API_END_QUORUM_EPOCH, 0, 1, sm_handle_quorum, SM_SCOPE_CONTROLLER},
+    {SM_API_FETCH_SNAPSHOT, 0, 1, sm_handle_quorum, SM_SCOPE_CONTROLLER},
 };
 
 const sm_dispatch_t *sm_dispatch_lookup(int16_t api_key)

@@ -52,6 +52,12 @@ static void quorum_refuse(sm_req_t *req, const sm_raft_msg_t *msg, int16_t kerr)
         r.kind = SM_RAFT_MSG_END_EPOCH_RESP;
         r.u.epoch_resp = (typeof(r.u.epoch_resp)){kerr, SM_RAFT_NO_ID, -1};
         break;
+    case SM_API_FETCH_SNAPSHOT:
+        r.kind = SM_RAFT_MSG_FETCH_SNAPSHOT_RESP;
+        r.u.fetch_snapshot_resp.error = kerr;
+        r.u.fetch_snapshot_resp.snapshot_id = (sm_raft_offset_epoch_t){-1, -1};
+        r.u.fetch_snapshot_resp.current_leader = (sm_raft_leader_ref_t){SM_RAFT_NO_ID, -1};
+        break;
     default:
         r.kind = SM_RAFT_MSG_FETCH_RESP;
         r.u.fetch_resp.error = kerr;

@@ -176,6 +176,7 @@ const sm_config_def_t sm_broker_config_defs[] = {
     RNG("producer.id.expiration.ms", SM_CONFIG_INT, "86400000", 1, 2147483647, "Expiry of idle producer ids"),
     /* metadata log */
     RNG("metadata.log.segment.bytes", SM_CONFIG_INT, "1073741824", 12, 2147483647, "Metadata log segment size"),
+    RNG("metadata.max.retention.bytes", SM_CONFIG_LONG, "104857600", -1, NOMAX, "Past this size the metadata log starts at the newest snapshot (-1: keep it whole)"),
     RNG("metadata.log.max.record.bytes.between.snapshots", SM_CONFIG_LONG, "20971520", 1, NOMAX, "Metadata record bytes applied before a new snapshot of the metadata image is written"),
     RNG("metadata.log.segment.ms", SM_CONFIG_LONG, "604800000", 1, NOMAX, "Metadata log segment age"),
     DEF("metadata.max.retention.bytes", SM_CONFIG_LONG, "104857600", "Metadata log retention size"),
@@ -977,6 +978,7 @@ static void fill_scalars(sm_config_t *c)
     c->transactional_id_expiration_ms = get_int(c, "transactional.id.expiration.ms");
     c->producer_id_expiration_ms = get_int(c, "producer.id.expiration.ms");
     c->metadata_log_segment_bytes = get_int(c, "metadata.log.segment.bytes");
+    c->metadata_max_retention_bytes = get_long(c, "metadata.max.retention.bytes", 104857600);
     c->metadata_snapshot_bytes = get_long(c, "metadata.log.max.record.bytes.between.snapshots", 20971520);
     c->metadata_log_segment_ms = get_long(c, "metadata.log.segment.ms", 604800000);
 }

@@ -188,7 +188,8 @@ typedef struct sm_config {
 
     /* metadata log */
     int32_t metadata_log_segment_bytes;
-    int64_t metadata_snapshot_bytes;     /* metadata.log.max.record.bytes.between.snapshots */
+    int64_t metadata_snapshot_bytes;
+    int64_t metadata_max_retention_bytes; /* metadata.max.retention.bytes */     /* metadata.log.max.record.bytes.between.snapshots */
     int64_t metadata_log_segment_ms;
 
     /* every key the user set (file, then overrides; last one wins), in the

@@ -27,6 +27,7 @@ typedef struct entry {
     int64_t metadata_offset; /* applied, as last reported */
     int64_t shutdown_offset; /* -1 until the controlled shutdown's records committed */
     sm_broker_state_t state;
+    bool heard;              /* registered or heartbeat since this tracker knows it */
 } entry_t;
 
 struct sm_brokers {
@@ -98,6 +99,7 @@ int16_t sm_brokers_register(sm_brokers_t *t, int32_t id, const uint8_t incarnati
     e->metadata_offset = -1;
     e->shutdown_offset = -1;
     e->state = SM_BROKER_FENCED;
+    e->heard = true;
     return 0;
 }
 
@@ -109,6 +111,7 @@ void sm_brokers_restore(sm_brokers_t *t, int32_t id, int64_t epoch, bool fenced,
     entry_t *e = &t->v[find(t, id)];
     e->metadata_offset = epoch; /* it had caught up to its registration */
     e->state = fenced ? SM_BROKER_FENCED : SM_BROKER_UNFENCED;
+    e->heard = false; /* known from the image, not heard from yet */
 }
 
 sm_broker_action_t sm_brokers_heartbeat(sm_brokers_t *t, int32_t id, int64_t epoch,
@@ -130,6 +133,7 @@ sm_broker_action_t sm_brokers_heartbeat(sm_brokers_t *t, int32_t id, int64_t epo
         return SM_BROKER_ACT_NONE;
     }
     e->last_contact_ms = now_ms;
+    e->heard = true;
     if (metadata_offset > e->metadata_offset)
         e->metadata_offset = metadata_offset;
     bool caught_up = e->metadata_offset >= e->epoch;
@@ -221,7 +225,8 @@ int sm_brokers_list(const sm_brokers_t *t, sm_broker_seen_t *out, int max)
         out[n++] = (sm_broker_seen_t){.id = t->v[i].id,
                                       .metadata_offset = t->v[i].metadata_offset,
                                       .last_contact_ms = t->v[i].last_contact_ms,
-                                      .state = t->v[i].state};
+                                      .state = t->v[i].state,
+                                      .heard = t->v[i].heard};
     return n;
 }
 

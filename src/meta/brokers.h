@@ -107,6 +107,8 @@ typedef struct sm_broker_seen {
     int64_t metadata_offset;
     int64_t last_contact_ms;
     sm_broker_state_t state;
+    bool heard; /* false: known from the image only (a new controller that has
+                   not heard from it yet; it may be dead) */
 } sm_broker_seen_t;
 int sm_brokers_list(const sm_brokers_t *t, sm_broker_seen_t *out, int max);
 

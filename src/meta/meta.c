@@ -161,8 +161,37 @@ static sm_err_t apply_cb(void *ctx, int64_t offset, int32_t epoch, const uint8_t
     return sm_meta_delta_replay(a->d, offset, value, len, why);
 }
 
+/* Under m->lock: the quorum replaced this node's log with the leader's
+ * snapshot ending at end: the image becomes that snapshot's. */
+static void reload_snapshot_locked(sm_meta_t *m, int64_t end)
+{
+    char err[512];
+    sm_meta_image_t *img = NULL;
+    sm_snapshot_id_t id;
+    if (sm_meta_snapshot_load(m->snap_dir, m->cluster_id, &img, &id, err, sizeof err) != SM_OK ||
+        id.end_offset != end) {
+        SM_ERROR(TAG, "cannot load the snapshot %" PRId64 " fetched from the leader: %s; "
+                      "refusing further metadata changes",
+                 end, err);
+        if (img)
+            sm_meta_image_put(img);
+        m->failed = true;
+        return;
+    }
+    m->last_epoch = id.epoch;
+    m->snap_pending = 0;
+    __atomic_store_n(&m->snap_written, id.end_offset, __ATOMIC_RELEASE);
+    SM_INFO(TAG, "metadata image replaced by the leader's snapshot %" PRId64 "-%d: %d topic(s), "
+                 "%d broker(s)",
+            id.end_offset, id.epoch, img->ntopics, img->nbrokers);
+    publish(m, img);
+}
+
 void sm_meta_catch_up_locked(sm_meta_t *m)
 {
+    int64_t reload_end;
+    if (sm_meta_log_take_reload(m->log, &reload_end))
+        reload_snapshot_locked(m, reload_end);
     int32_t epoch;
     int32_t leader = sm_meta_log_leader(m->log, &epoch);
     apply_ctx_t a = {m, sm_meta_delta_new(m->image, m->cluster_id, leader, epoch),
@@ -324,8 +353,9 @@ static void take_snapshot(sm_meta_t *m, sm_meta_image_t *img, int32_t epoch)
         return;
     }
     sm_snapshot_id_t id = {img->offset + 1, epoch};
-    int removed = sm_meta_snapshot_clean(m->snap_dir, id);
+    int removed = sm_meta_snapshot_clean(m->snap_dir, id, sm_meta_log_start(m->log));
     __atomic_store_n(&m->snap_written, id.end_offset, __ATOMIC_RELEASE);
+    sm_meta_log_snapshot_taken(m->log, id.end_offset, epoch);
     SM_INFO(TAG, "metadata snapshot %" PRId64 "-%d written: %d topic(s), %d broker(s), %" PRId64
                  " bytes in %.1f ms (%d older file(s) removed)",
             id.end_offset, epoch, img->ntopics, img->nbrokers, bytes,
@@ -393,7 +423,7 @@ sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_id, sm_meta_t 
         if (src == SM_OK) {
             m->last_epoch = sid.epoch;
             m->snap_written = sid.end_offset;
-            sm_meta_snapshot_clean(m->snap_dir, sid); /* partial files of a crash */
+            sm_meta_snapshot_clean(m->snap_dir, sid, -1); /* partial files of a crash */
             SM_INFO(TAG, "metadata snapshot %" PRId64 "-%d loaded in %.1f ms: %d topic(s), %d "
                          "broker(s); replaying the log after it",
                     sid.end_offset, sid.epoch, (double)(sm_now_mono_us() - t0) / 1000.0,
@@ -427,6 +457,7 @@ sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_id, sm_meta_t 
         .notify = quorum_notify,
         .notify_ctx = m,
         .applied_end = m->image->offset + 1,
+        .max_log_bytes = cfg->metadata_max_retention_bytes,
     };
     sm_err_t rc = sm_meta_log_open(&lc, &m->log);
     free(voters);
@@ -553,13 +584,40 @@ static sm_err_t check_configs(const sm_topic_kv_t *configs, int n, char *errmsg,
  * topic (rf <= unfenced brokers, checked by the callers): placement.c over
  * the image's brokers, rotated from a random start. *out is count * rf
  * broker ids (malloc'd). */
-static void pick_replicas(const sm_meta_image_t *img, int32_t first, int32_t count, int rf,
-                          int32_t **out)
+/* Unfenced brokers the active controller has not heard from since it took
+ * over are left out of a placement when enough others can take it: right
+ * after a failover a dead broker is still unfenced until its session
+ * expires, and a partition placed on it would have no leader. */
+static void skip_unheard(const sm_meta_t *m, sm_place_broker_t *b, int n, int rf)
+{
+    sm_broker_seen_t seen[256];
+    int ns = m->liveness ? sm_brokers_list(m->liveness, seen, 256) : 0;
+    int usable = 0;
+    bool *unheard = sm_xcalloc((size_t)n + 1, sizeof *unheard);
+    for (int i = 0; i < n; i++) {
+        /* this node's own broker is alive by definition; with no session
+         * tracker yet (just took over) nobody else has been heard */
+        bool self = b[i].id == m->node_id && m->cfg->role_broker;
+        unheard[i] = !self && !m->liveness;
+        for (int k = 0; k < ns && !self; k++)
+            if (seen[k].id == b[i].id && !seen[k].heard)
+                unheard[i] = true;
+        usable += !b[i].fenced && !unheard[i];
+    }
+    if (usable >= rf)
+        for (int i = 0; i < n; i++)
+            b[i].fenced |= unheard[i];
+    free(unheard);
+}
+
+static void pick_replicas(const sm_meta_t *m, const sm_meta_image_t *img, int32_t first,
+                          int32_t count, int rf, int32_t **out)
 {
     sm_place_broker_t *b = sm_xcalloc((size_t)img->nbrokers + 1, sizeof *b);
     for (int i = 0; i < img->nbrokers; i++)
         b[i] = (sm_place_broker_t){.id = img->brokers[i].id, .rack = img->brokers[i].rack,
                                    .fenced = img->brokers[i].fenced};
+    skip_unheard(m, b, img->nbrokers, rf);
     uint8_t rnd[8];
     sm_uuid_t u;
     sm_uuid_random(&u);
@@ -638,7 +696,7 @@ static sm_err_t create_locked(sm_meta_t *m, const char *name, int32_t partitions
     for (int i = 0; i < nconfigs; i++)
         add_config_rec(&r, name, configs[i].key, configs[i].value);
     int32_t *replicas;
-    pick_replicas(img, 0, partitions, rf, &replicas);
+    pick_replicas(m, img, 0, partitions, rf, &replicas);
     for (int32_t p = 0; p < partitions; p++)
         add_partition_rec(&r, &id, p, &replicas[(size_t)p * (size_t)rf], rf);
     free(replicas);
@@ -853,7 +911,7 @@ sm_err_t sm_meta_create_partitions(sm_meta_t *m, const char *name, int32_t new_t
         int32_t *replicas;
         recs_t r;
         recs_init(&r);
-        pick_replicas(m->image, t->npartitions, new_total - t->npartitions, rf, &replicas);
+        pick_replicas(m, m->image, t->npartitions, new_total - t->npartitions, rf, &replicas);
         for (int32_t p = t->npartitions; p < new_total; p++)
             add_partition_rec(&r, &t->id, p,
                               &replicas[(size_t)(p - t->npartitions) * (size_t)rf], rf);

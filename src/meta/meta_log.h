@@ -57,6 +57,9 @@ typedef struct sm_meta_log_config {
     /* Records below this offset are already applied (the image was loaded
      * from a snapshot ending there): they are not queued again. */
     int64_t applied_end;
+    /* metadata.max.retention.bytes: past this size the log starts at the
+     * newest snapshot (-1: keep the whole log). */
+    int64_t max_log_bytes;
     /* From the quorum thread, after committed records were queued or the
      * leader changed: wake whoever applies them. */
     void (*notify)(void *ctx);
@@ -68,6 +71,16 @@ typedef struct sm_meta_log_config {
  * this node to lead (a single voter elects itself at once). */
 SM_MUST_CHECK sm_err_t sm_meta_log_open(const sm_meta_log_config_t *c, sm_meta_log_t **out);
 void sm_meta_log_close(sm_meta_log_t *l);
+
+/* This node wrote a snapshot ending at end_offset (last record's epoch):
+ * the quorum serves it to followers behind the log start and may move the
+ * log start to it. Any thread. */
+void sm_meta_log_snapshot_taken(sm_meta_log_t *l, int64_t end_offset, int32_t epoch);
+/* The metadata log's start offset (0, or the snapshot it was trimmed to). */
+int64_t sm_meta_log_start(sm_meta_log_t *l);
+/* A follower installed the leader's snapshot: true once, with its end
+ * offset; the caller reloads its image from the snapshot file. Any thread. */
+bool sm_meta_log_take_reload(sm_meta_log_t *l, int64_t *end_offset);
 
 /* Graceful stop of a leader: hand leadership over (EndQuorumEpoch) and give
  * the messages up to wait_ms to leave. Any thread. */

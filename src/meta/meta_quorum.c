@@ -48,6 +48,7 @@
 #define VOTE_VERSION 2
 #define EPOCH_VERSION 1
 #define FETCH_VERSION 16
+#define FETCH_SNAPSHOT_VERSION 0
 
 typedef struct committed_rec {
     int64_t offset;
@@ -102,7 +103,9 @@ struct sm_meta_log {
     bool stopping; /* the loop is being stopped */
     void (*notify)(void *ctx);
     bool was_active; /* what the last notify reported (under mu) */
-    int64_t applied_end; /* records below: applied from a snapshot, not queued */
+    int64_t applied_end; /* records below: applied from a snapshot, not queued (mu) */
+    int64_t reload_end;  /* a fetched snapshot replaced the log: reload (-1: no; mu) */
+    int64_t max_log_bytes; /* metadata.max.retention.bytes (-1: keep everything) */
     void *notify_ctx;
 
     /* ---- shared, under mu */
@@ -239,6 +242,62 @@ static void on_committed(void *ctx, int64_t old_hw, int64_t new_hw)
     pthread_mutex_unlock(&l->mu);
 }
 
+/* Raft listener (a follower): the leader's snapshot replaced the log. The
+ * records still queued are older than it; whoever applies reloads the image
+ * from the snapshot file (sm_meta_log_take_reload). */
+static void on_snapshot_loaded(void *ctx, sm_raft_offset_epoch_t id)
+{
+    sm_meta_log_t *l = ctx;
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->qlen; i++)
+        free(l->q[l->qhead + i].value);
+    l->qhead = l->qlen = 0;
+    l->reload_end = id.end_offset;
+    if (id.end_offset > l->applied_end)
+        l->applied_end = id.end_offset;
+    pthread_mutex_unlock(&l->mu);
+    if (l->notify)
+        l->notify(l->notify_ctx);
+}
+
+int64_t sm_meta_log_start(sm_meta_log_t *l)
+{
+    return sm_log_start_offset(sm_raft_storage_log_log(l->rlog));
+}
+
+bool sm_meta_log_take_reload(sm_meta_log_t *l, int64_t *end_offset)
+{
+    pthread_mutex_lock(&l->mu);
+    bool r = l->reload_end >= 0;
+    if (r) {
+        *end_offset = l->reload_end;
+        l->reload_end = -1;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return r;
+}
+
+typedef struct snap_taken {
+    sm_meta_log_t *l;
+    int64_t end;
+    int32_t epoch;
+} snap_taken_t;
+
+static void snapshot_taken_task(void *arg)
+{
+    snap_taken_t *t = arg;
+    if (!t->l->stopping)
+        sm_raft_storage_log_snapshot_taken(t->l->rlog, t->end, t->epoch, t->l->max_log_bytes);
+    free(t);
+}
+
+void sm_meta_log_snapshot_taken(sm_meta_log_t *l, int64_t end_offset, int32_t epoch)
+{
+    snap_taken_t *t = sm_xcalloc(1, sizeof *t);
+    *t = (snap_taken_t){l, end_offset, epoch};
+    sm_loop_post(l->loop, snapshot_taken_task, t);
+}
+
 static void on_leader_change(void *ctx, int32_t leader_id, int32_t epoch)
 {
     sm_meta_log_t *l = ctx;
@@ -303,9 +362,10 @@ static void send_request(sm_meta_log_t *l, const sm_raft_msg_t *m)
                  sm_raft_msg_kind_name(m->kind));
         return;
     }
-    int16_t version = m->kind == SM_RAFT_MSG_VOTE    ? VOTE_VERSION
-                      : m->kind == SM_RAFT_MSG_FETCH ? FETCH_VERSION
-                                                     : EPOCH_VERSION;
+    int16_t version = m->kind == SM_RAFT_MSG_VOTE             ? VOTE_VERSION
+                      : m->kind == SM_RAFT_MSG_FETCH          ? FETCH_VERSION
+                      : m->kind == SM_RAFT_MSG_FETCH_SNAPSHOT ? FETCH_SNAPSHOT_VERSION
+                                                              : EPOCH_VERSION;
     int16_t key;
     sm_wbuf_t w;
     sm_wbuf_init(&w);
@@ -552,6 +612,8 @@ sm_err_t sm_meta_log_open(const sm_meta_log_config_t *c, sm_meta_log_t **out)
     l->notify = c->notify;
     l->notify_ctx = c->notify_ctx;
     l->applied_end = c->applied_end;
+    l->reload_end = -1;
+    l->max_log_bytes = c->max_log_bytes;
     l->leader = SM_RAFT_NO_ID;
     l->nvoters = c->nvoters;
     l->voters = sm_xcalloc((size_t)c->nvoters, sizeof *l->voters);
@@ -600,6 +662,7 @@ sm_err_t sm_meta_log_open(const sm_meta_log_config_t *c, sm_meta_log_t **out)
                          .rand_ctx = &l->rng,
                          .listener = {.committed = on_committed,
                                       .leader_change = on_leader_change,
+                                      .snapshot_loaded = on_snapshot_loaded,
                                       .ctx = l}};
     l->raft = sm_raft_new(&rc_, &env, sm_now_mono_ms());
     if (!l->raft) {

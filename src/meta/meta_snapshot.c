@@ -201,7 +201,7 @@ sm_err_t sm_meta_snapshot_write(const char *dir, const sm_meta_image_t *img, int
 
 /* ------------------------------------------------------------- reading */
 
-static bool newest_complete(const char *dir, sm_snapshot_id_t *out)
+bool sm_meta_snapshot_newest(const char *dir, sm_snapshot_id_t *out)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -313,8 +313,7 @@ static sm_err_t replay_snapshot(sm_meta_delta_t *d, const uint8_t *buf, size_t l
             }
             /* every record is "at" the snapshot's last offset: the image
              * ends there */
-            rc = sm_meta_delta_replay(d, last_offset, rec.value, (size_t)rec.value_len, why);
-            if (rc)
+            if (d && sm_meta_delta_replay(d, last_offset, rec.value, (size_t)rec.value_len, why))
                 return SM_ERR_CORRUPT;
         }
         if (rc != SM_ERR_NOT_FOUND) {
@@ -333,7 +332,7 @@ sm_err_t sm_meta_snapshot_load(const char *dir, const char *cluster_id, sm_meta_
                                sm_snapshot_id_t *id, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!newest_complete(dir, id))
+    if (!sm_meta_snapshot_newest(dir, id))
         return SM_ERR_NOT_FOUND;
     char name[SM_SNAPSHOT_NAME_MAX + 8];
     sm_snapshot_name_format(name, sizeof name, *id, SM_SNAPSHOT_COMPLETE, NULL);
@@ -365,7 +364,13 @@ sm_err_t sm_meta_snapshot_load(const char *dir, const char *cluster_id, sm_meta_
     return SM_OK;
 }
 
-int sm_meta_snapshot_clean(const char *dir, sm_snapshot_id_t keep)
+bool sm_meta_snapshot_valid(const uint8_t *bytes, size_t len, const char **why)
+{
+    *why = NULL;
+    return len > 0 && replay_snapshot(NULL, bytes, len, 0, why) == SM_OK;
+}
+
+int sm_meta_snapshot_clean(const char *dir, sm_snapshot_id_t keep, int64_t keep_end)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -380,7 +385,7 @@ int sm_meta_snapshot_clean(const char *dir, sm_snapshot_id_t keep)
             continue;
         bool older = id.end_offset < keep.end_offset ||
                      (id.end_offset == keep.end_offset && id.epoch < keep.epoch);
-        if (kind == SM_SNAPSHOT_COMPLETE && !older)
+        if (kind == SM_SNAPSHOT_COMPLETE && (!older || id.end_offset == keep_end))
             continue;
         size_t plen = dlen + strlen(e->d_name) + 2;
         char *path = sm_xmalloc(plen);

@@ -46,8 +46,16 @@ SM_MUST_CHECK sm_err_t sm_meta_snapshot_load(const char *dir, const char *cluste
                                              sm_meta_image_t **out, sm_snapshot_id_t *id,
                                              char *err, size_t errlen);
 
-/* Remove partial snapshot files, and complete ones older than keep (the
- * newest is always kept). Returns how many files were removed. */
-int sm_meta_snapshot_clean(const char *dir, sm_snapshot_id_t keep);
+/* The newest complete snapshot in dir; false if there is none. */
+bool sm_meta_snapshot_newest(const char *dir, sm_snapshot_id_t *id);
+
+/* bytes are a whole snapshot file: header, well-formed batches of records,
+ * footer (a fetched snapshot is checked before it replaces the log). */
+bool sm_meta_snapshot_valid(const uint8_t *bytes, size_t len, const char **why);
+
+/* Remove partial snapshot files, and complete ones older than keep except
+ * one ending at keep_end (the one the log starts at: followers behind the
+ * log start fetch it). Returns how many files were removed. */
+int sm_meta_snapshot_clean(const char *dir, sm_snapshot_id_t keep, int64_t keep_end);
 
 #endif

@@ -8,6 +8,12 @@
 #include "log.h"
 #include "meta_log.h"
 #include "sm_proto_gen.h"
+#include "meta_snapshot.h"
+#include "storage/file.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +24,12 @@
 
 struct sm_raft_storage_log {
     sm_log_t *log;
+    char *dir; /* the partition directory: snapshots live there too */
+    sm_raft_offset_epoch_t latest; /* newest complete snapshot (epoch -1: none) */
+    int part_fd;                   /* a snapshot being fetched (-1: none) */
+    char *part_path;
+    sm_raft_offset_epoch_t part_id;
+    int64_t part_len;
     int32_t voters[MAX_VOTERS];
     int nvoters;
     uint8_t *rbuf; /* the last read's bytes, valid until the next call */
@@ -43,11 +55,17 @@ sm_err_t sm_raft_storage_log_open(const char *parent_dir, int64_t segment_bytes,
     cfg.cache_window_bytes = 0;
     char *dir = sm_xasprintf("%s/%s", parent_dir, SM_META_LOG_DIR_NAME);
     sm_err_t rc = sm_log_open(dir, SM_META_LOG_DIR_NAME, &cfg, &l->log);
-    free(dir);
     if (rc != SM_OK) {
+        free(dir);
         free(l);
         return rc;
     }
+    l->dir = dir;
+    l->part_fd = -1;
+    l->latest = (sm_raft_offset_epoch_t){-1, -1};
+    sm_snapshot_id_t sid;
+    if (sm_meta_snapshot_newest(dir, &sid))
+        l->latest = (sm_raft_offset_epoch_t){sid.epoch, sid.end_offset};
     *out = l;
     return SM_OK;
 }
@@ -57,6 +75,12 @@ void sm_raft_storage_log_close(sm_raft_storage_log_t *l)
     if (!l)
         return;
     sm_log_close(l->log);
+    if (l->part_fd >= 0) {
+        sm_file_close(l->part_fd);
+        (void)sm_file_unlink(l->part_path);
+    }
+    free(l->part_path);
+    free(l->dir);
     free(l->rbuf);
     free(l->wbuf);
     free(l);
@@ -69,8 +93,12 @@ static int32_t op_last_epoch(void *ctx)
     sm_raft_storage_log_t *l = ctx;
     int32_t e;
     int64_t end;
-    if (sm_log_epoch_end_offset(l->log, INT32_MAX, &e, &end) != SM_OK || e < 0)
+    if (sm_log_epoch_end_offset(l->log, INT32_MAX, &e, &end) != SM_OK || e < 0) {
+        /* nothing retained: the log continues the snapshot it starts at */
+        if (l->latest.epoch >= 0 && l->latest.end_offset == sm_log_start_offset(l->log))
+            return l->latest.epoch;
         return 0;
+    }
     return e;
 }
 
@@ -230,9 +258,156 @@ static sm_raft_offset_epoch_t op_end_for_epoch(void *ctx, int32_t epoch)
     sm_raft_storage_log_t *l = ctx;
     int32_t e;
     int64_t end;
-    if (sm_log_epoch_end_offset(l->log, epoch, &e, &end) != SM_OK || e < 0)
-        return (sm_raft_offset_epoch_t){0, sm_log_start_offset(l->log)};
+    if (sm_log_epoch_end_offset(l->log, epoch, &e, &end) != SM_OK || e < 0) {
+        /* older than anything retained: the snapshot at the log start */
+        int64_t start = sm_log_start_offset(l->log);
+        if (l->latest.epoch >= 0 && l->latest.epoch <= epoch && l->latest.end_offset == start)
+            return (sm_raft_offset_epoch_t){l->latest.epoch, start};
+        return (sm_raft_offset_epoch_t){0, start};
+    }
     return (sm_raft_offset_epoch_t){e, end};
+}
+
+/* ------------------------------------------------------------- snapshots */
+
+static char *snapshot_path(const sm_raft_storage_log_t *l, sm_raft_offset_epoch_t id)
+{
+    char name[SM_SNAPSHOT_NAME_MAX + 8];
+    sm_snapshot_name_format(name, sizeof name, (sm_snapshot_id_t){id.end_offset, id.epoch},
+                            SM_SNAPSHOT_COMPLETE, NULL);
+    return sm_xasprintf("%s/%s", l->dir, name);
+}
+
+static sm_raft_offset_epoch_t op_snap_latest(void *ctx)
+{
+    return ((sm_raft_storage_log_t *)ctx)->latest;
+}
+
+static sm_err_t op_snap_read(void *ctx, sm_raft_offset_epoch_t id, int64_t position,
+                             size_t max_bytes, const uint8_t **bytes, size_t *len, int64_t *size)
+{
+    sm_raft_storage_log_t *l = ctx;
+    char *path = snapshot_path(l, id);
+    int fd;
+    sm_err_t rc = sm_file_open(path, O_RDONLY | O_CLOEXEC, &fd);
+    free(path);
+    if (rc)
+        return SM_ERR_NOT_FOUND; /* replaced by a newer one meanwhile */
+    rc = sm_file_size(fd, size);
+    if (rc == SM_OK && position > *size)
+        rc = SM_ERR_RANGE;
+    size_t want = 0;
+    if (rc == SM_OK) {
+        want = (size_t)(*size - position) < max_bytes ? (size_t)(*size - position) : max_bytes;
+        if (want > l->rcap) {
+            l->rcap = want;
+            l->rbuf = sm_xrealloc(l->rbuf, l->rcap);
+        }
+        size_t got = 0;
+        rc = want ? sm_file_pread(fd, l->rbuf, want, position, &got) : SM_OK;
+        if (rc == SM_OK && got != want)
+            rc = SM_ERR_IO;
+    }
+    sm_file_close(fd);
+    if (rc == SM_OK) {
+        *bytes = l->rbuf;
+        *len = want;
+    }
+    return rc;
+}
+
+static sm_err_t op_snap_write(void *ctx, sm_raft_offset_epoch_t id, int64_t position,
+                              const uint8_t *bytes, size_t len)
+{
+    sm_raft_storage_log_t *l = ctx;
+    if (position == 0) {
+        if (l->part_fd >= 0) {
+            sm_file_close(l->part_fd);
+            (void)sm_file_unlink(l->part_path);
+            l->part_fd = -1;
+        }
+        free(l->part_path);
+        char name[SM_SNAPSHOT_NAME_MAX + 32];
+        char unique[24];
+        snprintf(unique, sizeof unique, "%08x", (unsigned)(sm_now_mono_us() & 0xffffffffu));
+        sm_snapshot_name_format(name, sizeof name, (sm_snapshot_id_t){id.end_offset, id.epoch},
+                                SM_SNAPSHOT_PARTIAL, unique);
+        l->part_path = sm_xasprintf("%s/%s", l->dir, name);
+        sm_err_t rc = sm_file_open(l->part_path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
+                                   &l->part_fd);
+        if (rc) {
+            l->part_fd = -1;
+            return rc;
+        }
+        l->part_id = id;
+        l->part_len = 0;
+    }
+    if (l->part_fd < 0 || l->part_id.end_offset != id.end_offset ||
+        l->part_id.epoch != id.epoch || position != l->part_len)
+        return SM_ERR_INVALID; /* chunks come in order, of one snapshot */
+    sm_err_t rc = len ? sm_file_pwrite(l->part_fd, bytes, len, position) : SM_OK;
+    if (rc == SM_OK)
+        l->part_len += (int64_t)len;
+    return rc;
+}
+
+static sm_err_t op_snap_install(void *ctx, sm_raft_offset_epoch_t id)
+{
+    sm_raft_storage_log_t *l = ctx;
+    if (l->part_fd < 0 || l->part_id.end_offset != id.end_offset || l->part_id.epoch != id.epoch)
+        return SM_ERR_INVALID;
+    /* The bytes must be a whole snapshot before anything is dropped. */
+    uint8_t *buf = sm_xmalloc((size_t)l->part_len + 1);
+    size_t got = 0;
+    int rfd;
+    sm_err_t rc = sm_file_open(l->part_path, O_RDONLY | O_CLOEXEC, &rfd);
+    if (rc == SM_OK) {
+        rc = sm_file_pread(rfd, buf, (size_t)l->part_len, 0, &got);
+        sm_file_close(rfd);
+    }
+    const char *why = NULL;
+    if (rc == SM_OK && (got != (size_t)l->part_len || !sm_meta_snapshot_valid(buf, got, &why))) {
+        SM_WARN(TAG, "fetched snapshot %" PRId64 "-%d refused: %s", id.end_offset, id.epoch,
+                why ? why : "short");
+        rc = SM_ERR_CORRUPT;
+    }
+    free(buf);
+    if (rc == SM_OK)
+        rc = sm_file_datasync(l->part_fd);
+    sm_file_close(l->part_fd);
+    l->part_fd = -1;
+    char *final_path = snapshot_path(l, id);
+    if (rc == SM_OK)
+        rc = sm_file_rename(l->part_path, final_path);
+    if (rc == SM_OK)
+        rc = sm_file_sync_dir(l->dir);
+    free(final_path);
+    if (rc != SM_OK) {
+        (void)sm_file_unlink(l->part_path);
+        return rc;
+    }
+    rc = sm_log_reset(l->log, id.end_offset);
+    if (rc != SM_OK)
+        return rc;
+    l->latest = id;
+    SM_INFO(TAG, "%s: installed the leader's snapshot %" PRId64 "-%d; the log restarts there",
+            l->dir, id.end_offset, id.epoch);
+    return SM_OK;
+}
+
+void sm_raft_storage_log_snapshot_taken(sm_raft_storage_log_t *l, int64_t end_offset,
+                                        int32_t epoch, int64_t max_log_bytes)
+{
+    if (end_offset > l->latest.end_offset)
+        l->latest = (sm_raft_offset_epoch_t){epoch, end_offset};
+    /* Retention: past max_log_bytes, the log starts at the latest snapshot
+     * (whole segments below it go); followers behind it fetch the snapshot. */
+    if (max_log_bytes < 0 || sm_log_size_bytes(l->log) <= max_log_bytes)
+        return;
+    int64_t start = l->latest.end_offset;
+    if (start > sm_log_start_offset(l->log) && start <= sm_log_end_offset(l->log) &&
+        sm_log_delete_records(l->log, start) == SM_OK)
+        SM_INFO(TAG, "%s: log start moved to the snapshot at %" PRId64, l->dir, start);
 }
 
 const sm_raft_log_ops_t sm_raft_storage_log_ops = {
@@ -246,4 +421,8 @@ const sm_raft_log_ops_t sm_raft_storage_log_ops = {
     .flushed_offset = op_flushed,
     .last_epoch = op_last_epoch,
     .end_offset_for_epoch = op_end_for_epoch,
+    .snapshot_latest = op_snap_latest,
+    .snapshot_read = op_snap_read,
+    .snapshot_write = op_snap_write,
+    .snapshot_install = op_snap_install,
 };

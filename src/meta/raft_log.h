@@ -10,8 +10,9 @@
  * LeaderChangeMessage; a follower appends the leader's bytes as they are,
  * batch by batch, with their own offsets and epochs, after checking every
  * batch (CRC, framing, contiguous offsets, epochs that never go back): bad
- * bytes from a peer append nothing. Snapshots are not served yet (the ops
- * are NULL), so the log keeps everything.
+ * bytes from a peer append nothing. Snapshots (meta_snapshot.h) sit in
+ * the same directory: the newest is served with FetchSnapshot, a fetched
+ * one is checked whole, installed and the log restarts at its end.
  *
  * Threads: one owner (the controller's thread); the storage log locks itself.
  */
@@ -34,5 +35,10 @@ SM_MUST_CHECK sm_err_t sm_raft_storage_log_open(const char *parent_dir, int64_t 
 void sm_raft_storage_log_close(sm_raft_storage_log_t *l);
 /* The storage log underneath (for replay and tools). */
 sm_log_t *sm_raft_storage_log_log(sm_raft_storage_log_t *l);
+/* This node wrote snapshot end_offset-epoch (meta_snapshot.c): serve it to
+ * followers, and when the log exceeds max_log_bytes (-1: never) move the
+ * log start to it. The raft thread. */
+void sm_raft_storage_log_snapshot_taken(sm_raft_storage_log_t *l, int64_t end_offset,
+                                        int32_t epoch, int64_t max_log_bytes);
 
 #endif

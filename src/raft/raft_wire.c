@@ -137,6 +137,30 @@ sm_err_t sm_raft_wire_encode_request(const sm_raft_msg_t *m, const char *cluster
         *api_key = SM_API_FETCH;
         return SM_OK;
     }
+    case SM_RAFT_MSG_FETCH_SNAPSHOT: {
+        sm_fetch_snapshot_request_partition_snapshot_t p;
+        sm_fetch_snapshot_request_partition_snapshot_init(&p);
+        p.partition = 0;
+        p.current_leader_epoch = m->u.fetch_snapshot.current_leader_epoch;
+        p.snapshot_id.end_offset = m->u.fetch_snapshot.snapshot_id.end_offset;
+        p.snapshot_id.epoch = m->u.fetch_snapshot.snapshot_id.epoch;
+        p.position = m->u.fetch_snapshot.position;
+        sm_fetch_snapshot_request_topic_snapshot_t t;
+        sm_fetch_snapshot_request_topic_snapshot_init(&t);
+        t.name = sm_str(SM_RAFT_TOPIC);
+        t.partitions = &p;
+        t.partitions_count = 1;
+        sm_fetch_snapshot_request_t r;
+        sm_fetch_snapshot_request_init(&r);
+        r.cluster_id = cid;
+        r.replica_id = m->u.fetch_snapshot.replica_id;
+        r.max_bytes = m->u.fetch_snapshot.max_bytes;
+        r.topics = &t;
+        r.topics_count = 1;
+        sm_fetch_snapshot_request_encode(w, version, &r);
+        *api_key = SM_API_FETCH_SNAPSHOT;
+        return SM_OK;
+    }
     default:
         return SM_ERR_INVALID;
     }
@@ -254,6 +278,33 @@ sm_err_t sm_raft_wire_decode_request(int16_t api_key, int16_t version, sm_rd_t *
         out->u.fetch.max_bytes = p->partition_max_bytes;
         return SM_OK;
     }
+    case SM_API_FETCH_SNAPSHOT: {
+        sm_fetch_snapshot_request_t r;
+        sm_fetch_snapshot_request_init(&r);
+        if (sm_fetch_snapshot_request_decode(body, a, version, &r) != SM_OK || body->err)
+            return SM_ERR_PARSE;
+        if (!cluster_ok(r.cluster_id, cluster_id))
+            REFUSE(KERR_INCONSISTENT_CLUSTER_ID);
+        if (r.topics_count != 1 || !one_meta_partition(r.topics[0].name,
+                                                       r.topics[0].partitions_count,
+                                                       r.topics[0].partitions_count == 1
+                                                           ? r.topics[0].partitions[0].partition
+                                                           : -1))
+            REFUSE(KERR_UNKNOWN_TOPIC_OR_PARTITION);
+        const sm_fetch_snapshot_request_partition_snapshot_t *p = &r.topics[0].partitions[0];
+        if (r.replica_id < 0 || p->position < 0 || r.max_bytes < 0 ||
+            p->snapshot_id.end_offset < 0 || p->snapshot_id.epoch < 0)
+            REFUSE(KERR_INVALID_REQUEST);
+        out->kind = SM_RAFT_MSG_FETCH_SNAPSHOT;
+        out->from = r.replica_id;
+        out->u.fetch_snapshot.replica_id = r.replica_id;
+        out->u.fetch_snapshot.current_leader_epoch = p->current_leader_epoch;
+        out->u.fetch_snapshot.snapshot_id =
+            (sm_raft_offset_epoch_t){p->snapshot_id.epoch, p->snapshot_id.end_offset};
+        out->u.fetch_snapshot.position = p->position;
+        out->u.fetch_snapshot.max_bytes = r.max_bytes;
+        return SM_OK;
+    }
     default:
         REFUSE(KERR_INVALID_REQUEST);
     }
@@ -354,6 +405,38 @@ sm_err_t sm_raft_wire_encode_response(const sm_raft_msg_t *m, int16_t version, s
             r.responses_count = 0;
         }
         sm_fetch_response_encode(w, version, &r);
+        return SM_OK;
+    }
+    case SM_RAFT_MSG_FETCH_SNAPSHOT_RESP: {
+        const typeof(m->u.fetch_snapshot_resp) *f = &m->u.fetch_snapshot_resp;
+        sm_fetch_snapshot_response_partition_snapshot_t p;
+        sm_fetch_snapshot_response_partition_snapshot_init(&p);
+        p.index = 0;
+        p.error_code = f->error;
+        p.snapshot_id.end_offset = f->snapshot_id.end_offset;
+        p.snapshot_id.epoch = f->snapshot_id.epoch;
+        p.current_leader.leader_id = f->current_leader.leader_id;
+        p.current_leader.leader_epoch = f->current_leader.leader_epoch;
+        p.size = f->size;
+        p.position = f->position;
+        p.unaligned_records.ptr = f->bytes;
+        p.unaligned_records.len = (int32_t)f->len;
+        p.unaligned_records.fd = -1;
+        p.unaligned_records.ref = NULL;
+        sm_fetch_snapshot_response_topic_snapshot_t t;
+        sm_fetch_snapshot_response_topic_snapshot_init(&t);
+        t.name = sm_str(SM_RAFT_TOPIC);
+        t.partitions = &p;
+        t.partitions_count = 1;
+        sm_fetch_snapshot_response_t r;
+        sm_fetch_snapshot_response_init(&r);
+        r.topics = &t;
+        r.topics_count = 1;
+        if (request_level_error(f->error)) {
+            r.error_code = f->error;
+            r.topics_count = 0;
+        }
+        sm_fetch_snapshot_response_encode(w, version, &r);
         return SM_OK;
     }
     default:
@@ -460,6 +543,33 @@ sm_err_t sm_raft_wire_decode_response(const sm_raft_msg_t *req, int16_t version,
                                                                   p->current_leader.leader_epoch};
         out->u.fetch_resp.records = p->records.len > 0 ? p->records.ptr : NULL;
         out->u.fetch_resp.records_len = p->records.len > 0 ? (size_t)p->records.len : 0;
+        return SM_OK;
+    }
+    case SM_RAFT_MSG_FETCH_SNAPSHOT: {
+        sm_fetch_snapshot_response_t r;
+        sm_fetch_snapshot_response_init(&r);
+        if (sm_fetch_snapshot_response_decode(body, a, version, &r) != SM_OK || body->err)
+            return SM_ERR_PARSE;
+        typeof(out->u.fetch_snapshot_resp) *f = &out->u.fetch_snapshot_resp;
+        out->kind = SM_RAFT_MSG_FETCH_SNAPSHOT_RESP;
+        f->snapshot_id = (sm_raft_offset_epoch_t){-1, -1};
+        f->current_leader = (sm_raft_leader_ref_t){SM_RAFT_NO_ID, -1};
+        if (r.error_code) {
+            f->error = r.error_code;
+            return SM_OK;
+        }
+        if (r.topics_count != 1 || r.topics[0].partitions_count != 1 ||
+            !sm_str_eq(r.topics[0].name, SM_RAFT_TOPIC) || r.topics[0].partitions[0].index != 0)
+            return SM_ERR_PARSE;
+        const sm_fetch_snapshot_response_partition_snapshot_t *p = &r.topics[0].partitions[0];
+        f->error = p->error_code;
+        f->snapshot_id = (sm_raft_offset_epoch_t){p->snapshot_id.epoch, p->snapshot_id.end_offset};
+        f->current_leader =
+            (sm_raft_leader_ref_t){p->current_leader.leader_id, p->current_leader.leader_epoch};
+        f->size = p->size;
+        f->position = p->position;
+        f->bytes = p->unaligned_records.len > 0 ? p->unaligned_records.ptr : NULL;
+        f->len = p->unaligned_records.len > 0 ? (size_t)p->unaligned_records.len : 0;
         return SM_OK;
     }
     default:

@@ -199,6 +199,10 @@ void sm_log_checkpoint_dirs(void);
  * batches) to the end; no-op if offset >= end. Below the log start the log
  * restarts empty at offset. Persists the recovery point before returning. */
 SM_MUST_CHECK sm_err_t sm_log_truncate_to(sm_log_t *log, int64_t offset);
+/* Drop every batch and restart the log empty at offset (below, inside or
+ * beyond the current log): a follower installing a snapshot that ends there.
+ * Persists before returning. */
+SM_MUST_CHECK sm_err_t sm_log_reset(sm_log_t *log, int64_t offset);
 /* DeleteRecords: move the log start offset to new_start (<= end offset,
  * else SM_ERR_RANGE; lower than the current start is a no-op) and delete the
  * whole segments below it (never the active one). */

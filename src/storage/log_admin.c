@@ -23,7 +23,9 @@
 
 /* ------------------------------------------------------------ truncation */
 
-sm_err_t sm_log_truncate_to(sm_log_t *log, int64_t offset)
+/* restart: drop everything and restart the log empty at offset, wherever
+ * offset lies (a follower that installs a snapshot ending there). */
+static sm_err_t truncate_impl(sm_log_t *log, int64_t offset, bool restart)
 {
     sm_err_t err = SM_OK;
     sm_segment_t **gone = NULL;
@@ -34,13 +36,13 @@ sm_err_t sm_log_truncate_to(sm_log_t *log, int64_t offset)
         err = SM_ERR_CLOSED;
         goto unlock;
     }
-    if (offset >= log->end_offset || offset < 0)
+    if (offset < 0 || (!restart && offset >= log->end_offset))
         goto unlock;
     log->trunc_gen++;
     int i = sm_log_seg_find(log, offset);
     sm_segment_t *seg = log->segs[i];
     int64_t pos = seg->size, new_end = seg->end_offset;
-    if (offset >= seg->base_offset) {
+    if (!restart && offset >= seg->base_offset) {
         sm_segfiles_t *f;
         if ((err = sm_segment_pin(seg, &f)))
             goto unlock;
@@ -57,7 +59,7 @@ sm_err_t sm_log_truncate_to(sm_log_t *log, int64_t offset)
         err = SM_OK;
     }
     gone = sm_xcalloc((size_t)log->nsegs, sizeof *gone);
-    if (offset < seg->base_offset || new_end < log->start_offset) {
+    if (restart || offset < seg->base_offset || new_end < log->start_offset) {
         /* Nothing of the log survives: restart empty at offset. The new
          * first segment exists before the old ones go, so a failure leaves
          * the log as it was. A segment already based at offset is reused
@@ -106,7 +108,8 @@ sm_err_t sm_log_truncate_to(sm_log_t *log, int64_t offset)
     if (log->recovery_point > new_end)
         __atomic_store_n(&log->recovery_point, new_end, __ATOMIC_RELEASE);
     log->dirty = true;
-    sm_log_epochs_truncate_end(log, new_end);
+    /* a reset log has no epochs: its history is the snapshot's */
+    sm_log_epochs_truncate_end(log, restart ? INT64_MIN : new_end);
     if (new_end == log->start_offset)
         sm_log_epochs_truncate_start(log, log->start_offset);
     /* Persist while still holding mu: no append may land above the new end
@@ -121,6 +124,16 @@ unlock:
     sm_log_segs_finish_delete(gone, ngone);
     free(gone);
     return err;
+}
+
+sm_err_t sm_log_truncate_to(sm_log_t *log, int64_t offset)
+{
+    return truncate_impl(log, offset, false);
+}
+
+sm_err_t sm_log_reset(sm_log_t *log, int64_t offset)
+{
+    return truncate_impl(log, offset, true);
 }
 
 /* ------------------------------------------------------------ deletion */

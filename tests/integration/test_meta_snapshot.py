@@ -84,3 +84,39 @@ def test_corrupt_snapshot_stops_start_with_a_clear_message(broker_factory):
     os.unlink(snap)
     b.start()
     assert len(metadata_raw(b.port)["topics"]) >= 1
+
+
+def test_node_far_behind_catches_up_from_the_leaders_snapshot(cluster_factory):
+    """With the log trimmed to the newest snapshot after every change, a node
+    that was down while topics were created finds the leader's log starting
+    past its own end: it fetches the snapshot (FetchSnapshot), installs it and
+    continues from there."""
+    from cluster import create_topics_raw
+    c = cluster_factory(n_combined=3, overrides={
+        "metadata.log.max.record.bytes.between.snapshots": "1",
+        "metadata.max.retention.bytes": "1",
+        "metadata.log.segment.bytes": "2048",
+    })
+    leader, _ = c.wait_for_leader()
+    late = next(i for i in c.ids if i != leader)
+    c.stop(late)
+    live = [i for i in c.ids if i != late]
+    names = [unique_topic("while-away") for _ in range(12)]
+    for name in names:
+        err, msg = create_topics_raw(c.node(live[0]).port, [(name, 2, 1)])[name]
+        assert err == 0, (name, err, msg)
+    leader_node = c.node(c.wait_for_leader(exclude=(late,))[0])
+    wait_until(lambda: "log start moved to the snapshot" in leader_node.log_text(),
+               what="the leader trimming its metadata log")
+    c.start(late)
+    node = c.node(late)
+    wait_until(lambda: "installed the leader's snapshot" in node.log_text(), timeout_s=30,
+               what="the late node installing the leader's snapshot")
+    wait_until(lambda: set(names) <= set(metadata_raw(node.port)["topics"]), timeout_s=30,
+               what="every topic on the late node")
+    # and it keeps following: a topic created now reaches it too
+    after = unique_topic("after")
+    err, msg = create_topics_raw(c.node(live[0]).port, [(after, 1, 1)])[after]
+    assert err == 0, (err, msg)
+    wait_until(lambda: after in metadata_raw(node.port)["topics"], timeout_s=15,
+               what="a new topic on the late node")
