@@ -88,6 +88,32 @@ static void unregister_broker_run(sm_req_t *req, void *msgp)
 SM_HANDLER_ON_CONTROLLER(sm_handle_unregister_broker, unregister_broker_request,
                          unregister_broker_run)
 
+static void controller_registration_run(sm_req_t *req, void *msgp)
+{
+    const sm_controller_registration_request_t *msg = msgp;
+    sm_controller_registration_response_t resp;
+    sm_controller_registration_response_init(&resp);
+    int n = msg->listeners_count > 0 ? msg->listeners_count : 0;
+    sm_meta_listener_reg_t *ls = SM_ARENA_NEW(&req->arena, sm_meta_listener_reg_t, n ? n : 1);
+    bool nul = false;
+    for (int i = 0; i < n; i++) {
+        ls[i].name = msg->listeners[i].name;
+        ls[i].host = msg->listeners[i].host;
+        ls[i].port = msg->listeners[i].port;
+        ls[i].security_protocol = msg->listeners[i].security_protocol;
+        nul |= sm_str_has_nul(ls[i].name) || sm_str_has_nul(ls[i].host);
+    }
+    resp.error_code = nul ? KERR_INVALID_REQUEST
+                          : sm_meta_controller_register(sm_server_meta(req->srv),
+                                                        msg->controller_id, ls, n);
+    if (resp.error_code == KERR_INVALID_REQUEST)
+        resp.error_message = sm_str("not a voter of this quorum, or no usable listener");
+    SM_RESPOND(controller_registration_response, req, &resp);
+}
+
+SM_HANDLER_ON_CONTROLLER(sm_handle_controller_registration, controller_registration_request,
+                         controller_registration_run)
+
 /* ------------------------------------------------------------ DescribeQuorum */
 
 static void fill_replicas(sm_req_t *req, const sm_meta_quorum_replica_t *in, int n,

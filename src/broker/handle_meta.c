@@ -288,6 +288,36 @@ static void metadata_answer(sm_req_t *req, void *msgp)
     sm_req_done(req);
 }
 
+/* DescribeCluster with EndpointType 2 (KIP-919): the controllers that
+ * registered, at their CONTROLLER endpoints (the configured voters while
+ * none has), and the active controller. */
+static void describe_controllers(sm_req_t *req, const sm_meta_image_t *img,
+                                 sm_describe_cluster_response_t *resp)
+{
+    const sm_config_t *cfg = sm_server_config(req->srv);
+    int32_t epoch;
+    resp->controller_id = sm_meta_quorum_leader(sm_server_meta(req->srv), &epoch);
+    int n = img->ncontrollers ? img->ncontrollers : cfg->nvoters;
+    SM_NEW_ARRAY(req, sm_describe_cluster_response_describe_cluster_broker, n, resp->brokers);
+    resp->brokers_count = n;
+    for (int i = 0; i < n; i++) {
+        sm_describe_cluster_response_describe_cluster_broker_t *o = &resp->brokers[i];
+        const char *host;
+        if (img->ncontrollers) {
+            const sm_broker_meta_t *c = &img->controllers[i];
+            o->broker_id = c->id;
+            host = c->host ? c->host : "";
+            o->port = c->port;
+        } else {
+            o->broker_id = cfg->voters[i].id;
+            host = cfg->voters[i].host;
+            o->port = cfg->voters[i].port;
+        }
+        o->host = sm_str(sm_arena_strndup(&req->arena, host, strlen(host)));
+        o->rack = (sm_str_t){NULL, -1};
+    }
+}
+
 void sm_handle_describe_cluster(sm_req_t *req)
 {
     sm_describe_cluster_request_t msg;
@@ -296,6 +326,20 @@ void sm_handle_describe_cluster(sm_req_t *req)
     sm_describe_cluster_response_t resp;
     sm_describe_cluster_response_init(&resp);
     resp.cluster_id = sm_str(sm_server_cluster_id(req->srv));
+    if (req->api_version >= 1 && msg.endpoint_type != 1) {
+        resp.endpoint_type = msg.endpoint_type;
+        if (msg.endpoint_type == 2)
+            describe_controllers(req, img, &resp);
+        else {
+            resp.error_code = KERR_UNSUPPORTED_ENDPOINT_TYPE;
+            resp.error_message = sm_str("endpoint type must be 1 (brokers) or 2 (controllers)");
+        }
+        sm_describe_cluster_response_encode(&req->resp, req->api_version, &resp);
+        sm_describe_cluster_response_errors(&resp, sm_req_count_error, req);
+        sm_meta_image_put(img);
+        sm_req_done(req);
+        return;
+    }
     broker_view_t *bv;
     int nb = brokers_view(req, img, &bv, &resp.controller_id);
     SM_NEW_ARRAY(req, sm_describe_cluster_response_describe_cluster_broker, nb, resp.brokers);

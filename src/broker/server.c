@@ -29,6 +29,7 @@
 #include "meta.h"
 #include "ctl_channel.h"
 #include "lifecycle.h"
+#include "ctl_register.h"
 #include "forward.h"
 #include "meta_props.h"
 #include "net.h"
@@ -84,6 +85,7 @@ struct sm_server {
     sm_meta_t *meta;
     sm_ctl_channel_t *ctlch;    /* to the active controller (multi-node quorums) */
     sm_lifecycle_t *lifecycle;  /* this broker's registration and heartbeats */
+    sm_ctl_register_t *ctlreg;  /* this controller's ControllerRegistration */
     sm_group_coord_t *groups;
     int nloops;
     sm_loop_t **loops;
@@ -834,6 +836,8 @@ void sm_server_run(sm_server_t *srv)
         srv->ctlch = sm_ctl_channel_new(srv->cfg, srv->meta);
         if (srv->ctlch)
             sm_forward_install(srv);
+        if (srv->ctlch && srv->cfg->role_controller)
+            srv->ctlreg = sm_ctl_register_start(srv->cfg, srv->meta, srv->ctlch);
         if (srv->ctlch && srv->cfg->role_broker)
             srv->lifecycle = sm_lifecycle_start(srv->cfg, srv->meta, srv->ctlch, srv->cluster_id,
                                                 start_serving_clients, srv);
@@ -857,8 +861,11 @@ void sm_server_close(sm_server_t *srv)
     workq_stop(&srv->ctl);
     /* No more calls to the controller; then hand quorum leadership over. */
     sm_lifecycle_stop(srv->lifecycle);
+    sm_ctl_register_stop(srv->ctlreg);
     sm_ctl_channel_free(srv->ctlch);
     srv->ctlch = NULL;
+    sm_ctl_register_free(srv->ctlreg);
+    srv->ctlreg = NULL;
     sm_lifecycle_free(srv->lifecycle);
     srv->lifecycle = NULL;
     if (srv->meta)

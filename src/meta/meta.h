@@ -107,6 +107,10 @@ typedef struct sm_meta_image {
     sm_hmap_t by_id;   /* 16-byte id -> sm_topic_meta_t* */
     sm_meta_broker_configs_t *broker_configs; /* sorted by node (-1 first); none empty */
     int nbroker_configs;
+    /* controllers that registered (ControllerRegistration): id and their
+     * CONTROLLER endpoints, in a broker-shaped entry (no rack), sorted by id */
+    sm_broker_meta_t *controllers;
+    int ncontrollers;
 } sm_meta_image_t;
 
 /* ------------------------------------------------------------------ image */
@@ -179,6 +183,10 @@ int16_t sm_meta_broker_register(sm_meta_t *m, const sm_meta_broker_reg_t *reg, i
 int16_t sm_meta_broker_heartbeat(sm_meta_t *m, int32_t id, int64_t epoch, int64_t metadata_offset,
                                  bool want_fence, bool want_shutdown, int64_t now_ms,
                                  sm_broker_hb_reply_t *reply);
+/* ControllerRegistration from a voter: its endpoints become part of the
+ * metadata (RegisterControllerRecord) unless already there. Kafka code. */
+int16_t sm_meta_controller_register(sm_meta_t *m, int32_t id, const sm_meta_listener_reg_t *ls,
+                                    int n);
 int16_t sm_meta_broker_unregister(sm_meta_t *m, int32_t id);
 /* Fence the brokers whose session expired (their leaderships move);
  * returns how many. Call periodically. */

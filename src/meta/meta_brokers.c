@@ -344,6 +344,90 @@ int16_t sm_meta_broker_unregister(sm_meta_t *m, int32_t id)
     return 0;
 }
 
+void sm_meta_add_controller_rec(recs_t *r, const sm_broker_meta_t *c)
+{
+    sm_register_controller_record_t rec;
+    sm_register_controller_record_init(&rec);
+    rec.controller_id = c->id;
+    sm_register_controller_record_controller_endpoint_t *eps =
+        sm_xcalloc((size_t)c->nendpoints + 1, sizeof *eps);
+    for (int i = 0; i < c->nendpoints; i++) {
+        sm_register_controller_record_controller_endpoint_init(&eps[i]);
+        eps[i].name = sm_str(c->endpoints[i].name);
+        eps[i].host = sm_str(c->endpoints[i].host);
+        eps[i].port = (uint16_t)c->endpoints[i].port;
+        eps[i].security_protocol = c->endpoints[i].security_protocol;
+    }
+    rec.end_points = eps;
+    rec.end_points_count = c->nendpoints;
+    RECS_ADD(r, SM_METADATA_REGISTER_CONTROLLER_RECORD, 0, sm_register_controller_record, &rec);
+    free(eps);
+}
+
+/* Same id and the same endpoints, in order. */
+static bool same_controller(const sm_broker_meta_t *a, const sm_broker_meta_t *b)
+{
+    if (a->id != b->id || a->nendpoints != b->nendpoints)
+        return false;
+    for (int i = 0; i < a->nendpoints; i++)
+        if (strcmp(a->endpoints[i].name, b->endpoints[i].name) != 0 ||
+            strcmp(a->endpoints[i].host, b->endpoints[i].host) != 0 ||
+            a->endpoints[i].port != b->endpoints[i].port ||
+            a->endpoints[i].security_protocol != b->endpoints[i].security_protocol)
+            return false;
+    return true;
+}
+
+int16_t sm_meta_controller_register(sm_meta_t *m, int32_t id, const sm_meta_listener_reg_t *ls,
+                                    int n)
+{
+    if (id < 0 || n < 1 || n > 64)
+        return KERR_INVALID_REQUEST;
+    bool voter = false;
+    for (int i = 0; i < m->cfg->nvoters; i++)
+        voter |= m->cfg->voters[i].id == id;
+    if (!voter)
+        return KERR_INVALID_REQUEST; /* only the quorum's voters are controllers here */
+    if (!sm_meta_is_active(m))
+        return KERR_NOT_CONTROLLER;
+    sm_broker_meta_t want = {.id = id, .epoch = -1};
+    sm_endpoint_t *eps = sm_xcalloc((size_t)n, sizeof *eps);
+    for (int i = 0; i < n; i++)
+        eps[i] = (sm_endpoint_t){.name = sm_xstrndup(ls[i].name.ptr ? ls[i].name.ptr : "",
+                                                     (size_t)SM_MAX(ls[i].name.len, 0)),
+                                 .host = sm_xstrndup(ls[i].host.ptr ? ls[i].host.ptr : "",
+                                                     (size_t)SM_MAX(ls[i].host.len, 0)),
+                                 .port = ls[i].port,
+                                 .security_protocol = ls[i].security_protocol};
+    want.endpoints = eps;
+    want.nendpoints = n;
+    sm_meta_lock(m);
+    bool known = false;
+    for (int i = 0; i < m->image->ncontrollers && !known; i++)
+        known = same_controller(&m->image->controllers[i], &want);
+    int16_t err = 0;
+    if (!known) {
+        recs_t r;
+        recs_init(&r);
+        sm_meta_add_controller_rec(&r, &want);
+        char why[256];
+        if (sm_meta_commit_locked(m, &r, why, sizeof why) != SM_OK) {
+            SM_WARN(TAG, "registration of controller %d failed: %s", id, why);
+            err = commit_kerr();
+        } else {
+            SM_INFO(TAG, "controller %d registered (%d endpoint(s))", id, n);
+        }
+        recs_free(&r);
+    }
+    pthread_mutex_unlock(&m->lock);
+    for (int i = 0; i < n; i++) {
+        free(eps[i].name);
+        free(eps[i].host);
+    }
+    free(eps);
+    return err;
+}
+
 int64_t sm_meta_last_offset(sm_meta_t *m)
 {
     sm_meta_image_t *img = sm_meta_image_get(m);

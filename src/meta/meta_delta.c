@@ -55,6 +55,8 @@ struct sm_meta_delta {
     int64_t next_producer_id;
     sm_broker_meta_t *brokers;
     int nbrokers;
+    sm_broker_meta_t *controllers; /* RegisterControllerRecord: id and endpoints */
+    int ncontrollers;
     sm_hmap_t by_id;   /* 16-byte id -> slot_t* (owns the slots) */
     sm_hmap_t by_name; /* name -> slot_t* */
     sm_hmap_t pending; /* name -> pending_cfg_t* */
@@ -84,6 +86,10 @@ sm_meta_delta_t *sm_meta_delta_new(const sm_meta_image_t *base, const char *clus
     for (int i = 0; i < base->nbrokers; i++)
         sm_meta_broker_copy(&d->brokers[i], &base->brokers[i]);
     d->nbrokers = base->nbrokers;
+    d->controllers = sm_xcalloc((size_t)base->ncontrollers + 1, sizeof *d->controllers);
+    for (int i = 0; i < base->ncontrollers; i++)
+        sm_meta_broker_copy(&d->controllers[i], &base->controllers[i]);
+    d->ncontrollers = base->ncontrollers;
     d->bcfg = sm_xcalloc((size_t)base->nbroker_configs + 1, sizeof *d->bcfg);
     for (int i = 0; i < base->nbroker_configs; i++)
         sm_meta_broker_configs_copy(&d->bcfg[i], &base->broker_configs[i]);
@@ -122,6 +128,9 @@ void sm_meta_delta_free(sm_meta_delta_t *d)
     for (int i = 0; i < d->nbrokers; i++)
         sm_meta_broker_clear(&d->brokers[i]);
     free(d->brokers);
+    for (int i = 0; i < d->ncontrollers; i++)
+        sm_meta_broker_clear(&d->controllers[i]);
+    free(d->controllers);
     for (int i = 0; i < d->nbcfg; i++)
         sm_meta_broker_configs_clear(&d->bcfg[i]);
     free(d->bcfg);
@@ -389,6 +398,38 @@ static sm_err_t apply_register_broker(sm_meta_delta_t *d, int64_t offset,
     return SM_OK;
 }
 
+/* A controller's endpoints, kept in a broker-shaped entry (no rack, epoch -1). */
+static sm_err_t apply_register_controller(sm_meta_delta_t *d,
+                                          const sm_register_controller_record_t *r)
+{
+    sm_broker_meta_t *c = NULL;
+    for (int i = 0; i < d->ncontrollers && !c; i++)
+        if (d->controllers[i].id == r->controller_id)
+            c = &d->controllers[i];
+    if (c) {
+        sm_meta_broker_clear(c);
+    } else {
+        d->controllers =
+            sm_xrealloc(d->controllers, sizeof *d->controllers * (size_t)(d->ncontrollers + 1));
+        c = &d->controllers[d->ncontrollers++];
+        memset(c, 0, sizeof *c);
+    }
+    c->id = r->controller_id;
+    c->epoch = -1;
+    c->endpoints = sm_xcalloc((size_t)r->end_points_count + 1, sizeof *c->endpoints);
+    for (int32_t i = 0; i < r->end_points_count; i++) {
+        const sm_register_controller_record_controller_endpoint_t *e = &r->end_points[i];
+        sm_endpoint_t *o = &c->endpoints[c->nendpoints++];
+        o->name = sm_xstrndup(e->name.ptr ? e->name.ptr : "", e->name.len > 0 ? (size_t)e->name.len : 0);
+        o->host = sm_xstrndup(e->host.ptr ? e->host.ptr : "", e->host.len > 0 ? (size_t)e->host.len : 0);
+        o->port = e->port;
+        o->security_protocol = e->security_protocol;
+    }
+    c->host = c->nendpoints ? c->endpoints[0].host : NULL;
+    c->port = c->nendpoints ? c->endpoints[0].port : -1;
+    return SM_OK;
+}
+
 static sm_broker_meta_t *broker_of(sm_meta_delta_t *d, int32_t id)
 {
     for (int i = 0; i < d->nbrokers; i++)
@@ -505,6 +546,11 @@ sm_err_t sm_meta_delta_replay(sm_meta_delta_t *d, int64_t offset, const uint8_t 
         rc = apply_register_broker(d, offset, &rec);
         break;
     }
+    case SM_METADATA_REGISTER_CONTROLLER_RECORD: {
+        DECODE(sm_register_controller_record_t, sm_register_controller_record);
+        rc = apply_register_controller(d, &rec);
+        break;
+    }
     case SM_METADATA_FENCE_BROKER_RECORD: {
         DECODE(sm_fence_broker_record_t, sm_fence_broker_record);
         rc = apply_broker_change(d, rec.id, rec.epoch, 1, -1, why);
@@ -588,6 +634,12 @@ sm_meta_image_t *sm_meta_delta_freeze(sm_meta_delta_t *d)
     d->nbrokers = 0;
     if (img->nbrokers > 1)
         qsort(img->brokers, (size_t)img->nbrokers, sizeof *img->brokers, cmp_broker);
+    img->controllers = d->controllers; /* moved */
+    img->ncontrollers = d->ncontrollers;
+    d->controllers = NULL;
+    d->ncontrollers = 0;
+    if (img->ncontrollers > 1)
+        qsort(img->controllers, (size_t)img->ncontrollers, sizeof *img->controllers, cmp_broker);
     /* dynamic broker configs: moved, without empty resources, sorted */
     img->broker_configs = sm_xcalloc((size_t)d->nbcfg + 1, sizeof *img->broker_configs);
     for (int i = 0; i < d->nbcfg; i++) {

@@ -284,6 +284,9 @@ static void image_free(sm_ref_t *ref)
     for (int i = 0; i < img->nbrokers; i++)
         sm_meta_broker_clear(&img->brokers[i]);
     free(img->brokers);
+    for (int i = 0; i < img->ncontrollers; i++)
+        sm_meta_broker_clear(&img->controllers[i]);
+    free(img->controllers);
     sm_hmap_free(&img->by_name);
     sm_hmap_free(&img->by_id);
     free((char *)img->cluster_id);

@@ -95,6 +95,9 @@ static inline void recs_end(recs_t *r)
 void sm_meta_add_config_rec(recs_t *r, int8_t type, const char *resource, const char *key,
                             const char *value);
 
+/* A RegisterControllerRecord restating controller c (its endpoints). */
+void sm_meta_add_controller_rec(recs_t *r, const sm_broker_meta_t *c);
+
 /* Append r's records to the metadata log, make them durable, apply them and
  * publish the new image. Caller holds m->lock. */
 sm_err_t sm_meta_commit_locked(sm_meta_t *m, recs_t *r, char *errmsg, size_t errlen);

@@ -94,6 +94,8 @@ void sm_meta_image_records(const sm_meta_image_t *img, recs_t *r)
     }
     for (int i = 0; i < img->nbrokers; i++)
         add_broker(r, &img->brokers[i]);
+    for (int i = 0; i < img->ncontrollers; i++)
+        sm_meta_add_controller_rec(r, &img->controllers[i]);
     for (int i = 0; i < img->nbroker_configs; i++) {
         const sm_meta_broker_configs_t *bc = &img->broker_configs[i];
         char node[16] = "";

@@ -1,0 +1,87 @@
+"""
+Controllers register their CONTROLLER endpoints with the active controller
+(ControllerRegistration, KIP-919) and DescribeCluster lists them with
+EndpointType 2, as `kafka-cluster.sh`/AdminClient with --bootstrap-controller
+expect; brokers are EndpointType 1.
+"""
+import struct
+
+import pytest
+
+from conftest import WireConn, dec_uvarint, wait_until
+
+pytestmark = pytest.mark.cluster
+
+API_DESCRIBE_CLUSTER = 60
+
+
+def _compact_str(buf, pos):
+    n, pos = dec_uvarint(buf, pos)
+    if n == 0:
+        return None, pos
+    return buf[pos:pos + n - 1].decode(), pos + n - 1
+
+
+def _skip_tags(buf, pos):
+    n, pos = dec_uvarint(buf, pos)
+    for _ in range(n):
+        _tag, pos = dec_uvarint(buf, pos)
+        size, pos = dec_uvarint(buf, pos)
+        pos += size
+    return pos
+
+
+def describe_cluster_v1(port, endpoint_type):
+    """-> (error, endpoint_type, controller_id, {id: (host, port)})"""
+    c = WireConn(port)
+    try:
+        body = struct.pack(">?b", False, endpoint_type) + b"\x00"
+        buf = c.request(API_DESCRIBE_CLUSTER, 1, body, flexible=True)
+    finally:
+        c.close()
+    pos = _skip_tags(buf, 0)  # response header v1
+    _throttle, err = struct.unpack_from(">ih", buf, pos)
+    pos += 6
+    _msg, pos = _compact_str(buf, pos)
+    etype = struct.unpack_from(">b", buf, pos)[0]
+    pos += 1
+    _cid, pos = _compact_str(buf, pos)
+    controller = struct.unpack_from(">i", buf, pos)[0]
+    pos += 4
+    n, pos = dec_uvarint(buf, pos)
+    nodes = {}
+    for _ in range(max(n - 1, 0)):
+        node = struct.unpack_from(">i", buf, pos)[0]
+        pos += 4
+        host, pos = _compact_str(buf, pos)
+        nport = struct.unpack_from(">i", buf, pos)[0]
+        pos += 4
+        _rack, pos = _compact_str(buf, pos)
+        pos = _skip_tags(buf, pos)
+        nodes[node] = (host, nport)
+    return err, etype, controller, nodes
+
+
+@pytest.mark.cluster_config(controllers=3, brokers=3)
+def test_controllers_register_and_describe_cluster_lists_them(cluster):
+    leader, _ = cluster.wait_for_leader()
+    want = {i: ("127.0.0.1", cluster.node(i).controller_port) for i in cluster.controller_ids}
+    broker = cluster.node(cluster.broker_ids[0])
+
+    def controllers_seen():
+        err, etype, controller, nodes = describe_cluster_v1(broker.port, 2)
+        return err == 0 and etype == 2 and nodes == want and controller in want
+
+    wait_until(controllers_seen, timeout_s=15, what="DescribeCluster(controllers) listing all 3")
+    logs = "".join(cluster.node(i).log_text() for i in cluster.controller_ids)
+    for i in cluster.controller_ids:
+        assert f"controller {i} registered" in logs, f"no registration of controller {i} logged"
+    err, etype, _controller, nodes = describe_cluster_v1(broker.port, 1)
+    assert (err, etype) == (0, 1) and set(nodes) == set(cluster.broker_ids)
+    err, _etype, _controller, nodes = describe_cluster_v1(broker.port, 3)
+    assert err == 115 and not nodes  # UNSUPPORTED_ENDPOINT_TYPE
+
+    # The registrations are metadata: a restarted controller still sees them all.
+    other = next(i for i in cluster.controller_ids if i != leader)
+    cluster.restart(other)
+    wait_until(controllers_seen, timeout_s=15, what="controllers after a restart")
