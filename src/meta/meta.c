@@ -465,6 +465,17 @@ sm_err_t sm_meta_open(const sm_config_t *cfg, const char *cluster_id, sm_meta_t 
         sm_meta_close(m);
         return rc;
     }
+    int64_t log_start = sm_meta_log_start(m->log);
+    if (log_start > m->image->offset + 1) {
+        /* The records between the image and the log start are gone: the
+         * snapshot they were trimmed behind is missing. */
+        SM_ERROR(TAG, "%s: the metadata log starts at offset %" PRId64 " but no snapshot reaches "
+                      "it (the newest ends at %" PRId64 "); restore the snapshot, or empty this "
+                      "directory so the node fetches the metadata from the quorum's leader",
+                 m->snap_dir, log_start, m->image->offset + 1);
+        sm_meta_close(m);
+        return SM_ERR_CORRUPT;
+    }
     if (single && cfg->role_controller) {
         /* The only voter elects itself at once; the image is the whole
          * committed log before the node serves anything. */

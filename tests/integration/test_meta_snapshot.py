@@ -120,3 +120,24 @@ def test_node_far_behind_catches_up_from_the_leaders_snapshot(cluster_factory):
     assert err == 0, (err, msg)
     wait_until(lambda: after in metadata_raw(node.port)["topics"], timeout_s=15,
                what="a new topic on the late node")
+
+
+def test_trimmed_log_without_its_snapshot_is_refused(broker_factory):
+    """The log was trimmed behind a snapshot; with that snapshot gone the
+    records before the log start are lost, and the node says so instead of
+    starting with a partial image."""
+    b = broker_factory(overrides={**SNAP, "metadata.max.retention.bytes": "1",
+                                  "metadata.log.segment.bytes": "1024"})
+    for _ in range(8):
+        cli(b, "topic", "create", unique_topic("t"), "-p", "2")
+    wait_until(lambda: "log start moved to the snapshot" in b.log_text(),
+               what="the metadata log trimmed behind a snapshot")
+    b.stop()
+    for snap in checkpoints(b):
+        os.unlink(snap)
+    cmd = [BROKER_BIN, b.config_path]
+    for k, v in b.overrides.items():
+        cmd += ["--override", f"{k}={v}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=b.workdir)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "no snapshot reaches it" in out, out
