@@ -602,6 +602,24 @@ def dec_uvarint(buf, pos):
         shift += 7
 
 
+def dec_compact_str(buf, pos):
+    """Compact (flexible-version) nullable string at pos -> (str or None, pos)."""
+    n, pos = dec_uvarint(buf, pos)
+    if n == 0:
+        return None, pos
+    return buf[pos:pos + n - 1].decode(), pos + n - 1
+
+
+def skip_tagged_fields(buf, pos):
+    """Skip a tagged-field section at pos -> pos after it."""
+    n, pos = dec_uvarint(buf, pos)
+    for _ in range(n):
+        _tag, pos = dec_uvarint(buf, pos)
+        size, pos = dec_uvarint(buf, pos)
+        pos += size
+    return pos
+
+
 def dec_varint(buf, pos):
     u, pos = dec_uvarint(buf, pos)
     return (u >> 1) ^ -(u & 1), pos

@@ -8,27 +8,11 @@ import struct
 
 import pytest
 
-from conftest import WireConn, dec_uvarint, wait_until
+from conftest import WireConn, dec_compact_str, dec_uvarint, skip_tagged_fields, wait_until
 
 pytestmark = pytest.mark.cluster
 
 API_DESCRIBE_CLUSTER = 60
-
-
-def _compact_str(buf, pos):
-    n, pos = dec_uvarint(buf, pos)
-    if n == 0:
-        return None, pos
-    return buf[pos:pos + n - 1].decode(), pos + n - 1
-
-
-def _skip_tags(buf, pos):
-    n, pos = dec_uvarint(buf, pos)
-    for _ in range(n):
-        _tag, pos = dec_uvarint(buf, pos)
-        size, pos = dec_uvarint(buf, pos)
-        pos += size
-    return pos
 
 
 def describe_cluster_v1(port, endpoint_type):
@@ -39,13 +23,13 @@ def describe_cluster_v1(port, endpoint_type):
         buf = c.request(API_DESCRIBE_CLUSTER, 1, body, flexible=True)
     finally:
         c.close()
-    pos = _skip_tags(buf, 0)  # response header v1
+    pos = skip_tagged_fields(buf, 0)  # response header v1
     _throttle, err = struct.unpack_from(">ih", buf, pos)
     pos += 6
-    _msg, pos = _compact_str(buf, pos)
+    _msg, pos = dec_compact_str(buf, pos)
     etype = struct.unpack_from(">b", buf, pos)[0]
     pos += 1
-    _cid, pos = _compact_str(buf, pos)
+    _cid, pos = dec_compact_str(buf, pos)
     controller = struct.unpack_from(">i", buf, pos)[0]
     pos += 4
     n, pos = dec_uvarint(buf, pos)
@@ -53,11 +37,11 @@ def describe_cluster_v1(port, endpoint_type):
     for _ in range(max(n - 1, 0)):
         node = struct.unpack_from(">i", buf, pos)[0]
         pos += 4
-        host, pos = _compact_str(buf, pos)
+        host, pos = dec_compact_str(buf, pos)
         nport = struct.unpack_from(">i", buf, pos)[0]
         pos += 4
-        _rack, pos = _compact_str(buf, pos)
-        pos = _skip_tags(buf, pos)
+        _rack, pos = dec_compact_str(buf, pos)
+        pos = skip_tagged_fields(buf, pos)
         nodes[node] = (host, nport)
     return err, etype, controller, nodes
 
