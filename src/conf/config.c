@@ -102,6 +102,7 @@ const sm_config_def_t sm_broker_config_defs[] = {
     RNG("default.replication.factor", SM_CONFIG_INT, "1", 1, 32767, "Default replication factor"),
     DEF("auto.create.topics.enable", SM_CONFIG_BOOLEAN, "true", "Create unknown topics on metadata requests"),
     DEF("delete.topic.enable", SM_CONFIG_BOOLEAN, "true", "Allow deleting topics"),
+    DEF("samsa.unreplicated.replicas.enable", SM_CONFIG_BOOLEAN, "false", "Accept replication factors above 1 although followers receive no data yet (issue #13): for testing placement and leader moves only; acks=all is then not durable"),
     RNG("message.max.bytes", SM_CONFIG_INT, "1048588", 0, 2147483647, "Largest record batch accepted"),
     RNG("log.segment.bytes", SM_CONFIG_INT, "1073741824", 14, 2147483647, "Segment size"),
     RNG("log.roll.ms", SM_CONFIG_LONG, NULL, 1, NOMAX, "Roll a segment after this long (overrides hours)"),
@@ -930,6 +931,7 @@ static void fill_scalars(sm_config_t *c)
     c->num_partitions = get_int(c, "num.partitions");
     c->default_replication_factor = (int16_t)get_int(c, "default.replication.factor");
     c->auto_create_topics_enable = get_bool(c, "auto.create.topics.enable");
+    c->unreplicated_replicas_enable = get_bool(c, "samsa.unreplicated.replicas.enable");
     c->delete_topic_enable = get_bool(c, "delete.topic.enable");
     c->message_max_bytes = get_int(c, "message.max.bytes");
     c->log_segment_bytes = get_int(c, "log.segment.bytes");

@@ -189,6 +189,7 @@ typedef struct sm_config {
     /* metadata log */
     int32_t metadata_log_segment_bytes;
     int64_t metadata_snapshot_bytes;
+    bool unreplicated_replicas_enable;   /* samsa.unreplicated.replicas.enable (tests) */
     int64_t metadata_max_retention_bytes; /* metadata.max.retention.bytes */     /* metadata.log.max.record.bytes.between.snapshots */
     int64_t metadata_log_segment_ms;
 
