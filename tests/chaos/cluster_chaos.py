@@ -477,10 +477,22 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--layout", choices=("combined", "split"), default="combined")
     ap.add_argument("--keep", action="store_true", help="keep the cluster directory on success")
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="a server.properties key for every node (repeatable)")
+    ap.add_argument("--snapshots", action="store_true",
+                    help="snapshot after every change and trim the metadata log behind it, so "
+                         "restarted nodes catch up with FetchSnapshot")
     args = ap.parse_args()
+    overrides = dict(kv.split("=", 1) for kv in args.override)
+    if args.snapshots:
+        overrides.update({"metadata.log.max.record.bytes.between.snapshots": "1",
+                          "metadata.max.retention.bytes": "1",
+                          "metadata.log.segment.bytes": "4096"})
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
     repro = (f"/usr/bin/python3 tests/chaos/cluster_chaos.py --seconds {args.seconds:g}"
-             f" --seed {seed} --layout {args.layout}")
+             f" --seed {seed} --layout {args.layout}"
+             + (" --snapshots" if args.snapshots else "")
+             + "".join(f" --override {kv}" for kv in args.override))
     tmp = tempfile.mkdtemp(prefix=f"samsa-chaos-{args.layout}-")
     src = stage_binaries(tmp)
     print(f"chaos: layout {args.layout}, {args.seconds:g}s, seed {seed}", flush=True)
@@ -496,9 +508,9 @@ def main():
     root = os.path.join(tmp, "cluster")
     os.makedirs(root)
     if args.layout == "combined":
-        c = harness.Cluster(root, n_combined=3)
+        c = harness.Cluster(root, n_combined=3, overrides=overrides)
     else:
-        c = harness.Cluster(root, controllers=3, brokers=3)
+        c = harness.Cluster(root, controllers=3, brokers=3, overrides=overrides)
     print(f"chaos: cluster {c.cluster_id} in {root}: "
           + ", ".join(f"{i}={c.kinds[i]}" for i in c.ids), flush=True)
 
