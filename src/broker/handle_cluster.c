@@ -167,25 +167,49 @@ static void describe_quorum_run(sm_req_t *req, void *msgp)
                           &op->observers_count);
         }
     }
-    /* v2: how to reach the voters (this controller's CONTROLLER listeners) */
-    int nl = 0;
-    for (int i = 0; i < cfg->nlisteners; i++)
-        nl += cfg->listeners[i].controller;
-    SM_NEW_ARRAY(req, sm_describe_quorum_response_node, 1, resp.nodes);
-    resp.nodes_count = cfg->role_controller ? 1 : 0;
-    resp.nodes[0].node_id = cfg->node_id;
-    SM_NEW_ARRAY(req, sm_describe_quorum_response_listener, nl, resp.nodes[0].listeners);
-    for (int i = 0; i < cfg->nlisteners; i++) {
-        const sm_listener_t *l = &cfg->listeners[i];
-        if (!l->controller)
-            continue;
-        sm_describe_quorum_response_listener_t *o =
-            &resp.nodes[0].listeners[resp.nodes[0].listeners_count++];
-        o->name = sm_str(l->name);
-        o->host = sm_str(l->host);
-        o->port = (uint16_t)l->port;
+    /* v2: how to reach the voters: every controller that registered
+     * (ControllerRegistration), else this controller's own listeners */
+    sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
+    if (img->ncontrollers > 0) {
+        SM_NEW_ARRAY(req, sm_describe_quorum_response_node, img->ncontrollers, resp.nodes);
+        resp.nodes_count = img->ncontrollers;
+        for (int i = 0; i < img->ncontrollers; i++) {
+            const sm_broker_meta_t *c = &img->controllers[i];
+            resp.nodes[i].node_id = c->id;
+            SM_NEW_ARRAY(req, sm_describe_quorum_response_listener, c->nendpoints,
+                         resp.nodes[i].listeners);
+            resp.nodes[i].listeners_count = c->nendpoints;
+            for (int k = 0; k < c->nendpoints; k++) {
+                sm_describe_quorum_response_listener_t *o = &resp.nodes[i].listeners[k];
+                o->name = sm_str(c->endpoints[k].name);
+                o->host = sm_str(c->endpoints[k].host);
+                o->port = (uint16_t)c->endpoints[k].port;
+            }
+        }
+    } else {
+        int nl = 0;
+        for (int i = 0; i < cfg->nlisteners; i++)
+            nl += cfg->listeners[i].controller;
+        SM_NEW_ARRAY(req, sm_describe_quorum_response_node, 1, resp.nodes);
+        resp.nodes_count = cfg->role_controller ? 1 : 0;
+        resp.nodes[0].node_id = cfg->node_id;
+        SM_NEW_ARRAY(req, sm_describe_quorum_response_listener, nl, resp.nodes[0].listeners);
+        for (int i = 0; i < cfg->nlisteners; i++) {
+            const sm_listener_t *l = &cfg->listeners[i];
+            if (!l->controller)
+                continue;
+            sm_describe_quorum_response_listener_t *o =
+                &resp.nodes[0].listeners[resp.nodes[0].listeners_count++];
+            o->name = sm_str(l->name);
+            o->host = sm_str(l->host);
+            o->port = (uint16_t)l->port;
+        }
     }
-    SM_RESPOND(describe_quorum_response, req, &resp);
+    /* the endpoints point into the image: encode before letting it go */
+    sm_describe_quorum_response_encode(&req->resp, req->api_version, &resp);
+    sm_describe_quorum_response_errors(&resp, sm_req_count_error, req);
+    sm_meta_image_put(img);
+    sm_req_done(req);
 }
 
 /* Only the quorum's leader knows every replica's progress: a node that is

@@ -69,3 +69,73 @@ def test_controllers_register_and_describe_cluster_lists_them(cluster):
     other = next(i for i in cluster.controller_ids if i != leader)
     cluster.restart(other)
     wait_until(controllers_seen, timeout_s=15, what="controllers after a restart")
+
+
+def _replica_states(buf, pos):
+    n, pos = dec_uvarint(buf, pos)
+    ids = []
+    for _ in range(max(n - 1, 0)):
+        ids.append(struct.unpack_from(">i", buf, pos)[0])
+        pos += 4 + 16 + 8 + 8 + 8  # id, directory id, log end, last fetch, last caught up
+        pos = skip_tagged_fields(buf, pos)
+    return ids, pos
+
+
+def describe_quorum_v2_nodes(port):
+    """DescribeQuorum v2 of __cluster_metadata-0 -> (voter ids, {node: [(name, host, port)]})."""
+    topic = b"__cluster_metadata"
+    body = (b"\x02" + bytes([len(topic) + 1]) + topic
+            + b"\x02" + struct.pack(">i", 0) + b"\x00"  # one partition, its tags
+            + b"\x00"  # topic tags
+            + b"\x00")  # request tags
+    c = WireConn(port)
+    try:
+        buf = c.request(55, 2, body, flexible=True)
+    finally:
+        c.close()
+    pos = skip_tagged_fields(buf, 0)
+    pos += 2  # error code
+    _msg, pos = dec_compact_str(buf, pos)
+    nt, pos = dec_uvarint(buf, pos)
+    voters = []
+    for _ in range(max(nt - 1, 0)):
+        _name, pos = dec_compact_str(buf, pos)
+        np_, pos = dec_uvarint(buf, pos)
+        for _ in range(max(np_ - 1, 0)):
+            pos += 4 + 2
+            _m, pos = dec_compact_str(buf, pos)
+            pos += 4 + 4 + 8
+            voters, pos = _replica_states(buf, pos)
+            _obs, pos = _replica_states(buf, pos)
+            pos = skip_tagged_fields(buf, pos)
+        pos = skip_tagged_fields(buf, pos)
+    nn, pos = dec_uvarint(buf, pos)
+    nodes = {}
+    for _ in range(max(nn - 1, 0)):
+        node = struct.unpack_from(">i", buf, pos)[0]
+        pos += 4
+        nl, pos = dec_uvarint(buf, pos)
+        ls = []
+        for _ in range(max(nl - 1, 0)):
+            name, pos = dec_compact_str(buf, pos)
+            host, pos = dec_compact_str(buf, pos)
+            lport = struct.unpack_from(">H", buf, pos)[0]
+            pos += 2
+            pos = skip_tagged_fields(buf, pos)
+            ls.append((name, host, lport))
+        pos = skip_tagged_fields(buf, pos)
+        nodes[node] = ls
+    return sorted(voters), nodes
+
+
+def test_describe_quorum_v2_lists_every_voters_endpoint(cluster):
+    cluster.wait_for_leader()
+    want = {i: [("CONTROLLER", "127.0.0.1", cluster.node(i).controller_port)]
+            for i in cluster.controller_ids}
+    port = cluster.node(cluster.broker_ids[0]).port
+
+    def all_nodes():
+        voters, nodes = describe_quorum_v2_nodes(port)
+        return voters == sorted(cluster.controller_ids) and nodes == want
+
+    wait_until(all_nodes, timeout_s=15, what="DescribeQuorum v2 naming every voter's endpoint")
