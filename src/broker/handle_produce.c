@@ -214,11 +214,17 @@ void sm_handle_produce(sm_req_t *req)
                 any_error = true;
                 continue;
             }
+            /* acks=all needs min.insync.replicas in the ISR, checked
+             * before the append as Kafka does (NOT_ENOUGH_REPLICAS) */
+            bool too_few_isr =
+                msg.acks == -1 && __atomic_load_n(&p->isr_size, __ATOMIC_RELAXED) <
+                                      __atomic_load_n(&p->min_insync_replicas, __ATOMIC_RELAXED);
             int16_t kerr = sm_partition_role(p) != SM_ROLE_LEADER
                                ? KERR_NOT_LEADER_OR_FOLLOWER
-                               : check_records(req, p, &pd->records,
-                                               __atomic_load_n(&p->max_message_bytes,
-                                                               __ATOMIC_RELAXED));
+                           : too_few_isr ? KERR_NOT_ENOUGH_REPLICAS
+                                         : check_records(req, p, &pd->records,
+                                                         __atomic_load_n(&p->max_message_bytes,
+                                                                         __ATOMIC_RELAXED));
             if (kerr == KERR_NONE) {
                 sm_append_info_t info;
                 /* The frame is ours: the log patches offsets in place. */

@@ -181,22 +181,37 @@ static void hook_write_behind(void *ctx, sm_partition_t *p)
     sm_server_background(ctx, write_behind_task, p);
 }
 
-/* The topic's max.message.bytes (override, else message.max.bytes). */
-/* dyn: the image's dynamic broker config layers for this node (or NULL). */
-static int32_t topic_max_message_bytes(const sm_config_t *cfg, const sm_config_dynamic_t *dyn,
-                                       const sm_topic_meta_t *t)
+/* A numeric topic config (override, else the broker's dynamic or static
+ * default); fallback if it does not resolve. dyn: the image's dynamic
+ * broker config layers for this node (or NULL). */
+static int32_t topic_int_config(const sm_config_t *cfg, const sm_config_dynamic_t *dyn,
+                                const sm_topic_meta_t *t, const char *key, int32_t fallback)
 {
     char buf[32];
     sm_config_source_t src;
-    if (sm_topic_config_resolve_dynamic(cfg, dyn, "max.message.bytes", t->configs, t->nconfigs,
-                                        buf, sizeof buf, &src, NULL) != SM_OK || !buf[0])
-        return cfg->message_max_bytes;
+    if (sm_topic_config_resolve_dynamic(cfg, dyn, key, t->configs, t->nconfigs, buf, sizeof buf,
+                                        &src, NULL) != SM_OK || !buf[0])
+        return fallback;
     return (int32_t)strtol(buf, NULL, 10);
+}
+
+/* The topic settings the produce path reads from the partition. */
+static void apply_topic_limits(const sm_config_t *cfg, const sm_config_dynamic_t *dyn,
+                               const sm_topic_meta_t *t, sm_partition_t *p)
+{
+    __atomic_store_n(&p->max_message_bytes,
+                     topic_int_config(cfg, dyn, t, "max.message.bytes", cfg->message_max_bytes),
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&p->min_insync_replicas,
+                     topic_int_config(cfg, dyn, t, "min.insync.replicas",
+                                      cfg->min_insync_replicas),
+                     __ATOMIC_RELAXED);
 }
 
 /* The replica's role and epoch from the image's partition record. */
 static void apply_replica_state(sm_server_t *srv, sm_partition_t *p, const sm_partition_meta_t *pm)
 {
+    __atomic_store_n(&p->isr_size, pm->nisr, __ATOMIC_RELAXED);
     if (pm->leader == srv->cfg->node_id)
         sm_partition_become_leader(p, srv->cfg->node_id, pm->leader_epoch);
     else
@@ -215,7 +230,7 @@ static sm_partition_t *partition_open(sm_server_t *srv, const sm_config_dynamic_
         sm_partition_open(srv->cfg->log_dirs[0], t->name, index, &t->id, &lc, &hooks);
     if (!p)
         return NULL;
-    p->max_message_bytes = topic_max_message_bytes(srv->cfg, dyn, t);
+    apply_topic_limits(srv->cfg, dyn, t, p);
     apply_replica_state(srv, p, &t->partitions[index]);
     sm_log_set_flush_histo(p->log, sm_metrics_flush_histo(srv->metrics));
     return p;
@@ -325,9 +340,7 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
                 apply_replica_state(srv, s->parts[j], &t->partitions[j]);
                 if (reconfigure) {
                     sm_log_set_config(s->parts[j]->log, &lc);
-                    __atomic_store_n(&s->parts[j]->max_message_bytes,
-                                     topic_max_message_bytes(srv->cfg, &dyn, t),
-                                     __ATOMIC_RELAXED);
+                    apply_topic_limits(srv->cfg, &dyn, t, s->parts[j]);
                 }
             }
         }

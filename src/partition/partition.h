@@ -66,6 +66,8 @@ struct sm_partition {
     int32_t leader_id;    /* atomic: the leader's node id, -1 if none */
     int32_t role;         /* atomic: sm_replica_role_t */
     int32_t max_message_bytes; /* topic max.message.bytes (updated live) */
+    int32_t min_insync_replicas; /* topic min.insync.replicas (updated live) */
+    int32_t isr_size;          /* in-sync replicas, from the image (updated live) */
     bool deleted;         /* atomic: the topic was deleted; appends refused */
     sm_partition_hooks_t hooks;
     /* metrics (relaxed atomics, summed per topic when scraped) */

@@ -27,10 +27,11 @@ import time
 import pytest
 from confluent_kafka import KafkaError, Producer, TopicPartition
 from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from conftest import (Reader, WireConn, confluent_consume_partitions, confluent_create_topic,
                       enc_array, enc_bytes, enc_str, enc_uvarint, raw_api_versions,
-                      record_batch, unique_topic)
+                      record_batch, unique_topic, wait_until)
 
 BROKER_CONFIG = {"message.max.bytes": "100000"}
 SEED_TOPIC = unique_topic("bad-seed")
@@ -285,3 +286,23 @@ def test_produce_message_too_large(seeded):
     assert errs and errs[0] is not None and errs[0].code() == KafkaError.MSG_SIZE_TOO_LARGE, errs
     assert high_watermark(seeded, topic, 0) == 1
     assert_still_served(seeded, "message too large")
+
+
+def test_acks_all_needs_min_insync_replicas(broker):
+    """acks=all with fewer in-sync replicas than min.insync.replicas is
+    refused before the append (NOT_ENOUGH_REPLICAS, retriable); acks=1 is not
+    affected; lowering the setting lets acks=all through."""
+    topic = unique_topic("minisr")
+    confluent_create_topic(broker.bootstrap, topic, 1)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic, set_config={"min.insync.replicas": "2"})
+    admin.alter_configs([res])[res].result(30)
+    version = produce_version(broker.port)
+    batch = record_batch([(b"k", b"v", [])])
+    wait_until(lambda: raw_produce(broker.port, topic, 0, batch, version)[0] == 19,
+               what="NOT_ENOUGH_REPLICAS for acks=all with min.insync.replicas=2 and one replica")
+    assert high_watermark(broker, topic, 0) == 0, "a refused batch must not be appended"
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic, set_config={"min.insync.replicas": "1"})
+    admin.alter_configs([res])[res].result(30)
+    wait_until(lambda: raw_produce(broker.port, topic, 0, batch, version)[0] == 0,
+               what="acks=all accepted again with min.insync.replicas=1")
