@@ -139,44 +139,29 @@ def bounded(pred, timeout_s, what, interval_s=0.02):
 
 # --------------------------------------------------------------------------- raw wire helpers
 
-def _uvarint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
+# The wire helpers are conftest's (CF, imported in main() once the binaries
+# are staged): the compact encodings of flexible versions.
 
 def _read_uvarint(buf, pos):
-    shift = result = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
+    return CF.dec_uvarint(buf, pos)
 
 
 def _skip_tags(buf, pos):
-    n, pos = _read_uvarint(buf, pos)
-    for _ in range(n):
-        _tag, pos = _read_uvarint(buf, pos)
-        size, pos = _read_uvarint(buf, pos)
-        pos += size
-    return pos
+    return CF.skip_tagged_fields(buf, pos)
 
 
 _META_TOPIC = b"__cluster_metadata"
-# DescribeQuorum v0 (flexible): topics [ {name, partitions [ {index 0} ]} ]
-DQ_BODY = (_uvarint(2) + _uvarint(len(_META_TOPIC) + 1) + _META_TOPIC
-           + _uvarint(2) + struct.pack(">i", 0) + b"\x00"   # partition 0, its tags
-           + b"\x00"                                        # topic tags
-           + b"\x00")                                       # request tags
+
+
+def dq_body():
+    """DescribeQuorum v0 (flexible): topics [ {name, partitions [ {index 0} ]} ]."""
+    u = CF.enc_uvarint
+    return (u(2) + u(len(_META_TOPIC) + 1) + _META_TOPIC
+            + u(2) + struct.pack(">i", 0) + b"\x00"   # partition 0, its tags
+            + b"\x00"                                  # topic tags
+            + b"\x00")                                 # request tags
+
+
 API_DESCRIBE_QUORUM = 55
 
 
@@ -193,7 +178,7 @@ class QuorumProbe:
         if self.conn is None:
             self.conn = CF.WireConn(self.port, timeout_s=1.0, client_id="samsa-cluster-bench")
         try:
-            buf = self.conn.request(API_DESCRIBE_QUORUM, 0, DQ_BODY, flexible=True)
+            buf = self.conn.request(API_DESCRIBE_QUORUM, 0, dq_body(), flexible=True)
         except Exception:
             self.close()
             raise

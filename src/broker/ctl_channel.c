@@ -7,9 +7,10 @@
  *    ▲  └──(deadline)──► done: fn(AGAIN)   │
  *    └────(connection lost or attempt timed out, time left)┘
  *
- * An attempt is bounded by controller.quorum.request.timeout.ms, so a call
- * queued towards a controller that died is sent again to the next leader
- * the node hears of instead of waiting out the whole deadline.
+ * A call queued towards a controller that refuses connections (it died)
+ * gives up after an eighth of controller.quorum.request.timeout.ms and goes
+ * to the next leader the node hears of; one written to a live connection
+ * waits for its answer until the deadline (it is never sent twice).
  */
 #include "ctl_channel.h"
 
@@ -143,14 +144,19 @@ static void try_send(call_t *c)
     int64_t t = c->deadline_ms - now;
     /* A controller that refused the last connection (it just died): a short
      * attempt, so the call moves to the next leader as soon as the node
-     * hears of one instead of waiting out a whole request timeout queued
-     * behind a dead peer (queued requests are not written while the peer
-     * backs off, so giving up on one never duplicates it). */
-    int32_t attempt = sm_peer_unreachable(p->peer) ? ch->attempt_ms / 8 : ch->attempt_ms;
-    if (attempt < SHORT_ATTEMPT_MIN_MS)
-        attempt = SHORT_ATTEMPT_MIN_MS;
-    if (t > attempt)
-        t = attempt;
+     * hears of one instead of waiting behind a dead peer (queued requests
+     * are not written while the peer backs off, so giving up on one never
+     * duplicates it). Otherwise the whole deadline: a request written to a
+     * busy controller is waited for, not sent again (a CreateTopics sent
+     * twice would answer TOPIC_ALREADY_EXISTS); a lost connection still ends
+     * the attempt at once (SM_ERR_CLOSED). */
+    if (sm_peer_unreachable(p->peer)) {
+        int32_t attempt = ch->attempt_ms / 8;
+        if (attempt < SHORT_ATTEMPT_MIN_MS)
+            attempt = SHORT_ATTEMPT_MIN_MS;
+        if (t > attempt)
+            t = attempt;
+    }
     if (sm_peer_send(p->peer, c->key, c->version, sm_request_header_version(c->key, c->version),
                      sm_response_header_version(c->key, c->version), c->body, c->len, t,
                      on_response, c) != SM_OK)
