@@ -18,21 +18,32 @@
 
 #include <string.h>
 
+/* The request's listeners (BrokerRegistration and ControllerRegistration
+ * share their shape) as registrations in the arena; n gets the count, nul
+ * is set if a name or host holds a NUL byte. */
+#define LISTENERS(req, msg, n, nul)                                                         \
+    ({                                                                                      \
+        (n) = (msg)->listeners_count > 0 ? (msg)->listeners_count : 0;                      \
+        sm_meta_listener_reg_t *ls_ =                                                       \
+            SM_ARENA_NEW(&(req)->arena, sm_meta_listener_reg_t, (n) ? (n) : 1);              \
+        for (int i_ = 0; i_ < (n); i_++) {                                                  \
+            ls_[i_].name = (msg)->listeners[i_].name;                                       \
+            ls_[i_].host = (msg)->listeners[i_].host;                                       \
+            ls_[i_].port = (msg)->listeners[i_].port;                                       \
+            ls_[i_].security_protocol = (msg)->listeners[i_].security_protocol;             \
+            (nul) |= sm_str_has_nul(ls_[i_].name) || sm_str_has_nul(ls_[i_].host);          \
+        }                                                                                   \
+        ls_;                                                                                \
+    })
+
 static void broker_registration_run(sm_req_t *req, void *msgp)
 {
     const sm_broker_registration_request_t *msg = msgp;
     sm_broker_registration_response_t resp;
     sm_broker_registration_response_init(&resp);
-    int n = msg->listeners_count > 0 ? msg->listeners_count : 0;
-    sm_meta_listener_reg_t *ls = SM_ARENA_NEW(&req->arena, sm_meta_listener_reg_t, n ? n : 1);
+    int n;
     bool nul = sm_str_has_nul(msg->cluster_id) || sm_str_has_nul(msg->rack);
-    for (int i = 0; i < n; i++) {
-        ls[i].name = msg->listeners[i].name;
-        ls[i].host = msg->listeners[i].host;
-        ls[i].port = msg->listeners[i].port;
-        ls[i].security_protocol = msg->listeners[i].security_protocol;
-        nul |= sm_str_has_nul(ls[i].name) || sm_str_has_nul(ls[i].host);
-    }
+    sm_meta_listener_reg_t *ls = LISTENERS(req, msg, n, nul);
     if (nul || n == 0) {
         resp.error_code = KERR_INVALID_REQUEST;
         SM_RESPOND(broker_registration_response, req, &resp);
@@ -93,16 +104,9 @@ static void controller_registration_run(sm_req_t *req, void *msgp)
     const sm_controller_registration_request_t *msg = msgp;
     sm_controller_registration_response_t resp;
     sm_controller_registration_response_init(&resp);
-    int n = msg->listeners_count > 0 ? msg->listeners_count : 0;
-    sm_meta_listener_reg_t *ls = SM_ARENA_NEW(&req->arena, sm_meta_listener_reg_t, n ? n : 1);
+    int n;
     bool nul = false;
-    for (int i = 0; i < n; i++) {
-        ls[i].name = msg->listeners[i].name;
-        ls[i].host = msg->listeners[i].host;
-        ls[i].port = msg->listeners[i].port;
-        ls[i].security_protocol = msg->listeners[i].security_protocol;
-        nul |= sm_str_has_nul(ls[i].name) || sm_str_has_nul(ls[i].host);
-    }
+    sm_meta_listener_reg_t *ls = LISTENERS(req, msg, n, nul);
     resp.error_code = nul ? KERR_INVALID_REQUEST
                           : sm_meta_controller_register(sm_server_meta(req->srv),
                                                         msg->controller_id, ls, n);
