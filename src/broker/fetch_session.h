@@ -31,6 +31,7 @@ typedef struct sm_fsess_part {
     int64_t fetch_offset;
     int32_t max_bytes;
     int32_t current_leader_epoch;
+    int32_t last_fetched_epoch; /* replica fetches: divergence check */
     /* what the client last saw, to decide if the partition is news */
     int64_t last_hw, last_lso, last_start;
 } sm_fsess_part_t;

@@ -118,6 +118,90 @@ static void controller_registration_run(sm_req_t *req, void *msgp)
 SM_HANDLER_ON_CONTROLLER(sm_handle_controller_registration, controller_registration_request,
                          controller_registration_run)
 
+/* ------------------------------------------------------------ AlterPartition */
+
+/* AlterPartition (56): a partition leader's ISR change, checked and
+ * committed by the active controller (sm_meta_alter_partition). Topics by
+ * name before v2, by id from v2; v3's ISR members carry broker epochs
+ * (not checked: a fenced member is refused by its fencing). */
+static void alter_partition_run(sm_req_t *req, void *msgp)
+{
+    const sm_alter_partition_request_t *msg = msgp;
+    sm_alter_partition_response_t resp;
+    sm_alter_partition_response_init(&resp);
+    int n = 0;
+    for (int32_t t = 0; t < msg->topics_count; t++)
+        n += SM_MAX(msg->topics[t].partitions_count, 0);
+    sm_meta_isr_change_t *ch = SM_ARENA_NEW(&req->arena, sm_meta_isr_change_t, n ? n : 1);
+    sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
+    int k = 0;
+    for (int32_t t = 0; t < msg->topics_count; t++) {
+        const sm_alter_partition_request_topic_data_t *td = &msg->topics[t];
+        sm_uuid_t id = td->topic_id;
+        if (req->api_version < 2) {
+            const sm_topic_meta_t *tm =
+                td->topic_name.len > 0 ? sm_meta_image_topic(img, td->topic_name.ptr, (size_t)td->topic_name.len)
+                                  : NULL;
+            memset(id.b, 0, sizeof id.b);
+            if (tm)
+                id = tm->id;
+        }
+        for (int32_t j = 0; j < td->partitions_count; j++, k++) {
+            const sm_alter_partition_request_partition_data_t *pd = &td->partitions[j];
+            sm_meta_isr_change_t *c = &ch[k];
+            memset(c, 0, sizeof *c);
+            c->topic_id = id;
+            c->partition = pd->partition_index;
+            c->leader_epoch = pd->leader_epoch;
+            c->partition_epoch = pd->partition_epoch;
+            if (req->api_version >= 3) {
+                int32_t *isr = SM_ARENA_NEW(&req->arena, int32_t,
+                                            pd->new_isr_with_epochs_count > 0
+                                                ? pd->new_isr_with_epochs_count
+                                                : 1);
+                for (int32_t i = 0; i < pd->new_isr_with_epochs_count; i++)
+                    isr[i] = pd->new_isr_with_epochs[i].broker_id;
+                c->isr = isr;
+                c->nisr = pd->new_isr_with_epochs_count;
+            } else {
+                c->isr = pd->new_isr;
+                c->nisr = pd->new_isr_count;
+            }
+        }
+    }
+    sm_meta_image_put(img);
+    resp.error_code = sm_meta_alter_partition(sm_server_meta(req->srv), msg->broker_id, ch, n);
+    if (!resp.error_code) {
+        SM_NEW_ARRAY(req, sm_alter_partition_response_topic_data, msg->topics_count, resp.topics);
+        resp.topics_count = msg->topics_count;
+        k = 0;
+        for (int32_t t = 0; t < msg->topics_count; t++) {
+            const sm_alter_partition_request_topic_data_t *td = &msg->topics[t];
+            sm_alter_partition_response_topic_data_t *rt = &resp.topics[t];
+            rt->topic_name = td->topic_name;
+            rt->topic_id = td->topic_id;
+            SM_NEW_ARRAY(req, sm_alter_partition_response_partition_data, td->partitions_count,
+                         rt->partitions);
+            rt->partitions_count = td->partitions_count;
+            for (int32_t j = 0; j < td->partitions_count; j++, k++) {
+                sm_alter_partition_response_partition_data_t *rp = &rt->partitions[j];
+                rp->partition_index = ch[k].partition;
+                rp->error_code = ch[k].error;
+                if (!ch[k].error) {
+                    rp->leader_id = ch[k].out_leader;
+                    rp->leader_epoch = ch[k].out_leader_epoch;
+                    rp->partition_epoch = ch[k].out_partition_epoch;
+                    rp->isr = (int32_t *)ch[k].isr;
+                    rp->isr_count = ch[k].nisr;
+                }
+            }
+        }
+    }
+    SM_RESPOND(alter_partition_response, req, &resp);
+}
+
+SM_HANDLER_ON_CONTROLLER(sm_handle_alter_partition, alter_partition_request, alter_partition_run)
+
 /* ------------------------------------------------------------ DescribeQuorum */
 
 static void fill_replicas(sm_req_t *req, const sm_meta_quorum_replica_t *in, int n,

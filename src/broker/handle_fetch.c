@@ -55,6 +55,9 @@ typedef struct fetch_part {
     sm_fsess_part_t sp; /* topic, partition, offset, max bytes, last sent */
     sm_partition_t *p;  /* NULL if unknown (error set) */
     int16_t error;
+    bool diverging;     /* replica fetch: the follower must truncate first */
+    int32_t div_epoch;
+    int64_t div_end;
 } fetch_part_t;
 
 struct fetch_state;
@@ -71,6 +74,7 @@ typedef struct fetch_state {
     sm_fetch_request_t msg;
     fetch_part_t *parts; /* flattened; grouped by topic */
     int nparts;
+    int32_t replica_id;  /* a follower broker's fetch; -1 for consumers */
     int32_t session_id;  /* 0 = sessionless */
     bool incremental;    /* only partitions with news go in the response */
     uint64_t timer;
@@ -179,26 +183,39 @@ static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budge
         out->high_watermark = out->last_stable_offset = out->log_start_offset = -1;
         return 0;
     }
+    out->records.len = 0;
+    out->error_code = sm_partition_epoch_check(fp->p, rq->current_leader_epoch);
+    if (out->error_code) {
+        out->high_watermark = out->last_stable_offset = out->log_start_offset = -1;
+        return 0;
+    }
+    bool replica = fs->replica_id >= 0;
+    if (fp->diverging) { /* a follower whose log parts from ours truncates first */
+        out->diverging_epoch.epoch = fp->div_epoch;
+        out->diverging_epoch.end_offset = fp->div_end;
+        out->high_watermark = out->last_stable_offset = sm_partition_high_watermark(fp->p);
+        out->log_start_offset = sm_partition_log_start(fp->p);
+        return 0;
+    }
     int64_t hw = sm_partition_high_watermark(fp->p);
     int64_t start = sm_partition_log_start(fp->p);
+    /* consumers read below the high watermark, followers to the log end */
+    int64_t limit = replica ? sm_partition_log_end(fp->p) : hw;
     out->high_watermark = hw;
     out->last_stable_offset = hw;
     out->log_start_offset = start;
-    out->records.len = 0;
-    out->error_code = sm_partition_epoch_check(fp->p, rq->current_leader_epoch);
-    if (out->error_code)
-        return 0;
-    if (rq->fetch_offset < start || rq->fetch_offset > hw) {
+    if (rq->fetch_offset < start || rq->fetch_offset > limit) {
         out->error_code = KERR_OFFSET_OUT_OF_RANGE;
         return 0;
     }
-    if (rq->fetch_offset == hw || budget <= 0)
+    if (rq->fetch_offset == limit || budget <= 0)
         return 0;
     int32_t max = SM_MIN(budget, rq->max_bytes);
     if (max <= 0 && !min_one)
         return 0;
     sm_log_slice_t sl;
-    sm_err_t err = sm_partition_read(fp->p, rq->fetch_offset, max, min_one, &sl);
+    sm_err_t err = replica ? sm_partition_read_local(fp->p, rq->fetch_offset, max, min_one, &sl)
+                           : sm_partition_read(fp->p, rq->fetch_offset, max, min_one, &sl);
     if (err != SM_OK) {
         out->error_code = err == SM_ERR_RANGE ? KERR_OFFSET_OUT_OF_RANGE : sm_kerr_from(err);
         return 0;
@@ -239,8 +256,15 @@ static int64_t bytes_ready(fetch_state_t *fs, bool *has_error)
             *has_error = true;
             continue;
         }
-        int64_t hw = sm_partition_high_watermark(fp->p);
+        int64_t hw = fs->replica_id >= 0 ? sm_partition_log_end(fp->p)
+                                         : sm_partition_high_watermark(fp->p);
         int64_t start = sm_partition_log_start(fp->p);
+        if (fs->replica_id >= 0 &&
+            (fp->diverging || sm_partition_role(fp->p) != SM_ROLE_LEADER ||
+             sm_partition_epoch_cmp(fp->p, fp->sp.current_leader_epoch) != 0)) {
+            *has_error = true;
+            continue;
+        }
         if (fp->sp.fetch_offset < start || fp->sp.fetch_offset > hw) {
             *has_error = true;
             continue;
@@ -482,6 +506,25 @@ void sm_fetch_loop_drain(sm_server_t *srv, sm_loop_t *l)
     }
 }
 
+/* A follower's fetch arrived: note where its log ends (this may move the
+ * high watermark and answer acks=all produces) unless its log diverges
+ * from ours, before the fetch is answered or parked. */
+static void replica_fetched(fetch_state_t *fs, fetch_part_t *fp, int64_t now)
+{
+    if (sm_partition_role(fp->p) != SM_ROLE_LEADER ||
+        sm_partition_epoch_cmp(fp->p, fp->sp.current_leader_epoch) != 0)
+        return; /* answered with the error by fill_partition */
+    fp->diverging = sm_partition_diverging(fp->p, fp->sp.last_fetched_epoch, fp->sp.fetch_offset,
+                                           &fp->div_epoch, &fp->div_end);
+    if (!fp->diverging &&
+        !sm_partition_follower_fetched(fp->p, fs->replica_id, fp->sp.fetch_offset, now)) {
+        /* not one of the partition's replicas */
+        sm_partition_put(fp->p);
+        fp->p = NULL;
+        fp->error = KERR_NOT_LEADER_OR_FOLLOWER;
+    }
+}
+
 /* Copy one request partition into session form. */
 static void part_from_request(const sm_fetch_request_fetch_topic_t *t,
                               const sm_fetch_request_fetch_partition_t *rp, bool by_id,
@@ -497,6 +540,7 @@ static void part_from_request(const sm_fetch_request_fetch_topic_t *t,
     out->fetch_offset = rp->fetch_offset;
     out->max_bytes = rp->partition_max_bytes;
     out->current_leader_epoch = rp->current_leader_epoch;
+    out->last_fetched_epoch = rp->last_fetched_epoch;
     out->last_hw = out->last_lso = out->last_start = -2;
 }
 
@@ -528,6 +572,9 @@ void sm_handle_fetch(sm_req_t *req)
     SM_DECODE_OR_FAIL(fetch_request, req, &fs->msg);
     sm_fetch_request_t *m = &fs->msg;
     bool by_id = req->api_version >= 13;
+    fs->replica_id = req->api_version >= 15 ? m->replica_state.replica_id : m->replica_id;
+    if (fs->replica_id < 0)
+        fs->replica_id = -1;
     if (m->max_bytes <= 0)
         m->max_bytes = INT32_MAX;
 
@@ -590,6 +637,8 @@ void sm_handle_fetch(sm_req_t *req)
                                         fp->sp.partition);
         if (!fp->p)
             fp->error = by_id ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        else if (fs->replica_id >= 0)
+            replica_fetched(fs, fp, now);
     }
     free(session_parts);
     if (fs->incremental)

@@ -85,9 +85,8 @@ static void wait_free(sm_log_waiter_t *w, sm_err_t err)
  * it wrote passed through here:
  *  - acks=0: never answered; if the topic's flush policy wants a sync, one
  *    is started in the background.
- *  - acks=1 and acks=-1 (this broker is the only replica in the ISR, so
- *    "all" means this log): answered after the append reached the page
- *    cache, unless the topic's flush policy (flush.messages, default
+ *  - acks=1 and acks=-1: answered (as far as this log is concerned) after
+ *    the append reached the page cache, unless the topic's flush policy (flush.messages, default
  *    log.flush.interval.messages) says the bytes must be on disk first.
  *    Then the partition is parked on the log's group-commit queue and the
  *    answer waits until a flusher on a background worker has fdatasync'ed
@@ -95,7 +94,7 @@ static void wait_free(sm_log_waiter_t *w, sm_err_t err)
  *    shares the next one. A failed fsync answers KAFKA_STORAGE_ERROR.
  * Returns SM_OK when nothing more is needed or the wait is queued (then
  * the park's pending count covers it and pr must not be touched again).
- * Replication (the cluster issue) will add "wait for the ISR" here. */
+ * acks=all then also waits for the in-sync replicas: produce_wait_replicas. */
 static sm_err_t produce_make_durable(produce_park_t *park, sm_partition_t *p, int16_t acks,
                                      int64_t last_offset,
                                      sm_produce_response_partition_produce_response_t *pr)
@@ -134,6 +133,46 @@ static sm_err_t produce_make_durable(produce_park_t *park, sm_partition_t *p, in
         break;
     }
     return SM_OK;
+}
+
+/* acks=all on a replicated partition: the answer waits until the high
+ * watermark passes the batch (every in-sync replica has it), or the
+ * leadership goes, or the request's timeout passes. */
+typedef struct produce_hw_wait {
+    sm_hw_waiter_t w; /* first member: the partition hands this back */
+    produce_park_t *park;
+    sm_produce_response_partition_produce_response_t *pr;
+} produce_hw_wait_t;
+
+static void hw_done(sm_hw_waiter_t *w, int16_t kerr)
+{
+    produce_hw_wait_t *hw = (produce_hw_wait_t *)w;
+    if (kerr) {
+        hw->pr->error_code = kerr;
+        if (kerr != KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND)
+            hw->pr->base_offset = -1;
+    }
+    park_release(hw->park);
+}
+
+static void produce_wait_replicas(produce_park_t *park, sm_partition_t *p, int64_t last_offset,
+                                  int32_t timeout_ms,
+                                  sm_produce_response_partition_produce_response_t *pr)
+{
+    produce_hw_wait_t *hw = SM_ARENA_NEW(&park->req->arena, produce_hw_wait_t, 1);
+    memset(hw, 0, sizeof *hw);
+    hw->w.done = hw_done;
+    hw->w.target = last_offset + 1;
+    hw->w.deadline_ms = sm_now_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    hw->park = park;
+    hw->pr = pr;
+    __atomic_add_fetch(&park->pending, 1, __ATOMIC_ACQ_REL);
+    if (!park->parked) {
+        park->parked = true;
+        sm_metrics_produce_parked(sm_server_metrics(park->req->srv), 1);
+    }
+    if (sm_partition_wait_hw(p, &hw->w)) /* already there */
+        __atomic_sub_fetch(&park->pending, 1, __ATOMIC_ACQ_REL); /* never the last */
 }
 
 /* Validate every batch in a partition's records; returns a Kafka error. */
@@ -235,6 +274,8 @@ void sm_handle_produce(sm_req_t *req)
                     pr->log_append_time_ms = info.log_append_time;
                     pr->log_start_offset = info.log_start_offset;
                     err = produce_make_durable(park, p, msg.acks, info.last_offset, pr);
+                    if (err == SM_OK && msg.acks == -1)
+                        produce_wait_replicas(park, p, info.last_offset, msg.timeout_ms, pr);
                 }
                 if (err != SM_OK) {
                     SM_WARN("produce", "%s: append failed: %s", p->name, sm_err_str(err));

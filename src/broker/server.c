@@ -31,6 +31,7 @@
 #include "lifecycle.h"
 #include "ctl_register.h"
 #include "forward.h"
+#include "repl/fetcher.h"
 #include "meta_props.h"
 #include "net.h"
 #include "storage/dirlock.h"
@@ -86,6 +87,7 @@ struct sm_server {
     sm_ctl_channel_t *ctlch;    /* to the active controller (multi-node quorums) */
     sm_lifecycle_t *lifecycle;  /* this broker's registration and heartbeats */
     sm_ctl_register_t *ctlreg;  /* this controller's ControllerRegistration */
+    sm_repl_t *repl;            /* follower fetchers and the ISR check (src/repl) */
     sm_group_coord_t *groups;
     int nloops;
     sm_loop_t **loops;
@@ -211,11 +213,9 @@ static void apply_topic_limits(const sm_config_t *cfg, const sm_config_dynamic_t
 /* The replica's role and epoch from the image's partition record. */
 static void apply_replica_state(sm_server_t *srv, sm_partition_t *p, const sm_partition_meta_t *pm)
 {
-    __atomic_store_n(&p->isr_size, pm->nisr, __ATOMIC_RELAXED);
-    if (pm->leader == srv->cfg->node_id)
-        sm_partition_become_leader(p, srv->cfg->node_id, pm->leader_epoch);
-    else
-        sm_partition_become_follower(p, pm->leader, pm->leader_epoch);
+    sm_partition_set_replicas(p, srv->cfg->node_id, pm->leader, pm->leader_epoch,
+                              pm->partition_epoch, pm->replicas, pm->nreplicas, pm->isr, pm->nisr,
+                              sm_now_mono_ms());
 }
 
 static sm_partition_t *partition_open(sm_server_t *srv, const sm_config_dynamic_t *dyn,
@@ -352,8 +352,10 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
         slot_free(gone[i], true);
     }
     free(gone);
-    if (!ntodo)
+    if (!ntodo) {
+        sm_repl_refresh(srv->repl);
         return;
+    }
     for (size_t i = 0; i < ntodo; i++)
         todo[i].p = partition_open(srv, &dyn, todo[i].t, todo[i].index);
     pthread_rwlock_wrlock(&srv->parts_lock);
@@ -367,6 +369,7 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
     }
     pthread_rwlock_unlock(&srv->parts_lock);
     free(todo);
+    sm_repl_refresh(srv->repl);
 }
 
 /* ------------------------------------------------------------ background */
@@ -820,6 +823,21 @@ static void on_signal(void *ctx, uint32_t events)
     begin_shutdown(srv);
 }
 
+/* The replica fetcher's hooks (src/repl/fetcher.h). */
+static sm_partition_t **repl_partitions(void *ctx, size_t *n)
+{
+    return sm_server_partitions(ctx, n);
+}
+
+static void repl_ctl_call(void *ctx, int16_t api_key, int16_t api_version, const uint8_t *body,
+                          size_t len, int32_t timeout_ms,
+                          void (*fn)(void *fctx, sm_err_t err, const uint8_t *body, size_t len),
+                          void *fctx)
+{
+    sm_server_t *srv = ctx;
+    sm_ctl_channel_call(srv->ctlch, api_key, api_version, body, len, timeout_ms, fn, fctx);
+}
+
 void sm_server_run(sm_server_t *srv)
 {
     sigset_t set;
@@ -851,6 +869,11 @@ void sm_server_run(sm_server_t *srv)
             sm_forward_install(srv);
         if (srv->ctlch && srv->cfg->role_controller)
             srv->ctlreg = sm_ctl_register_start(srv->cfg, srv->meta, srv->ctlch);
+        if (srv->ctlch && srv->cfg->role_broker) {
+            sm_repl_hooks_t rh = {.partitions = repl_partitions, .ctl_call = repl_ctl_call,
+                                  .ctx = srv};
+            srv->repl = sm_repl_start(srv->cfg, srv->meta, &rh);
+        }
         if (srv->ctlch && srv->cfg->role_broker)
             srv->lifecycle = sm_lifecycle_start(srv->cfg, srv->meta, srv->ctlch, srv->cluster_id,
                                                 start_serving_clients, srv);
@@ -872,6 +895,9 @@ void sm_server_close(sm_server_t *srv)
     srv->http = NULL;
     /* Metadata changes in flight finish first (they open partitions). */
     workq_stop(&srv->ctl);
+    /* No more fetching from leaders (the fetcher also calls the controller). */
+    sm_repl_stop(srv->repl);
+    srv->repl = NULL;
     /* No more calls to the controller; then hand quorum leadership over. */
     sm_lifecycle_stop(srv->lifecycle);
     sm_ctl_register_stop(srv->ctlreg);

@@ -102,7 +102,6 @@ const sm_config_def_t sm_broker_config_defs[] = {
     RNG("default.replication.factor", SM_CONFIG_INT, "1", 1, 32767, "Default replication factor"),
     DEF("auto.create.topics.enable", SM_CONFIG_BOOLEAN, "true", "Create unknown topics on metadata requests"),
     DEF("delete.topic.enable", SM_CONFIG_BOOLEAN, "true", "Allow deleting topics"),
-    DEF("samsa.unreplicated.replicas.enable", SM_CONFIG_BOOLEAN, "false", "Accept replication factors above 1 although followers receive no data yet (issue #13): for testing placement and leader moves only; acks=all is then not durable"),
     RNG("message.max.bytes", SM_CONFIG_INT, "1048588", 0, 2147483647, "Largest record batch accepted"),
     RNG("log.segment.bytes", SM_CONFIG_INT, "1073741824", 14, 2147483647, "Segment size"),
     RNG("log.roll.ms", SM_CONFIG_LONG, NULL, 1, NOMAX, "Roll a segment after this long (overrides hours)"),
@@ -150,7 +149,11 @@ const sm_config_def_t sm_broker_config_defs[] = {
     DEF("auto.leader.rebalance.enable", SM_CONFIG_BOOLEAN, "true", "Move leadership back to preferred replicas"),
     RNG("replica.fetch.max.bytes", SM_CONFIG_INT, "1048576", 0, 2147483647, "Follower fetch size per partition"),
     DEF("replica.lag.time.max.ms", SM_CONFIG_LONG, "30000", "Follower lag before leaving the ISR"),
-    DEF("replica.fetch.wait.max.ms", SM_CONFIG_INT, "500", "Follower fetch wait"),
+    RNG("replica.fetch.wait.max.ms", SM_CONFIG_INT, "500", 0, 2147483647, "Follower fetch wait"),
+    RNG("replica.fetch.min.bytes", SM_CONFIG_INT, "1", 1, 2147483647, "Bytes a follower fetch waits for"),
+    RNG("replica.fetch.response.max.bytes", SM_CONFIG_INT, "10485760", 0, 2147483647, "Largest follower fetch response"),
+    RNG("replica.fetch.backoff.ms", SM_CONFIG_INT, "1000", 0, 2147483647, "Follower pause after a failed fetch"),
+    RNG("replica.socket.timeout.ms", SM_CONFIG_INT, "30000", 1, 2147483647, "Follower fetch request timeout"),
     RNG("num.replica.fetchers", SM_CONFIG_INT, "1", 1, 2147483647, "Follower fetch threads"),
     RNG("fetch.max.bytes", SM_CONFIG_INT, "57671680", 1024, 2147483647, "Largest fetch response"),
     /* group coordinator, offsets, transactions */
@@ -931,7 +934,6 @@ static void fill_scalars(sm_config_t *c)
     c->num_partitions = get_int(c, "num.partitions");
     c->default_replication_factor = (int16_t)get_int(c, "default.replication.factor");
     c->auto_create_topics_enable = get_bool(c, "auto.create.topics.enable");
-    c->unreplicated_replicas_enable = get_bool(c, "samsa.unreplicated.replicas.enable");
     c->delete_topic_enable = get_bool(c, "delete.topic.enable");
     c->message_max_bytes = get_int(c, "message.max.bytes");
     c->log_segment_bytes = get_int(c, "log.segment.bytes");
@@ -959,6 +961,13 @@ static void fill_scalars(sm_config_t *c)
     c->min_insync_replicas = get_int(c, "min.insync.replicas");
     c->num_recovery_threads_per_data_dir = get_int(c, "num.recovery.threads.per.data.dir");
     c->replica_fetch_max_bytes = get_int(c, "replica.fetch.max.bytes");
+    c->replica_lag_time_max_ms = get_long(c, "replica.lag.time.max.ms", 30000);
+    c->replica_fetch_wait_max_ms = get_int(c, "replica.fetch.wait.max.ms");
+    c->replica_fetch_min_bytes = get_int(c, "replica.fetch.min.bytes");
+    c->replica_fetch_response_max_bytes = get_int(c, "replica.fetch.response.max.bytes");
+    c->replica_fetch_backoff_ms = get_int(c, "replica.fetch.backoff.ms");
+    c->replica_socket_timeout_ms = get_int(c, "replica.socket.timeout.ms");
+    c->unclean_leader_election_enable = get_bool(c, "unclean.leader.election.enable");
     c->fetch_max_bytes = get_int(c, "fetch.max.bytes");
 
     c->offsets_topic_num_partitions = get_int(c, "offsets.topic.num.partitions");

@@ -166,6 +166,13 @@ typedef struct sm_config {
     int32_t min_insync_replicas;
     int32_t num_recovery_threads_per_data_dir;
     int32_t replica_fetch_max_bytes;
+    int64_t replica_lag_time_max_ms;     /* replica.lag.time.max.ms */
+    int32_t replica_fetch_wait_max_ms;
+    int32_t replica_fetch_min_bytes;
+    int32_t replica_fetch_response_max_bytes;
+    int32_t replica_fetch_backoff_ms;
+    int32_t replica_socket_timeout_ms;
+    bool unclean_leader_election_enable;
     int32_t fetch_max_bytes;
 
     /* group coordinator and internal topics */
@@ -189,7 +196,6 @@ typedef struct sm_config {
     /* metadata log */
     int32_t metadata_log_segment_bytes;
     int64_t metadata_snapshot_bytes;
-    bool unreplicated_replicas_enable;   /* samsa.unreplicated.replicas.enable (tests) */
     int64_t metadata_max_retention_bytes; /* metadata.max.retention.bytes */     /* metadata.log.max.record.bytes.between.snapshots */
     int64_t metadata_log_segment_ms;
 

@@ -52,7 +52,6 @@
 #define METADATA_VERSION_LEVEL 19 /* Kafka 3.7-IV4 */
 #define CONTROLLER_EPOCH 0        /* replay's placeholder; the quorum's epoch replaces it */
 #define MAX_PARTITIONS 100000     /* per topic; a limit on everything */
-#define MAX_REPLICATION_FACTOR 1  /* until partitions are replicated (issue #13) */
 
 static __thread sm_meta_fail_t t_last_fail;
 
@@ -683,12 +682,6 @@ static sm_err_t create_locked(sm_meta_t *m, const char *name, int32_t partitions
                 live);
         rf = (int16_t)live;
     }
-    if (cap_rf && rf > MAX_REPLICATION_FACTOR) {
-        SM_WARN(TAG, "internal topic %s: replication factor %d capped at %d (partitions are not "
-                     "replicated yet)",
-                name, rf, MAX_REPLICATION_FACTOR);
-        rf = MAX_REPLICATION_FACTOR;
-    }
     if (rf < 1)
         return fail(SM_META_FAIL_REPLICATION_FACTOR, SM_ERR_INVALID, errmsg, errlen,
                     "Replication factor must be larger than 0, or -1 to use the default value.");
@@ -697,13 +690,6 @@ static sm_err_t create_locked(sm_meta_t *m, const char *name, int32_t partitions
                     "Unable to replicate the partition %d time(s): The target replication factor "
                     "of %d cannot be reached because only %d broker(s) are registered.",
                     rf, rf, live);
-    if (rf > MAX_REPLICATION_FACTOR && !m->cfg->unreplicated_replicas_enable)
-        /* Until followers fetch (issue #13) a second replica would be listed
-         * in the ISR without holding the data: acks=all would be a lie. */
-        return fail(SM_META_FAIL_REPLICATION_FACTOR, SM_ERR_INVALID, errmsg, errlen,
-                    "Replication factor %d is not supported yet: partitions are not replicated "
-                    "(each has one replica); use 1.",
-                    rf);
     if ((rc = check_configs(configs, nconfigs, errmsg, errlen)))
         return rc;
     sm_uuid_t id;
@@ -825,7 +811,7 @@ static int16_t capped_rf(sm_meta_t *m, int16_t rf)
     sm_meta_image_put(img);
     if (live > 0 && rf > live)
         rf = (int16_t)live;
-    return rf > MAX_REPLICATION_FACTOR ? MAX_REPLICATION_FACTOR : rf;
+    return rf;
 }
 
 sm_err_t sm_meta_create_internal_topic(sm_meta_t *m, const char *name, int32_t partitions,

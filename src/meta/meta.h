@@ -188,6 +188,23 @@ int16_t sm_meta_broker_heartbeat(sm_meta_t *m, int32_t id, int64_t epoch, int64_
 int16_t sm_meta_controller_register(sm_meta_t *m, int32_t id, const sm_meta_listener_reg_t *ls,
                                     int n);
 int16_t sm_meta_broker_unregister(sm_meta_t *m, int32_t id);
+/* AlterPartition: a partition leader's ISR change (one entry per
+ * partition). Each entry is checked as Kafka's controller does (the sender
+ * leads it, the leader and partition epochs are current, the new ISR holds
+ * the leader and only its replicas, members it adds are unfenced and not
+ * shutting down); the accepted ones are committed together as
+ * PartitionChangeRecords. Returns a request-level Kafka error (NOT_CONTROLLER,
+ * or the commit's failure); per-entry errors and the resulting state go in
+ * the entries. */
+typedef struct sm_meta_isr_change {
+    sm_uuid_t topic_id;
+    int32_t partition, leader_epoch, partition_epoch;
+    const int32_t *isr;
+    int nisr;
+    int16_t error;                  /* out */
+    int32_t out_leader, out_leader_epoch, out_partition_epoch; /* out, when error is 0 */
+} sm_meta_isr_change_t;
+int16_t sm_meta_alter_partition(sm_meta_t *m, int32_t broker_id, sm_meta_isr_change_t *ch, int n);
 /* Fence the brokers whose session expired (their leaderships move);
  * returns how many. Call periodically. */
 int sm_meta_brokers_expire(sm_meta_t *m, int64_t now_ms);

@@ -481,3 +481,80 @@ void sm_meta_describe_quorum(sm_meta_t *m, int64_t now_mono_ms, int64_t now_wall
     }
     pthread_mutex_unlock(&m->lock);
 }
+
+/* ------------------------------------------------------------ AlterPartition */
+
+static int16_t check_isr_change(const sm_meta_image_t *img, int32_t broker_id,
+                                const sm_meta_isr_change_t *c, const sm_partition_meta_t **out)
+{
+    const sm_topic_meta_t *tm = sm_meta_image_topic_by_id(img, &c->topic_id);
+    if (!tm)
+        return 100; /* UNKNOWN_TOPIC_ID */
+    if (c->partition < 0 || c->partition >= tm->npartitions)
+        return 3; /* UNKNOWN_TOPIC_OR_PARTITION */
+    const sm_partition_meta_t *pm = &tm->partitions[c->partition];
+    *out = pm;
+    if (pm->leader != broker_id)
+        return 6; /* NOT_LEADER_OR_FOLLOWER */
+    if (c->leader_epoch != pm->leader_epoch)
+        return 74; /* FENCED_LEADER_EPOCH */
+    if (c->partition_epoch != pm->partition_epoch)
+        return 108; /* INVALID_UPDATE_VERSION */
+    if (c->nisr <= 0 || !contains(c->isr, c->nisr, broker_id))
+        return 42; /* INVALID_REQUEST */
+    for (int i = 0; i < c->nisr; i++) {
+        if (!contains(pm->replicas, pm->nreplicas, c->isr[i]) || contains(c->isr, i, c->isr[i]))
+            return 42;
+        if (!contains(pm->isr, pm->nisr, c->isr[i]) && !usable(img, c->isr[i], -1))
+            return 107; /* INELIGIBLE_REPLICA */
+    }
+    return 0;
+}
+
+int16_t sm_meta_alter_partition(sm_meta_t *m, int32_t broker_id, sm_meta_isr_change_t *ch, int n)
+{
+    if (!sm_meta_is_active(m))
+        return KERR_NOT_CONTROLLER;
+    sm_meta_lock(m);
+    recs_t r;
+    recs_init(&r);
+    int changes = 0;
+    for (int i = 0; i < n; i++) {
+        sm_meta_isr_change_t *c = &ch[i];
+        const sm_partition_meta_t *pm = NULL;
+        c->error = check_isr_change(m->image, broker_id, c, &pm);
+        if (c->error)
+            continue;
+        c->out_leader = pm->leader;
+        c->out_leader_epoch = pm->leader_epoch;
+        c->out_partition_epoch = pm->partition_epoch;
+        bool same = c->nisr == pm->nisr;
+        for (int k = 0; k < c->nisr && same; k++)
+            same = contains(pm->isr, pm->nisr, c->isr[k]);
+        if (same)
+            continue;
+        sm_partition_change_record_t pc;
+        sm_partition_change_record_init(&pc);
+        pc.topic_id = c->topic_id;
+        pc.partition_id = c->partition;
+        pc.isr = (int32_t *)c->isr;
+        pc.isr_count = c->nisr;
+        RECS_ADD(&r, SM_METADATA_PARTITION_CHANGE_RECORD, 0, sm_partition_change_record, &pc);
+        c->out_partition_epoch++;
+        changes++;
+    }
+    sm_err_t rc = SM_OK;
+    char why[256] = "";
+    if (changes)
+        rc = sm_meta_commit_locked(m, &r, why, sizeof why);
+    recs_free(&r);
+    pthread_mutex_unlock(&m->lock);
+    if (rc != SM_OK) {
+        SM_WARN(TAG, "AlterPartition from broker %d: metadata change failed: %s", broker_id, why);
+        return commit_kerr();
+    }
+    if (changes)
+        SM_INFO(TAG, "AlterPartition from broker %d: %d ISR change(s) committed", broker_id,
+                changes);
+    return 0;
+}

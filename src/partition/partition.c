@@ -12,6 +12,8 @@ static void partition_free(sm_ref_t *r)
 {
     sm_partition_t *p = (sm_partition_t *)r;
     if (p->log) {
+        if (sm_partition_role(p) == SM_ROLE_LEADER)
+            sm_log_set_high_watermark(p->log, sm_partition_high_watermark(p));
         if (sm_partition_deleted(p)) {
             if (sm_log_destroy(p->log) != SM_OK)
                 SM_WARN("partition", "%s: could not remove the deleted partition's files", p->name);
@@ -19,6 +21,11 @@ static void partition_free(sm_ref_t *r)
             sm_log_close(p->log);
         }
     }
+    pthread_mutex_destroy(&p->rmu);
+    free(p->replicas);
+    free(p->isr);
+    free(p->isr_pending);
+    free(p->followers);
     free(p->topic);
     free(p->name);
     free(p);
@@ -37,6 +44,8 @@ sm_partition_t *sm_partition_open(const char *log_dir, const char *topic, int32_
     p->name = sm_xasprintf("%s-%d", topic, index);
     p->leader_id = -1;
     p->role = SM_ROLE_NONE;
+    p->nisr_pending = -1;
+    pthread_mutex_init(&p->rmu, NULL);
     if (hooks)
         p->hooks = *hooks;
     char *dir = sm_xasprintf("%s/%s", log_dir, p->name);
@@ -48,6 +57,8 @@ sm_partition_t *sm_partition_open(const char *log_dir, const char *topic, int32_
         sm_partition_put(p);
         return NULL;
     }
+    int64_t hw = sm_log_high_watermark(p->log);
+    p->hw = hw >= 0 ? hw : sm_log_start_offset(p->log);
     return p;
 }
 
@@ -61,20 +72,6 @@ void sm_partition_put(sm_partition_t *p)
 
 /* ------------------------------------------------------------ transitions */
 
-void sm_partition_become_leader(sm_partition_t *p, int32_t self_id, int32_t leader_epoch)
-{
-    __atomic_store_n(&p->leader_epoch, leader_epoch, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->leader_id, self_id, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->role, SM_ROLE_LEADER, __ATOMIC_RELEASE);
-}
-
-void sm_partition_become_follower(sm_partition_t *p, int32_t leader_id, int32_t leader_epoch)
-{
-    __atomic_store_n(&p->leader_epoch, leader_epoch, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->leader_id, leader_id, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->role, SM_ROLE_FOLLOWER, __ATOMIC_RELEASE);
-}
-
 void sm_partition_mark_deleted(sm_partition_t *p)
 {
     /* The directory moves aside now: a topic of the same name may be
@@ -82,6 +79,7 @@ void sm_partition_mark_deleted(sm_partition_t *p)
     if (p->log && sm_log_retire(p->log) != SM_OK)
         SM_WARN("partition", "%s: deleted partition's directory not moved aside", p->name);
     __atomic_store_n(&p->deleted, true, __ATOMIC_RELEASE);
+    sm_partition_fail_hw_waiters(p, 3); /* UNKNOWN_TOPIC_OR_PARTITION */
 }
 
 /* ------------------------------------------------------------ data path */
@@ -110,14 +108,6 @@ sm_err_t sm_partition_append(sm_partition_t *p, uint8_t *batches, size_t len,
         p->hooks.write_behind_due(p->hooks.ctx, p);
     }
     return SM_OK;
-}
-
-int64_t sm_partition_high_watermark(const sm_partition_t *p)
-{
-    /* One replica, the leader: the ISR is the leader alone, so everything
-     * appended is in the ISR. Replication replaces this with the minimum
-     * log end over the ISR (#13). */
-    return sm_log_end_offset(p->log);
 }
 
 sm_err_t sm_partition_read(sm_partition_t *p, int64_t offset, int32_t max_bytes, bool min_one,
@@ -174,6 +164,9 @@ void sm_partition_write_behind(sm_partition_t *p) { sm_log_write_behind(p->log);
 
 void sm_partition_maintain(sm_partition_t *p, int64_t now_wall_ms, bool retention)
 {
+    sm_partition_expire_hw_waiters(p, sm_now_mono_ms());
+    if (sm_partition_role(p) == SM_ROLE_LEADER) /* for the checkpoint */
+        sm_log_set_high_watermark(p->log, sm_partition_high_watermark(p));
     if (sm_log_flush_due(p->log, now_wall_ms) && sm_log_flush(p->log) != SM_OK)
         SM_WARN("partition", "%s: periodic flush failed", p->name);
     int deleted = 0;

@@ -15,15 +15,17 @@
  * Replica state machine (transitions from metadata image deltas; see
  * docs/ARCHITECTURE.md, "A hosted partition's replica state"):
  *
- *              become_leader(epoch)               become_follower(leader, epoch)
+ *          set_replicas(leader = self)          set_replicas(leader = other)
  *     NONE ───────────────────────► LEADER ◄───────────────────────────────► FOLLOWER
  *       └───────────────────────────────────────────────────────────────────────▲
- *                            become_follower(leader, epoch)
+ *                          set_replicas(leader = other or none)
  *
- * Today every hosted partition has one replica, this broker, which leads it:
- * the in-sync replica set is the leader alone, so the high watermark is the
- * log end offset (sm_partition_high_watermark). Replication (#13) keeps a
- * follower set and moves the high watermark as the ISR acknowledges.
+ * A leader whose ISR is itself alone is "solo" (high watermark = log end);
+ * a new leader epoch resets what it knows of its followers.
+ *
+ * A partition whose ISR is the leader alone is "solo": its high watermark
+ * is the log end offset. Otherwise the leader moves the high watermark as
+ * the ISR's fetches show they have the records (replica.c).
  *
  * Threads: every function may run on any thread (the log locks itself; role,
  * epoch and flags are atomics). Lifetime: refcounted; the last put closes
@@ -37,6 +39,8 @@
 #include "storage/log.h"
 #include "uuid.h"
 
+#include <pthread.h>
+
 typedef enum sm_replica_role {
     SM_ROLE_NONE = 0,
     SM_ROLE_LEADER,
@@ -45,9 +49,34 @@ typedef enum sm_replica_role {
 
 typedef struct sm_partition sm_partition_t;
 
+/* The leader's view of one follower (replica.c). */
+typedef struct sm_replica_info {
+    int32_t id;
+    int64_t leo;               /* its log end: the offset of its last fetch; -1 unknown */
+    int64_t last_fetch_ms;     /* monotonic time of its last fetch; -1 never */
+    int64_t leader_leo_at_fetch; /* our log end when it last fetched */
+    int64_t last_caught_up_ms; /* last time it had everything we had (Kafka's
+                                  lastCaughtUpTimeMs); the ISR drops it after
+                                  replica.lag.time.max.ms without */
+} sm_replica_info_t;
+
+/* An acks=all produce waiting for the high watermark to pass target
+ * (replica.c). The memory is the caller's until done() runs, exactly once,
+ * on whatever thread moved the high watermark, lost the leadership or
+ * expired it; kerr is 0, NOT_ENOUGH_REPLICAS_AFTER_APPEND (20),
+ * NOT_LEADER_OR_FOLLOWER (6) or REQUEST_TIMED_OUT (7). */
+typedef struct sm_hw_waiter sm_hw_waiter_t;
+struct sm_hw_waiter {
+    sm_hw_waiter_t *next; /* private */
+    int64_t target;
+    int64_t deadline_ms;  /* monotonic */
+    void (*done)(sm_hw_waiter_t *w, int16_t kerr);
+};
+
 /* What a partition calls back into the broker for. Any thread. */
 typedef struct sm_partition_hooks {
-    /* after every successful append: wake fetches waiting on p */
+    /* after every successful append, and when the high watermark moves:
+     * wake fetches waiting on p */
     void (*appended)(void *ctx, sm_partition_t *p);
     /* the log asks for a write-behind pass: run sm_partition_write_behind(p)
      * on a background worker, then put the reference passed along */
@@ -69,6 +98,20 @@ struct sm_partition {
     int32_t min_insync_replicas; /* topic min.insync.replicas (updated live) */
     int32_t isr_size;          /* in-sync replicas, from the image (updated live) */
     bool deleted;         /* atomic: the topic was deleted; appends refused */
+    /* replication (replica.c), under rmu */
+    pthread_mutex_t rmu;
+    int32_t self_id;
+    int32_t *replicas, nreplicas;
+    int32_t *isr, nisr;
+    int32_t partition_epoch;
+    sm_replica_info_t *followers; /* one per replica but self (leader only) */
+    int nfollowers;
+    int32_t *isr_pending;  /* ISR asked of the controller, not yet in the image */
+    int32_t nisr_pending;  /* -1: no AlterPartition in flight */
+    int64_t isr_pending_since_ms;
+    sm_hw_waiter_t *hw_waiters;
+    int64_t hw;            /* atomic: the high watermark (unused while solo) */
+    bool solo;             /* atomic: leader with an ISR of itself alone: hw = log end */
     sm_partition_hooks_t hooks;
     /* metrics (relaxed atomics, summed per topic when scraped) */
     uint64_t bytes_in, msgs_in;   /* appended by produce */
@@ -84,9 +127,8 @@ sm_partition_t *sm_partition_open(const char *log_dir, const char *topic, int32_
 void sm_partition_keep(sm_partition_t *p);
 void sm_partition_put(sm_partition_t *p);
 
-/* ---- replica state transitions (from the metadata image) */
-void sm_partition_become_leader(sm_partition_t *p, int32_t self_id, int32_t leader_epoch);
-void sm_partition_become_follower(sm_partition_t *p, int32_t leader_id, int32_t leader_epoch);
+/* ---- replica state transitions: sm_partition_set_replicas (below), from
+ * the metadata image */
 /* The topic is gone: appends are refused from now on and the directory
  * moves aside (removed when the last reference goes). */
 void sm_partition_mark_deleted(sm_partition_t *p);
@@ -114,6 +156,78 @@ static inline int sm_partition_epoch_cmp(const sm_partition_t *p, int32_t curren
         return 0;
     return current_leader_epoch < ours ? -1 : 1;
 }
+
+/* ---- replication (replica.c)
+ *
+ * Leader: followers' fetches report their log ends; the high watermark is
+ * the smallest log end over the ISR (and ISR members being added), never
+ * moving down. acks=all produces wait on it. The ISR changes only through
+ * the controller: the leader proposes (sm_partition_isr_proposal), the
+ * controller commits a PartitionChangeRecord and the image brings it back
+ * (sm_partition_set_replicas).
+ * Follower: appends what the leader sent with the leader's offsets, truncates
+ * where its log diverged from the leader's, and keeps the high watermark at
+ * min(leader's, own log end). */
+
+/* The image's view of the partition: replica set, ISR, leader, epochs.
+ * Moves the role (become_leader / become_follower) and fails acks=all
+ * waiters when leadership is lost. */
+void sm_partition_set_replicas(sm_partition_t *p, int32_t self_id, int32_t leader_id,
+                               int32_t leader_epoch, int32_t partition_epoch,
+                               const int32_t *replicas, int nreplicas, const int32_t *isr,
+                               int nisr, int64_t now_ms);
+/* Leader: follower `replica` fetched from fetch_offset at now_ms. Updates its
+ * state and the high watermark (waking waiters). Returns false if replica is
+ * not one of ours (the caller answers NOT_LEADER_OR_FOLLOWER... or ignores). */
+bool sm_partition_follower_fetched(sm_partition_t *p, int32_t replica, int64_t fetch_offset,
+                                   int64_t now_ms);
+/* Leader: is the follower's log diverging (KIP-320/KIP-595 style check on
+ * last_fetched_epoch)? Then *div_epoch / *div_end say where our log ends for
+ * the largest epoch <= last_fetched_epoch, and the follower truncates there. */
+bool sm_partition_diverging(sm_partition_t *p, int32_t last_fetched_epoch, int64_t fetch_offset,
+                            int32_t *div_epoch, int64_t *div_end);
+/* Leader: the ISR this partition should have now (members caught up within
+ * lag_ms stay, followers at the high watermark join). True (and the
+ * proposal, leader epoch and partition epoch filled; the proposal is marked
+ * in flight) when it differs from the current ISR and no change is in
+ * flight. isr_out has room for nreplicas ids. */
+bool sm_partition_isr_proposal(sm_partition_t *p, int64_t now_ms, int64_t lag_ms,
+                               int32_t *isr_out, int *nisr_out, int32_t *leader_epoch,
+                               int32_t *partition_epoch);
+/* The controller refused or did not answer: the proposal is dropped (the
+ * next check proposes again). */
+void sm_partition_isr_proposal_failed(sm_partition_t *p);
+/* acks=all: call w->done once the high watermark reaches w->target (0 if
+ * already there: returns true and does not call done). */
+bool sm_partition_wait_hw(sm_partition_t *p, sm_hw_waiter_t *w);
+/* Answer every waiter with kerr (the partition is going away). */
+void sm_partition_fail_hw_waiters(sm_partition_t *p, int16_t kerr);
+/* Answer waiters past their deadline with REQUEST_TIMED_OUT. */
+void sm_partition_expire_hw_waiters(sm_partition_t *p, int64_t now_ms);
+
+/* Follower: what one partition of a fetch response from the leader said. */
+typedef struct sm_fetched_part {
+    int16_t error;
+    int64_t high_watermark, log_start_offset;
+    int32_t diverging_epoch;   /* -1: none */
+    int64_t diverging_end;
+    uint8_t *records;          /* batches (the buffer is the caller's, patched in place) */
+    size_t len;
+} sm_fetched_part_t;
+/* Follower: apply a fetch response partition (for the leader epoch the fetch
+ * was sent under): truncate on divergence, append the batches with the
+ * leader's offsets, move the high watermark. SM_OK; SM_ERR_AGAIN when the
+ * partition is no longer following that leader epoch (dropped);
+ * SM_ERR_CORRUPT when a batch fails validation (nothing appended);
+ * SM_ERR_RANGE when the records do not continue our log; or the storage
+ * error. */
+sm_err_t sm_partition_follower_apply(sm_partition_t *p, int32_t leader_epoch,
+                                     const sm_fetched_part_t *f);
+/* Follower: the epoch of the newest batch in our log (last_fetched_epoch);
+ * -1 when empty. */
+int32_t sm_partition_last_epoch(sm_partition_t *p);
+/* Copy of the ISR (caller frees); *n gets its size. */
+int32_t *sm_partition_isr(sm_partition_t *p, int *n);
 
 /* ---- the data path */
 

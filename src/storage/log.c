@@ -133,6 +133,7 @@ sm_err_t sm_log_open(const char *dir, const char *name, const sm_log_config_t *c
     log->cfg = *cfg;
     config_sanitize(&log->cfg);
     log->last_flush_ms = sm_now_wall_ms();
+    log->high_watermark = -1;
     sm_log_hint_t hint;
     sm_logdir_attach(log, &hint);
     sm_log_epochs_load(log);
@@ -146,6 +147,8 @@ sm_err_t sm_log_open(const char *dir, const char *name, const sm_log_config_t *c
     sm_log_epochs_truncate_end(log, log->end_offset);
     sm_log_epochs_truncate_start(log, log->start_offset);
     sm_log_write_behind_init(log);
+    if (hint.have_hw)
+        log->high_watermark = SM_MIN(hint.hw, log->end_offset);
     __atomic_store_n(&log->loaded, true, __ATOMIC_RELEASE);
     *out = log;
     return SM_OK;
@@ -276,8 +279,11 @@ void sm_log_defer_flush(bool defer)
     t_defer_flush = defer;
 }
 
-sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t leader_epoch,
-                       int64_t now_ms, sm_append_info_t *out)
+/* The append itself. replica: the batches carry their offsets and epochs
+ * from the leader (kept as they are, the first must start at the log end);
+ * else they are the leader's own, patched with leader_epoch and offsets. */
+static sm_err_t log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t leader_epoch,
+                           int64_t now_ms, bool replica, sm_append_info_t *out)
 {
     int64_t noffsets, nrecords;
     sm_err_t err = check_framing(batches, len, &noffsets, &nrecords);
@@ -289,9 +295,9 @@ sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t lead
      * LogAppendTime one recomputes a CRC. */
     bool lat;
     pthread_mutex_lock(&log->mu);
-    lat = log->cfg.log_append_time;
+    lat = log->cfg.log_append_time && !replica;
     pthread_mutex_unlock(&log->mu);
-    for (size_t pos = 0; pos < len;) {
+    for (size_t pos = 0; !replica && pos < len;) {
         sm_batch_info_t b;
         batch_at(batches + pos, len - pos, &b);
         sm_batch_set_leader_epoch(batches + pos, leader_epoch);
@@ -305,6 +311,23 @@ sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t lead
         err = log->closed ? SM_ERR_CLOSED : log->failed;
         pthread_mutex_unlock(&log->mu);
         return err;
+    }
+    if (replica) {
+        /* contiguous with the log, each batch following the previous one,
+         * epochs never going down */
+        int64_t expect = log->end_offset;
+        int32_t last_epoch = log->nepochs ? log->epochs[log->nepochs - 1].epoch : -1;
+        for (size_t pos = 0; pos < len;) {
+            sm_batch_info_t b;
+            batch_at(batches + pos, len - pos, &b);
+            if (b.base_offset != expect || b.leader_epoch < last_epoch) {
+                pthread_mutex_unlock(&log->mu);
+                return SM_ERR_RANGE;
+            }
+            expect = b.base_offset + b.last_offset_delta + 1;
+            last_epoch = b.leader_epoch;
+            pos += (size_t)sm_batch_total_size(&b);
+        }
     }
     sm_segment_t *seg = sm_log_active(log);
     if (should_roll(log, seg, len, noffsets, now_ms)) {
@@ -320,10 +343,11 @@ sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t lead
         goto unlock;
     }
     int64_t base = log->end_offset, next = base;
-    for (size_t pos = 0; pos < len;) {
+    for (size_t pos = 0; pos < len;) { /* a replica's batches already carry these */
         sm_batch_info_t b;
         batch_at(batches + pos, len - pos, &b);
-        sm_batch_set_base_offset(batches + pos, next);
+        if (!replica)
+            sm_batch_set_base_offset(batches + pos, next);
         next += (int64_t)b.last_offset_delta + 1;
         pos += (size_t)sm_batch_total_size(&b);
     }
@@ -356,8 +380,17 @@ sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t lead
     }
     sm_segfiles_release(f);
     err = SM_OK; /* the data is written; a lost index entry only slows reads */
-    if (leader_epoch >= 0)
+    if (replica) {
+        for (size_t pos = 0; pos < len;) {
+            sm_batch_info_t b;
+            batch_at(batches + pos, len - pos, &b);
+            if (b.leader_epoch >= 0)
+                sm_log_epochs_assign(log, b.leader_epoch, b.base_offset);
+            pos += (size_t)sm_batch_total_size(&b);
+        }
+    } else if (leader_epoch >= 0) {
         sm_log_epochs_assign(log, leader_epoch, base);
+    }
     seg->size += (int64_t)len;
     seg->end_offset = next;
     __atomic_store_n(&log->end_offset, next, __ATOMIC_RELEASE);
@@ -378,6 +411,28 @@ sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t lead
 unlock:
     pthread_mutex_unlock(&log->mu);
     return err;
+}
+
+sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t leader_epoch,
+                       int64_t now_ms, sm_append_info_t *out)
+{
+    return log_append(log, batches, len, leader_epoch, now_ms, false, out);
+}
+
+sm_err_t sm_log_append_replica(sm_log_t *log, uint8_t *batches, size_t len, int64_t now_ms,
+                               sm_append_info_t *out)
+{
+    return log_append(log, batches, len, -1, now_ms, true, out);
+}
+
+int64_t sm_log_high_watermark(sm_log_t *log)
+{
+    return __atomic_load_n(&log->high_watermark, __ATOMIC_ACQUIRE);
+}
+
+void sm_log_set_high_watermark(sm_log_t *log, int64_t hw)
+{
+    __atomic_store_n(&log->high_watermark, hw, __ATOMIC_RELEASE);
 }
 
 /* ------------------------------------------------------------ read */

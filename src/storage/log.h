@@ -99,6 +99,22 @@ SM_MUST_CHECK sm_err_t sm_log_open(const char *dir, const char *name, const sm_l
 SM_MUST_CHECK sm_err_t sm_log_append(sm_log_t *log, uint8_t *batches, size_t len,
                                      int32_t leader_epoch, int64_t now_ms, sm_append_info_t *out);
 
+/* A follower's append of batches fetched from its leader: they keep the
+ * leader's base offsets, leader epochs and timestamps (nothing is patched;
+ * the leader-epoch cache follows the batches' epochs). The first batch must
+ * start at the log end and each the next offset, epochs never decreasing:
+ * else SM_ERR_RANGE and nothing is written. The caller validated them
+ * (sm_batch_validate). Otherwise as sm_log_append. */
+SM_MUST_CHECK sm_err_t sm_log_append_replica(sm_log_t *log, uint8_t *batches, size_t len,
+                                             int64_t now_ms, sm_append_info_t *out);
+
+/* The high watermark the partition layer keeps in the log so that the log
+ * dir checkpoints it (replication-offset-checkpoint) with the other
+ * offsets: at open, the checkpointed value (at most the log end) or -1 if
+ * none. Any thread. */
+int64_t sm_log_high_watermark(sm_log_t *log);
+void sm_log_set_high_watermark(sm_log_t *log, int64_t hw);
+
 /* Write-behind (log_cache.c): start writeback of the active segment's bytes
  * appended since the last call and drop from the page cache what lies more
  * than cache_window_bytes behind its end (and finish off a segment that was

@@ -43,6 +43,7 @@ struct sm_log {
     int64_t start_offset;   /* atomic */
     int64_t end_offset;     /* atomic */
     int64_t recovery_point; /* batches below it are durable; atomic */
+    int64_t high_watermark; /* kept for the partition layer and checkpointed; -1 none; atomic */
     int64_t state_rp;       /* recovery point in the state file; flush_mu */
     int64_t unflushed;      /* records appended since the last flush; atomic */
     int64_t last_flush_ms;  /* wall clock */
@@ -103,8 +104,9 @@ void sm_log_state_read(const char *dir, const char *name, int64_t *start, int64_
  * the log dir's checkpoints say about this log (logdir.c). */
 typedef struct sm_log_hint {
     bool clean;          /* the log dir was shut down cleanly with this log */
-    bool have_rp, have_start;
+    bool have_rp, have_start, have_hw;
     int64_t rp, start;   /* checkpointed recovery point / log start offset */
+    int64_t hw;          /* checkpointed high watermark (replication-offset-checkpoint) */
 } sm_log_hint_t;
 SM_MUST_CHECK sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint);
 

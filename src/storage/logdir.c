@@ -7,6 +7,8 @@
  * tmp, fsync, rename, fsync dir):
  *     recovery-point-offset-checkpoint   "0\n<n>\n" then "<topic> <partition> <offset>\n" x n
  *     log-start-offset-checkpoint        same layout
+ *     replication-offset-checkpoint      same layout: the partitions' high
+ *                                        watermarks (set by src/partition)
  *     .kafka_cleanshutdown               exists only after a clean shutdown
  *
  * Registry: one sm_logdir_t per directory, created by the first log that
@@ -57,6 +59,7 @@
 
 #define RP_FILE "recovery-point-offset-checkpoint"
 #define START_FILE "log-start-offset-checkpoint"
+#define HW_FILE "replication-offset-checkpoint"
 #define CLEAN_FILE ".kafka_cleanshutdown"
 #define CHECKPOINT_INTERVAL_MS 60000
 
@@ -64,7 +67,8 @@ typedef struct entry {
     char *topic;
     int32_t partition;
     sm_log_t *log;        /* open log, or NULL */
-    bool have_rp, have_start;
+    bool have_rp, have_start, have_hw;
+    int64_t hw;           /* high watermark (replication-offset-checkpoint) */
     int64_t rp_durable;   /* recovery point known to be on disk */
     int64_t rp_clean;     /* end offset at a clean close (durable after syncfs) */
     int64_t start;
@@ -129,7 +133,8 @@ static void entries_clear(sm_logdir_t *d)
 }
 
 /* Read one checkpoint file into the entries; which = 0 recovery point, 1
- * log start. A damaged file is ignored as a whole (logged). */
+ * log start, 2 high watermark. A damaged file is ignored as a whole
+ * (logged). */
 static void read_checkpoint(sm_logdir_t *d, const char *name, int which, bool trusted)
 {
     char *path = sm_xasprintf("%s/%s", d->path, name);
@@ -159,9 +164,12 @@ static void read_checkpoint(sm_logdir_t *d, const char *name, int which, bool tr
             e->have_rp = true;
             e->rp_durable = e->rp_clean = off;
             e->trusted = trusted;
-        } else {
+        } else if (which == 1) {
             e->have_start = true;
             e->start = off;
+        } else {
+            e->have_hw = true;
+            e->hw = off;
         }
     }
     fclose(f);
@@ -172,8 +180,10 @@ static void read_checkpoint(sm_logdir_t *d, const char *name, int which, bool tr
             entry_t *e = h->value;
             if (which == 0)
                 e->have_rp = e->trusted = false;
-            else
+            else if (which == 1)
                 e->have_start = false;
+            else
+                e->have_hw = false;
         }
     }
     free(path);
@@ -183,22 +193,31 @@ static void read_checkpoint(sm_logdir_t *d, const char *name, int which, bool tr
  * entries report their end offset). Under d->mu. */
 static sm_err_t write_checkpoints(sm_logdir_t *d, bool final)
 {
-    size_t cap = 64 + d->entries.count * 300, n1 = 0, n2 = 0;
-    char *rp = sm_xmalloc(cap), *st = sm_xmalloc(cap);
-    int c1 = 0, c2 = 0;
+    size_t cap = 64 + d->entries.count * 300, n1 = 0, n2 = 0, n3 = 0;
+    char *rp = sm_xmalloc(cap), *st = sm_xmalloc(cap), *hwb = sm_xmalloc(cap);
+    int c1 = 0, c2 = 0, c3 = 0;
     for (sm_hmap_entry_t *h = NULL; (h = sm_hmap_next(&d->entries, h));) {
         entry_t *e = h->value;
-        int64_t r, s;
-        bool hr, hs;
+        int64_t r, s, hw;
+        bool hr, hs, hh;
         if (e->log && __atomic_load_n(&e->log->loaded, __ATOMIC_ACQUIRE)) {
             r = sm_log_durable_offset(e->log);
             s = sm_log_start_offset(e->log);
+            hw = sm_log_high_watermark(e->log);
             hr = hs = true;
+            hh = hw >= 0;
         } else {
             r = final && e->trusted ? e->rp_clean : e->rp_durable;
             s = e->start;
+            hw = e->hw;
             hr = e->have_rp;
             hs = e->have_start;
+            hh = e->have_hw;
+        }
+        if (hh) {
+            n3 += (size_t)snprintf(hwb + 64 + n3, cap - 64 - n3, "%s %d %" PRId64 "\n", e->topic,
+                                   e->partition, hw);
+            c3++;
         }
         if (hr) {
             n1 += (size_t)snprintf(rp + 64 + n1, cap - 64 - n1, "%s %d %" PRId64 "\n", e->topic,
@@ -212,15 +231,20 @@ static sm_err_t write_checkpoints(sm_logdir_t *d, bool final)
         }
     }
     /* the header goes right before the lines */
-    char h1[64], h2[64];
+    char h1[64], h2[64], h3[64];
     int l1 = snprintf(h1, sizeof h1, "0\n%d\n", c1), l2 = snprintf(h2, sizeof h2, "0\n%d\n", c2);
+    int l3 = snprintf(h3, sizeof h3, "0\n%d\n", c3);
     memcpy(rp + 64 - l1, h1, (size_t)l1);
     memcpy(st + 64 - l2, h2, (size_t)l2);
+    memcpy(hwb + 64 - l3, h3, (size_t)l3);
     sm_err_t err = sm_file_write_atomic(d->path, RP_FILE, rp + 64 - l1, n1 + (size_t)l1);
     if (!err)
         err = sm_file_write_atomic(d->path, START_FILE, st + 64 - l2, n2 + (size_t)l2);
+    if (!err)
+        err = sm_file_write_atomic(d->path, HW_FILE, hwb + 64 - l3, n3 + (size_t)l3);
     free(rp);
     free(st);
+    free(hwb);
     if (err)
         SM_WARN("storage", "%s: writing checkpoint files failed: %s", d->path, sm_err_str(err));
     return err;
@@ -290,6 +314,7 @@ void sm_logdir_attach(sm_log_t *log, sm_log_hint_t *hint)
         entries_clear(d);
         read_checkpoint(d, RP_FILE, 0, clean);
         read_checkpoint(d, START_FILE, 1, clean);
+        read_checkpoint(d, HW_FILE, 2, clean);
         d->unclean_close = false;
         if (clean) {
             if (sm_file_unlink(marker) != SM_OK || sm_file_sync_dir(d->path) != SM_OK) {
@@ -309,6 +334,8 @@ void sm_logdir_attach(sm_log_t *log, sm_log_hint_t *hint)
         hint->rp = e->trusted ? e->rp_clean : e->rp_durable;
         hint->have_start = e->have_start;
         hint->start = e->start;
+        hint->have_hw = e->have_hw;
+        hint->hw = e->hw;
         e->log = log;
         e->trusted = false;
     }
@@ -336,6 +363,9 @@ void sm_logdir_detach(sm_log_t *log, bool clean, int64_t start, int64_t durable_
         e->rp_durable = durable_rp;
         e->rp_clean = clean ? end : durable_rp;
         e->start = start;
+        int64_t hw = sm_log_high_watermark(log);
+        e->have_hw = hw >= 0;
+        e->hw = hw;
         e->trusted = clean;
         if (!clean)
             d->unclean_close = true;

@@ -28,9 +28,8 @@ from conftest import (REPO, Reader, WireConn, confluent_create_topic, enc_uvarin
 SAMSA = os.path.join(REPO, "bin", "samsa")
 
 # Replication factor 2 here exercises the controller's placement and leader
-# moves; followers receive no data until issue #13, hence the explicit opt-in.
-pytestmark = pytest.mark.broker_config(**{"broker.session.timeout.ms": "1500",
-                                          "samsa.unreplicated.replicas.enable": "true"})
+# moves (and real followers since issue #13).
+pytestmark = pytest.mark.broker_config(**{"broker.session.timeout.ms": "1500"})
 
 
 def cstr(s):
