@@ -555,6 +555,9 @@ const sm_group_coord_config_t *sm_group_coord_config(const sm_group_coord_t *c) 
 
 /* ------------------------------------------------------------ timers */
 
+static int32_t topic_partitions(sm_group_coord_t *c);
+static void topic_adopt_locked(sm_group_coord_t *c, int32_t n);
+
 int64_t sm_group_coord_tick(sm_group_coord_t *c)
 {
     pthread_mutex_lock(&c->mu);
@@ -564,6 +567,15 @@ int64_t sm_group_coord_tick(sm_group_coord_t *c)
         return INT64_MAX;
     }
     c->event_next_ms = INT64_MAX;
+    if (c->topic == SM_COORD_TOPIC_ABSENT) {
+        /* another broker created it: this one may lead some of its
+         * partitions now, or later when their leaders fail over */
+        int32_t n = topic_partitions(c);
+        if (n > 0) {
+            topic_adopt_locked(c, n);
+            c->topic = SM_COORD_TOPIC_PRESENT;
+        }
+    }
     if (c->topic == SM_COORD_TOPIC_PRESENT)
         sm_coord_load_pending(c, now);
     int64_t next = now.mono_ms + TIMER_MAX_SLEEP_MS;

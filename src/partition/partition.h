@@ -109,6 +109,7 @@ struct sm_partition {
     int32_t *isr_pending;  /* ISR asked of the controller, not yet in the image */
     int32_t nisr_pending;  /* -1: no AlterPartition in flight */
     int64_t isr_pending_since_ms;
+    int64_t isr_retry_after_ms; /* after a refusal */
     sm_hw_waiter_t *hw_waiters;
     int64_t hw;            /* atomic: the high watermark (unused while solo) */
     bool solo;             /* atomic: leader with an ISR of itself alone: hw = log end */
@@ -194,9 +195,9 @@ bool sm_partition_diverging(sm_partition_t *p, int32_t last_fetched_epoch, int64
 bool sm_partition_isr_proposal(sm_partition_t *p, int64_t now_ms, int64_t lag_ms,
                                int32_t *isr_out, int *nisr_out, int32_t *leader_epoch,
                                int32_t *partition_epoch);
-/* The controller refused or did not answer: the proposal is dropped (the
- * next check proposes again). */
-void sm_partition_isr_proposal_failed(sm_partition_t *p);
+/* The controller refused or did not answer: the proposal is dropped; the
+ * next one comes no earlier than retry_after_ms (monotonic). */
+void sm_partition_isr_proposal_failed(sm_partition_t *p, int64_t retry_after_ms);
 /* acks=all: call w->done once the high watermark reaches w->target (0 if
  * already there: returns true and does not call done). */
 bool sm_partition_wait_hw(sm_partition_t *p, sm_hw_waiter_t *w);

@@ -283,6 +283,8 @@ bool sm_partition_isr_proposal(sm_partition_t *p, int64_t now_ms, int64_t lag_ms
     bool ok = false;
     if (sm_partition_role(p) != SM_ROLE_LEADER || sm_partition_deleted(p))
         goto out;
+    if (now_ms < p->isr_retry_after_ms)
+        goto out;
     if (p->nisr_pending >= 0) {
         if (now_ms - p->isr_pending_since_ms < PROPOSAL_STALE_MS)
             goto out;
@@ -301,8 +303,13 @@ bool sm_partition_isr_proposal(sm_partition_t *p, int64_t now_ms, int64_t lag_ms
         const sm_replica_info_t *f = follower(p, id);
         if (!f)
             continue;
-        bool keep = has(p->isr, p->nisr, id) ? now_ms - f->last_caught_up_ms <= lag_ms
-                                             : f->leo >= 0 && f->leo >= hw && f->leo >= from;
+        /* in: caught up within the lag; joining: fetching now (a dead
+         * broker's last fetch may have reached the high watermark) and at
+         * the high watermark, past the start of our epoch */
+        bool keep = has(p->isr, p->nisr, id)
+                        ? now_ms - f->last_caught_up_ms <= lag_ms
+                        : f->leo >= 0 && f->leo >= hw && f->leo >= from &&
+                              f->last_fetch_ms >= 0 && now_ms - f->last_fetch_ms <= lag_ms / 2;
         if (keep)
             isr_out[n++] = id;
     }
@@ -324,10 +331,11 @@ out:
     return ok;
 }
 
-void sm_partition_isr_proposal_failed(sm_partition_t *p)
+void sm_partition_isr_proposal_failed(sm_partition_t *p, int64_t retry_after_ms)
 {
     pthread_mutex_lock(&p->rmu);
     p->nisr_pending = -1;
+    p->isr_retry_after_ms = retry_after_ms;
     pthread_mutex_unlock(&p->rmu);
 }
 

@@ -388,7 +388,10 @@ static void on_alter(void *ctx, sm_err_t io, const uint8_t *body, size_t len)
             if (ok && perr > 0)
                 SM_INFO(TAG, "%s: ISR change refused by the controller (error %d)", p->name,
                         perr);
-            sm_partition_isr_proposal_failed(p);
+            /* a member the controller finds ineligible (fenced, shutting
+             * down) is not proposed again before a lag window passes */
+            sm_partition_isr_proposal_failed(
+                p, sm_now_mono_ms() + (perr == 107 ? c->r->cfg->replica_lag_time_max_ms : 0));
         }
         sm_partition_put(p);
     }
