@@ -236,6 +236,85 @@ static void create_partitions_run(sm_req_t *req, void *msgp)
 SM_HANDLER_ON_CONTROLLER(sm_handle_create_partitions, create_partitions_request,
                          create_partitions_run)
 
+/* ------------------------------------------------------------ ElectLeaders */
+
+/* ElectLeaders (43): preferred or unclean leader elections, decided and
+ * committed by the active controller (sm_meta_elect_leaders). v0 has no
+ * election type (preferred). Null TopicPartitions: every partition, and the
+ * answer lists the elections made, as Kafka's does. */
+static void elect_leaders_run(sm_req_t *req, void *msgp)
+{
+    const sm_elect_leaders_request_t *msg = msgp;
+    sm_elect_leaders_response_t resp;
+    sm_elect_leaders_response_init(&resp);
+    int8_t type = req->api_version >= 1 ? msg->election_type : 0;
+    sm_meta_t *meta = sm_server_meta(req->srv);
+    if (msg->topic_partitions_count < 0) {
+        sm_meta_election_t *done = NULL;
+        int n = 0;
+        resp.error_code = sm_meta_elect_leaders(meta, type, NULL, 0, &done, &n);
+        SM_NEW_ARRAY(req, sm_elect_leaders_response_replica_election_result, n,
+                     resp.replica_election_results);
+        for (int i = 0; i < n; i++) {
+            sm_elect_leaders_response_replica_election_result_t *rt = NULL;
+            for (int32_t k = 0; k < resp.replica_election_results_count && !rt; k++)
+                if (strcmp(resp.replica_election_results[k].topic.ptr, done[i].topic) == 0)
+                    rt = &resp.replica_election_results[k];
+            if (!rt) {
+                rt = &resp.replica_election_results[resp.replica_election_results_count++];
+                rt->topic = sm_str(sm_arena_strndup(&req->arena, done[i].topic, strlen(done[i].topic)));
+                SM_NEW_ARRAY(req, sm_elect_leaders_response_partition_result, n,
+                             rt->partition_result);
+            }
+            sm_elect_leaders_response_partition_result_t *pr =
+                &rt->partition_result[rt->partition_result_count++];
+            pr->partition_id = done[i].partition;
+        }
+        sm_meta_elections_free(done, n);
+        SM_RESPOND(elect_leaders_response, req, &resp);
+        return;
+    }
+    int n = 0;
+    for (int32_t t = 0; t < msg->topic_partitions_count; t++)
+        n += SM_MAX(msg->topic_partitions[t].partitions_count, 0);
+    sm_meta_election_t *e = SM_ARENA_NEW(&req->arena, sm_meta_election_t, n ? n : 1);
+    int k = 0;
+    for (int32_t t = 0; t < msg->topic_partitions_count; t++)
+        for (int32_t j = 0; j < msg->topic_partitions[t].partitions_count; j++, k++)
+            e[k] = (sm_meta_election_t){
+                .topic = sm_str_has_nul(msg->topic_partitions[t].topic)
+                             ? ""
+                             : sm_req_str(req, msg->topic_partitions[t].topic),
+                .partition = msg->topic_partitions[t].partitions[j]};
+    resp.error_code = sm_meta_elect_leaders(meta, type, e, n, NULL, NULL);
+    SM_NEW_ARRAY(req, sm_elect_leaders_response_replica_election_result,
+                 msg->topic_partitions_count, resp.replica_election_results);
+    resp.replica_election_results_count = msg->topic_partitions_count;
+    k = 0;
+    for (int32_t t = 0; t < msg->topic_partitions_count; t++) {
+        sm_elect_leaders_response_replica_election_result_t *rt =
+            &resp.replica_election_results[t];
+        rt->topic = msg->topic_partitions[t].topic;
+        int32_t np = SM_MAX(msg->topic_partitions[t].partitions_count, 0);
+        SM_NEW_ARRAY(req, sm_elect_leaders_response_partition_result, np, rt->partition_result);
+        rt->partition_result_count = np;
+        for (int32_t j = 0; j < np; j++, k++) {
+            sm_elect_leaders_response_partition_result_t *pr = &rt->partition_result[j];
+            pr->partition_id = e[k].partition;
+            pr->error_code = resp.error_code ? resp.error_code : e[k].error;
+            if (pr->error_code == 84)
+                pr->error_message = sm_str("Leader election not needed for topic partition.");
+            else if (pr->error_code == 80)
+                pr->error_message = sm_str("The preferred leader is not in sync or not alive.");
+            else if (pr->error_code == 83)
+                pr->error_message = sm_str("No replica of the partition is alive.");
+        }
+    }
+    SM_RESPOND(elect_leaders_response, req, &resp);
+}
+
+SM_HANDLER_ON_CONTROLLER(sm_handle_elect_leaders, elect_leaders_request, elect_leaders_run)
+
 /* ------------------------------------------------------------ DescribeConfigs */
 
 enum { RESOURCE_TOPIC = 2, RESOURCE_BROKER = 4, RESOURCE_BROKER_LOGGER = 8 };

@@ -107,6 +107,7 @@ struct sm_server {
     /* periodic log maintenance (flush.ms, retention) */
     int maint_running; /* atomic: a pass is queued or running */
     int expire_queued; /* atomic: a broker-session expiry pass is queued */
+    int64_t next_rebalance_ms; /* controller thread: next preferred-leader pass */
     int64_t next_retention_ms;
     /* the .lock of every log dir (and metadata.log.dir), held until close */
     int *dir_locks;
@@ -487,7 +488,14 @@ static void maintenance_pass(void *arg)
 static void expire_brokers_task(void *arg)
 {
     sm_server_t *srv = arg;
-    sm_meta_brokers_expire(srv->meta, sm_now_mono_ms());
+    int64_t now = sm_now_mono_ms();
+    sm_meta_brokers_expire(srv->meta, now);
+    /* auto.leader.rebalance.enable: leaderships back to preferred replicas */
+    if (srv->cfg->auto_leader_rebalance_enable && now >= srv->next_rebalance_ms) {
+        if (srv->next_rebalance_ms)
+            sm_meta_rebalance_leaders(srv->meta);
+        srv->next_rebalance_ms = now + srv->cfg->leader_imbalance_check_interval_ms;
+    }
     __atomic_store_n(&srv->expire_queued, 0, __ATOMIC_RELEASE);
 }
 

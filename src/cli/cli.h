@@ -166,6 +166,9 @@ int cli_cmd_perf(int argc, char **argv);
 /* kafka-metadata-quorum.sh describe and `samsa cluster quorum` (cluster.c):
  * DescribeQuorum printed in Kafka's --status or --replication format. */
 int cli_cluster_quorum(bool replication);
+/* ElectLeaders (type 0 preferred, 1 unclean) for topic's partition (-1: all of
+ * the topic's; topic NULL: every partition); prints Kafka's tool's lines. */
+int cli_elect_leaders(const char *script, int8_t type, const char *topic, int32_t partition);
 
 /* Kafka's scripts (kafka_main.c), a hidden noun: `samsa kafka kafka-topics.sh ...`. */
 int cli_cmd_kafka(int argc, char **argv);

@@ -39,7 +39,14 @@ static void cluster_usage(FILE *f)
                "  The metadata quorum (DescribeQuorum), as kafka-metadata-quorum.sh describe\n"
                "  --status shows it: leader, epoch, high watermark, voters and observers;\n"
                "  --replication lists each voter and observer with its log end offset, lag\n"
-               "  and last fetch and caught-up times.\n");
+               "  and last fetch and caught-up times.\n"
+               "usage: samsa cluster elect-leaders [--type preferred|unclean] [--topic T\n"
+               "                                   [--partition P]]\n"
+               "  Leader elections (ElectLeaders), as kafka-leader-election.sh runs them:\n"
+               "  preferred (default) makes each partition's first replica lead again when\n"
+               "  it is in sync; unclean gives a partition without a leader one, even out of\n"
+               "  the ISR (records only the old ISR had are lost). Without --topic: every\n"
+               "  partition.\n");
 }
 
 static int cmp_broker(const void *x, const void *y)
@@ -570,6 +577,148 @@ out:
     return rc;
 }
 
+int cli_elect_leaders(const char *script, int8_t type, const char *topic, int32_t partition)
+{
+    cli_wire_t w;
+    if (!cli_wire_connect(&w, cli_g.brokers))
+        return CLI_EXIT_FAIL;
+    sm_arena_t a;
+    sm_arena_init(&a);
+    int rc = CLI_EXIT_FAIL;
+    int16_t v;
+    if (!cli_wire_version(&w, SM_API_ELECT_LEADERS, type ? 1 : 0, 2, &v))
+        goto out;
+    sm_elect_leaders_request_t req;
+    sm_elect_leaders_request_init(&req);
+    req.election_type = type;
+    req.timeout_ms = 30000;
+    sm_elect_leaders_request_topic_partitions_t tp;
+    sm_elect_leaders_request_topic_partitions_init(&tp);
+    int32_t parts[1] = {partition};
+    int32_t *all = NULL;
+    if (topic) {
+        tp.topic = sm_str(topic);
+        if (partition >= 0) {
+            tp.partitions = parts;
+            tp.partitions_count = 1;
+        } else {
+            /* every partition of the topic, from Metadata */
+            int16_t mv;
+            void *mrv;
+            sm_metadata_request_t mreq;
+            sm_metadata_request_init(&mreq);
+            sm_metadata_request_metadata_request_topic_t mt;
+            sm_metadata_request_metadata_request_topic_init(&mt);
+            mt.name = sm_str(topic);
+            mreq.topics = &mt;
+            mreq.topics_count = 1;
+            if (!cli_wire_version(&w, SM_API_METADATA, 4, 9, &mv) ||
+                !cli_wire_call(&w, SM_API_METADATA, mv, &mreq, &a, &mrv))
+                goto out;
+            const sm_metadata_response_t *md = mrv;
+            int n = md->topics_count == 1 && md->topics[0].error_code == 0
+                        ? md->topics[0].partitions_count
+                        : 0;
+            if (n <= 0) {
+                cli_fail("%s: no such topic: %s", script, topic);
+                goto out;
+            }
+            all = sm_xcalloc((size_t)n, sizeof *all);
+            for (int i = 0; i < n; i++)
+                all[i] = i;
+            tp.partitions = all;
+            tp.partitions_count = n;
+        }
+        req.topic_partitions = &tp;
+        req.topic_partitions_count = 1;
+    } else {
+        req.topic_partitions_count = -1; /* null: all */
+    }
+    void *respv;
+    if (!cli_wire_call(&w, SM_API_ELECT_LEADERS, v, &req, &a, &respv))
+        goto out_free;
+    const sm_elect_leaders_response_t *resp = respv;
+    if (resp->error_code) {
+        cli_fail("%s: ElectLeaders: %s", script, cli_kafka_err_name(resp->error_code));
+        goto out_free;
+    }
+    const char *kind = type ? "UNCLEAN" : "PREFERRED";
+    bool failed = false;
+    /* elected, then not needed, then errors, as Kafka's tool prints them */
+    for (int pass = 0; pass < 3; pass++) {
+        bool any = false;
+        for (int32_t t = 0; t < resp->replica_election_results_count; t++) {
+            const sm_elect_leaders_response_replica_election_result_t *r =
+                &resp->replica_election_results[t];
+            for (int32_t k = 0; k < r->partition_result_count; k++) {
+                const sm_elect_leaders_response_partition_result_t *pr = &r->partition_result[k];
+                int cls = pr->error_code == 0 ? 0 : pr->error_code == 84 ? 1 : 2;
+                if (cls != pass)
+                    continue;
+                if (pass == 2) {
+                    printf("Error completing leader election (%s) for partition: %.*s-%d: %s\n",
+                           kind, r->topic.len, r->topic.ptr, pr->partition_id,
+                           cli_kafka_err_name(pr->error_code));
+                    failed = true;
+                    continue;
+                }
+                if (!any && pass == 0)
+                    printf("Successfully completed leader election (%s) for partitions ", kind);
+                else if (!any)
+                    printf("Valid replica already elected for partitions ");
+                printf("%s%.*s-%d", any ? ", " : "", r->topic.len, r->topic.ptr,
+                       pr->partition_id);
+                any = true;
+            }
+        }
+        if (any)
+            printf("\n");
+    }
+    rc = failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+out_free:
+    free(all);
+out:
+    cli_wire_close(&w);
+    sm_arena_free(&a);
+    return rc;
+}
+
+static int cluster_elect(int argc, char **argv)
+{
+    enum { O_TYPE = 256, O_TOPIC, O_PARTITION };
+    static const cli_opt_t opts[] = {{"type", 1, O_TYPE},
+                                     {"topic", 1, O_TOPIC},
+                                     {"partition", 1, O_PARTITION},
+                                     {NULL, 0, 0}};
+    cli_args_t a;
+    cli_args_init(&a, "cluster elect-leaders", argc - 1, argv + 1);
+    int8_t type = 0;
+    const char *topic = NULL;
+    int32_t partition = -1;
+    int c;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == '?')
+            return CLI_EXIT_USAGE;
+        if (c == 'h') {
+            cluster_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (c == O_TYPE && strcmp(a.arg, "preferred") == 0)
+            type = 0;
+        else if (c == O_TYPE && strcmp(a.arg, "unclean") == 0)
+            type = 1;
+        else if (c == O_TOPIC)
+            topic = a.arg;
+        else if (c == O_PARTITION)
+            partition = atoi(a.arg);
+        else
+            return cli_usage_fail(a.cmd, "unexpected argument '%s'", a.arg);
+    }
+    if (partition >= 0 && !topic)
+        return cli_usage_fail(a.cmd, "--partition needs --topic");
+    return cli_elect_leaders("samsa cluster elect-leaders", type, topic, partition);
+}
+
 int cli_cmd_cluster(int argc, char **argv)
 {
     int rc0 = cli_noun_start("cluster", cluster_usage, argc, argv);
@@ -581,6 +730,8 @@ int cli_cmd_cluster(int argc, char **argv)
     }
     if (strcmp(argv[0], "health") == 0)
         return cluster_health(argc, argv);
+    if (strcmp(argv[0], "elect-leaders") == 0)
+        return cluster_elect(argc, argv);
     if (strcmp(argv[0], "quorum") == 0) {
         bool repl = false;
         for (int i = 1; i < argc; i++) {

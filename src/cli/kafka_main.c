@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *g_command_config;
 static bool g_have_bootstrap;
@@ -293,9 +294,58 @@ static int quorum_main(int argc, char **argv)
 
 static int election_main(int argc, char **argv)
 {
-    return help_or_unsupported("kafka-leader-election.sh", argc, argv,
-                               "leader elections (ElectLeaders); Samsa is a single node and "
-                               "every partition's only replica leads");
+    static const char *script = "kafka-leader-election.sh";
+    enum { O_TYPE = KO_FIRST_FREE, O_ALL, O_TOPIC, O_PARTITION, O_JSON };
+    static const cli_opt_t opts[] = {KAFKA_COMMON_OPTS,
+                                     {"election-type", 1, O_TYPE},
+                                     {"all-topic-partitions", 0, O_ALL},
+                                     {"topic", 1, O_TOPIC},
+                                     {"partition", 1, O_PARTITION},
+                                     {"path-to-json-file", 1, O_JSON},
+                                     {NULL, 0, 0}};
+    cli_args_t a;
+    cli_args_init(&a, script, argc, argv);
+    int type = -1;
+    bool all = false;
+    const char *topic = NULL;
+    int32_t partition = -1;
+    int c;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == '?')
+            return CLI_EXIT_USAGE;
+        if (c == 'h') {
+            printf("usage: %s --bootstrap-server HOST:PORT --election-type preferred|unclean\n"
+                   "       (--all-topic-partitions | --topic T [--partition P])\n",
+                   script);
+            return CLI_EXIT_OK;
+        }
+        if (kafka_common_opt(c, a.arg))
+            continue;
+        if (c == O_TYPE)
+            type = strcasecmp(a.arg, "preferred") == 0 ? 0
+                   : strcasecmp(a.arg, "unclean") == 0 ? 1
+                                                       : -2;
+        else if (c == O_ALL)
+            all = true;
+        else if (c == O_TOPIC)
+            topic = a.arg;
+        else if (c == O_PARTITION)
+            partition = atoi(a.arg);
+        else if (c == O_JSON)
+            return kafka_unsupported(script, "--path-to-json-file (use --topic/--partition)");
+        else
+            return cli_usage_fail(script, "unexpected argument '%s'", a.arg);
+    }
+    if (type < 0 || all == (topic != NULL) || (partition >= 0 && !topic)) {
+        fprintf(stderr, "%s: needs --election-type preferred|unclean and exactly one of "
+                        "--all-topic-partitions and --topic [--partition]\n",
+                script);
+        return CLI_EXIT_USAGE;
+    }
+    int rc = kafka_client_ready(script);
+    if (rc >= 0)
+        return rc;
+    return cli_elect_leaders(script, (int8_t)type, topic, partition);
 }
 
 static int reassign_main(int argc, char **argv)

@@ -968,6 +968,9 @@ static void fill_scalars(sm_config_t *c)
     c->replica_fetch_backoff_ms = get_int(c, "replica.fetch.backoff.ms");
     c->replica_socket_timeout_ms = get_int(c, "replica.socket.timeout.ms");
     c->unclean_leader_election_enable = get_bool(c, "unclean.leader.election.enable");
+    c->auto_leader_rebalance_enable = get_bool(c, "auto.leader.rebalance.enable");
+    c->leader_imbalance_check_interval_ms =
+        get_long(c, "leader.imbalance.check.interval.seconds", 300) * 1000;
     c->fetch_max_bytes = get_int(c, "fetch.max.bytes");
 
     c->offsets_topic_num_partitions = get_int(c, "offsets.topic.num.partitions");

@@ -173,6 +173,8 @@ typedef struct sm_config {
     int32_t replica_fetch_backoff_ms;
     int32_t replica_socket_timeout_ms;
     bool unclean_leader_election_enable;
+    bool auto_leader_rebalance_enable;
+    int64_t leader_imbalance_check_interval_ms; /* leader.imbalance.check.interval.seconds */
     int32_t fetch_max_bytes;
 
     /* group coordinator and internal topics */

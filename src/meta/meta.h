@@ -205,6 +205,27 @@ typedef struct sm_meta_isr_change {
     int32_t out_leader, out_leader_epoch, out_partition_epoch; /* out, when error is 0 */
 } sm_meta_isr_change_t;
 int16_t sm_meta_alter_partition(sm_meta_t *m, int32_t broker_id, sm_meta_isr_change_t *ch, int n);
+/* ElectLeaders. type 0 (PREFERRED): the first replica leads if it is in the
+ * ISR and usable (ELECTION_NOT_NEEDED when it already leads,
+ * PREFERRED_LEADER_NOT_AVAILABLE when it cannot). Type 1 (UNCLEAN): a
+ * partition without a leader gets an ISR member, else any usable replica
+ * (ELECTION_NOT_NEEDED when it has a leader, ELIGIBLE_LEADERS_NOT_AVAILABLE
+ * when none is usable). e[i].topic NULL: every partition is considered and
+ * only the elections made are reported (through *done / *ndone; free with
+ * sm_meta_elections_free).
+ * Committed together. Returns a request-level Kafka error. */
+typedef struct sm_meta_election {
+    const char *topic;   /* NUL-terminated */
+    int32_t partition;
+    int16_t error;       /* out */
+} sm_meta_election_t;
+int16_t sm_meta_elect_leaders(sm_meta_t *m, int8_t type, sm_meta_election_t *e, int n,
+                              sm_meta_election_t **done, int *ndone);
+/* auto.leader.rebalance.enable: preferred-leader elections for every
+ * partition whose first replica is in sync and usable but does not lead.
+ * Returns how many were moved. Active controller only; call periodically. */
+int sm_meta_rebalance_leaders(sm_meta_t *m);
+void sm_meta_elections_free(sm_meta_election_t *e, int n);
 /* Fence the brokers whose session expired (their leaderships move);
  * returns how many. Call periodically. */
 int sm_meta_brokers_expire(sm_meta_t *m, int64_t now_ms);

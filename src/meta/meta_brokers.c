@@ -28,6 +28,7 @@
 #include "raft.h"
 
 #include <inttypes.h>
+#include <string.h>
 
 #define TAG "meta"
 #define KERR_INCONSISTENT_CLUSTER_ID 104
@@ -77,11 +78,40 @@ static bool contains(const int32_t *v, int n, int32_t id)
     return false;
 }
 
+/* unclean.leader.election.enable for the topic (its override, else the
+ * broker's setting). */
+static bool unclean_allowed(const sm_meta_t *m, const sm_topic_meta_t *tm)
+{
+    const char *v = sm_meta_topic_config(tm, "unclean.leader.election.enable");
+    return v ? strcmp(v, "true") == 0 : m->cfg->unclean_leader_election_enable;
+}
+
+/* A usable replica outside the ISR for an unclean election (-1: none); the
+ * records only the old ISR had are lost, which is logged. */
+static int32_t unclean_pick(const sm_meta_t *m, const sm_topic_meta_t *tm, int32_t p,
+                            int32_t leaving)
+{
+    const sm_partition_meta_t *pm = &tm->partitions[p];
+    if (!unclean_allowed(m, tm))
+        return -1;
+    for (int i = 0; i < pm->nreplicas; i++)
+        if (usable(m->image, pm->replicas[i], leaving)) {
+            SM_WARN(TAG, "%s-%d: unclean leader election: broker %d, not in the ISR, leads; "
+                         "records only the old ISR had are lost",
+                    tm->name, p, pm->replicas[i]);
+            return pm->replicas[i];
+        }
+    return -1;
+}
+
 /* PartitionChangeRecords moving every leadership of `gone` to another
  * in-sync, usable replica and taking it out of the ISRs (never emptying
- * one); *moved counts leaderships moved or lost. */
-static void add_moves_off(const sm_meta_image_t *img, int32_t gone, recs_t *r, int *moved)
+ * one); with no such replica the partition has no leader, unless unclean
+ * election is enabled for the topic. *moved counts leaderships moved or
+ * lost. */
+static void add_moves_off(const sm_meta_t *m, int32_t gone, recs_t *r, int *moved)
 {
+    const sm_meta_image_t *img = m->image;
     int32_t *isr = NULL;
     int cap = 0;
     for (int t = 0; t < img->ntopics; t++) {
@@ -91,8 +121,8 @@ static void add_moves_off(const sm_meta_image_t *img, int32_t gone, recs_t *r, i
             bool leads = pm->leader == gone, in_isr = contains(pm->isr, pm->nisr, gone);
             if (!leads && !in_isr)
                 continue;
-            if (pm->nisr > cap) {
-                cap = pm->nisr;
+            if (pm->nisr + 1 > cap) {
+                cap = pm->nisr + 1;
                 isr = sm_xrealloc(isr, sizeof *isr * (size_t)cap);
             }
             int n = 0;
@@ -112,6 +142,11 @@ static void add_moves_off(const sm_meta_image_t *img, int32_t gone, recs_t *r, i
                 for (int i = 0; i < pm->nreplicas && c.leader == -1; i++)
                     if (contains(isr, n, pm->replicas[i]) && usable(img, pm->replicas[i], gone))
                         c.leader = pm->replicas[i];
+                if (c.leader == -1 && (c.leader = unclean_pick(m, tm, p, gone)) >= 0) {
+                    isr[0] = c.leader;
+                    c.isr = isr;
+                    c.isr_count = 1;
+                }
                 (*moved)++;
             }
             if (c.isr_count <= 0 && !leads)
@@ -122,20 +157,33 @@ static void add_moves_off(const sm_meta_image_t *img, int32_t gone, recs_t *r, i
     free(isr);
 }
 
-/* Leaders for offline partitions whose ISR holds `back`. */
-static void add_leaders_for(const sm_meta_image_t *img, int32_t back, recs_t *r, int *elected)
+/* Leaders for offline partitions whose ISR holds `back` (or, with unclean
+ * election enabled, that `back` is a replica of). */
+static void add_leaders_for(const sm_meta_t *m, int32_t back, recs_t *r, int *elected)
 {
+    const sm_meta_image_t *img = m->image;
     for (int t = 0; t < img->ntopics; t++) {
         const sm_topic_meta_t *tm = img->topics[t];
         for (int32_t p = 0; p < tm->npartitions; p++) {
             const sm_partition_meta_t *pm = &tm->partitions[p];
-            if (pm->leader >= 0 || !contains(pm->isr, pm->nisr, back))
+            if (pm->leader >= 0)
+                continue;
+            bool clean = contains(pm->isr, pm->nisr, back);
+            if (!clean && !(contains(pm->replicas, pm->nreplicas, back) && unclean_allowed(m, tm)))
                 continue;
             sm_partition_change_record_t c;
             sm_partition_change_record_init(&c);
             c.topic_id = tm->id;
             c.partition_id = p;
             c.leader = back;
+            int32_t only[1] = {back};
+            if (!clean) {
+                SM_WARN(TAG, "%s-%d: unclean leader election: broker %d, not in the ISR, leads; "
+                             "records only the old ISR had are lost",
+                        tm->name, p, back);
+                c.isr = only;
+                c.isr_count = 1;
+            }
             RECS_ADD(r, SM_METADATA_PARTITION_CHANGE_RECORD, 0, sm_partition_change_record, &c);
             (*elected)++;
         }
@@ -238,13 +286,13 @@ int16_t sm_meta_broker_heartbeat(sm_meta_t *m, int32_t id, int64_t epoch, int64_
         u.id = id;
         u.epoch = epoch;
         RECS_ADD(&r, SM_METADATA_UNFENCE_BROKER_RECORD, 0, sm_unfence_broker_record, &u);
-        add_leaders_for(m->image, id, &r, &moved);
+        add_leaders_for(m, id, &r, &moved);
         what = "unfenced";
         break;
     }
     case SM_BROKER_ACT_FENCE:
         add_fence(&r, id, epoch);
-        add_moves_off(m->image, id, &r, &moved);
+        add_moves_off(m, id, &r, &moved);
         what = reply->should_shutdown ? "shut down (controlled)" : "fenced at its request";
         break;
     case SM_BROKER_ACT_BEGIN_SHUTDOWN: {
@@ -256,7 +304,7 @@ int16_t sm_meta_broker_heartbeat(sm_meta_t *m, int32_t id, int64_t epoch, int64_
         c.in_controlled_shutdown = 1;
         RECS_ADD(&r, SM_METADATA_BROKER_REGISTRATION_CHANGE_RECORD, 1,
                  sm_broker_registration_change_record, &c);
-        add_moves_off(m->image, id, &r, &moved);
+        add_moves_off(m, id, &r, &moved);
         what = "in controlled shutdown";
         break;
     }
@@ -295,7 +343,7 @@ int sm_meta_brokers_expire(sm_meta_t *m, int64_t now_ms)
         recs_init(&r);
         int moved = 0;
         add_fence(&r, ids[i], b->epoch);
-        add_moves_off(m->image, ids[i], &r, &moved);
+        add_moves_off(m, ids[i], &r, &moved);
         char why[256];
         sm_err_t rc = sm_meta_commit_locked(m, &r, why, sizeof why);
         recs_free(&r);
@@ -325,7 +373,7 @@ int16_t sm_meta_broker_unregister(sm_meta_t *m, int32_t id)
     int moved = 0;
     if (!b->fenced) {
         add_fence(&r, id, b->epoch);
-        add_moves_off(m->image, id, &r, &moved);
+        add_moves_off(m, id, &r, &moved);
     }
     sm_unregister_broker_record_t u;
     sm_unregister_broker_record_init(&u);
@@ -557,4 +605,158 @@ int16_t sm_meta_alter_partition(sm_meta_t *m, int32_t broker_id, sm_meta_isr_cha
         SM_INFO(TAG, "AlterPartition from broker %d: %d ISR change(s) committed", broker_id,
                 changes);
     return 0;
+}
+
+/* ------------------------------------------------------------ ElectLeaders */
+
+#define KERR_PREFERRED_LEADER_NOT_AVAILABLE 80
+#define KERR_ELIGIBLE_LEADERS_NOT_AVAILABLE 83
+#define KERR_ELECTION_NOT_NEEDED 84
+
+/* The leader an election of `type` gives pm (-1 and *err when none). */
+static int32_t elect_one(const sm_meta_t *m, const sm_topic_meta_t *tm, int32_t p, int8_t type,
+                         bool *unclean, int16_t *err)
+{
+    const sm_partition_meta_t *pm = &tm->partitions[p];
+    *unclean = false;
+    if (type == 0) {
+        int32_t pref = pm->nreplicas > 0 ? pm->replicas[0] : -1;
+        if (pref >= 0 && pm->leader == pref) {
+            *err = KERR_ELECTION_NOT_NEEDED;
+            return -1;
+        }
+        if (pref < 0 || !contains(pm->isr, pm->nisr, pref) || !usable(m->image, pref, -1)) {
+            *err = KERR_PREFERRED_LEADER_NOT_AVAILABLE;
+            return -1;
+        }
+        *err = 0;
+        return pref;
+    }
+    if (pm->leader >= 0) {
+        *err = KERR_ELECTION_NOT_NEEDED;
+        return -1;
+    }
+    for (int i = 0; i < pm->nreplicas; i++)
+        if (contains(pm->isr, pm->nisr, pm->replicas[i]) && usable(m->image, pm->replicas[i], -1)) {
+            *err = 0;
+            return pm->replicas[i];
+        }
+    for (int i = 0; i < pm->nreplicas; i++)
+        if (usable(m->image, pm->replicas[i], -1)) {
+            *err = 0;
+            *unclean = true;
+            return pm->replicas[i];
+        }
+    *err = KERR_ELIGIBLE_LEADERS_NOT_AVAILABLE;
+    return -1;
+}
+
+static void add_election(recs_t *r, const sm_topic_meta_t *tm, int32_t p, int32_t leader,
+                         bool unclean)
+{
+    sm_partition_change_record_t c;
+    sm_partition_change_record_init(&c);
+    c.topic_id = tm->id;
+    c.partition_id = p;
+    c.leader = leader;
+    int32_t only[1] = {leader};
+    if (unclean) {
+        SM_WARN(TAG, "%s-%d: unclean leader election (ElectLeaders): broker %d, not in the ISR, "
+                     "leads; records only the old ISR had are lost",
+                tm->name, p, leader);
+        c.isr = only;
+        c.isr_count = 1;
+    }
+    RECS_ADD(r, SM_METADATA_PARTITION_CHANGE_RECORD, 0, sm_partition_change_record, &c);
+}
+
+int16_t sm_meta_elect_leaders(sm_meta_t *m, int8_t type, sm_meta_election_t *e, int n,
+                              sm_meta_election_t **done, int *ndone)
+{
+    if (done) {
+        *done = NULL;
+        *ndone = 0;
+    }
+    if (!sm_meta_is_active(m))
+        return KERR_NOT_CONTROLLER;
+    if (type != 0 && type != 1)
+        return 42; /* INVALID_REQUEST */
+    sm_meta_lock(m);
+    recs_t r;
+    recs_init(&r);
+    int changes = 0;
+    if (e) {
+        for (int i = 0; i < n; i++) {
+            const sm_topic_meta_t *tm = sm_meta_image_topic(m->image, e[i].topic,
+                                                            strlen(e[i].topic));
+            if (!tm || e[i].partition < 0 || e[i].partition >= tm->npartitions) {
+                e[i].error = 3; /* UNKNOWN_TOPIC_OR_PARTITION */
+                continue;
+            }
+            bool unclean;
+            int32_t leader = elect_one(m, tm, e[i].partition, type, &unclean, &e[i].error);
+            if (leader >= 0) {
+                add_election(&r, tm, e[i].partition, leader, unclean);
+                changes++;
+            }
+        }
+    } else if (done) {
+        int cap = 0;
+        for (int t = 0; t < m->image->ntopics; t++) {
+            const sm_topic_meta_t *tm = m->image->topics[t];
+            for (int32_t p = 0; p < tm->npartitions; p++) {
+                bool unclean;
+                int16_t err;
+                int32_t leader = elect_one(m, tm, p, type, &unclean, &err);
+                if (leader < 0)
+                    continue;
+                add_election(&r, tm, p, leader, unclean);
+                if (*ndone == cap) {
+                    cap = cap ? 2 * cap : 16;
+                    *done = sm_xrealloc(*done, sizeof **done * (size_t)cap);
+                }
+                (*done)[(*ndone)++] = (sm_meta_election_t){sm_xstrdup(tm->name), p, 0};
+                changes++;
+            }
+        }
+    }
+    sm_err_t rc = SM_OK;
+    char why[256] = "";
+    if (changes)
+        rc = sm_meta_commit_locked(m, &r, why, sizeof why);
+    recs_free(&r);
+    pthread_mutex_unlock(&m->lock);
+    if (rc != SM_OK) {
+        SM_WARN(TAG, "ElectLeaders: metadata change failed: %s", why);
+        if (done) {
+            sm_meta_elections_free(*done, *ndone);
+            *done = NULL;
+            *ndone = 0;
+        }
+        return commit_kerr();
+    }
+    if (changes)
+        SM_INFO(TAG, "ElectLeaders (%s): %d leader(s) elected", type ? "unclean" : "preferred",
+                changes);
+    return 0;
+}
+
+void sm_meta_elections_free(sm_meta_election_t *e, int n)
+{
+    for (int i = 0; e && i < n; i++)
+        free((char *)e[i].topic);
+    free(e);
+}
+
+int sm_meta_rebalance_leaders(sm_meta_t *m)
+{
+    sm_meta_election_t *done = NULL;
+    int n = 0;
+    if (sm_meta_elect_leaders(m, 0, NULL, 0, &done, &n) != 0)
+        return 0;
+    sm_meta_elections_free(done, n);
+    if (n)
+        SM_INFO(TAG, "auto.leader.rebalance.enable: %d partition(s) led by their preferred "
+                     "replica again", n);
+    return n;
 }

@@ -20,7 +20,7 @@ import tempfile
 
 import pytest
 
-from conftest import REPO, unique_topic, wait_until
+from conftest import REPO, confluent_create_topic, unique_topic, wait_until
 
 KAFKA_BIN = os.path.join(REPO, "kafka", "bin")
 RUN_TIMEOUT_S = 90
@@ -484,8 +484,20 @@ def test_metadata_quorum_describe(module_broker):
     assert r.returncode == 1 and "not supported by Samsa yet" in r.stderr
 
 
+def test_leader_election_single_node(module_broker):
+    # One replica per partition: the preferred replica already leads.
+    t = unique_topic("elect")
+    confluent_create_topic(module_broker.bootstrap, t, 2)
+    r = run("kafka-leader-election.sh", "--bootstrap-server", module_broker.bootstrap,
+            "--election-type", "preferred", "--topic", t)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"Valid replica already elected for partitions {t}-0, {t}-1\n"
+    r = run("kafka-leader-election.sh", "--bootstrap-server", module_broker.bootstrap,
+            "--election-type", "preferred", "--all-topic-partitions")
+    assert r.returncode == 0 and r.stdout == "", (r.stdout, r.stderr)
+
+
 @pytest.mark.parametrize("name,args", [
-    ("kafka-leader-election.sh", ["--election-type", "preferred", "--all-topic-partitions"]),
     ("kafka-reassign-partitions.sh", ["--reassignment-json-file", "r.json", "--execute"]),
     ("kafka-transactions.sh", ["list"]),
     ("kafka-acls.sh", ["--list"]),

@@ -328,3 +328,31 @@ def test_group_offsets_survive_losing_the_coordinator(cluster):
         c2.close()
     cluster.start(coord)
     assert survivor != coord
+
+
+def test_preferred_leader_election(cluster):
+    import subprocess
+    from test_kafka_scripts import script as kafka_script
+    topic = unique_topic("repl-elect")
+    cluster.create_topic(topic, partitions=1, rf=3)
+    st = wait_isr(cluster, topic, 0, 3)
+    preferred = st["replicas"][0]
+    assert st["leader"] == preferred
+    cluster.stop(preferred)  # controlled shutdown: another in-sync replica leads
+    survivor = cluster.live_brokers()[0]
+    assert partition_state(cluster, topic, survivor)[0]["leader"] not in (-1, preferred)
+    cluster.start(preferred)
+    wait_isr(cluster, topic, 0, 3, timeout_s=60, via=survivor)
+    script = kafka_script("kafka-leader-election.sh")
+    r = subprocess.run([script, "--bootstrap-server", cluster.node(survivor).bootstrap,
+                        "--election-type", "preferred", "--topic", topic, "--partition", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"Successfully completed leader election (PREFERRED) for partitions " \
+                       f"{topic}-0\n"
+    wait_until(lambda: partition_state(cluster, topic, survivor)[0]["leader"] == preferred, 10,
+               what="the preferred replica leading again")
+    r = subprocess.run([script, "--bootstrap-server", cluster.node(survivor).bootstrap,
+                        "--election-type", "preferred", "--topic", topic],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("Valid replica already elected"), r
