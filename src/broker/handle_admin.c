@@ -315,6 +315,128 @@ static void elect_leaders_run(sm_req_t *req, void *msgp)
 
 SM_HANDLER_ON_CONTROLLER(sm_handle_elect_leaders, elect_leaders_request, elect_leaders_run)
 
+/* ------------------------------------------------------------ reassignment */
+
+static const int32_t k_no_replicas[1] = {-1}; /* an empty (not null) list */
+
+/* AlterPartitionReassignments (45), on the active controller
+ * (sm_meta_alter_reassignments; meta_reassign.c draws the states). */
+static void alter_reassignments_run(sm_req_t *req, void *msgp)
+{
+    const sm_alter_partition_reassignments_request_t *msg = msgp;
+    sm_alter_partition_reassignments_response_t resp;
+    sm_alter_partition_reassignments_response_init(&resp);
+    int n = 0;
+    for (int32_t t = 0; t < msg->topics_count; t++)
+        n += SM_MAX(msg->topics[t].partitions_count, 0);
+    sm_meta_reassignment_t *e = SM_ARENA_NEW(&req->arena, sm_meta_reassignment_t, n ? n : 1);
+    int k = 0;
+    for (int32_t t = 0; t < msg->topics_count; t++) {
+        const char *name = sm_str_has_nul(msg->topics[t].name)
+                               ? ""
+                               : sm_req_str(req, msg->topics[t].name);
+        for (int32_t j = 0; j < msg->topics[t].partitions_count; j++, k++) {
+            const sm_alter_partition_reassignments_request_reassignable_partition_t *rp =
+                &msg->topics[t].partitions[j];
+            e[k] = (sm_meta_reassignment_t){
+                .topic = name,
+                .partition = rp->partition_index,
+                .replicas = rp->replicas_count >= 0 ? (rp->replicas ? rp->replicas : k_no_replicas)
+                                                    : NULL,
+                .nreplicas = SM_MAX(rp->replicas_count, 0)};
+        }
+    }
+    resp.error_code = sm_meta_alter_reassignments(sm_server_meta(req->srv), e, n);
+    SM_NEW_ARRAY(req, sm_alter_partition_reassignments_response_reassignable_topic_response,
+                 msg->topics_count, resp.responses);
+    resp.responses_count = msg->topics_count;
+    k = 0;
+    for (int32_t t = 0; t < msg->topics_count; t++) {
+        sm_alter_partition_reassignments_response_reassignable_topic_response_t *rt =
+            &resp.responses[t];
+        rt->name = msg->topics[t].name;
+        int32_t np = SM_MAX(msg->topics[t].partitions_count, 0);
+        SM_NEW_ARRAY(req, sm_alter_partition_reassignments_response_reassignable_partition_response,
+                     np, rt->partitions);
+        rt->partitions_count = np;
+        for (int32_t j = 0; j < np; j++, k++) {
+            rt->partitions[j].partition_index = e[k].partition;
+            rt->partitions[j].error_code = resp.error_code ? resp.error_code : e[k].error;
+            if (e[k].message && !resp.error_code)
+                rt->partitions[j].error_message = sm_str(e[k].message);
+        }
+    }
+    SM_RESPOND(alter_partition_reassignments_response, req, &resp);
+}
+
+SM_HANDLER_ON_CONTROLLER(sm_handle_alter_reassignments, alter_partition_reassignments_request,
+                         alter_reassignments_run)
+
+static bool wanted_partition(const sm_list_partition_reassignments_request_t *msg,
+                             const char *topic, int32_t p)
+{
+    if (msg->topics_count < 0)
+        return true;
+    for (int32_t t = 0; t < msg->topics_count; t++) {
+        const sm_str_t *n = &msg->topics[t].name;
+        if (n->len < 0 || (size_t)n->len != strlen(topic) ||
+            memcmp(n->ptr, topic, (size_t)n->len) != 0)
+            continue;
+        for (int32_t j = 0; j < msg->topics[t].partition_indexes_count; j++)
+            if (msg->topics[t].partition_indexes[j] == p)
+                return true;
+    }
+    return false;
+}
+
+static int32_t *arena_ints(sm_req_t *req, const int32_t *v, int n)
+{
+    int32_t *o = SM_ARENA_NEW(&req->arena, int32_t, n > 0 ? n : 1);
+    if (n > 0)
+        memcpy(o, v, sizeof *o * (size_t)n);
+    return o;
+}
+
+/* ListPartitionReassignments (46): the moves in progress, from this node's
+ * metadata image (every node follows the metadata log). */
+void sm_handle_list_reassignments(sm_req_t *req)
+{
+    sm_list_partition_reassignments_request_t msg;
+    SM_DECODE_OR_FAIL(list_partition_reassignments_request, req, &msg);
+    sm_list_partition_reassignments_response_t resp;
+    sm_list_partition_reassignments_response_init(&resp);
+    sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
+    SM_NEW_ARRAY(req, sm_list_partition_reassignments_response_ongoing_topic_reassignment,
+                 img->ntopics, resp.topics);
+    for (int i = 0; i < img->ntopics; i++) {
+        const sm_topic_meta_t *tm = img->topics[i];
+        sm_list_partition_reassignments_response_ongoing_topic_reassignment_t *rt = NULL;
+        for (int32_t p = 0; p < tm->npartitions; p++) {
+            const sm_partition_meta_t *pm = &tm->partitions[p];
+            if ((pm->nadding == 0 && pm->nremoving == 0) || !wanted_partition(&msg, tm->name, p))
+                continue;
+            if (!rt) {
+                rt = &resp.topics[resp.topics_count++];
+                rt->name = sm_str(sm_arena_strndup(&req->arena, tm->name, strlen(tm->name)));
+                SM_NEW_ARRAY(req,
+                             sm_list_partition_reassignments_response_ongoing_partition_reassignment,
+                             tm->npartitions, rt->partitions);
+            }
+            sm_list_partition_reassignments_response_ongoing_partition_reassignment_t *op =
+                &rt->partitions[rt->partitions_count++];
+            op->partition_index = p;
+            op->replicas = arena_ints(req, pm->replicas, pm->nreplicas);
+            op->replicas_count = pm->nreplicas;
+            op->adding_replicas = arena_ints(req, pm->adding, pm->nadding);
+            op->adding_replicas_count = pm->nadding;
+            op->removing_replicas = arena_ints(req, pm->removing, pm->nremoving);
+            op->removing_replicas_count = pm->nremoving;
+        }
+    }
+    sm_meta_image_put(img);
+    SM_RESPOND(list_partition_reassignments_response, req, &resp);
+}
+
 /* ------------------------------------------------------------ DescribeConfigs */
 
 enum { RESOURCE_TOPIC = 2, RESOURCE_BROKER = 4, RESOURCE_BROKER_LOGGER = 8 };

@@ -283,6 +283,8 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
     }
     pending_open_t *todo = NULL;
     size_t ntodo = 0, captodo = 0;
+    sm_partition_t **dropped = NULL;
+    size_t ndropped = 0;
     pthread_rwlock_wrlock(&srv->parts_lock);
     /* Topics gone (or re-created with another id): drop them. */
     sm_hmap_entry_t *e = NULL;
@@ -337,6 +339,11 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
                     todo = sm_xrealloc(todo, sizeof *todo * captodo);
                 }
                 todo[ntodo++] = (pending_open_t){s, t, j, NULL};
+            } else if (s->parts[j] && !replica) {
+                /* reassigned away: the replica goes, files and all */
+                dropped = sm_xrealloc(dropped, sizeof *dropped * (ndropped + 1));
+                dropped[ndropped++] = s->parts[j];
+                s->parts[j] = NULL;
             } else if (s->parts[j]) {
                 apply_replica_state(srv, s->parts[j], &t->partitions[j]);
                 if (reconfigure) {
@@ -353,6 +360,12 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
         slot_free(gone[i], true);
     }
     free(gone);
+    for (size_t i = 0; i < ndropped; i++) {
+        SM_INFO("server", "%s: no longer a replica here; deleting it", dropped[i]->name);
+        sm_partition_mark_deleted(dropped[i]);
+        sm_partition_put(dropped[i]);
+    }
+    free(dropped);
     if (!ntodo) {
         sm_repl_refresh(srv->repl);
         return;

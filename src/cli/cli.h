@@ -169,6 +169,14 @@ int cli_cluster_quorum(bool replication);
 /* ElectLeaders (type 0 preferred, 1 unclean) for topic's partition (-1: all of
  * the topic's; topic NULL: every partition); prints Kafka's tool's lines. */
 int cli_elect_leaders(const char *script, int8_t type, const char *topic, int32_t partition);
+/* Partition reassignment with a kafka-reassign-partitions.sh plan file. */
+typedef enum cli_reassign_mode {
+    CLI_REASSIGN_EXECUTE,
+    CLI_REASSIGN_VERIFY,
+    CLI_REASSIGN_CANCEL,
+    CLI_REASSIGN_LIST,
+} cli_reassign_mode_t;
+int cli_reassign(const char *script, cli_reassign_mode_t mode, const char *plan_path);
 
 /* Kafka's scripts (kafka_main.c), a hidden noun: `samsa kafka kafka-topics.sh ...`. */
 int cli_cmd_kafka(int argc, char **argv);

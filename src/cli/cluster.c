@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "admin_wire.h"
 #include "cli.h"
+#include "json.h"
 #include "out.h"
 
 #include <errno.h>
@@ -46,7 +47,16 @@ static void cluster_usage(FILE *f)
                "  preferred (default) makes each partition's first replica lead again when\n"
                "  it is in sync; unclean gives a partition without a leader one, even out of\n"
                "  the ISR (records only the old ISR had are lost). Without --topic: every\n"
-               "  partition.\n");
+               "  partition.\n"
+               "usage: samsa cluster reassign --plan FILE [--verify | --cancel]\n"
+               "  Move partitions' replicas (AlterPartitionReassignments) as the plan says,\n"
+               "  in kafka-reassign-partitions.sh's JSON: {\"version\":1,\"partitions\":\n"
+               "  [{\"topic\":\"t\",\"partition\":0,\"replicas\":[1,2,3]}, ...]}. New replicas\n"
+               "  copy the log and join the ISR, then the old ones are dropped. --verify\n"
+               "  tells which moves are done; --cancel stops the ones in progress.\n"
+               "usage: samsa cluster reassignments\n"
+               "  The moves in progress (ListPartitionReassignments): replicas, adding,\n"
+               "  removing.\n");
 }
 
 static int cmp_broker(const void *x, const void *y)
@@ -719,6 +729,272 @@ static int cluster_elect(int argc, char **argv)
     return cli_elect_leaders("samsa cluster elect-leaders", type, topic, partition);
 }
 
+/* ------------------------------------------------------------ reassignment */
+
+typedef struct plan_entry {
+    const char *topic;
+    int32_t partition;
+    int32_t *replicas;
+    int nreplicas;
+} plan_entry_t;
+
+/* Read a kafka-reassign-partitions.sh plan; n entries in the arena. */
+static plan_entry_t *read_plan(const char *script, const char *path, sm_arena_t *a, int *n)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        cli_fail("%s: cannot read %s: %s", script, path, strerror(errno));
+        return NULL;
+    }
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    char buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
+        if (len + got > cap) {
+            cap = (len + got) * 2;
+            text = sm_xrealloc(text, cap);
+        }
+        memcpy(text + len, buf, got);
+        len += got;
+    }
+    fclose(f);
+    const sm_json_t *root = NULL;
+    sm_json_err_t jerr;
+    plan_entry_t *out = NULL;
+    if (sm_json_parse(text ? text : "", len, a, &root, &jerr) != SM_OK) {
+        cli_fail("%s: %s:%d:%d: %s", script, path, jerr.line, jerr.col, jerr.msg);
+        goto done;
+    }
+    const sm_json_t *parts = sm_json_member(root, "partitions");
+    if (!parts || parts->type != SM_JSON_ARRAY) {
+        cli_fail("%s: %s: no \"partitions\" array", script, path);
+        goto done;
+    }
+    out = SM_ARENA_NEW(a, plan_entry_t, parts->count ? parts->count : 1);
+    *n = 0;
+    for (const sm_json_t *e = parts->child; e; e = e->next) {
+        const sm_json_t *t = sm_json_member(e, "topic"), *p = sm_json_member(e, "partition"),
+                        *r = sm_json_member(e, "replicas");
+        if (!t || t->type != SM_JSON_STRING || !p || !p->is_int || !r ||
+            r->type != SM_JSON_ARRAY) {
+            cli_fail("%s: %s: each partition needs \"topic\", \"partition\" and "
+                     "\"replicas\"",
+                     script, path);
+            out = NULL;
+            goto done;
+        }
+        plan_entry_t *pe = &out[(*n)++];
+        pe->topic = t->str;
+        pe->partition = (int32_t)p->i;
+        pe->replicas = SM_ARENA_NEW(a, int32_t, r->count ? r->count : 1);
+        pe->nreplicas = 0;
+        for (const sm_json_t *x = r->child; x; x = x->next) {
+            if (!x->is_int) {
+                cli_fail("%s: %s: replicas are broker ids", script, path);
+                out = NULL;
+                goto done;
+            }
+            pe->replicas[pe->nreplicas++] = (int32_t)x->i;
+        }
+    }
+done:
+    free(text);
+    return out;
+}
+
+/* The moves in progress (ListPartitionReassignments); NULL on failure. */
+static const sm_list_partition_reassignments_response_t *list_moves(cli_wire_t *w, sm_arena_t *a)
+{
+    int16_t v;
+    if (!cli_wire_version(w, SM_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, &v))
+        return NULL;
+    sm_list_partition_reassignments_request_t req;
+    sm_list_partition_reassignments_request_init(&req);
+    req.topics_count = -1;
+    void *rv;
+    if (!cli_wire_call(w, SM_API_LIST_PARTITION_REASSIGNMENTS, v, &req, a, &rv))
+        return NULL;
+    const sm_list_partition_reassignments_response_t *r = rv;
+    if (r->error_code) {
+        cli_fail("ListPartitionReassignments: %s", cli_kafka_err_name(r->error_code));
+        return NULL;
+    }
+    return r;
+}
+
+static bool in_progress(const sm_list_partition_reassignments_response_t *l, const char *topic,
+                        int32_t p)
+{
+    for (int32_t t = 0; t < l->topics_count; t++) {
+        if ((size_t)l->topics[t].name.len != strlen(topic) ||
+            memcmp(l->topics[t].name.ptr, topic, strlen(topic)) != 0)
+            continue;
+        for (int32_t k = 0; k < l->topics[t].partitions_count; k++)
+            if (l->topics[t].partitions[k].partition_index == p)
+                return true;
+    }
+    return false;
+}
+
+static void print_ints(const int32_t *v, int32_t n)
+{
+    printf("[");
+    for (int32_t i = 0; i < n; i++)
+        printf("%s%d", i ? "," : "", v[i]);
+    printf("]");
+}
+
+int cli_reassign(const char *script, cli_reassign_mode_t mode, const char *plan_path)
+{
+    cli_wire_t w;
+    if (!cli_wire_connect(&w, cli_g.brokers))
+        return CLI_EXIT_FAIL;
+    sm_arena_t a;
+    sm_arena_init(&a);
+    int rc = CLI_EXIT_FAIL;
+    int n = 0;
+    plan_entry_t *plan = NULL;
+    if (mode != CLI_REASSIGN_LIST && !(plan = read_plan(script, plan_path, &a, &n)))
+        goto out;
+    if (mode == CLI_REASSIGN_LIST || mode == CLI_REASSIGN_VERIFY) {
+        const sm_list_partition_reassignments_response_t *l = list_moves(&w, &a);
+        if (!l)
+            goto out;
+        if (mode == CLI_REASSIGN_LIST) {
+            if (l->topics_count == 0)
+                printf("No partition reassignments found.\n");
+            else
+                printf("Current partition reassignments:\n");
+            for (int32_t t = 0; t < l->topics_count; t++)
+                for (int32_t k = 0; k < l->topics[t].partitions_count; k++) {
+                    const sm_list_partition_reassignments_response_ongoing_partition_reassignment_t
+                        *op = &l->topics[t].partitions[k];
+                    printf("%.*s-%d: replicas: ", l->topics[t].name.len, l->topics[t].name.ptr,
+                           op->partition_index);
+                    print_ints(op->replicas, op->replicas_count);
+                    printf(". adding: ");
+                    print_ints(op->adding_replicas, op->adding_replicas_count);
+                    printf(". removing: ");
+                    print_ints(op->removing_replicas, op->removing_replicas_count);
+                    printf(".\n");
+                }
+            rc = CLI_EXIT_OK;
+            goto out;
+        }
+        printf("Status of partition reassignment:\n");
+        bool all = true;
+        for (int i = 0; i < n; i++) {
+            bool busy = in_progress(l, plan[i].topic, plan[i].partition);
+            all &= !busy;
+            printf("Reassignment of partition %s-%d is %s.\n", plan[i].topic, plan[i].partition,
+                   busy ? "still in progress" : "completed");
+        }
+        rc = all ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+        goto out;
+    }
+    /* execute or cancel */
+    int16_t v;
+    if (!cli_wire_version(&w, SM_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, &v))
+        goto out;
+    sm_alter_partition_reassignments_request_t req;
+    sm_alter_partition_reassignments_request_init(&req);
+    req.timeout_ms = 30000;
+    req.topics = SM_ARENA_NEW(&a, sm_alter_partition_reassignments_request_reassignable_topic_t,
+                              n ? n : 1);
+    for (int i = 0; i < n; i++) {
+        sm_alter_partition_reassignments_request_reassignable_topic_t *t = NULL;
+        for (int32_t k = 0; k < req.topics_count && !t; k++)
+            if (strcmp(req.topics[k].name.ptr, plan[i].topic) == 0)
+                t = &req.topics[k];
+        if (!t) {
+            t = &req.topics[req.topics_count++];
+            sm_alter_partition_reassignments_request_reassignable_topic_init(t);
+            t->name = sm_str(plan[i].topic);
+            t->partitions = SM_ARENA_NEW(
+                &a, sm_alter_partition_reassignments_request_reassignable_partition_t, n);
+        }
+        sm_alter_partition_reassignments_request_reassignable_partition_t *p =
+            &t->partitions[t->partitions_count++];
+        sm_alter_partition_reassignments_request_reassignable_partition_init(p);
+        p->partition_index = plan[i].partition;
+        if (mode == CLI_REASSIGN_EXECUTE) {
+            p->replicas = plan[i].replicas;
+            p->replicas_count = plan[i].nreplicas;
+        } else {
+            p->replicas = NULL;
+            p->replicas_count = -1;
+        }
+    }
+    void *rv;
+    if (!cli_wire_call(&w, SM_API_ALTER_PARTITION_REASSIGNMENTS, v, &req, &a, &rv))
+        goto out;
+    const sm_alter_partition_reassignments_response_t *r = rv;
+    if (r->error_code) {
+        cli_fail("%s: AlterPartitionReassignments: %s", script, cli_kafka_err_name(r->error_code));
+        goto out;
+    }
+    bool failed = false;
+    for (int32_t t = 0; t < r->responses_count; t++)
+        for (int32_t k = 0; k < r->responses[t].partitions_count; k++) {
+            const sm_alter_partition_reassignments_response_reassignable_partition_response_t
+                *pr = &r->responses[t].partitions[k];
+            if (!pr->error_code)
+                continue;
+            failed = true;
+            printf("Error %s partition %.*s-%d: %s%s%.*s\n",
+                   mode == CLI_REASSIGN_EXECUTE ? "reassigning" : "cancelling the reassignment of",
+                   r->responses[t].name.len, r->responses[t].name.ptr, pr->partition_index,
+                   cli_kafka_err_name(pr->error_code), pr->error_message.len > 0 ? ": " : "",
+                   SM_MAX(pr->error_message.len, 0), pr->error_message.ptr ? pr->error_message.ptr
+                                                                         : "");
+        }
+    if (!failed)
+        printf(mode == CLI_REASSIGN_EXECUTE
+                   ? "Successfully started partition reassignments for %d partition(s)\n"
+                   : "Successfully cancelled partition reassignments for %d partition(s)\n",
+               n);
+    rc = failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+out:
+    cli_wire_close(&w);
+    sm_arena_free(&a);
+    return rc;
+}
+
+static int cluster_reassign(int argc, char **argv, bool list)
+{
+    enum { O_PLAN = 256, O_VERIFY, O_CANCEL };
+    static const cli_opt_t opts[] = {{"plan", 1, O_PLAN},
+                                     {"verify", 0, O_VERIFY},
+                                     {"cancel", 0, O_CANCEL},
+                                     {NULL, 0, 0}};
+    cli_args_t a;
+    cli_args_init(&a, list ? "cluster reassignments" : "cluster reassign", argc - 1, argv + 1);
+    const char *plan = NULL;
+    cli_reassign_mode_t mode = list ? CLI_REASSIGN_LIST : CLI_REASSIGN_EXECUTE;
+    int c;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == '?')
+            return CLI_EXIT_USAGE;
+        if (c == 'h') {
+            cluster_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (c == O_PLAN && !list)
+            plan = a.arg;
+        else if (c == O_VERIFY && !list)
+            mode = CLI_REASSIGN_VERIFY;
+        else if (c == O_CANCEL && !list)
+            mode = CLI_REASSIGN_CANCEL;
+        else
+            return cli_usage_fail(a.cmd, "unexpected argument '%s'", a.arg);
+    }
+    if (!list && !plan)
+        return cli_usage_fail(a.cmd, "--plan FILE is required");
+    return cli_reassign(list ? "samsa cluster reassignments" : "samsa cluster reassign", mode,
+                        plan);
+}
+
 int cli_cmd_cluster(int argc, char **argv)
 {
     int rc0 = cli_noun_start("cluster", cluster_usage, argc, argv);
@@ -732,6 +1008,10 @@ int cli_cmd_cluster(int argc, char **argv)
         return cluster_health(argc, argv);
     if (strcmp(argv[0], "elect-leaders") == 0)
         return cluster_elect(argc, argv);
+    if (strcmp(argv[0], "reassign") == 0)
+        return cluster_reassign(argc, argv, false);
+    if (strcmp(argv[0], "reassignments") == 0)
+        return cluster_reassign(argc, argv, true);
     if (strcmp(argv[0], "quorum") == 0) {
         bool repl = false;
         for (int i = 1; i < argc; i++) {

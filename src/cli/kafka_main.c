@@ -350,9 +350,60 @@ static int election_main(int argc, char **argv)
 
 static int reassign_main(int argc, char **argv)
 {
-    return help_or_unsupported("kafka-reassign-partitions.sh", argc, argv,
-                               "partition reassignment (AlterPartitionReassignments); Samsa is "
-                               "a single node");
+    static const char *script = "kafka-reassign-partitions.sh";
+    enum { O_FILE = KO_FIRST_FREE, O_EXECUTE, O_VERIFY, O_CANCEL, O_LIST, O_GENERATE,
+           O_PRESERVE, O_THROTTLE };
+    static const cli_opt_t opts[] = {KAFKA_COMMON_OPTS,
+                                     {"reassignment-json-file", 1, O_FILE},
+                                     {"execute", 0, O_EXECUTE},
+                                     {"verify", 0, O_VERIFY},
+                                     {"cancel", 0, O_CANCEL},
+                                     {"list", 0, O_LIST},
+                                     {"generate", 0, O_GENERATE},
+                                     {"preserve-throttles", 0, O_PRESERVE},
+                                     {"throttle", 1, O_THROTTLE},
+                                     {NULL, 0, 0}};
+    cli_args_t a;
+    cli_args_init(&a, script, argc, argv);
+    const char *file = NULL;
+    int mode = -1, nmodes = 0;
+    int c;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == '?')
+            return CLI_EXIT_USAGE;
+        if (c == 'h') {
+            printf("usage: %s --bootstrap-server HOST:PORT (--execute | --verify | --cancel)\n"
+                   "       --reassignment-json-file FILE, or --list\n",
+                   script);
+            return CLI_EXIT_OK;
+        }
+        if (kafka_common_opt(c, a.arg))
+            continue;
+        switch (c) {
+        case O_FILE: file = a.arg; break;
+        case O_EXECUTE: mode = CLI_REASSIGN_EXECUTE; nmodes++; break;
+        case O_VERIFY: mode = CLI_REASSIGN_VERIFY; nmodes++; break;
+        case O_CANCEL: mode = CLI_REASSIGN_CANCEL; nmodes++; break;
+        case O_LIST: mode = CLI_REASSIGN_LIST; nmodes++; break;
+        case O_GENERATE:
+            return kafka_unsupported(script, "--generate (write the plan by hand)");
+        case O_THROTTLE:
+            return kafka_unsupported(script, "--throttle (replication throttles)");
+        case O_PRESERVE: break;
+        default:
+            return cli_usage_fail(script, "unexpected argument '%s'", a.arg);
+        }
+    }
+    if (nmodes != 1 || (mode != CLI_REASSIGN_LIST && !file)) {
+        fprintf(stderr, "%s: needs exactly one of --execute, --verify, --cancel and --list, "
+                        "and --reassignment-json-file except with --list\n",
+                script);
+        return CLI_EXIT_USAGE;
+    }
+    int rc = kafka_client_ready(script);
+    if (rc >= 0)
+        return rc;
+    return cli_reassign(script, (cli_reassign_mode_t)mode, file);
 }
 
 static int transactions_main(int argc, char **argv)

@@ -51,6 +51,10 @@ typedef struct sm_partition_meta {
     int nreplicas;
     int32_t *isr;
     int nisr;
+    /* a reassignment in progress (replicas holds old and new): the
+     * replicas being added and those to be removed when they are in sync */
+    int32_t *adding, *removing;
+    int nadding, nremoving;
 } sm_partition_meta_t;
 
 typedef struct sm_topic_meta {
@@ -225,6 +229,19 @@ int16_t sm_meta_elect_leaders(sm_meta_t *m, int8_t type, sm_meta_election_t *e, 
  * partition whose first replica is in sync and usable but does not lead.
  * Returns how many were moved. Active controller only; call periodically. */
 int sm_meta_rebalance_leaders(sm_meta_t *m);
+/* AlterPartitionReassignments (meta_reassign.c): move each partition's
+ * replicas to `replicas` (NULL: cancel the move in progress). Per-entry
+ * errors: UNKNOWN_TOPIC_OR_PARTITION, INVALID_REPLICA_ASSIGNMENT (with a
+ * message), NO_REASSIGNMENT_IN_PROGRESS. Returns a request-level error. */
+typedef struct sm_meta_reassignment {
+    const char *topic; /* NUL-terminated */
+    int32_t partition;
+    const int32_t *replicas;
+    int nreplicas;
+    int16_t error;       /* out */
+    const char *message; /* out, static, or NULL */
+} sm_meta_reassignment_t;
+int16_t sm_meta_alter_reassignments(sm_meta_t *m, sm_meta_reassignment_t *e, int n);
 void sm_meta_elections_free(sm_meta_election_t *e, int n);
 /* Fence the brokers whose session expired (their leaderships move);
  * returns how many. Call periodically. */

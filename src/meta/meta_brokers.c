@@ -590,6 +590,10 @@ int16_t sm_meta_alter_partition(sm_meta_t *m, int32_t broker_id, sm_meta_isr_cha
         RECS_ADD(&r, SM_METADATA_PARTITION_CHANGE_RECORD, 0, sm_partition_change_record, &pc);
         c->out_partition_epoch++;
         changes++;
+        /* a reassignment whose target is now in sync completes */
+        const sm_topic_meta_t *tm = sm_meta_image_topic_by_id(m->image, &c->topic_id);
+        if (sm_meta_reassign_try_complete(&r, m->image, tm, c->partition, c->isr, c->nisr))
+            c->out_partition_epoch++;
     }
     sm_err_t rc = SM_OK;
     char why[256] = "";

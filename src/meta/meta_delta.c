@@ -210,12 +210,16 @@ static sm_err_t apply_partition(sm_meta_delta_t *d, const sm_partition_record_t 
     sm_partition_meta_t *p = &t->partitions[r->partition_id];
     free(p->replicas);
     free(p->isr);
+    free(p->adding);
+    free(p->removing);
     p->partition = r->partition_id;
     p->leader = r->leader;
     p->leader_epoch = r->leader_epoch;
     p->partition_epoch = r->partition_epoch;
     p->replicas = copy_ints(r->replicas, r->replicas_count, &p->nreplicas);
     p->isr = copy_ints(r->isr, r->isr_count, &p->nisr);
+    p->adding = copy_ints(r->adding_replicas, r->adding_replicas_count, &p->nadding);
+    p->removing = copy_ints(r->removing_replicas, r->removing_replicas_count, &p->nremoving);
     return SM_OK;
 }
 
@@ -238,8 +242,16 @@ static sm_err_t apply_partition_change(sm_meta_delta_t *d, const sm_partition_ch
         p->isr = copy_ints(r->isr, r->isr_count, &p->nisr);
     }
     if (r->replicas_count >= 0) {
+        /* a new replica set says where any reassignment stands (null:
+         * none), as in Kafka */
         free(p->replicas);
         p->replicas = copy_ints(r->replicas, r->replicas_count, &p->nreplicas);
+        free(p->adding);
+        free(p->removing);
+        p->adding = copy_ints(r->adding_replicas, SM_MAX(r->adding_replicas_count, 0),
+                              &p->nadding);
+        p->removing = copy_ints(r->removing_replicas, SM_MAX(r->removing_replicas_count, 0),
+                                &p->nremoving);
     }
     p->partition_epoch++;
     return SM_OK;

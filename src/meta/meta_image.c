@@ -22,6 +22,8 @@ static void topic_free(sm_ref_t *ref)
     for (int32_t i = 0; i < t->npartitions; i++) {
         free(t->partitions[i].replicas);
         free(t->partitions[i].isr);
+        free(t->partitions[i].adding);
+        free(t->partitions[i].removing);
     }
     free(t->partitions);
     for (int i = 0; i < t->nconfigs; i++) {
@@ -62,6 +64,8 @@ sm_topic_meta_t *sm_meta_topic_copy(const sm_topic_meta_t *src)
         t->partitions[i] = *p;
         t->partitions[i].replicas = dup_i32(p->replicas, p->nreplicas);
         t->partitions[i].isr = dup_i32(p->isr, p->nisr);
+        t->partitions[i].adding = dup_i32(p->adding, p->nadding);
+        t->partitions[i].removing = dup_i32(p->removing, p->nremoving);
     }
     t->nconfigs = src->nconfigs;
     t->configs = sm_xcalloc((size_t)src->nconfigs + 1, sizeof *t->configs);

@@ -102,4 +102,11 @@ void sm_meta_add_controller_rec(recs_t *r, const sm_broker_meta_t *c);
  * publish the new image. Caller holds m->lock. */
 sm_err_t sm_meta_commit_locked(sm_meta_t *m, recs_t *r, char *errmsg, size_t errlen);
 
+/* Reassignment (meta_reassign.c): with the partition's ISR about to be isr,
+ * add the record that completes its reassignment if every target replica is
+ * in it; true when added. Under the metadata lock. */
+bool sm_meta_reassign_try_complete(recs_t *r, const sm_meta_image_t *img,
+                                   const sm_topic_meta_t *tm, int32_t p, const int32_t *isr,
+                                   int nisr);
+
 #endif

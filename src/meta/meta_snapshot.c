@@ -66,8 +66,10 @@ static void add_topic(recs_t *r, const sm_topic_meta_t *t)
         pr.replicas_count = pm->nreplicas;
         pr.isr = pm->isr;
         pr.isr_count = pm->nisr;
-        pr.removing_replicas_count = 0;
-        pr.adding_replicas_count = 0;
+        pr.removing_replicas = pm->removing;
+        pr.removing_replicas_count = pm->nremoving;
+        pr.adding_replicas = pm->adding;
+        pr.adding_replicas_count = pm->nadding;
         pr.leader = pm->leader;
         pr.leader_epoch = pm->leader_epoch;
         pr.partition_epoch = pm->partition_epoch;

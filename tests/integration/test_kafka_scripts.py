@@ -498,7 +498,7 @@ def test_leader_election_single_node(module_broker):
 
 
 @pytest.mark.parametrize("name,args", [
-    ("kafka-reassign-partitions.sh", ["--reassignment-json-file", "r.json", "--execute"]),
+    ("kafka-reassign-partitions.sh", ["--reassignment-json-file", "r.json", "--generate"]),
     ("kafka-transactions.sh", ["list"]),
     ("kafka-acls.sh", ["--list"]),
 ])

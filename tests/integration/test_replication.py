@@ -356,3 +356,90 @@ def test_preferred_leader_election(cluster):
                         "--election-type", "preferred", "--topic", topic],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("Valid replica already elected"), r
+
+
+@pytest.mark.cluster_config(n_combined=3, brokers=1,
+                            overrides={"min.insync.replicas": "2",
+                                       "replica.lag.time.max.ms": "3000"})
+def test_reassignment_moves_a_replica_to_another_broker(cluster, tmp_path):
+    import json
+    import subprocess
+    from test_kafka_scripts import script as kafka_script
+    topic = unique_topic("repl-move")
+    cluster.create_topic(topic, partitions=1, rf=3)
+    st = wait_isr(cluster, topic, 0, 3)
+    new = [b for b in cluster.broker_ids if b not in st["replicas"]][0]
+    leaving = st["replicas"][0]  # the leader: leadership moves too
+    target = [new] + [b for b in st["replicas"] if b != leaving]
+    prod = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(500):
+        prod.produce(topic, value=b"before-%d" % i, partition=0)
+    prod.flush(30)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": 0, "replicas": target}]}))
+    tool = kafka_script("kafka-reassign-partitions.sh")
+    boot = cluster.node(cluster.broker_ids[1]).bootstrap
+
+    def run(*args):
+        return subprocess.run([tool, "--bootstrap-server", boot, *args], capture_output=True,
+                              text=True, timeout=60)
+    r = run("--reassignment-json-file", str(plan), "--execute")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "Successfully started partition reassignments" in r.stdout
+    wait_until(lambda: run("--reassignment-json-file", str(plan), "--verify").returncode == 0,
+               60, interval_s=0.5, what="the reassignment to complete")
+    r = run("--reassignment-json-file", str(plan), "--verify")
+    assert f"Reassignment of partition {topic}-0 is completed." in r.stdout
+    assert run("--list").stdout == "No partition reassignments found.\n"
+    st = partition_state(cluster, topic, new)[0]
+    assert st["replicas"] == target and sorted(st["isr"]) == sorted(target), st
+    assert st["leader"] in target
+    # The leaving broker drops its copy; the new one holds the same log.
+    wait_until(lambda: not os.path.exists(os.path.join(cluster.node(leaving).data_dir,
+                                                       f"{topic}-0")), 20,
+               what="the old replica's directory gone")
+    for i in range(100):
+        prod.produce(topic, value=b"after-%d" % i, partition=0)
+    prod.flush(30)
+    wait_until(lambda: len({segment_bytes(cluster, n, topic, 0) for n in target}) == 1, 20,
+               what="identical copies on the new replica set")
+    stored = read_all(cluster.bootstrap, topic, 1)
+    assert [v for _, v in stored[0]] == [b"before-%d" % i for i in range(500)] + \
+        [b"after-%d" % i for i in range(100)]
+
+
+@pytest.mark.cluster_config(n_combined=3, brokers=1,
+                            overrides={"min.insync.replicas": "2",
+                                       "replica.lag.time.max.ms": "3000"})
+def test_reassignment_in_progress_can_be_cancelled(cluster, tmp_path):
+    import json
+    import subprocess
+    from test_kafka_scripts import script as kafka_script
+    topic = unique_topic("repl-cancel")
+    cluster.create_topic(topic, partitions=1, rf=2)
+    st = wait_isr(cluster, topic, 0, 2)
+    spare = [b for b in cluster.broker_ids if b not in st["replicas"]][0]
+    boot = cluster.node([b for b in cluster.broker_ids if b != spare][0]).bootstrap
+    cluster.stop(spare)  # registered but down: it cannot catch up
+    target = st["replicas"] + [spare]
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": 0, "replicas": target}]}))
+    tool = kafka_script("kafka-reassign-partitions.sh")
+
+    def run(*args):
+        return subprocess.run([tool, "--bootstrap-server", boot, *args], capture_output=True,
+                              text=True, timeout=60)
+    assert run("--reassignment-json-file", str(plan), "--execute").returncode == 0
+    r = run("--list")
+    assert r.stdout.startswith("Current partition reassignments:\n") and \
+        f"{topic}-0: replicas: [{','.join(map(str, target))}]. adding: [{spare}]. removing: []." \
+        in r.stdout, r.stdout
+    r = run("--reassignment-json-file", str(plan), "--verify")
+    assert r.returncode == 1 and "is still in progress" in r.stdout
+    r = run("--reassignment-json-file", str(plan), "--cancel")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert run("--list").stdout == "No partition reassignments found.\n"
+    assert partition_state(cluster, topic, st["replicas"][0])[0]["replicas"] == st["replicas"]
+    cluster.start(spare)
