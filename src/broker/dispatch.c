@@ -51,6 +51,7 @@ static const sm_dispatch_t table[] = {
     {SM_API_ELECT_LEADERS, 0, 2, sm_handle_elect_leaders, SM_SCOPE_BOTH},
     {SM_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, sm_handle_alter_reassignments, SM_SCOPE_BOTH},
     {SM_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, sm_handle_list_reassignments, SM_SCOPE_BOTH},
+    {SM_API_DESCRIBE_LOG_DIRS, 0, 4, sm_handle_describe_log_dirs, SM_SCOPE_BROKER},
     {SM_API_CONTROLLER_REGISTRATION, 0, 0, sm_handle_controller_registration, SM_SCOPE_CONTROLLER},
     {SM_API_DESCRIBE_QUORUM, 0, 2, sm_handle_describe_quorum, SM_SCOPE_BOTH},
     {SM_API_VOTE, 0, 2, sm_handle_quorum, SM_SCOPE_CONTROLLER},

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 /* Kafka error code for the controller's last failure on this thread. */
 static int16_t meta_kerr(sm_err_t err)
@@ -435,6 +436,82 @@ void sm_handle_list_reassignments(sm_req_t *req)
     }
     sm_meta_image_put(img);
     SM_RESPOND(list_partition_reassignments_response, req, &resp);
+}
+
+/* ------------------------------------------------------------ DescribeLogDirs */
+
+static bool log_dir_wanted(const sm_describe_log_dirs_request_t *msg, const sm_partition_t *p)
+{
+    if (msg->topics_count < 0)
+        return true;
+    for (int32_t t = 0; t < msg->topics_count; t++) {
+        const sm_str_t *n = &msg->topics[t].topic;
+        if (n->len < 0 || (size_t)n->len != strlen(p->topic) ||
+            memcmp(n->ptr, p->topic, (size_t)n->len) != 0)
+            continue;
+        for (int32_t j = 0; j < msg->topics[t].partitions_count; j++)
+            if (msg->topics[t].partitions[j] == p->index)
+                return true;
+    }
+    return false;
+}
+
+/* DescribeLogDirs (35): this broker's log dirs and the replicas in them:
+ * size, and the lag of the log end behind the high watermark (a follower's
+ * distance from what is committed), as kafka-log-dirs.sh shows them. Samsa
+ * keeps every partition in the first log dir. */
+void sm_handle_describe_log_dirs(sm_req_t *req)
+{
+    sm_describe_log_dirs_request_t msg;
+    SM_DECODE_OR_FAIL(describe_log_dirs_request, req, &msg);
+    sm_describe_log_dirs_response_t resp;
+    sm_describe_log_dirs_response_init(&resp);
+    const sm_config_t *cfg = sm_server_config(req->srv);
+    SM_NEW_ARRAY(req, sm_describe_log_dirs_response_describe_log_dirs_result, cfg->nlog_dirs,
+                 resp.results);
+    resp.results_count = cfg->nlog_dirs;
+    size_t n = 0;
+    sm_partition_t **parts = sm_server_partitions(req->srv, &n);
+    for (int d = 0; d < cfg->nlog_dirs; d++) {
+        sm_describe_log_dirs_response_describe_log_dirs_result_t *r = &resp.results[d];
+        r->log_dir = sm_str(cfg->log_dirs[d]);
+        struct statvfs vfs;
+        if (statvfs(cfg->log_dirs[d], &vfs) == 0) {
+            r->total_bytes = (int64_t)vfs.f_blocks * (int64_t)vfs.f_frsize;
+            r->usable_bytes = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+        } else {
+            r->error_code = KERR_KAFKA_STORAGE_ERROR;
+        }
+        if (d > 0)
+            continue; /* partitions live in the first dir */
+        SM_NEW_ARRAY(req, sm_describe_log_dirs_response_describe_log_dirs_topic, (int32_t)n,
+                     r->topics);
+        for (size_t i = 0; i < n; i++) {
+            sm_partition_t *p = parts[i];
+            if (!log_dir_wanted(&msg, p))
+                continue;
+            sm_describe_log_dirs_response_describe_log_dirs_topic_t *t = NULL;
+            for (int32_t k = 0; k < r->topics_count && !t; k++)
+                if (strcmp(r->topics[k].name.ptr, p->topic) == 0)
+                    t = &r->topics[k];
+            if (!t) {
+                t = &r->topics[r->topics_count++];
+                t->name = sm_str(sm_arena_strndup(&req->arena, p->topic, strlen(p->topic)));
+                SM_NEW_ARRAY(req, sm_describe_log_dirs_response_describe_log_dirs_partition,
+                             (int32_t)n, t->partitions);
+            }
+            sm_describe_log_dirs_response_describe_log_dirs_partition_t *pp =
+                &t->partitions[t->partitions_count++];
+            pp->partition_index = p->index;
+            pp->partition_size = sm_partition_size_bytes(p);
+            pp->offset_lag =
+                SM_MAX(sm_partition_high_watermark(p) - sm_partition_log_end(p), (int64_t)0);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        sm_partition_put(parts[i]);
+    free(parts);
+    SM_RESPOND(describe_log_dirs_response, req, &resp);
 }
 
 /* ------------------------------------------------------------ DescribeConfigs */

@@ -34,6 +34,7 @@ void sm_handle_alter_partition(sm_req_t *req);
 void sm_handle_elect_leaders(sm_req_t *req);
 void sm_handle_alter_reassignments(sm_req_t *req);
 void sm_handle_list_reassignments(sm_req_t *req);
+void sm_handle_describe_log_dirs(sm_req_t *req);
 void sm_handle_controller_registration(sm_req_t *req);
 void sm_handle_describe_quorum(sm_req_t *req);
 /* Vote, BeginQuorumEpoch, EndQuorumEpoch, and Fetch on a CONTROLLER listener. */

@@ -177,6 +177,9 @@ typedef enum cli_reassign_mode {
     CLI_REASSIGN_LIST,
 } cli_reassign_mode_t;
 int cli_reassign(const char *script, cli_reassign_mode_t mode, const char *plan_path);
+/* DescribeLogDirs of every broker (brokers_csv: only these ids; topics_csv:
+ * only these topics; NULL = all), printed as kafka-log-dirs.sh does. */
+int cli_log_dirs(const char *script, const char *topics_csv, const char *brokers_csv);
 
 /* Kafka's scripts (kafka_main.c), a hidden noun: `samsa kafka kafka-topics.sh ...`. */
 int cli_cmd_kafka(int argc, char **argv);

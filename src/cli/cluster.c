@@ -54,6 +54,9 @@ static void cluster_usage(FILE *f)
                "  [{\"topic\":\"t\",\"partition\":0,\"replicas\":[1,2,3]}, ...]}. New replicas\n"
                "  copy the log and join the ISR, then the old ones are dropped. --verify\n"
                "  tells which moves are done; --cancel stops the ones in progress.\n"
+               "usage: samsa cluster log-dirs [--topic T]...\n"
+               "  Each broker's log dirs (DescribeLogDirs): size of every replica and its\n"
+               "  lag behind the high watermark, as kafka-log-dirs.sh --describe prints it.\n"
                "usage: samsa cluster reassignments\n"
                "  The moves in progress (ListPartitionReassignments): replicas, adding,\n"
                "  removing.\n");
@@ -961,6 +964,163 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------ log dirs */
+
+static bool csv_has(const char *csv, const char *s, size_t len)
+{
+    if (!csv)
+        return true;
+    const char *p = csv;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == len && memcmp(p, s, n) == 0)
+            return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+int cli_log_dirs(const char *script, const char *topics_csv, const char *brokers_csv)
+{
+    cli_wire_t w;
+    if (!cli_wire_connect(&w, cli_g.brokers))
+        return CLI_EXIT_FAIL;
+    sm_arena_t a;
+    sm_arena_init(&a);
+    int rc = CLI_EXIT_FAIL;
+    int16_t mv;
+    void *mrv;
+    sm_metadata_request_t mreq;
+    sm_metadata_request_init(&mreq);
+    mreq.topics_count = 0; /* brokers only */
+    if (!cli_wire_version(&w, SM_API_METADATA, 4, 9, &mv) ||
+        !cli_wire_call(&w, SM_API_METADATA, mv, &mreq, &a, &mrv))
+        goto out;
+    const sm_metadata_response_t *md = mrv;
+    cli_wire_close(&w);
+    w.fd = -1;
+    printf("Querying brokers for log directories information\n");
+    char ids[1024] = "";
+    size_t idl = 0;
+    sm_wbuf_t out;
+    sm_wbuf_init(&out);
+#define PUT(lit) sm_wbuf_bytes(&out, lit, sizeof(lit) - 1)
+    PUT("{\"version\":1,\"brokers\":[");
+    int nb = 0;
+    rc = CLI_EXIT_OK;
+    for (int32_t i = 0; i < md->brokers_count; i++) {
+        const sm_metadata_response_metadata_response_broker_t *b = &md->brokers[i];
+        char idbuf[16];
+        int il = snprintf(idbuf, sizeof idbuf, "%d", b->node_id);
+        if (!csv_has(brokers_csv, idbuf, (size_t)il))
+            continue;
+        char *host = sm_arena_strndup(&a, b->host.ptr, (size_t)SM_MAX(b->host.len, 0));
+        cli_wire_t bw;
+        if (!cli_wire_connect_one(&bw, host, b->port)) {
+            rc = CLI_EXIT_FAIL;
+            continue;
+        }
+        int16_t v;
+        void *rv;
+        sm_describe_log_dirs_request_t req;
+        sm_describe_log_dirs_request_init(&req);
+        req.topics_count = -1;
+        if (!cli_wire_version(&bw, SM_API_DESCRIBE_LOG_DIRS, 0, 4, &v) ||
+            !cli_wire_call(&bw, SM_API_DESCRIBE_LOG_DIRS, v, &req, &a, &rv)) {
+            cli_wire_close(&bw);
+            rc = CLI_EXIT_FAIL;
+            continue;
+        }
+        cli_wire_close(&bw);
+        const sm_describe_log_dirs_response_t *r = rv;
+        idl += (size_t)snprintf(ids + idl, sizeof ids - idl, "%s%d", nb ? "," : "", b->node_id);
+        char tmp[512];
+        int tl = snprintf(tmp, sizeof tmp, "%s{\"broker\":%d,\"logDirs\":[", nb++ ? "," : "",
+                          b->node_id);
+        sm_wbuf_bytes(&out, tmp, (size_t)tl);
+        for (int32_t d = 0; d < r->results_count; d++) {
+            const sm_describe_log_dirs_response_describe_log_dirs_result_t *ld = &r->results[d];
+            if (d)
+                PUT(",");
+            PUT("{\"logDir\":");
+            sm_json_write_str(&out, ld->log_dir.ptr, (size_t)SM_MAX(ld->log_dir.len, 0));
+            if (ld->error_code) {
+                const char *en = cli_kafka_err_name(ld->error_code);
+                PUT(",\"error\":");
+                sm_json_write_str(&out, en, strlen(en));
+            } else {
+                PUT(",\"error\":null");
+            }
+            PUT(",\"partitions\":[");
+            int np = 0;
+            for (int32_t t = 0; t < ld->topics_count; t++) {
+                const sm_describe_log_dirs_response_describe_log_dirs_topic_t *tp = &ld->topics[t];
+                if (!csv_has(topics_csv, tp->name.ptr, (size_t)SM_MAX(tp->name.len, 0)))
+                    continue;
+                for (int32_t k = 0; k < tp->partitions_count; k++) {
+                    const sm_describe_log_dirs_response_describe_log_dirs_partition_t *pp =
+                        &tp->partitions[k];
+                    char name[400];
+                    int nl = snprintf(name, sizeof name, "%.*s-%d", tp->name.len, tp->name.ptr,
+                                      pp->partition_index);
+                    if (np++)
+                        PUT(",");
+                    PUT("{\"partition\":");
+                    sm_json_write_str(&out, name, (size_t)SM_MIN(nl, (int)sizeof name - 1));
+                    tl = snprintf(tmp, sizeof tmp,
+                                  ",\"size\":%lld,\"offsetLag\":%lld,\"isFuture\":%s}",
+                                  (long long)pp->partition_size, (long long)pp->offset_lag,
+                                  pp->is_future_key ? "true" : "false");
+                    sm_wbuf_bytes(&out, tmp, (size_t)tl);
+                }
+            }
+            PUT("]}");
+        }
+        PUT("]}");
+    }
+    PUT("]}\n");
+#undef PUT
+    printf("Received log directory information from brokers %s\n", ids);
+    fwrite(out.mem, 1, out.len, stdout);
+    sm_wbuf_free(&out);
+out:
+    if (w.fd >= 0)
+        cli_wire_close(&w);
+    sm_arena_free(&a);
+    return rc;
+}
+
+static int cluster_log_dirs(int argc, char **argv)
+{
+    enum { O_TOPIC = 256 };
+    static const cli_opt_t opts[] = {{"topic", 1, O_TOPIC}, {NULL, 0, 0}};
+    cli_args_t a;
+    cli_args_init(&a, "cluster log-dirs", argc - 1, argv + 1);
+    char *topics = NULL;
+    size_t tl = 0;
+    int c;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == '?')
+            return CLI_EXIT_USAGE;
+        if (c == 'h') {
+            cluster_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (c != O_TOPIC) {
+            free(topics);
+            return cli_usage_fail(a.cmd, "unexpected argument '%s'", a.arg);
+        }
+        topics = sm_xrealloc(topics, tl + strlen(a.arg) + 2);
+        tl += (size_t)sprintf(topics + tl, "%s%s", tl ? "," : "", a.arg);
+    }
+    int rc = cli_log_dirs("samsa cluster log-dirs", topics, NULL);
+    free(topics);
+    return rc;
+}
+
 static int cluster_reassign(int argc, char **argv, bool list)
 {
     enum { O_PLAN = 256, O_VERIFY, O_CANCEL };
@@ -1010,6 +1170,8 @@ int cli_cmd_cluster(int argc, char **argv)
         return cluster_elect(argc, argv);
     if (strcmp(argv[0], "reassign") == 0)
         return cluster_reassign(argc, argv, false);
+    if (strcmp(argv[0], "log-dirs") == 0)
+        return cluster_log_dirs(argc, argv);
     if (strcmp(argv[0], "reassignments") == 0)
         return cluster_reassign(argc, argv, true);
     if (strcmp(argv[0], "quorum") == 0) {

@@ -406,6 +406,50 @@ static int reassign_main(int argc, char **argv)
     return cli_reassign(script, (cli_reassign_mode_t)mode, file);
 }
 
+static int log_dirs_main(int argc, char **argv)
+{
+    static const char *script = "kafka-log-dirs.sh";
+    enum { O_DESCRIBE = KO_FIRST_FREE, O_TOPICS, O_BROKERS };
+    static const cli_opt_t opts[] = {KAFKA_COMMON_OPTS,
+                                     {"describe", 0, O_DESCRIBE},
+                                     {"topic-list", 1, O_TOPICS},
+                                     {"broker-list", 1, O_BROKERS},
+                                     {NULL, 0, 0}};
+    cli_args_t a;
+    cli_args_init(&a, script, argc, argv);
+    bool describe = false;
+    const char *topics = NULL, *brokers = NULL;
+    int c;
+    while ((c = cli_getopt(&a, opts)) != -1) {
+        if (c == '?')
+            return CLI_EXIT_USAGE;
+        if (c == 'h') {
+            printf("usage: %s --bootstrap-server HOST:PORT --describe [--topic-list T1,T2]\n"
+                   "       [--broker-list 1,2]\n",
+                   script);
+            return CLI_EXIT_OK;
+        }
+        if (kafka_common_opt(c, a.arg))
+            continue;
+        if (c == O_DESCRIBE)
+            describe = true;
+        else if (c == O_TOPICS)
+            topics = a.arg;
+        else if (c == O_BROKERS)
+            brokers = a.arg;
+        else
+            return cli_usage_fail(script, "unexpected argument '%s'", a.arg);
+    }
+    if (!describe) {
+        fprintf(stderr, "%s: --describe is required\n", script);
+        return CLI_EXIT_USAGE;
+    }
+    int rc = kafka_client_ready(script);
+    if (rc >= 0)
+        return rc;
+    return cli_log_dirs(script, topics, brokers);
+}
+
 static int transactions_main(int argc, char **argv)
 {
     return help_or_unsupported("kafka-transactions.sh", argc, argv,
@@ -437,6 +481,7 @@ static const struct {
     {"kafka-metadata-quorum", quorum_main},
     {"kafka-leader-election", election_main},
     {"kafka-reassign-partitions", reassign_main},
+    {"kafka-log-dirs", log_dirs_main},
     {"kafka-transactions", transactions_main},
     {"kafka-acls", acls_main},
     {"kafka-producer-perf-test", kafka_producer_perf_main},

@@ -177,6 +177,27 @@ def test_followers_copy_the_leaders_log(cluster):
     assert all(len(v["isr"]) == 3 for v in partition_state(cluster, topic).values())
     stored = read_all(cluster.bootstrap, topic, 3)
     assert sum(len(v) for v in stored.values()) == 3000
+    # kafka-log-dirs.sh: every broker holds every partition, same size, no lag.
+    import json
+    import subprocess
+    from test_kafka_scripts import script as kafka_script
+    r = subprocess.run([kafka_script("kafka-log-dirs.sh"), "--bootstrap-server",
+                        cluster.node(1).bootstrap, "--describe", "--topic-list", topic],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "Querying brokers for log directories information"
+    assert lines[1] == "Received log directory information from brokers 1,2,3"
+    doc = json.loads(lines[2])
+    sizes = {}
+    for b in doc["brokers"]:
+        (ld,) = b["logDirs"]
+        assert ld["error"] is None and ld["logDir"] == cluster.node(b["broker"]).data_dir
+        for p in ld["partitions"]:
+            assert p["offsetLag"] == 0 and p["isFuture"] is False
+            sizes.setdefault(p["partition"], set()).add(p["size"])
+    assert sorted(sizes) == [f"{topic}-{i}" for i in range(3)]
+    assert all(len(v) == 1 and v.pop() > 6000 for v in sizes.values()), sizes
 
 
 def test_leader_kill9_loses_no_acknowledged_record(cluster):
