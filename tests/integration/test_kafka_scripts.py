@@ -80,7 +80,7 @@ def test_distribution_layout():
                  "kafka-storage.sh", "kafka-metadata-quorum.sh", "kafka-leader-election.sh",
                  "kafka-reassign-partitions.sh", "kafka-transactions.sh", "kafka-acls.sh",
                  "kafka-producer-perf-test.sh", "kafka-consumer-perf-test.sh",
-                 "kafka-broker-api-versions.sh"]:
+                 "kafka-broker-api-versions.sh", "kafka-log-dirs.sh"]:
         assert os.access(os.path.join(KAFKA_BIN, name), os.X_OK), name
 
 
