@@ -381,6 +381,56 @@ void sm_handle_leave_group(sm_req_t *req)
 
 /* ------------------------------------------------------------ OffsetCommit */
 
+/* An OffsetCommit waits, like acks=all, until the group's __consumer_offsets
+ * partition's in-sync replicas have the commit (offsets.commit.timeout.ms,
+ * 5 s); the answer is built first and sent from the waiter. */
+typedef struct commit_wait {
+    sm_hw_waiter_t w; /* first member */
+    sm_req_t *req;
+    sm_offset_commit_response_t resp;
+} commit_wait_t;
+
+#define OFFSETS_COMMIT_TIMEOUT_MS 5000
+
+static void commit_replicated(sm_hw_waiter_t *w, int16_t kerr)
+{
+    commit_wait_t *cw = (commit_wait_t *)w;
+    /* Kafka's mapping of the append's outcome for OffsetCommit */
+    int16_t err = kerr == 0 || kerr == KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND ? 0
+                  : kerr == KERR_NOT_LEADER_OR_FOLLOWER                      ? KERR_NOT_COORDINATOR
+                                                           : KERR_COORDINATOR_NOT_AVAILABLE;
+    for (int32_t t = 0; err && t < cw->resp.topics_count; t++)
+        for (int32_t i = 0; i < cw->resp.topics[t].partitions_count; i++)
+            if (!cw->resp.topics[t].partitions[i].error_code)
+                cw->resp.topics[t].partitions[i].error_code = err;
+    SM_RESPOND(offset_commit_response, cw->req, &cw->resp);
+}
+
+/* True when the response will be sent by commit_replicated. */
+static bool commit_wait_replicas(sm_req_t *req, const char *group,
+                                 const sm_offset_commit_response_t *resp)
+{
+    sm_group_coord_t *c = coord(req);
+    if (!c)
+        return false;
+    int32_t idx = sm_group_coord_partition_of(c, group);
+    sm_partition_t *p = idx >= 0 ? sm_server_partition(req->srv, SM_GROUP_COORD_TOPIC,
+                                                      sizeof(SM_GROUP_COORD_TOPIC) - 1, idx)
+                                 : NULL;
+    if (!p)
+        return false;
+    commit_wait_t *cw = SM_ARENA_NEW(&req->arena, commit_wait_t, 1);
+    memset(cw, 0, sizeof *cw);
+    cw->req = req;
+    cw->resp = *resp;
+    cw->w.done = commit_replicated;
+    cw->w.target = sm_partition_log_end(p); /* the commit's records are below it */
+    cw->w.deadline_ms = sm_now_mono_ms() + OFFSETS_COMMIT_TIMEOUT_MS;
+    bool there = sm_partition_role(p) != SM_ROLE_LEADER || sm_partition_wait_hw(p, &cw->w);
+    sm_partition_put(p);
+    return !there;
+}
+
 void sm_handle_offset_commit(sm_req_t *req)
 {
     sm_offset_commit_request_t msg;
@@ -443,6 +493,11 @@ void sm_handle_offset_commit(sm_req_t *req)
             rt->partitions[i].error_code = parts[k].error;
         }
     }
+    bool any_ok = false;
+    for (int32_t i = 0; i < total && !any_ok; i++)
+        any_ok = parts[i].error == 0;
+    if (any_ok && !id_err && commit_wait_replicas(req, sm_req_str(req, msg.group_id), &resp))
+        return; /* answered once the ISR has it */
     SM_RESPOND(offset_commit_response, req, &resp);
 }
 
