@@ -464,3 +464,66 @@ def test_reassignment_in_progress_can_be_cancelled(cluster, tmp_path):
     assert run("--list").stdout == "No partition reassignments found.\n"
     assert partition_state(cluster, topic, st["replicas"][0])[0]["replicas"] == st["replicas"]
     cluster.start(spare)
+
+
+def test_hostile_replica_requests_are_refused(cluster):
+    """A fetch claiming to be a replica the partition does not have, and ISR
+    changes from a broker that does not lead, with stale epochs or naming
+    strangers, get Kafka errors; replication carries on."""
+    import struct
+    from conftest import Reader, WireConn, enc_str, enc_uvarint
+    topic = unique_topic("repl-hostile")
+    cluster.create_topic(topic, partitions=1, rf=3)
+    st = wait_isr(cluster, topic, 0, 3)
+    leader = st["leader"]
+    # Fetch v4 with ReplicaId 77 (no such replica) at the leader.
+    body = struct.pack(">iiiib", 77, 100, 1, 1 << 20, 0) + struct.pack(">i", 1) + \
+        enc_str(topic) + struct.pack(">i", 1) + struct.pack(">iqi", 0, 0, 1 << 20)
+    c = WireConn(cluster.node(leader).port)
+    try:
+        r = Reader(c.request(1, 4, body))
+    finally:
+        c.close()
+    r.i32()  # throttle
+    assert r.i32() == 1 and r.string() == topic and r.i32() == 1
+    assert r.i32() == 0 and r.i16() == 6  # NOT_LEADER_OR_FOLLOWER
+
+    # AlterPartition v0 (flexible) to the active controller.
+    def compact_str(s):
+        b = s.encode()
+        return enc_uvarint(len(b) + 1) + b
+
+    def alter(broker_id, leader_epoch, isr, partition_epoch):
+        part = struct.pack(">ii", 0, leader_epoch) + enc_uvarint(len(isr) + 1) + \
+            b"".join(struct.pack(">i", i) for i in isr) + struct.pack(">i", partition_epoch) + b"\0"
+        b = struct.pack(">iq", broker_id, -1) + enc_uvarint(2) + compact_str(topic) + \
+            enc_uvarint(2) + part + b"\0" + b"\0"
+        active, _ = cluster.active_controller()
+        conn = WireConn(cluster.node(active).controller_port)
+        try:
+            payload = conn.request(56, 0, b, flexible=True)
+        finally:
+            conn.close()
+        # response header v1 has a tagged-field byte; then throttle, error, topics...
+        rr = Reader(payload[1:])
+        rr.i32()
+        top = rr.i16()
+        n_topics = rr.buf[rr.pos] - 1
+        assert top == 0 and n_topics == 1
+        rr.pos += 1
+        name_len = rr.buf[rr.pos] - 1
+        rr.pos += 1 + name_len
+        rr.pos += 1  # partitions: 1
+        rr.i32()     # partition index
+        return rr.i16()
+    other = next(b for b in st["replicas"] if b != leader)
+    assert alter(other, 0, [other], 0) == 6          # not the leader
+    assert alter(leader, 999, [leader], 0) == 74     # stale leader epoch: FENCED_LEADER_EPOCH
+    assert alter(leader, 0, [leader, 42], 0) in (42, 74, 108)  # a stranger in the ISR
+    # Nothing changed: the ISR is whole and acks=all still works.
+    assert len(partition_state(cluster, topic)[0]["isr"]) == 3
+    prod = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    res = []
+    prod.produce(topic, value=b"still fine", partition=0, on_delivery=lambda e, m: res.append(e))
+    prod.flush(20)
+    assert res == [None]
