@@ -28,6 +28,7 @@
 #include "raft.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #define TAG "meta"
@@ -60,6 +61,20 @@ static int16_t commit_kerr(void)
     return f == SM_META_FAIL_NOT_CONTROLLER ? KERR_NOT_CONTROLLER
            : f == SM_META_FAIL_TIMEOUT      ? 7  /* REQUEST_TIMED_OUT */
                                             : KERR_KAFKA_STORAGE_ERROR;
+}
+
+int16_t sm_meta_commit_unlock(sm_meta_t *m, recs_t *r, int changes, const char *what)
+{
+    sm_err_t rc = SM_OK;
+    char why[256] = "";
+    if (changes)
+        rc = sm_meta_commit_locked(m, r, why, sizeof why);
+    recs_free(r);
+    pthread_mutex_unlock(&m->lock);
+    if (rc == SM_OK)
+        return 0;
+    SM_WARN(TAG, "%s: metadata change failed: %s", what, why);
+    return commit_kerr();
 }
 
 static bool usable(const sm_meta_image_t *img, int32_t id, int32_t leaving)
@@ -595,16 +610,11 @@ int16_t sm_meta_alter_partition(sm_meta_t *m, int32_t broker_id, sm_meta_isr_cha
         if (sm_meta_reassign_try_complete(&r, m->image, tm, c->partition, c->isr, c->nisr))
             c->out_partition_epoch++;
     }
-    sm_err_t rc = SM_OK;
-    char why[256] = "";
-    if (changes)
-        rc = sm_meta_commit_locked(m, &r, why, sizeof why);
-    recs_free(&r);
-    pthread_mutex_unlock(&m->lock);
-    if (rc != SM_OK) {
-        SM_WARN(TAG, "AlterPartition from broker %d: metadata change failed: %s", broker_id, why);
-        return commit_kerr();
-    }
+    char what[64];
+    snprintf(what, sizeof what, "AlterPartition from broker %d", broker_id);
+    int16_t kerr = sm_meta_commit_unlock(m, &r, changes, what);
+    if (kerr)
+        return kerr;
     if (changes)
         SM_INFO(TAG, "AlterPartition from broker %d: %d ISR change(s) committed", broker_id,
                 changes);
@@ -724,20 +734,14 @@ int16_t sm_meta_elect_leaders(sm_meta_t *m, int8_t type, sm_meta_election_t *e, 
             }
         }
     }
-    sm_err_t rc = SM_OK;
-    char why[256] = "";
-    if (changes)
-        rc = sm_meta_commit_locked(m, &r, why, sizeof why);
-    recs_free(&r);
-    pthread_mutex_unlock(&m->lock);
-    if (rc != SM_OK) {
-        SM_WARN(TAG, "ElectLeaders: metadata change failed: %s", why);
+    int16_t kerr = sm_meta_commit_unlock(m, &r, changes, "ElectLeaders");
+    if (kerr) {
         if (done) {
             sm_meta_elections_free(*done, *ndone);
             *done = NULL;
             *ndone = 0;
         }
-        return commit_kerr();
+        return kerr;
     }
     if (changes)
         SM_INFO(TAG, "ElectLeaders (%s): %d leader(s) elected", type ? "unclean" : "preferred",

@@ -109,4 +109,8 @@ bool sm_meta_reassign_try_complete(recs_t *r, const sm_meta_image_t *img,
                                    const sm_topic_meta_t *tm, int32_t p, const int32_t *isr,
                                    int nisr);
 
+/* Commit r if it holds changes, free it and release the metadata lock;
+ * 0, or the Kafka error of the failed commit (logged with what). */
+int16_t sm_meta_commit_unlock(sm_meta_t *m, recs_t *r, int changes, const char *what);
+
 #endif

@@ -219,15 +219,5 @@ int16_t sm_meta_alter_reassignments(sm_meta_t *m, sm_meta_reassignment_t *e, int
         free(removing);
         free(orig);
     }
-    sm_err_t rc = SM_OK;
-    char why[256] = "";
-    if (changes)
-        rc = sm_meta_commit_locked(m, &r, why, sizeof why);
-    recs_free(&r);
-    pthread_mutex_unlock(&m->lock);
-    if (rc != SM_OK) {
-        SM_WARN(TAG, "AlterPartitionReassignments: metadata change failed: %s", why);
-        return sm_meta_last_fail() == SM_META_FAIL_NOT_CONTROLLER ? KERR_NOT_CONTROLLER : 7;
-    }
-    return 0;
+    return sm_meta_commit_unlock(m, &r, changes, "AlterPartitionReassignments");
 }

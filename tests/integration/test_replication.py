@@ -155,6 +155,25 @@ def check_no_loss(load, stored):
         assert offs == sorted(set(offs)), f"partition {p}: offsets out of order"
 
 
+def reassign_tool(bootstrap, tmp_path, topic, replicas):
+    """Write a one-partition plan moving topic-0 to replicas; returns run(*args)
+    running kafka-reassign-partitions.sh against bootstrap (plan path as
+    run.plan)."""
+    import json
+    import subprocess
+    from test_kafka_scripts import script as kafka_script
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": 0, "replicas": replicas}]}))
+    tool = kafka_script("kafka-reassign-partitions.sh")
+
+    def run(*args):
+        return subprocess.run([tool, "--bootstrap-server", bootstrap, *args],
+                              capture_output=True, text=True, timeout=60)
+    run.plan = str(plan)
+    return run
+
+
 # --------------------------------------------------------------------------- tests
 
 def test_followers_copy_the_leaders_log(cluster):
@@ -383,9 +402,6 @@ def test_preferred_leader_election(cluster):
                             overrides={"min.insync.replicas": "2",
                                        "replica.lag.time.max.ms": "3000"})
 def test_reassignment_moves_a_replica_to_another_broker(cluster, tmp_path):
-    import json
-    import subprocess
-    from test_kafka_scripts import script as kafka_script
     topic = unique_topic("repl-move")
     cluster.create_topic(topic, partitions=1, rf=3)
     st = wait_isr(cluster, topic, 0, 3)
@@ -396,15 +412,8 @@ def test_reassignment_moves_a_replica_to_another_broker(cluster, tmp_path):
     for i in range(500):
         prod.produce(topic, value=b"before-%d" % i, partition=0)
     prod.flush(30)
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"version": 1, "partitions": [
-        {"topic": topic, "partition": 0, "replicas": target}]}))
-    tool = kafka_script("kafka-reassign-partitions.sh")
-    boot = cluster.node(cluster.broker_ids[1]).bootstrap
-
-    def run(*args):
-        return subprocess.run([tool, "--bootstrap-server", boot, *args], capture_output=True,
-                              text=True, timeout=60)
+    run = reassign_tool(cluster.node(cluster.broker_ids[1]).bootstrap, tmp_path, topic, target)
+    plan = run.plan
     r = run("--reassignment-json-file", str(plan), "--execute")
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert "Successfully started partition reassignments" in r.stdout
@@ -434,9 +443,6 @@ def test_reassignment_moves_a_replica_to_another_broker(cluster, tmp_path):
                             overrides={"min.insync.replicas": "2",
                                        "replica.lag.time.max.ms": "3000"})
 def test_reassignment_in_progress_can_be_cancelled(cluster, tmp_path):
-    import json
-    import subprocess
-    from test_kafka_scripts import script as kafka_script
     topic = unique_topic("repl-cancel")
     cluster.create_topic(topic, partitions=1, rf=2)
     st = wait_isr(cluster, topic, 0, 2)
@@ -444,14 +450,8 @@ def test_reassignment_in_progress_can_be_cancelled(cluster, tmp_path):
     boot = cluster.node([b for b in cluster.broker_ids if b != spare][0]).bootstrap
     cluster.stop(spare)  # registered but down: it cannot catch up
     target = st["replicas"] + [spare]
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"version": 1, "partitions": [
-        {"topic": topic, "partition": 0, "replicas": target}]}))
-    tool = kafka_script("kafka-reassign-partitions.sh")
-
-    def run(*args):
-        return subprocess.run([tool, "--bootstrap-server", boot, *args], capture_output=True,
-                              text=True, timeout=60)
+    run = reassign_tool(boot, tmp_path, topic, target)
+    plan = run.plan
     assert run("--reassignment-json-file", str(plan), "--execute").returncode == 0
     r = run("--list")
     assert r.stdout.startswith("Current partition reassignments:\n") and \
