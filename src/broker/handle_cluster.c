@@ -122,8 +122,9 @@ SM_HANDLER_ON_CONTROLLER(sm_handle_controller_registration, controller_registrat
 
 /* AlterPartition (56): a partition leader's ISR change, checked and
  * committed by the active controller (sm_meta_alter_partition). Topics by
- * name before v2, by id from v2; v3's ISR members carry broker epochs
- * (not checked: a fenced member is refused by its fencing). */
+ * name before v2, by id from v2; v3's ISR members carry the broker epoch
+ * the leader saw them fetch under: a member that re-registered since is
+ * refused (INELIGIBLE_REPLICA, KIP-903). */
 static void alter_partition_run(sm_req_t *req, void *msgp)
 {
     const sm_alter_partition_request_t *msg = msgp;
@@ -155,13 +156,15 @@ static void alter_partition_run(sm_req_t *req, void *msgp)
             c->leader_epoch = pd->leader_epoch;
             c->partition_epoch = pd->partition_epoch;
             if (req->api_version >= 3) {
-                int32_t *isr = SM_ARENA_NEW(&req->arena, int32_t,
-                                            pd->new_isr_with_epochs_count > 0
-                                                ? pd->new_isr_with_epochs_count
-                                                : 1);
-                for (int32_t i = 0; i < pd->new_isr_with_epochs_count; i++)
+                int32_t ne = pd->new_isr_with_epochs_count > 0 ? pd->new_isr_with_epochs_count : 1;
+                int32_t *isr = SM_ARENA_NEW(&req->arena, int32_t, ne);
+                int64_t *ep = SM_ARENA_NEW(&req->arena, int64_t, ne);
+                for (int32_t i = 0; i < pd->new_isr_with_epochs_count; i++) {
                     isr[i] = pd->new_isr_with_epochs[i].broker_id;
+                    ep[i] = pd->new_isr_with_epochs[i].broker_epoch;
+                }
                 c->isr = isr;
+                c->isr_epochs = ep;
                 c->nisr = pd->new_isr_with_epochs_count;
             } else {
                 c->isr = pd->new_isr;

@@ -75,6 +75,7 @@ typedef struct fetch_state {
     fetch_part_t *parts; /* flattened; grouped by topic */
     int nparts;
     int32_t replica_id;  /* a follower broker's fetch; -1 for consumers */
+    int64_t replica_epoch; /* its broker epoch (v15+), -1 unknown */
     int32_t session_id;  /* 0 = sessionless */
     bool incremental;    /* only partitions with news go in the response */
     uint64_t timer;
@@ -517,7 +518,8 @@ static void replica_fetched(fetch_state_t *fs, fetch_part_t *fp, int64_t now)
     fp->diverging = sm_partition_diverging(fp->p, fp->sp.last_fetched_epoch, fp->sp.fetch_offset,
                                            &fp->div_epoch, &fp->div_end);
     if (!fp->diverging &&
-        !sm_partition_follower_fetched(fp->p, fs->replica_id, fp->sp.fetch_offset, now)) {
+        !sm_partition_follower_fetched(fp->p, fs->replica_id, fs->replica_epoch,
+                                       fp->sp.fetch_offset, now)) {
         /* not one of the partition's replicas */
         sm_partition_put(fp->p);
         fp->p = NULL;
@@ -573,6 +575,7 @@ void sm_handle_fetch(sm_req_t *req)
     sm_fetch_request_t *m = &fs->msg;
     bool by_id = req->api_version >= 13;
     fs->replica_id = req->api_version >= 15 ? m->replica_state.replica_id : m->replica_id;
+    fs->replica_epoch = req->api_version >= 15 ? m->replica_state.replica_epoch : -1;
     if (fs->replica_id < 0)
         fs->replica_id = -1;
     if (m->max_bytes <= 0)

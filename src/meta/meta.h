@@ -204,6 +204,7 @@ typedef struct sm_meta_isr_change {
     sm_uuid_t topic_id;
     int32_t partition, leader_epoch, partition_epoch;
     const int32_t *isr;
+    const int64_t *isr_epochs;      /* each member's broker epoch (v3), -1 unknown; NULL: none */
     int nisr;
     int16_t error;                  /* out */
     int32_t out_leader, out_leader_epoch, out_partition_epoch; /* out, when error is 0 */

@@ -570,6 +570,11 @@ static int16_t check_isr_change(const sm_meta_image_t *img, int32_t broker_id,
             return 42;
         if (!contains(pm->isr, pm->nisr, c->isr[i]) && !usable(img, c->isr[i], -1))
             return 107; /* INELIGIBLE_REPLICA */
+        /* a member the leader saw fetching under another registration
+         * (it restarted since, and may have lost records): KIP-903 */
+        if (!contains(pm->isr, pm->nisr, c->isr[i]) && c->isr_epochs && c->isr_epochs[i] >= 0 &&
+            sm_meta_image_broker(img, c->isr[i])->epoch != c->isr_epochs[i])
+            return 107;
     }
     return 0;
 }

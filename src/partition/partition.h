@@ -58,6 +58,10 @@ typedef struct sm_replica_info {
     int64_t last_caught_up_ms; /* last time it had everything we had (Kafka's
                                   lastCaughtUpTimeMs); the ISR drops it after
                                   replica.lag.time.max.ms without */
+    int64_t broker_epoch;      /* its registration epoch when it last fetched (-1
+                                  unknown): an ISR proposal carries it, so the
+                                  controller refuses a member that restarted since
+                                  (it may have lost what it had; KIP-903) */
 } sm_replica_info_t;
 
 /* An acks=all produce waiting for the high watermark to pass target
@@ -180,8 +184,8 @@ void sm_partition_set_replicas(sm_partition_t *p, int32_t self_id, int32_t leade
 /* Leader: follower `replica` fetched from fetch_offset at now_ms. Updates its
  * state and the high watermark (waking waiters). Returns false if replica is
  * not one of ours (the caller answers NOT_LEADER_OR_FOLLOWER... or ignores). */
-bool sm_partition_follower_fetched(sm_partition_t *p, int32_t replica, int64_t fetch_offset,
-                                   int64_t now_ms);
+bool sm_partition_follower_fetched(sm_partition_t *p, int32_t replica, int64_t broker_epoch,
+                                   int64_t fetch_offset, int64_t now_ms);
 /* Leader: is the follower's log diverging (KIP-320/KIP-595 style check on
  * last_fetched_epoch)? Then *div_epoch / *div_end say where our log ends for
  * the largest epoch <= last_fetched_epoch, and the follower truncates there. */
@@ -191,10 +195,13 @@ bool sm_partition_diverging(sm_partition_t *p, int32_t last_fetched_epoch, int64
  * lag_ms stay, followers at the high watermark join). True (and the
  * proposal, leader epoch and partition epoch filled; the proposal is marked
  * in flight) when it differs from the current ISR and no change is in
- * flight. isr_out has room for nreplicas ids. */
+ * flight. isr_out (and epochs_out, each member's broker epoch as of its
+ * last fetch, -1 unknown; may be NULL) have room for nreplicas entries. A
+ * solo leader proposing members stops being solo at once: from then on the
+ * high watermark waits for them too. */
 bool sm_partition_isr_proposal(sm_partition_t *p, int64_t now_ms, int64_t lag_ms,
-                               int32_t *isr_out, int *nisr_out, int32_t *leader_epoch,
-                               int32_t *partition_epoch);
+                               int32_t *isr_out, int64_t *epochs_out, int *nisr_out,
+                               int32_t *leader_epoch, int32_t *partition_epoch);
 /* The controller refused or did not answer: the proposal is dropped; the
  * next one comes no earlier than retry_after_ms (monotonic). */
 void sm_partition_isr_proposal_failed(sm_partition_t *p, int64_t retry_after_ms);

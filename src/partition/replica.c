@@ -157,7 +157,8 @@ void sm_partition_set_replicas(sm_partition_t *p, int32_t self_id, int32_t leade
             /* Kafka gives ISR members a full lag window from the moment
              * this broker leads */
             *f = (sm_replica_info_t){.id = replicas[i], .leo = -1, .last_fetch_ms = -1,
-                                     .leader_leo_at_fetch = -1, .last_caught_up_ms = now_ms};
+                                     .leader_leo_at_fetch = -1, .last_caught_up_ms = now_ms,
+                                     .broker_epoch = -1};
         }
     }
     free(old);
@@ -210,8 +211,8 @@ void sm_partition_set_replicas(sm_partition_t *p, int32_t self_id, int32_t leade
         after_hw_move(p, ready);
 }
 
-bool sm_partition_follower_fetched(sm_partition_t *p, int32_t replica, int64_t fetch_offset,
-                                   int64_t now_ms)
+bool sm_partition_follower_fetched(sm_partition_t *p, int32_t replica, int64_t broker_epoch,
+                                   int64_t fetch_offset, int64_t now_ms)
 {
     pthread_mutex_lock(&p->rmu);
     sm_replica_info_t *f = follower(p, replica);
@@ -228,6 +229,7 @@ bool sm_partition_follower_fetched(sm_partition_t *p, int32_t replica, int64_t f
              f->last_fetch_ms > f->last_caught_up_ms)
         f->last_caught_up_ms = f->last_fetch_ms;
     f->leo = fetch_offset;
+    f->broker_epoch = broker_epoch;
     f->last_fetch_ms = now_ms;
     f->leader_leo_at_fetch = end;
     sm_hw_waiter_t *ready = NULL;
@@ -276,8 +278,8 @@ static int64_t epoch_start(sm_partition_t *p, int32_t epoch)
 }
 
 bool sm_partition_isr_proposal(sm_partition_t *p, int64_t now_ms, int64_t lag_ms,
-                               int32_t *isr_out, int *nisr_out, int32_t *leader_epoch,
-                               int32_t *partition_epoch)
+                               int32_t *isr_out, int64_t *epochs_out, int *nisr_out,
+                               int32_t *leader_epoch, int32_t *partition_epoch)
 {
     pthread_mutex_lock(&p->rmu);
     bool ok = false;
@@ -297,6 +299,8 @@ bool sm_partition_isr_proposal(sm_partition_t *p, int64_t now_ms, int64_t lag_ms
     for (int i = 0; i < p->nreplicas; i++) {
         int32_t id = p->replicas[i];
         if (id == p->self_id) {
+            if (epochs_out)
+                epochs_out[n] = -1;
             isr_out[n++] = id;
             continue;
         }
@@ -310,14 +314,30 @@ bool sm_partition_isr_proposal(sm_partition_t *p, int64_t now_ms, int64_t lag_ms
                         ? now_ms - f->last_caught_up_ms <= lag_ms
                         : f->leo >= 0 && f->leo >= hw && f->leo >= from &&
                               f->last_fetch_ms >= 0 && now_ms - f->last_fetch_ms <= lag_ms / 2;
-        if (keep)
+        if (keep) {
+            if (epochs_out)
+                epochs_out[n] = f->broker_epoch;
             isr_out[n++] = id;
+        }
     }
     bool same = n == p->nisr;
     for (int i = 0; i < n && same; i++)
         same = has(p->isr, p->nisr, isr_out[i]);
     if (same)
         goto out;
+    if (is_solo(p) && n > 1) {
+        /* Members are being added: the controller may commit them before
+         * this leader hears of it, so acks=all must wait for them from now
+         * on (a record acknowledged by the solo leader alone would be
+         * missing on a member that then wins an election). The fences pair
+         * with the one in sm_partition_wait_hw: an append that still saw
+         * solo is below the log end read here. */
+        __atomic_store_n(&p->solo, false, __ATOMIC_SEQ_CST);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        int64_t end = sm_log_end_offset(p->log);
+        if (end > __atomic_load_n(&p->hw, __ATOMIC_RELAXED))
+            set_hw(p, end);
+    }
     free(p->isr_pending);
     p->isr_pending = dup_ids(isr_out, n);
     p->nisr_pending = n;
@@ -336,6 +356,12 @@ void sm_partition_isr_proposal_failed(sm_partition_t *p, int64_t retry_after_ms)
     pthread_mutex_lock(&p->rmu);
     p->nisr_pending = -1;
     p->isr_retry_after_ms = retry_after_ms;
+    /* an expansion of a lone leader was refused: it is alone again */
+    if (sm_partition_role(p) == SM_ROLE_LEADER && p->nisr == 1 && p->isr[0] == p->self_id &&
+        !is_solo(p)) {
+        set_hw(p, sm_log_end_offset(p->log));
+        __atomic_store_n(&p->solo, true, __ATOMIC_SEQ_CST);
+    }
     pthread_mutex_unlock(&p->rmu);
 }
 
@@ -350,6 +376,7 @@ int32_t *sm_partition_isr(sm_partition_t *p, int *n)
 
 bool sm_partition_wait_hw(sm_partition_t *p, sm_hw_waiter_t *w)
 {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* the append before the solo check */
     if (sm_partition_high_watermark(p) >= w->target)
         return true;
     pthread_mutex_lock(&p->rmu);
@@ -448,12 +475,19 @@ sm_err_t sm_partition_follower_apply(sm_partition_t *p, int32_t leader_epoch,
     if (f->error)
         return SM_ERR_INVALID;
     if (f->diverging_epoch >= 0 || f->diverging_end >= 0) {
+        /* truncate to where both logs agree: the leader's end of that epoch,
+         * or ours if earlier; when every epoch we have is newer than it,
+         * nothing of ours is vouched for (Kafka's endOffsetFor gives the
+         * start of our first, newer, epoch) */
         int64_t to = f->diverging_end;
         int32_t e;
         int64_t mine;
-        if (f->diverging_epoch >= 0 &&
-            sm_log_epoch_end_offset(p->log, f->diverging_epoch, &e, &mine) == SM_OK && mine < to)
-            to = mine;
+        if (f->diverging_epoch >= 0) {
+            if (sm_log_epoch_end_offset(p->log, f->diverging_epoch, &e, &mine) != SM_OK)
+                mine = sm_log_start_offset(p->log);
+            if (mine < to)
+                to = mine;
+        }
         return follower_truncate(p, SM_MAX(to, sm_log_start_offset(p->log)));
     }
     if (f->len > 0) {

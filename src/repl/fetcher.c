@@ -21,8 +21,8 @@
 #define KERR_NOT_LEADER 6
 #define API_FETCH 1
 #define API_ALTER_PARTITION 56
-#define FETCH_VERSION 12         /* topic names, LastFetchedEpoch, DivergingEpoch */
-#define ALTER_PARTITION_VERSION 2 /* topic ids */
+#define FETCH_VERSION 15          /* topic ids, ReplicaState {id, broker epoch}, DivergingEpoch */
+#define ALTER_PARTITION_VERSION 3 /* topic ids, ISR members with their broker epochs (KIP-903) */
 
 typedef struct fpart {
     sm_partition_t *p;   /* reference */
@@ -178,12 +178,11 @@ static void retry_in(source_t *s, int64_t ms)
         s->timer = sm_loop_timer(s->r->loop, sm_now_mono_ms() + ms, retry_timer, s);
 }
 
-static fpart_t *find_sent(inflight_t *f, const sm_str_t *topic, int32_t index)
+static fpart_t *find_sent(inflight_t *f, const sm_uuid_t *topic_id, int32_t index)
 {
     for (int i = 0; i < f->nparts; i++) {
         sm_partition_t *p = f->parts[i].p;
-        if (p->index == index && topic->len >= 0 && (size_t)topic->len == strlen(p->topic) &&
-            memcmp(topic->ptr, p->topic, (size_t)topic->len) == 0)
+        if (p->index == index && memcmp(topic_id->b, p->topic_id.b, 16) == 0)
             return &f->parts[i];
     }
     return NULL;
@@ -222,7 +221,7 @@ static void on_fetch(void *ctx, sm_err_t err, const uint8_t *body, size_t len)
                 const sm_fetch_response_fetchable_topic_response_t *tr = &resp.responses[t];
                 for (int32_t k = 0; k < tr->partitions_count; k++) {
                     const sm_fetch_response_partition_data_t *pd = &tr->partitions[k];
-                    fpart_t *fp = find_sent(f, &tr->topic, pd->partition_index);
+                    fpart_t *fp = find_sent(f, &tr->topic_id, pd->partition_index);
                     if (!fp)
                         continue;
                     sm_fetched_part_t fr = {
@@ -294,13 +293,14 @@ static void send_fetch(source_t *s)
         rp->log_start_offset = sm_partition_log_start(sp->p);
         rp->partition_max_bytes = r->cfg->replica_fetch_max_bytes;
         sm_fetch_request_fetch_topic_t *t =
-            ntopics > 0 && strcmp(f->parts[f->nparts - 1].p->topic, sp->p->topic) == 0
+            ntopics > 0 &&
+                    memcmp(f->parts[f->nparts - 1].p->topic_id.b, sp->p->topic_id.b, 16) == 0
                 ? &topics[ntopics - 1]
                 : NULL;
         if (!t) {
             t = &topics[ntopics++];
             sm_fetch_request_fetch_topic_init(t);
-            t->topic = sm_str(sp->p->topic);
+            t->topic_id = sp->p->topic_id;
             t->partitions = rp;
         }
         t->partitions_count++;
@@ -318,7 +318,14 @@ static void send_fetch(source_t *s)
     }
     sm_fetch_request_t req;
     sm_fetch_request_init(&req);
-    req.replica_id = r->cfg->node_id;
+    req.replica_state.replica_id = r->cfg->node_id;
+    /* this incarnation's registration epoch, as the metadata says (until it
+     * has our registration, the previous one's: the controller then refuses
+     * to add us to an ISR, which is the safe side) */
+    sm_meta_image_t *img = sm_meta_image_get(r->meta);
+    const sm_broker_meta_t *self = sm_meta_image_broker(img, r->cfg->node_id);
+    req.replica_state.replica_epoch = self ? self->epoch : -1;
+    sm_meta_image_put(img);
     req.max_wait_ms = r->cfg->replica_fetch_wait_max_ms;
     req.min_bytes = r->cfg->replica_fetch_min_bytes;
     req.max_bytes = r->cfg->replica_fetch_response_max_bytes;
@@ -417,11 +424,12 @@ static void isr_check(void *arg)
     for (size_t i = 0; i < n; i++) {
         sm_partition_t *p = all[i];
         int32_t *isr = SM_ARENA_NEW(&a, int32_t, p->nreplicas > 0 ? p->nreplicas + 1 : 1);
+        int64_t *epochs = SM_ARENA_NEW(&a, int64_t, p->nreplicas > 0 ? p->nreplicas + 1 : 1);
         int nisr = 0;
         int32_t le, pe;
         if (sm_partition_role(p) != SM_ROLE_LEADER ||
-            !sm_partition_isr_proposal(p, now, r->cfg->replica_lag_time_max_ms, isr, &nisr, &le,
-                                       &pe)) {
+            !sm_partition_isr_proposal(p, now, r->cfg->replica_lag_time_max_ms, isr, epochs,
+                                       &nisr, &le, &pe)) {
             sm_partition_put(p);
             continue;
         }
@@ -447,8 +455,13 @@ static void isr_check(void *arg)
         pd->partition_index = p->index;
         pd->leader_epoch = le;
         pd->partition_epoch = pe;
-        pd->new_isr = isr;
-        pd->new_isr_count = nisr;
+        pd->new_isr_with_epochs =
+            SM_ARENA_NEW(&a, sm_alter_partition_request_broker_state_t, nisr > 0 ? nisr : 1);
+        for (int k = 0; k < nisr; k++) {
+            pd->new_isr_with_epochs[k].broker_id = isr[k];
+            pd->new_isr_with_epochs[k].broker_epoch = epochs[k];
+        }
+        pd->new_isr_with_epochs_count = nisr;
         SM_INFO(TAG, "%s: asking the controller for an ISR of %d replica(s) (now %d)", p->name,
                 nisr, __atomic_load_n(&p->isr_size, __ATOMIC_RELAXED));
     }

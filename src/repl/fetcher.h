@@ -4,8 +4,9 @@
  *
  * Follower: for every hosted partition this broker follows, the fetcher
  * keeps one node-to-node connection (src/env/peer.h) per leader broker and
- * runs a loop of Fetch requests on it (Kafka's ReplicaFetcherThread, with
- * num.replica.fetchers = 1): ReplicaId = this broker, per partition the log
+ * runs a loop of Fetch requests (v15) on it (Kafka's ReplicaFetcherThread,
+ * with num.replica.fetchers = 1): ReplicaState = this broker and its
+ * registration epoch, per partition (by topic id) the log
  * end as fetch offset, the epoch of the newest batch as LastFetchedEpoch and
  * the leader epoch it follows. The leader long-polls
  * (replica.fetch.wait.max.ms); each answer is applied by the partition layer
@@ -23,7 +24,8 @@
  * Leader: every replica.lag.time.max.ms / 2 (at most 500 ms) the ISR check
  * asks each led partition for an ISR proposal (members that fell behind
  * out, followers at the high watermark in) and sends the proposals in one
- * AlterPartition (v2) to the active controller through the controller
+ * AlterPartition (v3: each member with the broker epoch it fetched under) to
+ * the active controller through the controller
  * channel; the controller's PartitionChangeRecord comes back in the image.
  *
  * Threads: the fetcher's state belongs to its loop; sm_repl_refresh may be
