@@ -6,8 +6,9 @@
 #   make build   build bin/samsa-broker (and bin/samsa)
 #   make bench   run benchmarks, results in docs/PERFORMANCE.md (BENCH_QUICK=1: a quick run)
 #   make fuzz    build libFuzzer targets with clang and run each for FUZZ_SECONDS
-#   make chaos   fault-injection run of a 3-node and a 3+3-node cluster, CHAOS_SECONDS (300)
-#                each, seeded by CHAOS_SEED (default random, printed); not part of make test
+#   make chaos   fault-injection runs of a 3-node and a split cluster, CHAOS_SECONDS (300)
+#                each, seeded by CHAOS_SEED (default random, printed); not part of make test:
+#                the metadata quorum (3+3 nodes) and replicated partitions (1+3 nodes)
 # Options: SANITIZE=address,undefined (or thread), BUILD_TYPE=Debug|Release|RelWithDebInfo, WERROR=1
 SHELL := /bin/bash
 BUILD_TYPE ?= RelWithDebInfo
@@ -69,11 +70,14 @@ fuzz: deps
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build-fuzz -j $(JOBS)
 	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
-# Both layouts, one seed; the run fails if either does (tests/chaos/cluster_chaos.py).
+# Both layouts, one seed; the run fails if any does (tests/chaos/cluster_chaos.py: the
+# metadata quorum; tests/chaos/repl_chaos.py: replicated partitions under acks=all).
 chaos: build
 	@seed=$(CHAOS_SEED); seed=$${seed:-$$(( (RANDOM << 15) | RANDOM ))}; echo "chaos seed: $$seed"; rc=0; \
 	for layout in combined split; do \
 	  /usr/bin/python3 tests/chaos/cluster_chaos.py --seconds $(CHAOS_SECONDS) --seed $$seed \
+	    --layout $$layout || rc=1; \
+	  /usr/bin/python3 tests/chaos/repl_chaos.py --seconds $(CHAOS_SECONDS) --seed $$seed \
 	    --layout $$layout || rc=1; \
 	done; echo "chaos seed $$seed: $$([ $$rc = 0 ] && echo passed || echo FAILED)"; exit $$rc
 

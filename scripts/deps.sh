@@ -12,6 +12,8 @@ pkgs=(build-essential cmake python3 pkg-config zlib1g-dev liblz4-dev libzstd-dev
       python3-pytest-xdist
       # ss(8), which reads back the broker's socket buffer sizes
       iproute2
+      # tests/chaos/repl_chaos.py: network partitions of one node (as root; else skipped)
+      iptables
       nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -34,7 +34,8 @@ static const sm_dispatch_t table[] = {
     {SM_API_API_VERSIONS, 0, 4, sm_handle_api_versions, SM_SCOPE_BOTH},
     {SM_API_CREATE_TOPICS, 2, 7, sm_handle_create_topics, SM_SCOPE_BOTH},
     {SM_API_DELETE_TOPICS, 1, 6, sm_handle_delete_topics, SM_SCOPE_BOTH},
-    {SM_API_INIT_PRODUCER_ID, 0, 5, sm_handle_init_producer_id, SM_SCOPE_BROKER},
+    /* BOTH: brokers forward it to the active controller's CONTROLLER listener */
+    {SM_API_INIT_PRODUCER_ID, 0, 5, sm_handle_init_producer_id, SM_SCOPE_BOTH},
     {SM_API_OFFSET_FOR_LEADER_EPOCH, 2, 4, sm_handle_offset_for_leader_epoch, SM_SCOPE_BROKER},
     {SM_API_DESCRIBE_CONFIGS, 1, 4, sm_handle_describe_configs, SM_SCOPE_BOTH},
     {SM_API_CREATE_PARTITIONS, 0, 3, sm_handle_create_partitions, SM_SCOPE_BOTH},

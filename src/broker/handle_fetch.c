@@ -172,6 +172,7 @@ static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budge
     const sm_fsess_part_t *rq = &fp->sp;
     out->partition_index = rq->partition;
     out->aborted_transactions_count = fs->msg.isolation_level ? 0 : -1;
+    out->records.len = 0; /* empty, never null: clients reject a null record set */
     if (!fp->p) {
         out->error_code = fp->error;
         out->high_watermark = -1;
@@ -200,16 +201,19 @@ static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budge
     }
     int64_t hw = sm_partition_high_watermark(fp->p);
     int64_t start = sm_partition_log_start(fp->p);
-    /* consumers read below the high watermark, followers to the log end */
-    int64_t limit = replica ? sm_partition_log_end(fp->p) : hw;
+    int64_t end = sm_partition_log_end(fp->p);
+    /* consumers read below the high watermark, followers to the log end; an
+     * offset is out of range only outside the log (a new leader's high
+     * watermark may trail what consumers already saw: they wait) */
+    int64_t limit = replica ? end : hw;
     out->high_watermark = hw;
     out->last_stable_offset = hw;
     out->log_start_offset = start;
-    if (rq->fetch_offset < start || rq->fetch_offset > limit) {
+    if (rq->fetch_offset < start || rq->fetch_offset > SM_MAX(end, hw)) {
         out->error_code = KERR_OFFSET_OUT_OF_RANGE;
         return 0;
     }
-    if (rq->fetch_offset == limit || budget <= 0)
+    if (rq->fetch_offset >= limit || budget <= 0)
         return 0;
     int32_t max = SM_MIN(budget, rq->max_bytes);
     if (max <= 0 && !min_one)
@@ -260,13 +264,14 @@ static int64_t bytes_ready(fetch_state_t *fs, bool *has_error)
         int64_t hw = fs->replica_id >= 0 ? sm_partition_log_end(fp->p)
                                          : sm_partition_high_watermark(fp->p);
         int64_t start = sm_partition_log_start(fp->p);
-        if (fs->replica_id >= 0 &&
-            (fp->diverging || sm_partition_role(fp->p) != SM_ROLE_LEADER ||
-             sm_partition_epoch_cmp(fp->p, fp->sp.current_leader_epoch) != 0)) {
+        int64_t end = sm_partition_log_end(fp->p);
+        if (sm_partition_role(fp->p) != SM_ROLE_LEADER ||
+            (fs->replica_id >= 0 &&
+             (fp->diverging || sm_partition_epoch_cmp(fp->p, fp->sp.current_leader_epoch) != 0))) {
             *has_error = true;
             continue;
         }
-        if (fp->sp.fetch_offset < start || fp->sp.fetch_offset > hw) {
+        if (fp->sp.fetch_offset < start || fp->sp.fetch_offset > SM_MAX(end, hw)) {
             *has_error = true;
             continue;
         }

@@ -91,7 +91,9 @@ static int16_t status_locked(sm_group_coord_t *c, const char *group_id)
         return SM_KERR_COORDINATOR_NOT_AVAILABLE;
     }
     int32_t part = sm_coord_partition_for(group_id, strlen(group_id), c->cfg.num_partitions);
-    if (sm_coord_part_ready(c, part))
+    /* loaded, and still led here: a leadership that moved a moment ago is
+     * noticed now, not at the next tick (appends would be refused) */
+    if (sm_coord_part_ready(c, part) && sm_coord_part_led(c, part))
         return SM_KERR_NONE;
     /* Another broker leads the group's partition: the client asks it. */
     return sm_coord_part_led(c, part) ? SM_KERR_COORDINATOR_LOAD_IN_PROGRESS
