@@ -143,7 +143,7 @@ complete -c samsa -n '__samsa_at config get topic; or __samsa_at config set topi
 complete -c samsa -n '__samsa_in config get' -l changed
 
 # cluster, storage
-complete -c samsa -n '__samsa_at cluster' -a 'info health quorum'
+complete -c samsa -n '__samsa_at cluster' -a 'info health quorum elect-leaders reassign reassignments log-dirs'
 complete -c samsa -n '__samsa_at storage' -a 'format info random-uuid'
 complete -c samsa -n '__samsa_in storage format; or __samsa_in storage info' -s c -l config -r -F
 complete -c samsa -n '__samsa_in storage format' -l cluster-id -r

@@ -118,7 +118,7 @@ _samsa() {
                 [[ ${pos[3]} == topic && ${#pos} == 3 ]] && names=topics
                 [[ $verb == get ]] && opts=(--changed)
             fi ;;
-        cluster) verbs=(info health quorum) ;;
+        cluster) verbs=(info health quorum elect-leaders reassign reassignments log-dirs) ;;
         storage)
             verbs=(format info random-uuid)
             case $verb in
