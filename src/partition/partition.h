@@ -234,8 +234,6 @@ sm_err_t sm_partition_follower_apply(sm_partition_t *p, int32_t leader_epoch,
 /* Follower: the epoch of the newest batch in our log (last_fetched_epoch);
  * -1 when empty. */
 int32_t sm_partition_last_epoch(sm_partition_t *p);
-/* Copy of the ISR (caller frees); *n gets its size. */
-int32_t *sm_partition_isr(sm_partition_t *p, int *n);
 
 /* ---- the data path */
 

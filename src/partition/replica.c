@@ -365,15 +365,6 @@ void sm_partition_isr_proposal_failed(sm_partition_t *p, int64_t retry_after_ms)
     pthread_mutex_unlock(&p->rmu);
 }
 
-int32_t *sm_partition_isr(sm_partition_t *p, int *n)
-{
-    pthread_mutex_lock(&p->rmu);
-    int32_t *v = dup_ids(p->isr, p->nisr);
-    *n = p->nisr;
-    pthread_mutex_unlock(&p->rmu);
-    return v;
-}
-
 bool sm_partition_wait_hw(sm_partition_t *p, sm_hw_waiter_t *w)
 {
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* the append before the solo check */
