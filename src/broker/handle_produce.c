@@ -26,6 +26,7 @@
 #include "batch.h"
 #include "metrics.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -266,10 +267,25 @@ void sm_handle_produce(sm_req_t *req)
                                                                          __ATOMIC_RELAXED));
             if (kerr == KERR_NONE) {
                 sm_append_info_t info;
-                /* The frame is ours: the log patches offsets in place. */
-                sm_err_t err = sm_partition_append(p, (uint8_t *)pd->records.ptr,
-                                                   (size_t)pd->records.len, &info);
-                if (err == SM_OK) {
+                int16_t refused = 0;
+                bool duplicate = false;
+                /* The frame is ours: the log patches offsets in place.
+                 * Idempotent and transactional batches are checked
+                 * against their producer's state; a retry of a stored
+                 * batch gets its original offsets. */
+                sm_err_t err = sm_partition_produce(p, (uint8_t *)pd->records.ptr,
+                                                    (size_t)pd->records.len, &info, &refused,
+                                                    &duplicate);
+                if (err == SM_ERR_INVALID && refused) {
+                    kerr = refused;
+                    err = SM_OK;
+                    if (refused != KERR_NOT_LEADER_OR_FOLLOWER)
+                        SM_DEBUG("produce", "%s: producer batch from %s refused: error %d",
+                                 p->name, sm_req_peer(req), refused);
+                } else if (err == SM_OK) {
+                    if (duplicate)
+                        SM_DEBUG("produce", "%s: retried batch from %s answered with offset %" PRId64,
+                                 p->name, sm_req_peer(req), info.base_offset);
                     pr->base_offset = info.base_offset;
                     pr->log_append_time_ms = info.log_append_time;
                     pr->log_start_offset = info.log_start_offset;

@@ -37,6 +37,7 @@
 #include "ref.h"
 #include "sm_common.h"
 #include "storage/log.h"
+#include "producer_state.h"
 #include "uuid.h"
 
 #include <pthread.h>
@@ -118,6 +119,14 @@ struct sm_partition {
     int64_t hw;            /* atomic: the high watermark (unused while solo) */
     bool solo;             /* atomic: leader with an ISR of itself alone: hw = log end */
     sm_partition_hooks_t hooks;
+    /* producers (producer_state.h): appends, truncations and the producer
+     * state change together under amu (taken before the log's own mutex,
+     * never while holding rmu) */
+    pthread_mutex_t amu;
+    sm_pstate_t pstate;
+    int64_t first_unstable;     /* atomic mirror of the producer state's (-1 none) */
+    int64_t snapshot_base;      /* active segment base at the last producer snapshot */
+    int64_t producer_expiration_ms; /* producer.id.expiration.ms */
     /* metrics (relaxed atomics, summed per topic when scraped) */
     uint64_t bytes_in, msgs_in;   /* appended by produce */
     uint64_t bytes_out, msgs_out; /* sent by fetch */
@@ -239,9 +248,45 @@ int32_t sm_partition_last_epoch(sm_partition_t *p);
 
 /* Append already-validated batches as leader (tagged with the leader epoch)
  * and call the appended hook. SM_ERR_CLOSED if the partition was deleted;
- * SM_ERR_INVALID if this replica does not lead it (NOT_LEADER_OR_FOLLOWER). */
+ * SM_ERR_INVALID if this replica does not lead it (NOT_LEADER_OR_FOLLOWER).
+ * Batches of idempotent or transactional producers are checked and
+ * recorded as sm_partition_produce does; a refusal is SM_ERR_INVALID too. */
 sm_err_t sm_partition_append(sm_partition_t *p, uint8_t *batches, size_t len,
                              sm_append_info_t *out) SM_MUST_CHECK;
+/* Produce's append: as sm_partition_append, and *kerr says why a batch was
+ * refused (SM_ERR_INVALID): NOT_LEADER_OR_FOLLOWER (6), or the producer
+ * checks' OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH,
+ * UNKNOWN_PRODUCER_ID, INVALID_TXN_STATE (nothing of the request is
+ * appended then... except batches before the refused one when several
+ * producer batches come in one request). A retried batch (one of its
+ * producer's last 5) is not appended again: SM_OK with its original offsets
+ * in out and *duplicate set. */
+sm_err_t sm_partition_produce(sm_partition_t *p, uint8_t *batches, size_t len,
+                              sm_append_info_t *out, int16_t *kerr,
+                              bool *duplicate) SM_MUST_CHECK;
+/* WriteTxnMarkers: append a COMMIT or ABORT control batch for producer
+ * pid/epoch (as leader) and complete its transaction here. *kerr as
+ * sm_partition_produce, plus INVALID_PRODUCER_EPOCH for an older epoch and
+ * TRANSACTION_COORDINATOR_FENCED (52) for an older coordinator epoch. */
+sm_err_t sm_partition_write_marker(sm_partition_t *p, int64_t pid, int16_t epoch, bool commit,
+                                   int32_t coordinator_epoch, sm_append_info_t *out,
+                                   int16_t *kerr) SM_MUST_CHECK;
+/* The last stable offset: below it every transaction is decided and
+ * replicated (= the high watermark without open transactions). */
+int64_t sm_partition_lso(sm_partition_t *p);
+/* Aborted transactions overlapping [from, upto) for a read_committed fetch
+ * (see sm_log_aborted_txns). */
+int sm_partition_aborted_txns(sm_partition_t *p, int64_t from, int64_t upto,
+                              sm_log_aborted_t **out);
+/* Internal to src/partition (amu held): record appended batches in the
+ * producer state and the aborted-transaction index; rebuild the producer
+ * state from the newest usable snapshot and the log after it (open,
+ * truncation). */
+sm_err_t sm_partition_record_batches(sm_partition_t *p, const uint8_t *batches, size_t len);
+sm_err_t sm_partition_rebuild_producers(sm_partition_t *p);
+/* DescribeProducers: call fn for every producer with state here. */
+void sm_partition_each_producer(sm_partition_t *p,
+                                void (*fn)(void *arg, const sm_producer_t *pr), void *arg);
 /* Whole batches from offset, at most max_bytes (min_one: at least one batch
  * even if larger), never past the high watermark. See sm_log_read. */
 sm_err_t sm_partition_read(sm_partition_t *p, int64_t offset, int32_t max_bytes, bool min_one,

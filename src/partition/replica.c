@@ -440,7 +440,12 @@ static sm_err_t follower_truncate(sm_partition_t *p, int64_t offset)
     }
     SM_INFO("partition", "%s: truncating from %" PRId64 " to %" PRId64 " to match the leader",
             p->name, end, offset);
-    return sm_log_truncate_to(p->log, offset);
+    pthread_mutex_lock(&p->amu);
+    sm_err_t err = sm_log_truncate_to(p->log, offset);
+    if (err == SM_OK)
+        err = sm_partition_rebuild_producers(p);
+    pthread_mutex_unlock(&p->amu);
+    return err;
 }
 
 sm_err_t sm_partition_follower_apply(sm_partition_t *p, int32_t leader_epoch,
@@ -456,7 +461,12 @@ sm_err_t sm_partition_follower_apply(sm_partition_t *p, int32_t leader_epoch,
             SM_INFO("partition", "%s: behind the leader's log start %" PRId64 "; starting over "
                                  "there", p->name, f->log_start_offset);
             set_hw(p, f->log_start_offset);
-            return sm_log_reset(p->log, f->log_start_offset);
+            pthread_mutex_lock(&p->amu);
+            err = sm_log_reset(p->log, f->log_start_offset);
+            if (err == SM_OK)
+                err = sm_partition_rebuild_producers(p);
+            pthread_mutex_unlock(&p->amu);
+            return err;
         }
         /* ahead of the leader: keep what it committed (and what we know
          * was committed), drop the rest and fetch again */
@@ -496,7 +506,11 @@ sm_err_t sm_partition_follower_apply(sm_partition_t *p, int32_t leader_epoch,
             at += (size_t)sm_batch_total_size(&info);
         }
         sm_append_info_t ai;
+        pthread_mutex_lock(&p->amu);
         err = sm_log_append_replica(p->log, f->records, f->len, sm_now_wall_ms(), &ai);
+        if (err == SM_OK)
+            err = sm_partition_record_batches(p, f->records, f->len);
+        pthread_mutex_unlock(&p->amu);
         if (err != SM_OK)
             return err;
         __atomic_fetch_add(&p->bytes_in, (uint64_t)f->len, __ATOMIC_RELAXED);

@@ -137,6 +137,7 @@ sm_err_t sm_log_open(const char *dir, const char *name, const sm_log_config_t *c
     sm_log_hint_t hint;
     sm_logdir_attach(log, &hint);
     sm_log_epochs_load(log);
+    sm_log_aborted_load(log);
     if ((err = sm_log_load(log, &hint))) {
         SM_ERROR("storage", "%s: cannot open log in %s: %s", log->name, dir, sm_err_str(err));
         for (int i = 0; i < log->nsegs; i++)
@@ -158,6 +159,7 @@ fail:
     pthread_mutex_destroy(&log->flush_mu);
     free(log->segs);
     free(log->epochs);
+    free(log->aborted);
     free(log->topic);
     free(log->dir);
     free(log->name);
@@ -173,6 +175,7 @@ static void log_free(sm_log_t *log)
     pthread_mutex_destroy(&log->flush_mu);
     free(log->segs);
     free(log->epochs);
+    free(log->aborted);
     free(log->topic);
     free(log->dir);
     free(log->name);

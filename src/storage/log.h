@@ -115,6 +115,31 @@ SM_MUST_CHECK sm_err_t sm_log_append_replica(sm_log_t *log, uint8_t *batches, si
 int64_t sm_log_high_watermark(sm_log_t *log);
 void sm_log_set_high_watermark(sm_log_t *log, int64_t hw);
 
+/* ---- the aborted-transaction index (log_txn.c): Kafka's per-segment
+ * "<base offset>.txnindex" files of 34-byte entries (int16 version 0,
+ * int64 producerId, int64 firstOffset, int64 lastOffset, int64
+ * lastStableOffset), one per aborted transaction, in the segment that holds
+ * its ABORT marker. read_committed fetches send the entries overlapping
+ * what they return so consumers drop the aborted records. */
+typedef struct sm_log_aborted {
+    int64_t pid;
+    int64_t first_offset;
+    int64_t last_offset;        /* the ABORT marker's offset */
+    int64_t last_stable_offset; /* the LSO once it was aborted */
+} sm_log_aborted_t;
+/* Add an entry (the marker is already in the log) to the active segment's
+ * .txnindex, synced before returning. Entries must come in marker order;
+ * one whose marker is not past the last entry's is ignored (SM_OK), so a
+ * replay after a crash may add them again. Any thread. */
+SM_MUST_CHECK sm_err_t sm_log_add_aborted(sm_log_t *log, const sm_log_aborted_t *a);
+/* The entries with last_offset >= from and first_offset < upto, in marker
+ * order, into a malloc'ed array (*out; NULL when none). Any thread. */
+int sm_log_aborted_txns(sm_log_t *log, int64_t from, int64_t upto, sm_log_aborted_t **out);
+/* The log's directory. */
+const char *sm_log_dir(const sm_log_t *log);
+/* Base offset of the active segment. */
+int64_t sm_log_active_base(sm_log_t *log);
+
 /* Write-behind (log_cache.c): start writeback of the active segment's bytes
  * appended since the last call and drop from the page cache what lies more
  * than cache_window_bytes behind its end (and finish off a segment that was

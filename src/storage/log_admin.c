@@ -110,6 +110,7 @@ static sm_err_t truncate_impl(sm_log_t *log, int64_t offset, bool restart)
     log->dirty = true;
     /* a reset log has no epochs: its history is the snapshot's */
     sm_log_epochs_truncate_end(log, restart ? INT64_MIN : new_end);
+    sm_log_aborted_truncate(log, restart ? INT64_MIN : new_end);
     if (new_end == log->start_offset)
         sm_log_epochs_truncate_start(log, log->start_offset);
     /* Persist while still holding mu: no append may land above the new end
@@ -329,6 +330,7 @@ sm_err_t sm_log_destroy(sm_log_t *log)
     pthread_mutex_destroy(&log->flush_mu);
     free(log->segs);
     free(log->epochs);
+    free(log->aborted);
     free(log->topic);
     free(log->dir);
     free(log->name);

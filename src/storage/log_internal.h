@@ -72,6 +72,10 @@ struct sm_log {
      * wb_dropped; wb_queued while a sm_log_write_behind call is owed */
     int64_t wb_base, wb_started, wb_dropped;
     bool wb_queued;
+    /* aborted-transaction index (log_txn.c): every segment's .txnindex
+     * entries, ordered by last offset */
+    sm_log_aborted_t *aborted;
+    int naborted, aborted_cap;
     char *topic;
     int32_t partition;
     sm_histo_t *flush_histo; /* fsync latency (metrics), owned by the caller; may be NULL */
@@ -81,6 +85,13 @@ static inline sm_segment_t *sm_log_active(sm_log_t *log)
 {
     return log->segs[log->nsegs - 1];
 }
+
+/* Load every segment's .txnindex (log_txn.c), dropping entries at or past
+ * the log end. Before the log is shared. */
+void sm_log_aborted_load(sm_log_t *log);
+/* Forget entries whose marker is at or past new_end (truncation); rewrites
+ * the affected files. Under mu. */
+void sm_log_aborted_truncate(sm_log_t *log, int64_t new_end);
 
 /* Index of the segment holding offset: the last with base <= offset (0 if
  * offset is below every base). Under mu. */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------- scanner */
 
@@ -506,7 +507,8 @@ out:
 
 /* ------------------------------------------------------------- deletion */
 
-static const char *const seg_suffixes[] = {".log", ".index", ".timeindex"};
+static const char *const seg_suffixes[] = {".log", ".index", ".timeindex", ".txnindex"};
+#define SEG_OPTIONAL_FROM 3 /* suffixes from here on may be absent */
 
 sm_err_t sm_segment_mark_deleted(sm_segment_t *seg)
 {
@@ -518,6 +520,8 @@ sm_err_t sm_segment_mark_deleted(sm_segment_t *seg)
         char from[PATH_MAX], to[PATH_MAX];
         snprintf(from, sizeof from, "%s%s", seg->path, seg_suffixes[i]);
         snprintf(to, sizeof to, "%s%s.deleted", seg->path, seg_suffixes[i]);
+        if (i >= SEG_OPTIONAL_FROM && access(from, F_OK) != 0)
+            continue;
         sm_err_t err = sm_file_rename(from, to);
         if (err && !first)
             first = err;

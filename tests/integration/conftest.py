@@ -645,8 +645,10 @@ def crc32c(data):
     return c ^ 0xFFFFFFFF
 
 
-def record_batch(records, base_timestamp_ms=None, attributes=0, corrupt_crc=False):
-    """An uncompressed magic-2 record batch. records: [(key, value, [(hkey, hval)])]."""
+def record_batch(records, base_timestamp_ms=None, attributes=0, corrupt_crc=False,
+                 producer_id=-1, producer_epoch=-1, base_sequence=-1):
+    """An uncompressed magic-2 record batch. records: [(key, value, [(hkey, hval)])].
+    attributes 0x10 marks it transactional."""
     ts = int(time.time() * 1000) if base_timestamp_ms is None else base_timestamp_ms
     body = b""
     for i, (k, v, hdrs) in enumerate(records):
@@ -660,8 +662,8 @@ def record_batch(records, base_timestamp_ms=None, attributes=0, corrupt_crc=Fals
             r += enc_varint(-1) if hv is None else enc_varint(len(hv)) + hv
         body += enc_varint(len(r)) + r
     # after the crc: attributes .. records
-    after_crc = struct.pack(">hiqqqhii", attributes, len(records) - 1, ts, ts, -1, -1, -1,
-                            len(records)) + body
+    after_crc = struct.pack(">hiqqqhii", attributes, len(records) - 1, ts, ts, producer_id,
+                            producer_epoch, base_sequence, len(records)) + body
     crc = crc32c(after_crc)
     if corrupt_crc:
         crc ^= 0xDEADBEEF
@@ -692,6 +694,34 @@ def parse_record_batches(data):
             out.append({"base_offset": base_offset, "magic": magic})
         pos = end
     return out
+
+
+def raw_produce(port, topic, partition, batch, version, acks=-1, transactional_id=None):
+    """One Produce (classic versions 3-8) -> (error_code, base_offset, error_message)."""
+    body = enc_str(transactional_id) + struct.pack(">hi", acks, 15000)
+    body += enc_array([enc_str(topic) + enc_array([struct.pack(">i", partition) + enc_bytes(batch)])])
+    c = WireConn(port)
+    try:
+        r = Reader(c.request(0, version, body))
+    finally:
+        c.close()
+    result = None
+    for _ in range(r.i32()):
+        t = r.string()
+        for _ in range(r.i32()):
+            p, err, base = r.i32(), r.i16(), r.i64()
+            r.i64()  # log_append_time
+            if version >= 5:
+                r.i64()  # log_start_offset
+            msg = None
+            if version >= 8:
+                r.array(lambda: (r.i32(), r.string()))
+                msg = r.string()
+            if t == topic and p == partition:
+                result = (err, base, msg)
+    r.i32()  # throttle
+    assert result is not None, f"Produce response lacks {topic}-{partition}"
+    return result
 
 
 class WireConn:

@@ -29,7 +29,7 @@ from confluent_kafka import KafkaError, Producer, TopicPartition
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from conftest import (Reader, WireConn, confluent_consume_partitions, confluent_create_topic,
+from conftest import (Reader, WireConn, raw_produce, confluent_consume_partitions, confluent_create_topic,
                       enc_array, enc_bytes, enc_str, enc_uvarint, raw_api_versions,
                       record_batch, unique_topic, wait_until)
 
@@ -203,34 +203,6 @@ def produce_version(port):
         if lo <= v <= hi:
             return v
     pytest.fail(f"broker's Produce versions {lo}..{hi} include none of 3..8")
-
-
-def raw_produce(port, topic, partition, batch, version):
-    """One Produce (acks=-1) -> (error_code, base_offset, error_message)."""
-    body = enc_str(None) + struct.pack(">hi", -1, 15000)
-    body += enc_array([enc_str(topic) + enc_array([struct.pack(">i", partition) + enc_bytes(batch)])])
-    c = WireConn(port)
-    try:
-        r = Reader(c.request(API_PRODUCE, version, body))
-    finally:
-        c.close()
-    result = None
-    for _ in range(r.i32()):
-        t = r.string()
-        for _ in range(r.i32()):
-            p, err, base = r.i32(), r.i16(), r.i64()
-            r.i64()  # log_append_time
-            if version >= 5:
-                r.i64()  # log_start_offset
-            msg = None
-            if version >= 8:
-                r.array(lambda: (r.i32(), r.string()))
-                msg = r.string()
-            if t == topic and p == partition:
-                result = (err, base, msg)
-    r.i32()  # throttle
-    assert result is not None, f"Produce response lacks {topic}-{partition}"
-    return result
 
 
 def high_watermark(b, topic, partition):
