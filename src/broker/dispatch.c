@@ -34,8 +34,7 @@ static const sm_dispatch_t table[] = {
     {SM_API_API_VERSIONS, 0, 4, sm_handle_api_versions, SM_SCOPE_BOTH},
     {SM_API_CREATE_TOPICS, 2, 7, sm_handle_create_topics, SM_SCOPE_BOTH},
     {SM_API_DELETE_TOPICS, 1, 6, sm_handle_delete_topics, SM_SCOPE_BOTH},
-    /* BOTH: brokers forward it to the active controller's CONTROLLER listener */
-    {SM_API_INIT_PRODUCER_ID, 0, 5, sm_handle_init_producer_id, SM_SCOPE_BOTH},
+    {SM_API_INIT_PRODUCER_ID, 0, 5, sm_handle_init_producer_id, SM_SCOPE_BROKER},
     {SM_API_OFFSET_FOR_LEADER_EPOCH, 2, 4, sm_handle_offset_for_leader_epoch, SM_SCOPE_BROKER},
     {SM_API_DESCRIBE_CONFIGS, 1, 4, sm_handle_describe_configs, SM_SCOPE_BOTH},
     {SM_API_CREATE_PARTITIONS, 0, 3, sm_handle_create_partitions, SM_SCOPE_BOTH},
@@ -53,6 +52,7 @@ static const sm_dispatch_t table[] = {
     {SM_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, sm_handle_alter_reassignments, SM_SCOPE_BOTH},
     {SM_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, sm_handle_list_reassignments, SM_SCOPE_BOTH},
     {SM_API_DESCRIBE_LOG_DIRS, 0, 4, sm_handle_describe_log_dirs, SM_SCOPE_BROKER},
+    {SM_API_ALLOCATE_PRODUCER_IDS, 0, 0, sm_handle_allocate_producer_ids, SM_SCOPE_CONTROLLER},
     {SM_API_CONTROLLER_REGISTRATION, 0, 0, sm_handle_controller_registration, SM_SCOPE_CONTROLLER},
     {SM_API_DESCRIBE_QUORUM, 0, 2, sm_handle_describe_quorum, SM_SCOPE_BOTH},
     {SM_API_VOTE, 0, 2, sm_handle_quorum, SM_SCOPE_CONTROLLER},

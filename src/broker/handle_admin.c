@@ -11,6 +11,7 @@
  */
 #include "handler_util.h"
 #include "handlers.h"
+#include "pid_block.h"
 #include "log.h"
 #include "meta.h"
 #include "server.h"
@@ -716,28 +717,59 @@ void sm_handle_describe_configs(sm_req_t *req)
 
 /* ------------------------------------------------------------ InitProducerId */
 
-static void init_producer_id_run(sm_req_t *req, void *msgp)
+/* Without a transactional id: a fresh producer id (epoch 0) from this
+ * broker's block (pid_block.h), answered on whatever thread has it. With
+ * one: the transaction coordinator (handle_txn.c). */
+static void init_pid_done(void *arg, int16_t kerr, int64_t pid)
 {
-    sm_init_producer_id_request_t msg = *(sm_init_producer_id_request_t *)msgp;
+    sm_req_t *req = arg;
     sm_init_producer_id_response_t resp;
     sm_init_producer_id_response_init(&resp);
-    if (msg.transactional_id.len >= 0) {
-        /* Transactions are a later issue: refuse clearly. */
-        resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
-        SM_RESPOND(init_producer_id_response, req, &resp);
-        return;
-    }
-    int64_t id = -1;
-    if (sm_meta_allocate_producer_ids(sm_server_meta(req->srv), sm_server_node_id(req->srv), 1,
-                                      &id) != SM_OK) {
-        resp.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
-    } else {
-        resp.producer_id = id;
+    resp.error_code = kerr;
+    if (!kerr) {
+        resp.producer_id = pid;
         resp.producer_epoch = 0;
     }
     SM_RESPOND(init_producer_id_response, req, &resp);
 }
 
-/* The id block is a metadata commit (an fsync): on the controller thread. */
-SM_HANDLER_ON_CONTROLLER(sm_handle_init_producer_id, init_producer_id_request,
-                         init_producer_id_run)
+void sm_handle_init_producer_id(sm_req_t *req)
+{
+    sm_init_producer_id_request_t msg;
+    SM_DECODE_OR_FAIL(init_producer_id_request, req, &msg);
+    if (msg.transactional_id.len >= 0) {
+        sm_txn_init_producer_id(req, &msg);
+        return;
+    }
+    sm_pid_get(sm_server_pids(req->srv), init_pid_done, req);
+}
+
+/* AllocateProducerIds (67), on the active controller: a block for a
+ * registered broker of the epoch it names. */
+static void allocate_producer_ids_run(sm_req_t *req, void *msgp)
+{
+    const sm_allocate_producer_ids_request_t *msg = msgp;
+    sm_allocate_producer_ids_response_t resp;
+    sm_allocate_producer_ids_response_init(&resp);
+    sm_meta_t *m = sm_server_meta(req->srv);
+    sm_meta_image_t *img = sm_meta_image_get(m);
+    const sm_broker_meta_t *b = sm_meta_image_broker(img, msg->broker_id);
+    bool known = b && (msg->broker_epoch < 0 || b->epoch == msg->broker_epoch);
+    sm_meta_image_put(img);
+    int64_t first = -1;
+    if (!sm_meta_is_active(m)) {
+        resp.error_code = KERR_NOT_CONTROLLER;
+    } else if (!known) {
+        resp.error_code = KERR_STALE_BROKER_EPOCH;
+    } else if (sm_meta_allocate_producer_ids(m, msg->broker_id, SM_PID_BLOCK_SIZE, &first) !=
+               SM_OK) {
+        resp.error_code = KERR_UNKNOWN_SERVER_ERROR;
+    } else {
+        resp.producer_id_start = first;
+        resp.producer_id_len = SM_PID_BLOCK_SIZE;
+    }
+    SM_RESPOND(allocate_producer_ids_response, req, &resp);
+}
+
+SM_HANDLER_ON_CONTROLLER(sm_handle_allocate_producer_ids, allocate_producer_ids_request,
+                         allocate_producer_ids_run)

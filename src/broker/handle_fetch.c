@@ -164,6 +164,24 @@ static unsigned bucket_of(const sm_partition_t *p)
     return (unsigned)(x & (NBUCKETS - 1));
 }
 
+/* read_committed: the aborted transactions overlapping [from, upto), so the
+ * consumer drops their records (Kafka's FetchResponse AbortedTransactions). */
+static void add_aborted(sm_req_t *req, sm_partition_t *p, int64_t from, int64_t upto,
+                        sm_fetch_response_partition_data_t *out)
+{
+    sm_log_aborted_t *ab = NULL;
+    int n = sm_partition_aborted_txns(p, from, upto, &ab);
+    if (n > 0) {
+        SM_NEW_ARRAY(req, sm_fetch_response_aborted_transaction, n, out->aborted_transactions);
+        for (int i = 0; i < n; i++) {
+            out->aborted_transactions[i].producer_id = ab[i].pid;
+            out->aborted_transactions[i].first_offset = ab[i].first_offset;
+        }
+        out->aborted_transactions_count = n;
+    }
+    free(ab);
+}
+
 /* Read one partition's records into its response slot; returns the bytes
  * spliced. The slice reference moves into out->records.ref. */
 static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budget, bool min_one,
@@ -200,14 +218,17 @@ static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budge
         return 0;
     }
     int64_t hw = sm_partition_high_watermark(fp->p);
+    int64_t lso = sm_partition_lso(fp->p);
     int64_t start = sm_partition_log_start(fp->p);
     int64_t end = sm_partition_log_end(fp->p);
-    /* consumers read below the high watermark, followers to the log end; an
-     * offset is out of range only outside the log (a new leader's high
-     * watermark may trail what consumers already saw: they wait) */
-    int64_t limit = replica ? end : hw;
+    bool committed = !replica && fs->msg.isolation_level == 1; /* READ_COMMITTED */
+    /* consumers read below the high watermark (read_committed ones below
+     * the last stable offset), followers to the log end; an offset is out
+     * of range only outside the log (a new leader's high watermark may
+     * trail what consumers already saw: they wait) */
+    int64_t limit = replica ? end : committed ? lso : hw;
     out->high_watermark = hw;
-    out->last_stable_offset = hw;
+    out->last_stable_offset = lso;
     out->log_start_offset = start;
     if (rq->fetch_offset < start || rq->fetch_offset > SM_MAX(end, hw)) {
         out->error_code = KERR_OFFSET_OUT_OF_RANGE;
@@ -219,12 +240,16 @@ static int64_t fill_partition(fetch_state_t *fs, fetch_part_t *fp, int32_t budge
     if (max <= 0 && !min_one)
         return 0;
     sm_log_slice_t sl;
-    sm_err_t err = replica ? sm_partition_read_local(fp->p, rq->fetch_offset, max, min_one, &sl)
-                           : sm_partition_read(fp->p, rq->fetch_offset, max, min_one, &sl);
+    sm_err_t err = replica     ? sm_partition_read_local(fp->p, rq->fetch_offset, max, min_one, &sl)
+                   : committed ? sm_partition_read_below(fp->p, rq->fetch_offset, limit, max,
+                                                         min_one, &sl)
+                               : sm_partition_read(fp->p, rq->fetch_offset, max, min_one, &sl);
     if (err != SM_OK) {
         out->error_code = err == SM_ERR_RANGE ? KERR_OFFSET_OUT_OF_RANGE : sm_kerr_from(err);
         return 0;
     }
+    if (sl.len > 0 && committed)
+        add_aborted(fs->req, fp->p, rq->fetch_offset, sl.next_offset, out);
     if (sl.len > 0) {
         out->records.ptr = NULL;
         out->records.len = sl.len;
@@ -261,8 +286,9 @@ static int64_t bytes_ready(fetch_state_t *fs, bool *has_error)
             *has_error = true;
             continue;
         }
-        int64_t hw = fs->replica_id >= 0 ? sm_partition_log_end(fp->p)
-                                         : sm_partition_high_watermark(fp->p);
+        int64_t hw = fs->replica_id >= 0         ? sm_partition_log_end(fp->p)
+                     : fs->msg.isolation_level == 1 ? sm_partition_lso(fp->p)
+                                                    : sm_partition_high_watermark(fp->p);
         int64_t start = sm_partition_log_start(fp->p);
         int64_t end = sm_partition_log_end(fp->p);
         if (sm_partition_role(fp->p) != SM_ROLE_LEADER ||

@@ -46,7 +46,8 @@ static void refine_in_batch(sm_partition_t *p, bool max, int64_t ts, int64_t *of
     sm_ref_release(sl.ref);
 }
 
-static void list_one(sm_partition_t *p, const sm_list_offsets_request_list_offsets_partition_t *rq,
+static void list_one(sm_partition_t *p, int8_t isolation,
+                     const sm_list_offsets_request_list_offsets_partition_t *rq,
                      sm_list_offsets_response_list_offsets_partition_response_t *out)
 {
     out->error_code = sm_partition_role(p) != SM_ROLE_LEADER
@@ -57,8 +58,8 @@ static void list_one(sm_partition_t *p, const sm_list_offsets_request_list_offse
     out->leader_epoch = sm_partition_leader_epoch(p);
     sm_err_t err = SM_OK;
     switch (rq->timestamp) {
-    case -1: /* LATEST: what consumers can read */
-        out->offset = sm_partition_high_watermark(p);
+    case -1: /* LATEST: what consumers can read (read_committed: the LSO) */
+        out->offset = isolation == 1 ? sm_partition_lso(p) : sm_partition_high_watermark(p);
         break;
     case -2:
     case -4:
@@ -114,7 +115,7 @@ void sm_handle_list_offsets(sm_req_t *req)
                 out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            list_one(p, &rt->partitions[j], out);
+            list_one(p, msg.isolation_level, &rt->partitions[j], out);
             sm_partition_put(p);
         }
     }

@@ -22,6 +22,12 @@ void sm_handle_delete_topics(sm_req_t *req);
 void sm_handle_create_partitions(sm_req_t *req);
 void sm_handle_describe_configs(sm_req_t *req);
 void sm_handle_init_producer_id(sm_req_t *req);
+void sm_handle_allocate_producer_ids(sm_req_t *req);
+/* Transactions (handle_txn.c). InitProducerId with a transactional id
+ * comes here from sm_handle_init_producer_id (msg decoded in req's arena). */
+typedef struct sm_init_producer_id_request sm_init_producer_id_request_t;
+void sm_txn_init_producer_id(sm_req_t *req, const sm_init_producer_id_request_t *msg);
+void sm_handle_write_txn_markers(sm_req_t *req);
 /* DeleteRecords (handle_records.c). */
 void sm_handle_delete_records(sm_req_t *req);
 /* AlterConfigs, IncrementalAlterConfigs (handle_configs.c). */

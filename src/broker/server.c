@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include "server.h"
+#include "pid_block.h"
 #include "conn.h"
 #include "group_coord.h"
 #include "hmap.h"
@@ -89,6 +90,7 @@ struct sm_server {
     sm_ctl_register_t *ctlreg;  /* this controller's ControllerRegistration */
     sm_repl_t *repl;            /* follower fetchers and the ISR check (src/repl) */
     sm_group_coord_t *groups;
+    sm_pid_block_t *pids;       /* producer ids for InitProducerId (pid_block.h) */
     int nloops;
     sm_loop_t **loops;
     int next_loop;
@@ -124,6 +126,7 @@ const sm_config_t *sm_server_config(const sm_server_t *srv) { return srv->cfg; }
 sm_ctl_channel_t *sm_server_ctl_channel(sm_server_t *srv) { return srv->ctlch; }
 sm_meta_t *sm_server_meta(sm_server_t *srv) { return srv->meta; }
 sm_group_coord_t *sm_server_groups(sm_server_t *srv) { return srv->groups; }
+sm_pid_block_t *sm_server_pids(sm_server_t *srv) { return srv->pids; }
 int32_t sm_server_node_id(const sm_server_t *srv) { return srv->cfg->node_id; }
 int sm_server_nloops(const sm_server_t *srv) { return srv->nloops; }
 sm_loop_t *sm_server_loop(const sm_server_t *srv, int i) { return srv->loops[i]; }
@@ -232,6 +235,7 @@ static sm_partition_t *partition_open(sm_server_t *srv, const sm_config_dynamic_
     if (!p)
         return NULL;
     apply_topic_limits(srv->cfg, dyn, t, p);
+    p->producer_expiration_ms = srv->cfg->producer_id_expiration_ms;
     apply_replica_state(srv, p, &t->partitions[index]);
     sm_log_set_flush_histo(p->log, sm_metrics_flush_histo(srv->metrics));
     return p;
@@ -672,6 +676,7 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     for (int i = 0; i < srv->nloops; i++)
         srv->loops[i] = sm_loop_new(i);
     srv->fetch = sm_fetch_new(srv->nloops, cfg->fetch_session_cache_slots);
+    srv->pids = sm_pid_block_new(srv);
     workq_start(&srv->bg, cfg->num_io_threads > 0 ? cfg->num_io_threads : 2);
     workq_start(&srv->ctl, 1);
     sm_server_background(srv, remove_retired_task, srv);
@@ -924,6 +929,8 @@ void sm_server_close(sm_server_t *srv)
     sm_ctl_register_stop(srv->ctlreg);
     sm_ctl_channel_free(srv->ctlch);
     srv->ctlch = NULL;
+    sm_pid_block_free(srv->pids); /* its waiters were answered by the channel */
+    srv->pids = NULL;
     sm_ctl_register_free(srv->ctlreg);
     srv->ctlreg = NULL;
     sm_lifecycle_free(srv->lifecycle);

@@ -41,6 +41,8 @@ sm_meta_t *sm_server_meta(sm_server_t *srv);
 typedef struct sm_ctl_channel sm_ctl_channel_t;
 sm_ctl_channel_t *sm_server_ctl_channel(sm_server_t *srv);
 sm_group_coord_t *sm_server_groups(sm_server_t *srv);
+typedef struct sm_pid_block sm_pid_block_t;
+sm_pid_block_t *sm_server_pids(sm_server_t *srv);
 int32_t sm_server_node_id(const sm_server_t *srv);
 typedef struct sm_metrics sm_metrics_t;
 sm_metrics_t *sm_server_metrics(sm_server_t *srv);

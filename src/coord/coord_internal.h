@@ -28,6 +28,18 @@ typedef enum sm_coord_topic {
     SM_COORD_TOPIC_PRESENT,  /* exists: partitions load (or are loaded) */
 } sm_coord_topic_t;
 
+/* An offset committed inside a transaction (TxnOffsetCommit): in the log,
+ * not visible until the transaction's COMMIT marker (coord_txn.c). */
+typedef struct sm_coord_txn_offset {
+    int64_t pid;
+    int32_t part;          /* __consumer_offsets partition */
+    char *group;           /* owned */
+    char *topic;           /* owned */
+    size_t topic_len;
+    int32_t partition;
+    sm_offset_value_t v;   /* metadata owned */
+} sm_coord_txn_offset_t;
+
 struct sm_group_coord {
     sm_coord_host_t host;
     sm_group_coord_config_t cfg;
@@ -48,6 +60,8 @@ struct sm_group_coord {
     bool create_busy;        /* a creation task is queued or running (close waits) */
     pthread_cond_t idle_cv;  /* signalled when create_busy turns false */
     int64_t create_retry_ms; /* mono: after a failed creation, no new try before */
+    sm_coord_txn_offset_t *txn; /* pending transactional offsets */
+    int32_t ntxn, txn_cap;
 };
 
 sm_group_time_t sm_coord_now(void);
@@ -59,6 +73,22 @@ bool sm_coord_part_ready(const sm_group_coord_t *c, int32_t part);
  * the append to finish; SM_OK once durable in the log. Mutex held. */
 SM_MUST_CHECK sm_err_t sm_coord_append(sm_group_coord_t *c, int32_t part,
                                        const sm_coord_kv_t *kvs, int32_t n);
+
+/* The same as one transactional batch of producer pid/epoch. */
+SM_MUST_CHECK sm_err_t sm_coord_append_txn(sm_group_coord_t *c, int32_t part,
+                                           const sm_coord_kv_t *kvs, int32_t n, int64_t pid,
+                                           int16_t epoch);
+
+/* Transactional offsets (coord_txn.c), mutex held: remember one; end a
+ * producer's transaction on a partition (commit: the offsets become the
+ * group's); is any pending on part (restatement waits); drop all. */
+void sm_coord_txn_add(sm_group_coord_t *c, int64_t pid, int32_t part, const char *group,
+                      size_t group_len, const char *topic, size_t topic_len, int32_t partition,
+                      const sm_offset_value_t *v);
+void sm_coord_txn_end(sm_group_coord_t *c, int32_t part, int64_t pid, bool commit,
+                      sm_group_time_t now);
+bool sm_coord_txn_pending(const sm_group_coord_t *c, int32_t part);
+void sm_coord_txn_clear(sm_group_coord_t *c, int32_t part);
 
 /* env->store: persist g's metadata record. Returns a Kafka error code. */
 int16_t sm_coord_store_group(void *ctx, sm_group_t *g, sm_group_time_t now);

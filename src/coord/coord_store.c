@@ -41,7 +41,7 @@ bool sm_coord_part_ready(const sm_group_coord_t *c, int32_t part)
 /* ------------------------------------------------------------ append */
 
 static sm_err_t append_batch(sm_group_coord_t *c, int32_t part, const sm_coord_kv_t *kvs,
-                             int32_t n, int64_t *base_out)
+                             int32_t n, int64_t *base_out, int64_t pid, int16_t epoch)
 {
     if (n <= 0)
         return SM_OK;
@@ -59,9 +59,9 @@ static sm_err_t append_batch(sm_group_coord_t *c, int32_t part, const sm_coord_k
     }
     sm_batch_params_t bp = {.base_offset = 0,
                             .leader_epoch = -1,
-                            .attributes = 0,
-                            .producer_id = -1,
-                            .producer_epoch = -1,
+                            .attributes = pid >= 0 ? SM_BATCH_ATTR_TRANSACTIONAL : 0,
+                            .producer_id = pid,
+                            .producer_epoch = pid >= 0 ? epoch : -1,
                             .base_sequence = -1};
     sm_wbuf_t w;
     sm_wbuf_init(&w);
@@ -84,7 +84,13 @@ static sm_err_t append_batch(sm_group_coord_t *c, int32_t part, const sm_coord_k
 
 sm_err_t sm_coord_append(sm_group_coord_t *c, int32_t part, const sm_coord_kv_t *kvs, int32_t n)
 {
-    return append_batch(c, part, kvs, n, NULL);
+    return append_batch(c, part, kvs, n, NULL, -1, -1);
+}
+
+sm_err_t sm_coord_append_txn(sm_group_coord_t *c, int32_t part, const sm_coord_kv_t *kvs,
+                             int32_t n, int64_t pid, int16_t epoch)
+{
+    return append_batch(c, part, kvs, n, NULL, pid, epoch);
 }
 
 int16_t sm_coord_store_group(void *ctx, sm_group_t *g, sm_group_time_t now)
@@ -138,7 +144,8 @@ static void apply_group_value(sm_group_coord_t *c, sm_group_t *g, const sm_group
     SM_UNUSED(c);
 }
 
-static void apply_record(sm_group_coord_t *c, int32_t part, int64_t offset, const sm_record_t *rec,
+static void apply_record(sm_group_coord_t *c, int32_t part, int64_t txn_pid, int64_t offset,
+                         const sm_record_t *rec,
                          sm_group_time_t now, sm_arena_t *a)
 {
     sm_coord_record_t r;
@@ -154,6 +161,20 @@ static void apply_record(sm_group_coord_t *c, int32_t part, int64_t offset, cons
     if (g && g->partition != part) {
         SM_WARN("coord", "%s-%d offset %lld: group %s belongs to partition %d, record skipped",
                 TOPIC, part, (long long)offset, g->id, g->partition);
+        return;
+    }
+    if (r.kind == SM_COORD_REC_OFFSET && txn_pid >= 0 && !r.tombstone) {
+        /* a TxnOffsetCommit: visible once its transaction commits */
+        sm_offset_value_t v = {.offset = r.offset.offset,
+                               .leader_epoch = r.offset.leader_epoch,
+                               .metadata = r.offset.metadata.ptr,
+                               .metadata_len = r.offset.metadata.len > 0
+                                                   ? (size_t)r.offset.metadata.len
+                                                   : 0,
+                               .commit_ms = r.offset.commit_timestamp,
+                               .expire_ms = r.offset.expire_timestamp};
+        sm_coord_txn_add(c, txn_pid, part, r.group.ptr, (size_t)r.group.len, r.topic.ptr,
+                         (size_t)r.topic.len, r.partition, &v);
         return;
     }
     if (r.kind == SM_COORD_REC_OFFSET) {
@@ -210,13 +231,22 @@ static size_t replay_buf(sm_group_coord_t *c, int32_t part, const uint8_t *buf, 
         if (compressed) {
             SM_WARN("coord", "%s-%d offset %lld: compressed batch skipped", TOPIC, part,
                     (long long)bi.base_offset);
-        } else if (!control) {
+        } else if (control) {
+            int32_t coord_epoch;
+            int type = (bi.attributes & SM_BATCH_ATTR_TRANSACTIONAL)
+                           ? sm_pstate_marker_type(buf + pos, (size_t)total, &coord_epoch)
+                           : -1;
+            if (type >= 0)
+                sm_coord_txn_end(c, part, bi.producer_id, type == 1, now);
+        } else {
+            int64_t txn_pid = (bi.attributes & SM_BATCH_ATTR_TRANSACTIONAL) ? bi.producer_id : -1;
             sm_record_iter_t it;
             if (sm_record_iter_init(&it, buf + pos, (size_t)total) == SM_OK) {
                 sm_record_t rec;
                 sm_err_t err;
                 while ((err = sm_record_iter_next(&it, &rec)) == SM_OK) {
-                    apply_record(c, part, bi.base_offset + rec.offset_delta, &rec, now, a);
+                    apply_record(c, part, txn_pid, bi.base_offset + rec.offset_delta, &rec, now,
+                                 a);
                     sm_arena_reset(a);
                 }
                 if (err != SM_ERR_NOT_FOUND)
@@ -317,6 +347,7 @@ static int unload_part(sm_group_coord_t *c, int32_t part)
     for (size_t i = 0; i < n; i++)
         sm_coord_group_drop(c, gone[i], SM_KERR_NOT_COORDINATOR);
     free(gone);
+    sm_coord_txn_clear(c, part);
     c->parts[part].loaded = false;
     return (int)n;
 }
@@ -370,7 +401,7 @@ static void kv_push(kv_batch_t *b, const sm_coord_kv_t *kv)
 static sm_err_t kv_flush(sm_group_coord_t *c, int32_t part, kv_batch_t *b, int64_t *first_base)
 {
     int64_t base = -1;
-    sm_err_t err = append_batch(c, part, b->kvs, b->n, &base);
+    sm_err_t err = append_batch(c, part, b->kvs, b->n, &base, -1, -1);
     if (err == SM_OK && b->n && *first_base < 0)
         *first_base = base;
     b->n = 0;
@@ -447,7 +478,7 @@ void sm_coord_maybe_snapshot(sm_group_coord_t *c)
 {
     for (int32_t i = 0; i < c->cfg.num_partitions; i++) {
         sm_coord_part_t *cp = &c->parts[i];
-        if (!cp->loaded)
+        if (!cp->loaded || sm_coord_txn_pending(c, i)) /* restating would drop them */
             continue;
         int64_t grown = cp->bytes_since_snapshot - cp->snapshot_bytes;
         if (grown < SM_MAX(c->cfg.snapshot_min_bytes, cp->snapshot_bytes))

@@ -309,6 +309,81 @@ void sm_group_coord_commit(sm_group_coord_t *c, const char *group_id, int32_t ge
         sm_meta_image_put(img);
 }
 
+void sm_group_coord_txn_commit(sm_group_coord_t *c, const char *group_id, int64_t pid,
+                               int16_t epoch, int32_t generation, const char *member_id,
+                               const char *instance_id, sm_group_commit_part_t *parts, int32_t n)
+{
+    sm_meta_t *meta = c->host.meta(c->host.ctx);
+    sm_meta_image_t *img = meta ? sm_meta_image_get(meta) : NULL;
+    pthread_mutex_lock(&c->mu);
+    sm_group_time_t now = sm_coord_now();
+    int16_t err = status_locked(c, group_id);
+    sm_group_t *g = err ? NULL : group_get(c, group_id);
+    /* with a generation (KIP-447), the member must be the group's current
+     * one; without, any producer may commit for the group */
+    if (!err && g && generation >= 0)
+        err = sm_group_commit_check(g, generation, member_id, instance_id);
+    else if (!err && !g && generation >= 0)
+        err = SM_KERR_ILLEGAL_GENERATION;
+    int32_t part = err ? 0 : sm_coord_partition_for(group_id, strlen(group_id), c->cfg.num_partitions);
+    sm_arena_t a;
+    sm_arena_init(&a);
+    sm_coord_kv_t *kvs = sm_xcalloc((size_t)(n > 0 ? n : 1), sizeof *kvs);
+    int32_t k = 0;
+    for (int32_t i = 0; i < n; i++) {
+        sm_group_commit_part_t *p = &parts[i];
+        if (err) {
+            p->error = err;
+        } else if (!partition_exists(img, p->topic, p->topic_len, p->partition)) {
+            p->error = SM_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        } else if (p->metadata && (int64_t)p->metadata_len > c->cfg.metadata_max_bytes) {
+            p->error = SM_KERR_OFFSET_METADATA_TOO_LARGE;
+        } else {
+            p->error = SM_KERR_NONE;
+            sm_offset_value_t v = {.offset = p->offset,
+                                   .leader_epoch = p->leader_epoch,
+                                   .metadata = p->metadata,
+                                   .metadata_len = p->metadata_len,
+                                   .commit_ms = now.wall_ms,
+                                   .expire_ms = -1};
+            sm_coord_record_offset(&a, group_id, p->topic, p->topic_len, p->partition, &v,
+                                   &kvs[k++]);
+        }
+    }
+    if (k && sm_coord_append_txn(c, part, kvs, k, pid, epoch) != SM_OK) {
+        for (int32_t i = 0; i < n; i++)
+            if (parts[i].error == SM_KERR_NONE)
+                parts[i].error = SM_KERR_COORDINATOR_NOT_AVAILABLE;
+    } else {
+        for (int32_t i = 0; i < n; i++) {
+            sm_group_commit_part_t *p = &parts[i];
+            if (p->error != SM_KERR_NONE)
+                continue;
+            sm_offset_value_t v = {.offset = p->offset,
+                                   .leader_epoch = p->leader_epoch,
+                                   .metadata = p->metadata ? p->metadata : "",
+                                   .metadata_len = p->metadata_len,
+                                   .commit_ms = now.wall_ms,
+                                   .expire_ms = -1};
+            sm_coord_txn_add(c, pid, part, group_id, strlen(group_id), p->topic, p->topic_len,
+                             p->partition, &v);
+        }
+    }
+    free(kvs);
+    sm_arena_free(&a);
+    pthread_mutex_unlock(&c->mu);
+    if (img)
+        sm_meta_image_put(img);
+}
+
+void sm_group_coord_txn_complete(sm_group_coord_t *c, int32_t part, int64_t pid, bool commit)
+{
+    pthread_mutex_lock(&c->mu);
+    if (part >= 0 && part < c->cfg.num_partitions && c->parts[part].loaded)
+        sm_coord_txn_end(c, part, pid, commit, sm_coord_now());
+    pthread_mutex_unlock(&c->mu);
+}
+
 static void fetch_one(const sm_group_t *g, sm_group_fetch_part_t *p, sm_arena_t *a)
 {
     const sm_offset_entry_t *e =
@@ -886,6 +961,7 @@ void sm_group_coord_close(sm_group_coord_t *c)
     for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&c->groups, e));)
         sm_group_free(e->value);
     sm_hmap_free(&c->groups);
+    sm_coord_txn_clear(c, -1);
     pthread_mutex_unlock(&c->mu);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);

@@ -177,6 +177,18 @@ void sm_group_coord_commit(sm_group_coord_t *c, const char *group_id, int32_t ge
                            const char *member_id, const char *instance_id,
                            sm_group_commit_part_t *parts, int32_t n);
 
+/* TxnOffsetCommit: as sm_group_coord_commit, but the offsets are written as
+ * a transactional batch of producer pid/epoch and become the group's only
+ * when the transaction commits (sm_group_coord_txn_complete). generation
+ * -1 skips the member check (clients before KIP-447). */
+void sm_group_coord_txn_commit(sm_group_coord_t *c, const char *group_id, int64_t pid,
+                               int16_t epoch, int32_t generation, const char *member_id,
+                               const char *instance_id, sm_group_commit_part_t *parts, int32_t n);
+/* A COMMIT (commit) or ABORT marker of producer pid was written to
+ * partition part of __consumer_offsets: its pending offsets there become
+ * visible or go. */
+void sm_group_coord_txn_complete(sm_group_coord_t *c, int32_t part, int64_t pid, bool commit);
+
 typedef struct sm_group_fetch_part {
     const char *topic;      /* in: NUL-terminated; out (fetch all): arena copy */
     int32_t partition;

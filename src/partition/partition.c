@@ -131,8 +131,10 @@ static sm_err_t leader_append_locked(sm_partition_t *p, uint8_t *batches, size_t
     return err;
 }
 
-sm_err_t sm_partition_produce(sm_partition_t *p, uint8_t *batches, size_t len,
-                              sm_append_info_t *out, int16_t *kerr, bool *duplicate)
+/* client: a producer's batches, checked against the producer state; else
+ * the broker's own (a coordinator's transactional offsets), only recorded. */
+static sm_err_t produce_impl(sm_partition_t *p, uint8_t *batches, size_t len,
+                             sm_append_info_t *out, int16_t *kerr, bool *duplicate, bool client)
 {
     *kerr = 0;
     *duplicate = false;
@@ -161,7 +163,7 @@ sm_err_t sm_partition_produce(sm_partition_t *p, uint8_t *batches, size_t len,
         return SM_ERR_INVALID;
     }
     sm_err_t err = SM_OK;
-    if (!producers) {
+    if (!producers || !client) {
         err = leader_append_locked(p, batches, len, out);
     } else {
         /* batch by batch: each is checked against the state the previous
@@ -226,13 +228,19 @@ sm_err_t sm_partition_produce(sm_partition_t *p, uint8_t *batches, size_t len,
     return err;
 }
 
+sm_err_t sm_partition_produce(sm_partition_t *p, uint8_t *batches, size_t len,
+                              sm_append_info_t *out, int16_t *kerr, bool *duplicate)
+{
+    return produce_impl(p, batches, len, out, kerr, duplicate, true);
+}
+
 sm_err_t sm_partition_append(sm_partition_t *p, uint8_t *batches, size_t len,
                              sm_append_info_t *out)
 {
     sm_append_info_t info;
     int16_t kerr;
     bool dup;
-    return sm_partition_produce(p, batches, len, out ? out : &info, &kerr, &dup);
+    return produce_impl(p, batches, len, out ? out : &info, &kerr, &dup, false);
 }
 
 sm_err_t sm_partition_write_marker(sm_partition_t *p, int64_t pid, int16_t epoch, bool commit,
@@ -394,6 +402,13 @@ sm_err_t sm_partition_read(sm_partition_t *p, int64_t offset, int32_t max_bytes,
                            sm_log_slice_t *out)
 {
     return sm_log_read(p->log, offset, sm_partition_high_watermark(p), max_bytes, min_one, out);
+}
+
+sm_err_t sm_partition_read_below(sm_partition_t *p, int64_t offset, int64_t max_offset,
+                                 int32_t max_bytes, bool min_one, sm_log_slice_t *out)
+{
+    int64_t hw = sm_partition_high_watermark(p);
+    return sm_log_read(p->log, offset, SM_MIN(hw, max_offset), max_bytes, min_one, out);
 }
 
 sm_err_t sm_partition_read_local(sm_partition_t *p, int64_t offset, int32_t max_bytes,

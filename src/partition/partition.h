@@ -249,8 +249,9 @@ int32_t sm_partition_last_epoch(sm_partition_t *p);
 /* Append already-validated batches as leader (tagged with the leader epoch)
  * and call the appended hook. SM_ERR_CLOSED if the partition was deleted;
  * SM_ERR_INVALID if this replica does not lead it (NOT_LEADER_OR_FOLLOWER).
- * Batches of idempotent or transactional producers are checked and
- * recorded as sm_partition_produce does; a refusal is SM_ERR_INVALID too. */
+ * For the broker's own writes (coordinators): batches carrying a producer
+ * id (transactional offsets) are recorded in the producer state, not
+ * checked. */
 sm_err_t sm_partition_append(sm_partition_t *p, uint8_t *batches, size_t len,
                              sm_append_info_t *out) SM_MUST_CHECK;
 /* Produce's append: as sm_partition_append, and *kerr says why a batch was
@@ -291,6 +292,10 @@ void sm_partition_each_producer(sm_partition_t *p,
  * even if larger), never past the high watermark. See sm_log_read. */
 sm_err_t sm_partition_read(sm_partition_t *p, int64_t offset, int32_t max_bytes, bool min_one,
                            sm_log_slice_t *out) SM_MUST_CHECK;
+/* The same, never past max_offset (read_committed: the last stable offset). */
+sm_err_t sm_partition_read_below(sm_partition_t *p, int64_t offset, int64_t max_offset,
+                                 int32_t max_bytes, bool min_one,
+                                 sm_log_slice_t *out) SM_MUST_CHECK;
 /* The same up to the log end, past the high watermark: for the replica's
  * own use (a coordinator replaying its partition, followers' fetches). */
 sm_err_t sm_partition_read_local(sm_partition_t *p, int64_t offset, int32_t max_bytes,
