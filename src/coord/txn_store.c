@@ -428,8 +428,20 @@ int64_t sm_txn_coord_tick(sm_txn_coord_t *c)
         restate(c);
         next = SM_MIN(next, SM_MIN(c->next_abort_ms, c->next_remove_ms));
     }
+    int32_t nparts = c->stopping ? 0 : c->nparts;
     pthread_mutex_unlock(&c->mu);
     sm_txn_acts_run(c, &acts);
+    /* Writes the ISR did not take within write_timeout_ms fail (their ids
+     * stop being pending); nothing else expires waiters on this topic.
+     * Without the mutex: the waiters' callbacks take it. */
+    int64_t mono = sm_now_mono_ms();
+    for (int32_t i = 0; i < nparts; i++) {
+        sm_partition_t *p = c->host.state_partition(c->host.ctx, i);
+        if (p) {
+            sm_partition_expire_hw_waiters(p, mono);
+            sm_partition_put(p);
+        }
+    }
     return next;
 }
 
