@@ -91,6 +91,7 @@ struct sm_server {
     sm_repl_t *repl;            /* follower fetchers and the ISR check (src/repl) */
     sm_group_coord_t *groups;
     sm_pid_block_t *pids;       /* producer ids for InitProducerId (pid_block.h) */
+    sm_txn_coord_t *txn;        /* transaction coordinator (src/coord/txn_coord.h) */
     int nloops;
     sm_loop_t **loops;
     int next_loop;
@@ -127,6 +128,7 @@ sm_ctl_channel_t *sm_server_ctl_channel(sm_server_t *srv) { return srv->ctlch; }
 sm_meta_t *sm_server_meta(sm_server_t *srv) { return srv->meta; }
 sm_group_coord_t *sm_server_groups(sm_server_t *srv) { return srv->groups; }
 sm_pid_block_t *sm_server_pids(sm_server_t *srv) { return srv->pids; }
+sm_txn_coord_t *sm_server_txn(sm_server_t *srv) { return srv->txn; }
 int32_t sm_server_node_id(const sm_server_t *srv) { return srv->cfg->node_id; }
 int sm_server_nloops(const sm_server_t *srv) { return srv->nloops; }
 sm_loop_t *sm_server_loop(const sm_server_t *srv, int i) { return srv->loops[i]; }

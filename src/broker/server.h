@@ -43,6 +43,9 @@ sm_ctl_channel_t *sm_server_ctl_channel(sm_server_t *srv);
 sm_group_coord_t *sm_server_groups(sm_server_t *srv);
 typedef struct sm_pid_block sm_pid_block_t;
 sm_pid_block_t *sm_server_pids(sm_server_t *srv);
+/* The transaction coordinator (NULL until started, or on a controller-only node). */
+typedef struct sm_txn_coord sm_txn_coord_t;
+sm_txn_coord_t *sm_server_txn(sm_server_t *srv);
 int32_t sm_server_node_id(const sm_server_t *srv);
 typedef struct sm_metrics sm_metrics_t;
 sm_metrics_t *sm_server_metrics(sm_server_t *srv);
