@@ -25,6 +25,9 @@
 #include "handlers.h"
 #include "meta.h"
 #include "server.h"
+#include "txn_coord.h"
+
+#include <stddef.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,10 +60,17 @@ static int16_t coordinator_error(sm_req_t *req, int8_t key_type, sm_str_t key)
 {
     if (key_type != 0 && key_type != 1)
         return KERR_INVALID_REQUEST;
+    if (key_type == 1) {
+        sm_txn_coord_t *tc = sm_server_txn(req->srv);
+        if (!tc)
+            return KERR_COORDINATOR_NOT_AVAILABLE;
+        if (key.len <= 0 || sm_str_has_nul(key))
+            return KERR_INVALID_REQUEST;
+        int16_t err = sm_txn_coord_status(tc, key.ptr, (size_t)key.len, NULL);
+        return err == SM_TXN_KERR_COORDINATOR_LOAD_IN_PROGRESS ? KERR_NONE : err;
+    }
     if (!coord(req))
         return KERR_COORDINATOR_NOT_AVAILABLE;
-    if (key_type == 1)
-        return KERR_NONE; /* transactions: served by this broker too */
     if (sm_str_has_nul(key))
         return KERR_INVALID_GROUP_ID;
     int16_t err = sm_group_coord_status(coord(req), sm_req_str(req, key));
@@ -85,10 +95,14 @@ static int16_t coordinator_of(sm_req_t *req, int8_t key_type, sm_str_t key, int3
     }
     if (err != KERR_NOT_COORDINATOR || sm_server_stopping(req->srv))
         return err;
-    int32_t part = sm_group_coord_partition_of(coord(req), sm_req_str(req, key));
+    int32_t part = -1;
+    if (key_type == 1)
+        (void)sm_txn_coord_status(sm_server_txn(req->srv), key.ptr, (size_t)key.len, &part);
+    else
+        part = sm_group_coord_partition_of(coord(req), sm_req_str(req, key));
+    const char *topic = key_type == 1 ? SM_TXN_COORD_TOPIC : SM_GROUP_COORD_TOPIC;
     sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(req->srv));
-    const sm_topic_meta_t *t =
-        sm_meta_image_topic(img, SM_GROUP_COORD_TOPIC, sizeof SM_GROUP_COORD_TOPIC - 1);
+    const sm_topic_meta_t *t = sm_meta_image_topic(img, topic, strlen(topic));
     int32_t leader = t && part >= 0 && part < t->npartitions ? t->partitions[part].leader : -1;
     const sm_broker_meta_t *b = leader >= 0 ? sm_meta_image_broker(img, leader) : NULL;
     err = KERR_COORDINATOR_NOT_AVAILABLE;
@@ -132,6 +146,7 @@ static void find_coordinator_answer(sm_req_t *req, const sm_find_coordinator_req
 /* A FindCoordinator parked until __consumer_offsets exists (request arena). */
 typedef struct find_park {
     sm_group_coord_ready_t ready; /* first: on_ready gets its address */
+    sm_txn_ready_t txready;       /* the same for __transaction_state */
     sm_req_t *req;
     sm_find_coordinator_request_t msg; /* views into the request frame */
 } find_park_t;
@@ -139,6 +154,12 @@ typedef struct find_park {
 static void find_coordinator_ready(sm_group_coord_ready_t *r)
 {
     find_park_t *p = (find_park_t *)r;
+    find_coordinator_answer(p->req, &p->msg);
+}
+
+static void find_txn_coordinator_ready(sm_txn_ready_t *r)
+{
+    find_park_t *p = (find_park_t *)((char *)r - offsetof(find_park_t, txready));
     find_coordinator_answer(p->req, &p->msg);
 }
 
@@ -154,6 +175,12 @@ void sm_handle_find_coordinator(sm_req_t *req)
         p->msg.key_type == 0 && (req->api_version < 4 || p->msg.coordinator_keys_count > 0);
     if (group && coord(req) && sm_group_coord_await_topic(coord(req), &p->ready))
         return; /* answered by find_coordinator_ready; req may be gone already */
+    bool txn = p->msg.key_type == 1 && (req->api_version < 4 || p->msg.coordinator_keys_count > 0);
+    p->txready.on_ready = find_txn_coordinator_ready;
+    p->txready.next = NULL;
+    if (txn && sm_server_txn(req->srv) &&
+        sm_txn_coord_await_topic(sm_server_txn(req->srv), &p->txready))
+        return;
     find_coordinator_answer(req, &p->msg);
 }
 

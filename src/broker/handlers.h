@@ -28,6 +28,10 @@ void sm_handle_allocate_producer_ids(sm_req_t *req);
 typedef struct sm_init_producer_id_request sm_init_producer_id_request_t;
 void sm_txn_init_producer_id(sm_req_t *req, const sm_init_producer_id_request_t *msg);
 void sm_handle_write_txn_markers(sm_req_t *req);
+void sm_handle_add_partitions_to_txn(sm_req_t *req);
+void sm_handle_add_offsets_to_txn(sm_req_t *req);
+void sm_handle_end_txn(sm_req_t *req);
+void sm_handle_txn_offset_commit(sm_req_t *req);
 /* DeleteRecords (handle_records.c). */
 void sm_handle_delete_records(sm_req_t *req);
 /* AlterConfigs, IncrementalAlterConfigs (handle_configs.c). */

@@ -20,6 +20,8 @@
 #define _GNU_SOURCE
 #include "server.h"
 #include "pid_block.h"
+#include "txn_coord.h"
+#include "txn_markers.h"
 #include "conn.h"
 #include "group_coord.h"
 #include "hmap.h"
@@ -92,6 +94,7 @@ struct sm_server {
     sm_group_coord_t *groups;
     sm_pid_block_t *pids;       /* producer ids for InitProducerId (pid_block.h) */
     sm_txn_coord_t *txn;        /* transaction coordinator (src/coord/txn_coord.h) */
+    sm_txn_markers_writer_t *markers; /* its marker writer (txn_markers.c) */
     int nloops;
     sm_loop_t **loops;
     int next_loop;
@@ -374,6 +377,8 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
     free(dropped);
     if (!ntodo) {
         sm_repl_refresh(srv->repl);
+        if (srv->txn)
+            sm_txn_coord_wake(srv->txn);
         return;
     }
     for (size_t i = 0; i < ntodo; i++)
@@ -390,6 +395,8 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
     pthread_rwlock_unlock(&srv->parts_lock);
     free(todo);
     sm_repl_refresh(srv->repl);
+    if (srv->txn)
+        sm_txn_coord_wake(srv->txn);
 }
 
 /* ------------------------------------------------------------ background */
@@ -611,6 +618,33 @@ static void host_on_controller(void *ctx, void (*fn)(void *), void *arg)
     sm_server_controller(ctx, fn, arg);
 }
 
+/* The transaction coordinator's view of this broker (txn_coord.h). */
+static sm_partition_t *txn_host_state_partition(void *ctx, int32_t part)
+{
+    return sm_server_partition(ctx, SM_TXN_COORD_TOPIC, sizeof SM_TXN_COORD_TOPIC - 1, part);
+}
+static int16_t txn_host_alloc_pid(void *ctx, int64_t *pid)
+{
+    sm_server_t *srv = ctx;
+    return sm_pid_get_sync(srv->pids, pid, 10000);
+}
+static int32_t txn_host_offsets_partitions(void *ctx)
+{
+    sm_server_t *srv = ctx;
+    sm_meta_image_t *img = sm_meta_image_get(srv->meta);
+    const sm_topic_meta_t *t =
+        sm_meta_image_topic(img, SM_GROUP_COORD_TOPIC, sizeof SM_GROUP_COORD_TOPIC - 1);
+    int32_t n = t ? t->npartitions : srv->cfg->offsets_topic_num_partitions;
+    sm_meta_image_put(img);
+    return n;
+}
+static void txn_host_write_markers(void *ctx, const sm_txn_markers_t *m,
+                                   void (*done)(void *arg, const int16_t *errs), void *arg)
+{
+    sm_server_t *srv = ctx;
+    sm_txn_markers_write(srv->markers, m, done, arg);
+}
+
 /* Lock every log dir, and the metadata log's dir when it is another one,
  * before anything in them is read or written (dirlock.h). */
 static sm_err_t lock_dirs(sm_server_t *srv, const sm_config_t *cfg, char *err, size_t errlen)
@@ -690,6 +724,23 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     if (sm_group_coord_open(cfg, &host, &srv->groups) != SM_OK) {
         SM_ERROR("server", "cannot start the group coordinator");
         goto fail;
+    }
+    if (cfg->role_broker) {
+        srv->markers = sm_txn_markers_new(srv);
+        sm_txn_host_t th = {.state_partition = txn_host_state_partition,
+                            .meta = host_meta,
+                            .on_controller = host_on_controller,
+                            .alloc_producer_id = txn_host_alloc_pid,
+                            .offsets_partition_count = txn_host_offsets_partitions,
+                            .write_markers = txn_host_write_markers,
+                            .ctx = srv};
+        sm_txn_coord_config_t tc;
+        sm_txn_coord_config_from_broker(cfg, &tc);
+        if (sm_txn_coord_open(&tc, &th, &srv->txn) != SM_OK ||
+            sm_txn_coord_start_timer(srv->txn) != SM_OK) {
+            SM_ERROR("server", "cannot start the transaction coordinator");
+            goto fail;
+        }
     }
 
     srv->listens = sm_xcalloc((size_t)cfg->nlisteners, sizeof *srv->listens);
@@ -818,6 +869,8 @@ static void close_listeners(void *arg)
         sm_loop_post(srv->loops[i], drain_fetches, srv);
     /* Parked JoinGroup/SyncGroup requests would otherwise hold the drain. */
     sm_group_coord_shutdown(srv->groups);
+    if (srv->txn)
+        sm_txn_coord_shutdown(srv->txn);
     for (int i = 0; i < srv->nlistens; i++) {
         if (!srv->listens[i].deferred)
             sm_loop_unwatch(srv->loops[0], srv->listens[i].fd);
@@ -939,6 +992,14 @@ void sm_server_close(sm_server_t *srv)
     srv->lifecycle = NULL;
     if (srv->meta)
         sm_meta_resign(srv->meta);
+    if (srv->txn) {
+        sm_txn_coord_shutdown(srv->txn);
+        sm_txn_markers_stop(srv->markers); /* its close waits for them */
+        sm_txn_coord_close(srv->txn);
+        srv->txn = NULL;
+    }
+    sm_txn_markers_free(srv->markers);
+    srv->markers = NULL;
     if (srv->groups)
         sm_group_coord_close(srv->groups);
     srv->groups = NULL;

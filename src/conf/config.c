@@ -178,6 +178,8 @@ const sm_config_def_t sm_broker_config_defs[] = {
     RNG("transaction.max.timeout.ms", SM_CONFIG_INT, "900000", 1, 2147483647, "Largest transaction timeout"),
     RNG("transactional.id.expiration.ms", SM_CONFIG_INT, "604800000", 1, 2147483647, "Expiry of idle transactional ids"),
     RNG("producer.id.expiration.ms", SM_CONFIG_INT, "86400000", 1, 2147483647, "Expiry of idle producer ids"),
+    RNG("transaction.abort.timed.out.transaction.cleanup.interval.ms", SM_CONFIG_INT, "10000", 1, 2147483647, "How often transactions past their timeout are aborted"),
+    RNG("transaction.remove.expired.transaction.cleanup.interval.ms", SM_CONFIG_INT, "3600000", 1, 2147483647, "How often expired transactional ids are removed"),
     /* metadata log */
     RNG("metadata.log.segment.bytes", SM_CONFIG_INT, "1073741824", 12, 2147483647, "Metadata log segment size"),
     RNG("metadata.max.retention.bytes", SM_CONFIG_LONG, "104857600", -1, NOMAX, "Past this size the metadata log starts at the newest snapshot (-1: keep it whole)"),

@@ -85,7 +85,6 @@ void sm_txn_coord_config_from_broker(const sm_config_t *bc, sm_txn_coord_config_
     v = cfg->segment_bytes;
     get_num(bc, "transaction.state.log.segment.bytes", &v);
     cfg->segment_bytes = (int32_t)v;
-    /* not (yet) in the broker's config table: Kafka's defaults then */
     get_num(bc, "transaction.abort.timed.out.transaction.cleanup.interval.ms",
             &cfg->abort_interval_ms);
     get_num(bc, "transaction.remove.expired.transaction.cleanup.interval.ms",
