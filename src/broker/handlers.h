@@ -28,10 +28,6 @@ void sm_handle_allocate_producer_ids(sm_req_t *req);
 typedef struct sm_init_producer_id_request sm_init_producer_id_request_t;
 void sm_txn_init_producer_id(sm_req_t *req, const sm_init_producer_id_request_t *msg);
 void sm_handle_write_txn_markers(sm_req_t *req);
-/* Transaction admin APIs (handle_txn_admin.c). */
-void sm_handle_describe_producers(sm_req_t *req);
-void sm_handle_describe_transactions(sm_req_t *req);
-void sm_handle_list_transactions(sm_req_t *req);
 /* DeleteRecords (handle_records.c). */
 void sm_handle_delete_records(sm_req_t *req);
 /* AlterConfigs, IncrementalAlterConfigs (handle_configs.c). */
@@ -62,5 +58,10 @@ void sm_handle_describe_groups(sm_req_t *req);
 void sm_handle_list_groups(sm_req_t *req);
 void sm_handle_delete_groups(sm_req_t *req);
 void sm_handle_offset_delete(sm_req_t *req);
+
+/* Transaction admin APIs (handle_txn_admin.c). */
+void sm_handle_describe_producers(sm_req_t *req);
+void sm_handle_describe_transactions(sm_req_t *req);
+void sm_handle_list_transactions(sm_req_t *req);
 
 #endif
