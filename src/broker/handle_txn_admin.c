@@ -6,8 +6,10 @@
  * DescribeProducers reads a partition's producer state (producer_state.h):
  * every producer id the partition remembers, with its epoch, last sequence
  * and timestamp, the epoch of the coordinator that wrote its last marker
- * and the first offset of its open transaction. Only the leader answers, as
- * in Kafka (a follower's state may lag). The two others are thin adapters
+ * and the first offset of its open transaction. Any replica with the
+ * partition's log answers, leader or follower, as in Kafka (a follower's
+ * state lags its leader's by what it has not fetched yet; kafka-transactions
+ * describe-producers --broker-id asks a given replica). The two others are thin adapters
  * over the transaction coordinator (txn_coord.h); on a node without one
  * (not started yet, controller-only) DescribeTransactions answers
  * COORDINATOR_NOT_AVAILABLE and ListTransactions an empty list, which is
@@ -57,8 +59,8 @@ static void producer_collect(void *arg, const sm_producer_t *pr)
     o->current_txn_start_offset = pr->txn_first_offset;
 }
 
-/* Kafka's answer for a partition not led here: NOT_LEADER_OR_FOLLOWER when
- * the metadata knows it (another broker leads it), else
+/* Kafka's answer for a partition with no replica here: NOT_LEADER_OR_FOLLOWER
+ * when the metadata knows it (other brokers host it), else
  * UNKNOWN_TOPIC_OR_PARTITION. */
 static int16_t not_here_kerr(sm_req_t *req, const char *topic, int32_t index)
 {
@@ -75,7 +77,7 @@ static void describe_partition(sm_req_t *req, const char *topic, int32_t index,
     out->partition_index = index;
     out->active_producers_count = 0;
     sm_partition_t *p = sm_server_partition(req->srv, topic, strlen(topic), index);
-    if (!p || sm_partition_role(p) != SM_ROLE_LEADER || sm_partition_deleted(p)) {
+    if (!p || sm_partition_role(p) == SM_ROLE_NONE || sm_partition_deleted(p)) {
         out->error_code = p && !sm_partition_deleted(p) ? KERR_NOT_LEADER_OR_FOLLOWER
                                                         : not_here_kerr(req, topic, index);
         if (p)

@@ -338,3 +338,24 @@ def test_ongoing_transaction_abort(module_broker):
         p.abort_transaction(30)  # the coordinator's own ABORT after ours is harmless
     except Exception:
         pass
+
+
+def test_describe_producers_on_every_replica(cluster):
+    # Kafka answers DescribeProducers from any replica's log (leader or
+    # follower): kafka-transactions.sh describe-producers --broker-id N
+    t = unique_topic("dpr")
+    cluster.create_topic(t, partitions=1, rf=3)
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "enable.idempotence": True,
+                  "acks": "all"})
+    for i in range(5):
+        p.produce(t, value=b"v%d" % i, partition=0)
+    assert p.flush(30) == 0
+    for node in cluster.broker_ids:
+        def seq():
+            rows = ok_json("txn", "describe-producers", "--topic", t, "--partition", 0,
+                           "--broker-id", node, bootstrap=cluster.bootstrap)
+            return [r["last_sequence"] for r in rows]
+        wait_until(lambda: seq() == [4], 30, what=f"producer state on broker {node}")
+        r = kafka_txn(cluster.bootstrap, "find-hanging", "--broker-id", node)
+        assert r.returncode == 0 and len(kafka_rows(r.stdout)) == 1, (r.stdout, r.stderr)
