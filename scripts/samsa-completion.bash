@@ -6,7 +6,7 @@
 # the cluster (with a 2 s timeout, honouring -b and SAMSA_BROKERS), files for
 # dump-log and storage -c.
 
-_samsa_nouns="topic produce consume group offsets config cluster storage dump-log perf version help"
+_samsa_nouns="topic produce consume group offsets config cluster storage dump-log perf txn version help"
 _samsa_globals="-b --brokers --format -X --timeout -v --verbose -h --help"
 
 # Brokers named on the command line (-b X / --brokers X / -bX), if any.
@@ -136,6 +136,19 @@ _samsa() {
             verbs="produce consume e2e mock-cluster"
             opts="-n --count -s --size --rate --acks --partitions --linger --batch-size --queue-size -z --compression -g --group --topic --brokers"
             [[ -n $verb && ${#words[@]} == 2 ]] && names=topics ;;
+        txn)
+            verbs="list describe describe-producers abort find-hanging"
+            case "$verb" in
+                list) opts="--state --producer-id --min-duration" ;;
+                describe) opts="--transactional-id" ;;
+                describe-producers) opts="--topic --partition --broker-id" ;;
+                abort) opts="--topic --partition --start-offset --producer-id --producer-epoch --coordinator-epoch" ;;
+                find-hanging) opts="--broker-id --topic --partition --max-transaction-timeout" ;;
+            esac
+            case "$prev" in
+                --topic) COMPREPLY=($(compgen -W "$(_samsa_topics)" -- "$cur")); return ;;
+                --state) COMPREPLY=($(compgen -W "Empty Ongoing PrepareCommit PrepareAbort CompleteCommit CompleteAbort PrepareEpochFence" -- "$cur")); return ;;
+            esac ;;
         *) return ;;
     esac
 

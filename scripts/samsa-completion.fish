@@ -85,6 +85,7 @@ complete -c samsa -n '__samsa_at' -a cluster -d 'cluster id, controller, brokers
 complete -c samsa -n '__samsa_at' -a storage -d 'prepare log directories (offline)'
 complete -c samsa -n '__samsa_at' -a dump-log -d 'decode log files (offline)'
 complete -c samsa -n '__samsa_at' -a perf -d 'benchmark client'
+complete -c samsa -n '__samsa_at' -a txn -d 'transactions and producer state'
 complete -c samsa -n '__samsa_at' -a version -d 'print the version'
 
 # topic
@@ -164,3 +165,17 @@ complete -c samsa -n '__samsa_at perf produce; or __samsa_at perf consume; or __
 for o in count size rate acks partitions linger batch-size queue-size compression group topic
     complete -c samsa -n '__samsa_in perf' -l $o -r
 end
+
+# txn
+complete -c samsa -n '__samsa_at txn' -a 'list describe describe-producers abort find-hanging'
+complete -c samsa -n '__samsa_in txn list' -l state -x -a 'Empty Ongoing PrepareCommit PrepareAbort CompleteCommit CompleteAbort PrepareEpochFence'
+complete -c samsa -n '__samsa_in txn list' -l min-duration -r
+complete -c samsa -n '__samsa_in txn list; or __samsa_in txn abort' -l producer-id -r
+complete -c samsa -n '__samsa_in txn describe' -l transactional-id -r
+complete -c samsa -n '__samsa_in txn describe-producers; or __samsa_in txn abort; or __samsa_in txn find-hanging' -l topic -x -a '(__samsa_topics)'
+complete -c samsa -n '__samsa_in txn describe-producers; or __samsa_in txn abort; or __samsa_in txn find-hanging' -l partition -r
+complete -c samsa -n '__samsa_in txn describe-producers; or __samsa_in txn find-hanging' -l broker-id -r
+for o in start-offset producer-epoch coordinator-epoch
+    complete -c samsa -n '__samsa_in txn abort' -l $o -r
+end
+complete -c samsa -n '__samsa_in txn find-hanging' -l max-transaction-timeout -r

@@ -43,6 +43,7 @@ _samsa() {
         'storage:prepare log directories (offline)'
         'dump-log:decode .log/.index/.timeindex (offline)'
         'perf:benchmark client'
+        'txn:transactions and producer state'
         'version:print the version'
     )
     # positional words so far, without global options and their values
@@ -135,6 +136,19 @@ _samsa() {
             opts=(-n --count -s --size --rate --acks --partitions --linger --batch-size
                   --queue-size -z --compression -g --group --topic --brokers)
             [[ -n $verb && ${#pos} == 2 ]] && names=topics ;;
+        txn)
+            verbs=(list describe describe-producers abort find-hanging)
+            case $verb in
+                list) opts=(--state --producer-id --min-duration) ;;
+                describe) opts=(--transactional-id) ;;
+                describe-producers) opts=(--topic --partition --broker-id) ;;
+                abort) opts=(--topic --partition --start-offset --producer-id --producer-epoch
+                             --coordinator-epoch) ;;
+                find-hanging) opts=(--broker-id --topic --partition --max-transaction-timeout) ;;
+            esac
+            [[ $prev == --topic ]] && { _samsa_topics; return; }
+            [[ $prev == --state ]] && { compadd Empty Ongoing PrepareCommit PrepareAbort \
+                CompleteCommit CompleteAbort PrepareEpochFence; return; } ;;
         *) return ;;
     esac
     if [[ $cur == -* ]]; then

@@ -63,4 +63,9 @@ void sm_handle_list_groups(sm_req_t *req);
 void sm_handle_delete_groups(sm_req_t *req);
 void sm_handle_offset_delete(sm_req_t *req);
 
+/* Transaction admin APIs (handle_txn_admin.c). */
+void sm_handle_describe_producers(sm_req_t *req);
+void sm_handle_describe_transactions(sm_req_t *req);
+void sm_handle_list_transactions(sm_req_t *req);
+
 #endif

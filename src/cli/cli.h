@@ -163,6 +163,8 @@ int cli_cmd_cluster(int argc, char **argv);
 int cli_cmd_storage(int argc, char **argv);
 int cli_cmd_dump_log(int argc, char **argv);
 int cli_cmd_perf(int argc, char **argv);
+/* samsa txn (txn.c, txn_ops.c; txn.h). */
+int cli_cmd_txn(int argc, char **argv);
 /* kafka-metadata-quorum.sh describe and `samsa cluster quorum` (cluster.c):
  * DescribeQuorum printed in Kafka's --status or --replication format. */
 int cli_cluster_quorum(bool replication);

@@ -12,6 +12,8 @@
  * tool with a crash: a torn tail or a bad length is reported with its
  * position and the dump of that file ends there, since batch framing cannot
  * be resynchronised.
+ * .txnindex / .snapshot: aborted transactions and producer state snapshots
+ * (dump_txn.c).
  * .index / .timeindex: every entry, checked against the segment's .log
  * next to it when it exists (the entry must point at a batch holding that
  * offset; time entries must match that batch's max timestamp), and for
@@ -43,7 +45,9 @@ static void dump_usage(FILE *f)
 {
     fprintf(f,
             "usage: samsa dump-log FILE... [options]\n"
-            "  Decodes .log segments, .index and .timeindex files (offline).\n"
+            "  Decodes .log segments, .index, .timeindex, .txnindex and producer\n"
+            "  .snapshot files (offline). Transaction markers (COMMIT/ABORT with the\n"
+            "  coordinator epoch) show with --deep or --print-data.\n"
             "  -d, --print-data        print every record with its key, value and headers\n"
             "      --deep              print every record's metadata (no data)\n"
             "      --offsets-decoder   decode records as __consumer_offsets ones (offset\n"
@@ -76,6 +80,7 @@ typedef struct dump_ctx {
     char **plist;
     int64_t *ppos;
     int np, pcap;
+    const char *file; /* the file being dumped */
 } dump_ctx_t;
 
 static bool pread_full(int fd, void *buf, size_t n, int64_t off)
@@ -151,6 +156,13 @@ static void problem(dump_ctx_t *c, const char *file, int64_t pos, const char *fm
     } else {
         printf("!! %s at position %lld: %s\n", file, (long long)pos, msg);
     }
+}
+
+/* dump_txn.c's problem callback. */
+static void txn_problem(void *arg, int64_t pos, const char *msg)
+{
+    dump_ctx_t *c = arg;
+    problem(c, c->file, pos, "%s", msg);
 }
 
 /* Control record: key = int16 version, int16 type. Transaction markers
@@ -699,9 +711,11 @@ int cli_cmd_dump_log(int argc, char **argv)
     for (int i = 0; i < nfiles; i++) {
         const char *f = files[i];
         int kind = ends_with(f, ".log") ? 0 : ends_with(f, ".index") ? 1
-                 : ends_with(f, ".timeindex") ? 2 : -1;
+                 : ends_with(f, ".timeindex") ? 2 : ends_with(f, ".txnindex") ? 3
+                 : ends_with(f, ".snapshot") ? 4 : -1;
+        static const char *const kinds[] = {"log", "index", "timeindex", "txnindex", "snapshot"};
         if (kind < 0) {
-            rc = cli_fail("%s: not a .log, .index or .timeindex file", f);
+            rc = cli_fail("%s: not a .log, .index, .timeindex, .txnindex or .snapshot file", f);
             continue;
         }
         int fd = open(f, O_RDONLY | O_CLOEXEC);
@@ -715,12 +729,19 @@ int cli_cmd_dump_log(int argc, char **argv)
         if (ctx.json) {
             cli_json_obj_begin(&ctx.j);
             cli_json_kstr(&ctx.j, "file", f);
-            cli_json_kstr(&ctx.j, "type", kind == 0 ? "log" : kind == 1 ? "index" : "timeindex");
+            cli_json_kstr(&ctx.j, "type", kinds[kind]);
         } else {
             printf("%sDumping %s\n", i ? "\n" : "", f);
         }
+        ctx.file = f;
         if (kind == 0)
             dump_log(&ctx, f, fd, (int64_t)st.st_size);
+        else if (kind == 3)
+            cli_dump_txnindex(ctx.json ? &ctx.j : NULL, fd, (int64_t)st.st_size, txn_problem,
+                              &ctx);
+        else if (kind == 4)
+            cli_dump_snapshot(ctx.json ? &ctx.j : NULL, fd, (int64_t)st.st_size, txn_problem,
+                              &ctx);
         else
             dump_index(&ctx, f, fd, (int64_t)st.st_size, kind == 2);
         if (ctx.json) {

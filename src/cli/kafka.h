@@ -15,7 +15,8 @@
  * kafka_groups.c (kafka-consumer-groups), kafka_console.c (console
  * producer and consumer), kafka_offsets.c (kafka-get-offsets,
  * kafka-delete-records, kafka-broker-api-versions), kafka_offline.c
- * (kafka-dump-log, kafka-storage), kafka_perf.c (the two perf tests).
+ * (kafka-dump-log, kafka-storage), kafka_perf.c (the two perf tests), kafka_txn.c
+ * (kafka-transactions).
  * Errors go through cli_fail ("samsa: error: ..."); what Samsa cannot do
  * yet goes through kafka_unsupported. Main thread only.
  */
@@ -85,5 +86,6 @@ int kafka_dump_log_main(int argc, char **argv);
 int kafka_storage_main(int argc, char **argv);
 int kafka_producer_perf_main(int argc, char **argv);
 int kafka_consumer_perf_main(int argc, char **argv);
+int kafka_transactions_main(int argc, char **argv); /* kafka_txn.c */
 
 #endif

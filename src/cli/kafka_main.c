@@ -450,13 +450,6 @@ static int log_dirs_main(int argc, char **argv)
     return cli_log_dirs(script, topics, brokers);
 }
 
-static int transactions_main(int argc, char **argv)
-{
-    return help_or_unsupported("kafka-transactions.sh", argc, argv,
-                               "transactions (ListTransactions, DescribeTransactions, "
-                               "abort, find-hanging)");
-}
-
 static int acls_main(int argc, char **argv)
 {
     return help_or_unsupported("kafka-acls.sh", argc, argv,
@@ -482,7 +475,7 @@ static const struct {
     {"kafka-leader-election", election_main},
     {"kafka-reassign-partitions", reassign_main},
     {"kafka-log-dirs", log_dirs_main},
-    {"kafka-transactions", transactions_main},
+    {"kafka-transactions", kafka_transactions_main},
     {"kafka-acls", acls_main},
     {"kafka-producer-perf-test", kafka_producer_perf_main},
     {"kafka-consumer-perf-test", kafka_consumer_perf_main},

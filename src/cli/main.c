@@ -30,6 +30,8 @@ static void usage(FILE *f)
             "  group list|describe|reset-offsets|delete|delete-offsets\n"
             "                                            consumer groups\n"
             "  offsets TOPIC...                          earliest/latest/by-time offsets\n"
+            "  txn list|describe|describe-producers|abort|find-hanging\n"
+            "                                            transactions and producer state\n"
             "  config get|set|delete topic|broker NAME   dynamic configuration\n"
             "  cluster info|health|quorum                cluster id, controller, brokers, APIs;\n"
             "                                            health from each broker's /metrics\n"
@@ -174,6 +176,7 @@ int main(int argc, char **argv)
         {"dump-log", cli_cmd_dump_log}, {"perf", cli_cmd_perf},
         {"kafka", cli_cmd_kafka}, /* hidden: Kafka's scripts (docs/KAFKA_SCRIPTS.md) */
         {"offsets", cli_cmd_offsets},
+        {"txn", cli_cmd_txn},
     };
     for (size_t i = 0; i < SM_ARRAY_LEN(nouns); i++)
         if (strcmp(noun, nouns[i].name) == 0) {

@@ -499,7 +499,6 @@ def test_leader_election_single_node(module_broker):
 
 @pytest.mark.parametrize("name,args", [
     ("kafka-reassign-partitions.sh", ["--reassignment-json-file", "r.json", "--generate"]),
-    ("kafka-transactions.sh", ["list"]),
     ("kafka-acls.sh", ["--list"]),
 ])
 def test_unsupported_scripts(module_broker, name, args):
