@@ -25,6 +25,7 @@
 #include "storage/log.h"
 #include "batch.h"
 #include "metrics.h"
+#include "txn_markers.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -39,6 +40,12 @@ typedef struct produce_park {
     sm_produce_response_t resp;
     int pending; /* atomic: waiting partitions + 1 while the handler runs */
     bool parked; /* counted in the produce purgatory size (metrics) */
+    sm_produce_request_t msg;
+    /* KIP-890 verification, per partition in request order (NULL: none) */
+    uint64_t *guard;
+    int16_t *verr;
+    int32_t *vidx; /* verify.parts[i] is partition vidx[i] */
+    sm_txn_verify_t verify;
 } produce_park_t;
 
 typedef struct produce_wait {
@@ -210,38 +217,34 @@ static int16_t check_records(sm_req_t *req, sm_partition_t *p, const sm_records_
     return KERR_NONE;
 }
 
-void sm_handle_produce(sm_req_t *req)
+/* Append every partition's records (after the verification, if any); the
+ * loop thread, or the thread the coordinator's answer came on. */
+static void produce_append_all(produce_park_t *park)
 {
-    sm_produce_request_t msg;
-    SM_DECODE_OR_FAIL(produce_request, req, &msg);
-    produce_park_t *park = SM_ARENA_NEW(&req->arena, produce_park_t, 1);
-    park->req = req;
-    park->pending = 1;
+    sm_req_t *req = park->req;
+    sm_produce_request_t *m = &park->msg;
     sm_produce_response_t *resp = &park->resp;
-    sm_produce_response_init(resp);
-    SM_NEW_ARRAY(req, sm_produce_response_topic_produce_response, msg.topic_data_count,
-                 resp->responses);
-    resp->responses_count = msg.topic_data_count;
-    bool valid_acks = msg.acks == 0 || msg.acks == 1 || msg.acks == -1;
+    bool valid_acks = m->acks == 0 || m->acks == 1 || m->acks == -1;
     bool any_error = false;
     /* flush.messages is handled by produce_make_durable (group commit), not
-     * inline in the append on this loop thread */
+     * inline in the append on this thread */
     sm_log_defer_flush(true);
-
-    for (int32_t i = 0; i < msg.topic_data_count; i++) {
-        sm_produce_request_topic_produce_data_t *td = &msg.topic_data[i];
+    int32_t k = 0;
+    for (int32_t i = 0; i < m->topic_data_count; i++) {
+        sm_produce_request_topic_produce_data_t *td = &m->topic_data[i];
         sm_produce_response_topic_produce_response_t *tr = &resp->responses[i];
-        tr->name = td->name;
-        SM_NEW_ARRAY(req, sm_produce_response_partition_produce_response,
-                     td->partition_data_count, tr->partition_responses);
-        tr->partition_responses_count = td->partition_data_count;
-        for (int32_t j = 0; j < td->partition_data_count; j++) {
+        for (int32_t j = 0; j < td->partition_data_count; j++, k++) {
             sm_produce_request_partition_produce_data_t *pd = &td->partition_data[j];
             sm_produce_response_partition_produce_response_t *pr = &tr->partition_responses[j];
             pr->index = pd->index;
             pr->base_offset = -1;
             if (!valid_acks) {
                 pr->error_code = KERR_INVALID_REQUIRED_ACKS;
+                any_error = true;
+                continue;
+            }
+            if (park->verr && park->verr[k]) {
+                pr->error_code = park->verr[k];
                 any_error = true;
                 continue;
             }
@@ -257,8 +260,8 @@ void sm_handle_produce(sm_req_t *req)
             /* acks=all needs min.insync.replicas in the ISR, checked
              * before the append as Kafka does (NOT_ENOUGH_REPLICAS) */
             bool too_few_isr =
-                msg.acks == -1 && __atomic_load_n(&p->isr_size, __ATOMIC_RELAXED) <
-                                      __atomic_load_n(&p->min_insync_replicas, __ATOMIC_RELAXED);
+                m->acks == -1 && __atomic_load_n(&p->isr_size, __ATOMIC_RELAXED) <
+                                     __atomic_load_n(&p->min_insync_replicas, __ATOMIC_RELAXED);
             int16_t kerr = sm_partition_role(p) != SM_ROLE_LEADER
                                ? KERR_NOT_LEADER_OR_FOLLOWER
                            : too_few_isr ? KERR_NOT_ENOUGH_REPLICAS
@@ -275,7 +278,7 @@ void sm_handle_produce(sm_req_t *req)
                  * batch gets its original offsets. */
                 sm_err_t err = sm_partition_produce(p, (uint8_t *)pd->records.ptr,
                                                     (size_t)pd->records.len, &info, &refused,
-                                                    &duplicate);
+                                                    &duplicate, park->guard ? park->guard[k] : 0);
                 if (err == SM_ERR_INVALID && refused) {
                     kerr = refused;
                     err = SM_OK;
@@ -289,9 +292,9 @@ void sm_handle_produce(sm_req_t *req)
                     pr->base_offset = info.base_offset;
                     pr->log_append_time_ms = info.log_append_time;
                     pr->log_start_offset = info.log_start_offset;
-                    err = produce_make_durable(park, p, msg.acks, info.last_offset, pr);
-                    if (err == SM_OK && msg.acks == -1)
-                        produce_wait_replicas(park, p, info.last_offset, msg.timeout_ms, pr);
+                    err = produce_make_durable(park, p, m->acks, info.last_offset, pr);
+                    if (err == SM_OK && m->acks == -1)
+                        produce_wait_replicas(park, p, info.last_offset, m->timeout_ms, pr);
                 }
                 if (err != SM_OK) {
                     SM_WARN("produce", "%s: append failed: %s", p->name, sm_err_str(err));
@@ -307,7 +310,7 @@ void sm_handle_produce(sm_req_t *req)
         }
     }
     sm_log_defer_flush(false);
-    if (msg.acks == 0) {
+    if (m->acks == 0) {
         if (any_error) {
             sm_req_fail(req, "acks=0 produce failed for a partition");
             return;
@@ -317,4 +320,157 @@ void sm_handle_produce(sm_req_t *req)
         return;
     }
     park_release(park); /* answers now unless partitions wait for an fsync */
+}
+
+/* ------------------------------------------------------------ KIP-890 verification
+ *
+ * A transactional batch from a producer with no transaction open on the
+ * partition would start one. Before appending it the leader asks the
+ * producer's transaction coordinator whether the partition really is in
+ * the ongoing transaction (AddPartitionsToTxn verify_only): a write that
+ * arrives after its transaction ended (a delayed retry, a zombie) is
+ * refused instead of opening a transaction no marker will ever close, which
+ * would hold the last stable offset, and every read_committed consumer,
+ * forever. The partition's guard (sm_partition_txn_verify_begin) closes the
+ * window between the answer and the append. */
+
+/* The coordinator's answer, as an error a producer of any version handles:
+ * its transient errors become NOT_ENOUGH_REPLICAS (retriable), "not in the
+ * transaction" INVALID_TXN_STATE, as Kafka answers older producers. */
+static int16_t verify_error(int16_t e)
+{
+    switch (e) {
+    case KERR_NONE:
+        return KERR_NONE;
+    case KERR_NOT_COORDINATOR:
+    case KERR_COORDINATOR_NOT_AVAILABLE:
+    case KERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case KERR_CONCURRENT_TRANSACTIONS:
+    case KERR_REQUEST_TIMED_OUT:
+    case KERR_UNKNOWN_SERVER_ERROR:
+        return KERR_NOT_ENOUGH_REPLICAS;
+    case KERR_INVALID_PRODUCER_EPOCH:
+    case KERR_PRODUCER_FENCED:
+        return KERR_INVALID_PRODUCER_EPOCH;
+    default:
+        return KERR_INVALID_TXN_STATE;
+    }
+}
+
+static void verify_done(sm_txn_verify_t *v)
+{
+    produce_park_t *park = v->arg;
+    sm_req_t *req = park->req;
+    for (int32_t i = 0; i < v->nparts; i++) {
+        int32_t k = park->vidx[i];
+        park->verr[k] = verify_error(v->parts[i].error);
+        if (park->verr[k]) {
+            SM_DEBUG("produce", "%s-%d: transactional write from %s refused by its coordinator "
+                                "(error %d)",
+                     v->parts[i].topic, v->parts[i].partition, sm_req_peer(req), v->parts[i].error);
+            sm_partition_t *p = sm_server_partition(req->srv, v->parts[i].topic,
+                                                    strlen(v->parts[i].topic),
+                                                    v->parts[i].partition);
+            if (p) {
+                sm_partition_txn_verify_cancel(p, v->producer_id, park->guard[k]);
+                sm_partition_put(p);
+            }
+            park->guard[k] = 0;
+        }
+    }
+    produce_append_all(park);
+}
+
+/* Start the verification if any partition needs it: true when started (the
+ * append then runs from verify_done). */
+static bool produce_verify(produce_park_t *park)
+{
+    sm_req_t *req = park->req;
+    sm_produce_request_t *m = &park->msg;
+    sm_txn_markers_writer_t *w = sm_server_txn_markers(req->srv);
+    if (!w || !m->transactional_id.ptr || m->transactional_id.len <= 0)
+        return false;
+    int32_t total = 0;
+    for (int32_t i = 0; i < m->topic_data_count; i++)
+        total += m->topic_data[i].partition_data_count;
+    if (total <= 0)
+        return false;
+    sm_txn_verify_t *v = &park->verify;
+    memset(v, 0, sizeof *v);
+    int32_t k = 0;
+    for (int32_t i = 0; i < m->topic_data_count; i++) {
+        sm_produce_request_topic_produce_data_t *td = &m->topic_data[i];
+        for (int32_t j = 0; j < td->partition_data_count; j++, k++) {
+            sm_produce_request_partition_produce_data_t *pd = &td->partition_data[j];
+            sm_batch_info_t b;
+            if (td->name.len <= 0 || pd->records.len <= 0 ||
+                sm_batch_header_parse(pd->records.ptr, (size_t)pd->records.len, &b) != SM_OK ||
+                b.producer_id < 0 || !(b.attributes & SM_BATCH_ATTR_TRANSACTIONAL) ||
+                (b.attributes & SM_BATCH_ATTR_CONTROL))
+                continue;
+            if (v->nparts > 0 && (b.producer_id != v->producer_id ||
+                                  b.producer_epoch != v->producer_epoch))
+                continue; /* one producer per request; the append's checks refuse the rest */
+            sm_partition_t *p = sm_server_partition(req->srv, td->name.ptr, (size_t)td->name.len,
+                                                    pd->index);
+            if (!p)
+                continue;
+            uint64_t guard = 0;
+            bool need = sm_partition_role(p) == SM_ROLE_LEADER &&
+                        sm_partition_txn_verify_begin(p, b.producer_id, b.producer_epoch, &guard);
+            sm_partition_put(p);
+            if (!need)
+                continue;
+            if (!park->guard) {
+                park->guard = SM_ARENA_NEW(&req->arena, uint64_t, total);
+                park->verr = SM_ARENA_NEW(&req->arena, int16_t, total);
+                park->vidx = SM_ARENA_NEW(&req->arena, int32_t, total);
+                v->parts = SM_ARENA_NEW(&req->arena, sm_txn_add_part_t, total);
+                memset(park->guard, 0, sizeof *park->guard * (size_t)total);
+                memset(park->verr, 0, sizeof *park->verr * (size_t)total);
+                v->producer_id = b.producer_id;
+                v->producer_epoch = b.producer_epoch;
+            }
+            park->guard[k] = guard;
+            park->vidx[v->nparts] = k;
+            v->parts[v->nparts].topic =
+                sm_arena_strndup(&req->arena, td->name.ptr, (size_t)td->name.len);
+            v->parts[v->nparts].partition = pd->index;
+            v->parts[v->nparts].error = 0;
+            v->nparts++;
+        }
+    }
+    if (v->nparts == 0)
+        return false;
+    v->transactional_id = m->transactional_id.ptr;
+    v->id_len = (size_t)m->transactional_id.len;
+    v->done = verify_done;
+    v->arg = park;
+    sm_txn_markers_verify(w, v);
+    return true;
+}
+
+void sm_handle_produce(sm_req_t *req)
+{
+    produce_park_t *park = SM_ARENA_NEW(&req->arena, produce_park_t, 1);
+    memset(park, 0, sizeof *park);
+    SM_DECODE_OR_FAIL(produce_request, req, &park->msg);
+    sm_produce_request_t *m = &park->msg;
+    park->req = req;
+    park->pending = 1;
+    sm_produce_response_t *resp = &park->resp;
+    sm_produce_response_init(resp);
+    SM_NEW_ARRAY(req, sm_produce_response_topic_produce_response, m->topic_data_count,
+                 resp->responses);
+    resp->responses_count = m->topic_data_count;
+    for (int32_t i = 0; i < m->topic_data_count; i++) {
+        sm_produce_response_topic_produce_response_t *tr = &resp->responses[i];
+        tr->name = m->topic_data[i].name;
+        SM_NEW_ARRAY(req, sm_produce_response_partition_produce_response,
+                     m->topic_data[i].partition_data_count, tr->partition_responses);
+        tr->partition_responses_count = m->topic_data[i].partition_data_count;
+    }
+    if (produce_verify(park))
+        return; /* verify_done appends */
+    produce_append_all(park);
 }

@@ -132,6 +132,7 @@ sm_meta_t *sm_server_meta(sm_server_t *srv) { return srv->meta; }
 sm_group_coord_t *sm_server_groups(sm_server_t *srv) { return srv->groups; }
 sm_pid_block_t *sm_server_pids(sm_server_t *srv) { return srv->pids; }
 sm_txn_coord_t *sm_server_txn(sm_server_t *srv) { return srv->txn; }
+sm_txn_markers_writer_t *sm_server_txn_markers(sm_server_t *srv) { return srv->markers; }
 int32_t sm_server_node_id(const sm_server_t *srv) { return srv->cfg->node_id; }
 int sm_server_nloops(const sm_server_t *srv) { return srv->nloops; }
 sm_loop_t *sm_server_loop(const sm_server_t *srv, int i) { return srv->loops[i]; }
@@ -241,6 +242,7 @@ static sm_partition_t *partition_open(sm_server_t *srv, const sm_config_dynamic_
         return NULL;
     apply_topic_limits(srv->cfg, dyn, t, p);
     p->producer_expiration_ms = srv->cfg->producer_id_expiration_ms;
+    p->verify_txn = srv->cfg->transaction_partition_verification_enable;
     apply_replica_state(srv, p, &t->partitions[index]);
     sm_log_set_flush_histo(p->log, sm_metrics_flush_histo(srv->metrics));
     return p;

@@ -46,6 +46,10 @@ sm_pid_block_t *sm_server_pids(sm_server_t *srv);
 /* The transaction coordinator (NULL until started, or on a controller-only node). */
 typedef struct sm_txn_coord sm_txn_coord_t;
 sm_txn_coord_t *sm_server_txn(sm_server_t *srv);
+/* Its marker writer, which also verifies transactional writes (KIP-890);
+ * NULL on a controller-only node. */
+typedef struct sm_txn_markers_writer sm_txn_markers_writer_t;
+sm_txn_markers_writer_t *sm_server_txn_markers(sm_server_t *srv);
 int32_t sm_server_node_id(const sm_server_t *srv);
 typedef struct sm_metrics sm_metrics_t;
 sm_metrics_t *sm_server_metrics(sm_server_t *srv);

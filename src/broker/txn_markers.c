@@ -429,3 +429,153 @@ void sm_txn_markers_write(sm_txn_markers_writer_t *w, const sm_txn_markers_t *m,
     free(leaders);
     job_release(j);
 }
+
+/* ------------------------------------------------------------ verification */
+
+#define VERIFY_RPC_VERSION 4
+#define VERIFY_RPC_TIMEOUT_MS 10000
+
+static void verify_finish(sm_txn_verify_t *v, int16_t all)
+{
+    if (all)
+        for (int32_t i = 0; i < v->nparts; i++)
+            v->parts[i].error = all;
+    v->done(v);
+}
+
+static void verify_local_done(sm_txn_add_t *op)
+{
+    sm_txn_verify_t *v = op->arg;
+    verify_finish(v, op->error);
+}
+
+static void on_verify(void *ctx, sm_err_t io, const uint8_t *body, size_t len)
+{
+    sm_txn_verify_t *v = ctx;
+    if (io != SM_OK) {
+        SM_DEBUG(TAG, "verification by broker %d failed: %s", v->coordinator, sm_err_str(io));
+        verify_finish(v, KERR_COORDINATOR_NOT_AVAILABLE);
+        return;
+    }
+    sm_arena_t a;
+    sm_arena_init(&a);
+    sm_rd_t rd;
+    sm_rd_init(&rd, body, len);
+    sm_add_partitions_to_txn_response_t resp;
+    if (sm_add_partitions_to_txn_response_decode(&rd, &a, VERIFY_RPC_VERSION, &resp) != SM_OK) {
+        sm_arena_free(&a);
+        SM_WARN(TAG, "malformed AddPartitionsToTxn response from broker %d", v->coordinator);
+        verify_finish(v, KERR_UNKNOWN_SERVER_ERROR);
+        return;
+    }
+    int16_t all = resp.error_code;
+    for (int32_t i = 0; i < v->nparts && !all; i++) {
+        sm_txn_add_part_t *pt = &v->parts[i];
+        pt->error = KERR_UNKNOWN_SERVER_ERROR; /* unless the answer has it */
+        for (int32_t k = 0; k < resp.results_by_transaction_count; k++)
+            for (int32_t t = 0; t < resp.results_by_transaction[k].topic_results_count; t++) {
+                const sm_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_t *tr =
+                    &resp.results_by_transaction[k].topic_results[t];
+                if (tr->name.len != (int32_t)strlen(pt->topic) ||
+                    memcmp(tr->name.ptr, pt->topic, (size_t)tr->name.len) != 0)
+                    continue;
+                for (int32_t q = 0; q < tr->results_by_partition_count; q++)
+                    if (tr->results_by_partition[q].partition_index == pt->partition)
+                        pt->error = tr->results_by_partition[q].partition_error_code;
+            }
+    }
+    sm_arena_free(&a);
+    verify_finish(v, all);
+}
+
+/* Loop 0: one AddPartitionsToTxn v4 (verify_only) to the coordinator. */
+static void verify_send(void *arg)
+{
+    sm_txn_verify_t *v = arg;
+    sm_peer_t *peer = peer_for(v->w, v->coordinator);
+    if (!peer) {
+        verify_finish(v, KERR_COORDINATOR_NOT_AVAILABLE);
+        return;
+    }
+    sm_arena_t a;
+    sm_arena_init(&a);
+    sm_add_partitions_to_txn_request_add_partitions_to_txn_transaction_t tx;
+    sm_add_partitions_to_txn_request_add_partitions_to_txn_transaction_init(&tx);
+    tx.transactional_id = (sm_str_t){.ptr = v->transactional_id, .len = (int32_t)v->id_len};
+    tx.producer_id = v->producer_id;
+    tx.producer_epoch = v->producer_epoch;
+    tx.verify_only = true;
+    tx.topics = sm_arena_alloc(&a, sizeof *tx.topics * (size_t)(v->nparts > 0 ? v->nparts : 1));
+    for (int32_t i = 0; i < v->nparts; i++) {
+        const sm_txn_add_part_t *pt = &v->parts[i];
+        sm_add_partitions_to_txn_request_add_partitions_to_txn_topic_t *t = NULL;
+        for (int32_t k = 0; k < tx.topics_count; k++)
+            if (strcmp(tx.topics[k].name.ptr, pt->topic) == 0)
+                t = &tx.topics[k];
+        if (!t) {
+            t = &tx.topics[tx.topics_count++];
+            sm_add_partitions_to_txn_request_add_partitions_to_txn_topic_init(t);
+            t->name = sm_str(pt->topic);
+            t->partitions = sm_arena_alloc(&a, sizeof(int32_t) * (size_t)v->nparts);
+        }
+        t->partitions[t->partitions_count++] = pt->partition;
+    }
+    sm_add_partitions_to_txn_request_t q;
+    sm_add_partitions_to_txn_request_init(&q);
+    q.transactions = &tx;
+    q.transactions_count = 1;
+    sm_wbuf_t wb;
+    sm_wbuf_init(&wb);
+    sm_add_partitions_to_txn_request_encode(&wb, VERIFY_RPC_VERSION, &q);
+    sm_arena_free(&a);
+    sm_err_t err = sm_peer_send(peer, SM_API_ADD_PARTITIONS_TO_TXN, VERIFY_RPC_VERSION, 2, 1,
+                                wb.mem, wb.len, VERIFY_RPC_TIMEOUT_MS, on_verify, v);
+    sm_wbuf_free(&wb);
+    if (err != SM_OK)
+        verify_finish(v, KERR_COORDINATOR_NOT_AVAILABLE);
+}
+
+void sm_txn_markers_verify(sm_txn_markers_writer_t *w, sm_txn_verify_t *v)
+{
+    v->w = w;
+    v->coordinator = -1;
+    for (int32_t i = 0; i < v->nparts; i++)
+        v->parts[i].error = 0;
+    sm_txn_coord_t *tc = sm_server_txn(w->srv);
+    pthread_mutex_lock(&w->mu);
+    bool stopped = w->stopped;
+    pthread_mutex_unlock(&w->mu);
+    if (!tc || stopped) {
+        verify_finish(v, KERR_COORDINATOR_NOT_AVAILABLE);
+        return;
+    }
+    int32_t part = -1;
+    int16_t st = sm_txn_coord_status(tc, v->transactional_id, v->id_len, &part);
+    if (st != KERR_NOT_COORDINATOR) {
+        /* ours (loaded or loading: the coordinator answers either way) */
+        memset(&v->op, 0, sizeof v->op);
+        v->op.transactional_id = v->transactional_id;
+        v->op.id_len = v->id_len;
+        v->op.producer_id = v->producer_id;
+        v->op.producer_epoch = v->producer_epoch;
+        v->op.verify_only = true;
+        v->op.client_version = 1;
+        v->op.parts = v->parts;
+        v->op.nparts = v->nparts;
+        v->op.done = verify_local_done;
+        v->op.arg = v;
+        sm_txn_coord_add_partitions(tc, &v->op);
+        return;
+    }
+    sm_meta_image_t *img = sm_meta_image_get(sm_server_meta(w->srv));
+    const sm_topic_meta_t *t =
+        sm_meta_image_topic(img, SM_TXN_COORD_TOPIC, strlen(SM_TXN_COORD_TOPIC));
+    if (t && part >= 0 && part < t->npartitions)
+        v->coordinator = t->partitions[part].leader;
+    sm_meta_image_put(img);
+    if (v->coordinator < 0 || v->coordinator == sm_server_config(w->srv)->node_id) {
+        verify_finish(v, KERR_COORDINATOR_NOT_AVAILABLE);
+        return;
+    }
+    sm_loop_post(w->loop, verify_send, v);
+}

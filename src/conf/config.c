@@ -178,6 +178,7 @@ const sm_config_def_t sm_broker_config_defs[] = {
     RNG("transaction.max.timeout.ms", SM_CONFIG_INT, "900000", 1, 2147483647, "Largest transaction timeout"),
     RNG("transactional.id.expiration.ms", SM_CONFIG_INT, "604800000", 1, 2147483647, "Expiry of idle transactional ids"),
     RNG("producer.id.expiration.ms", SM_CONFIG_INT, "86400000", 1, 2147483647, "Expiry of idle producer ids"),
+    DEF("transaction.partition.verification.enable", SM_CONFIG_BOOLEAN, "true", "Leaders ask the coordinator before a transactional write opens a transaction (KIP-890)"),
     RNG("transaction.abort.timed.out.transaction.cleanup.interval.ms", SM_CONFIG_INT, "10000", 1, 2147483647, "How often transactions past their timeout are aborted"),
     RNG("transaction.remove.expired.transaction.cleanup.interval.ms", SM_CONFIG_INT, "3600000", 1, 2147483647, "How often expired transactional ids are removed"),
     /* metadata log */
@@ -993,6 +994,8 @@ static void fill_scalars(sm_config_t *c)
     c->transaction_max_timeout_ms = get_int(c, "transaction.max.timeout.ms");
     c->transactional_id_expiration_ms = get_int(c, "transactional.id.expiration.ms");
     c->producer_id_expiration_ms = get_int(c, "producer.id.expiration.ms");
+    c->transaction_partition_verification_enable =
+        get_bool(c, "transaction.partition.verification.enable");
     c->metadata_log_segment_bytes = get_int(c, "metadata.log.segment.bytes");
     c->metadata_max_retention_bytes = get_long(c, "metadata.max.retention.bytes", 104857600);
     c->metadata_snapshot_bytes = get_long(c, "metadata.log.max.record.bytes.between.snapshots", 20971520);

@@ -194,6 +194,7 @@ typedef struct sm_config {
     int32_t transaction_max_timeout_ms;
     int32_t transactional_id_expiration_ms;
     int32_t producer_id_expiration_ms;
+    bool transaction_partition_verification_enable;
 
     /* metadata log */
     int32_t metadata_log_segment_bytes;

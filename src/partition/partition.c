@@ -32,6 +32,7 @@ static void partition_free(sm_ref_t *r)
         }
     }
     sm_pstate_free(&p->pstate);
+    sm_hmap_free(&p->verify_guards);
     pthread_mutex_destroy(&p->amu);
     pthread_mutex_destroy(&p->rmu);
     free(p->replicas);
@@ -60,6 +61,7 @@ sm_partition_t *sm_partition_open(const char *log_dir, const char *topic, int32_
     pthread_mutex_init(&p->rmu, NULL);
     pthread_mutex_init(&p->amu, NULL);
     sm_pstate_init(&p->pstate);
+    sm_hmap_init(&p->verify_guards);
     p->first_unstable = -1;
     p->producer_expiration_ms = 86400000;
     if (hooks)
@@ -133,8 +135,60 @@ static sm_err_t leader_append_locked(sm_partition_t *p, uint8_t *batches, size_t
 
 /* client: a producer's batches, checked against the producer state; else
  * the broker's own (a coordinator's transactional offsets), only recorded. */
+/* Has pid an open transaction here at this epoch? (amu) */
+static bool txn_open_locked(sm_partition_t *p, int64_t pid, int16_t epoch)
+{
+    const sm_producer_t *pr = sm_pstate_get(&p->pstate, pid);
+    return pr && pr->txn_first_offset >= 0 && pr->epoch == epoch;
+}
+
+bool sm_partition_txn_verify_begin(sm_partition_t *p, int64_t pid, int16_t epoch,
+                                   uint64_t *guard)
+{
+    *guard = 0;
+    if (!__atomic_load_n(&p->verify_txn, __ATOMIC_RELAXED) || pid < 0)
+        return false;
+    pthread_mutex_lock(&p->amu);
+    bool need = !txn_open_locked(p, pid, epoch);
+    if (need) {
+        *guard = ++p->next_guard;
+        sm_hmap_put(&p->verify_guards, (const char *)&pid, sizeof pid, (void *)(uintptr_t)*guard);
+    }
+    pthread_mutex_unlock(&p->amu);
+    return need;
+}
+
+void sm_partition_txn_verify_cancel(sm_partition_t *p, int64_t pid, uint64_t guard)
+{
+    if (guard == 0)
+        return;
+    pthread_mutex_lock(&p->amu);
+    if ((uintptr_t)sm_hmap_get(&p->verify_guards, (const char *)&pid, sizeof pid) ==
+        (uintptr_t)guard)
+        sm_hmap_del(&p->verify_guards, (const char *)&pid, sizeof pid);
+    pthread_mutex_unlock(&p->amu);
+}
+
+/* A transactional data batch that would open pid's transaction here: is it
+ * allowed? (amu) Verification off: yes. On: only with the guard recorded by
+ * sm_partition_txn_verify_begin, which is consumed. */
+static bool txn_start_allowed_locked(sm_partition_t *p, const sm_batch_info_t *b, uint64_t guard)
+{
+    if (!(b->attributes & SM_BATCH_ATTR_TRANSACTIONAL) || (b->attributes & SM_BATCH_ATTR_CONTROL) ||
+        !__atomic_load_n(&p->verify_txn, __ATOMIC_RELAXED) ||
+        txn_open_locked(p, b->producer_id, b->producer_epoch))
+        return true;
+    int64_t pid = b->producer_id;
+    uintptr_t have = (uintptr_t)sm_hmap_get(&p->verify_guards, (const char *)&pid, sizeof pid);
+    if (guard == 0 || have != (uintptr_t)guard)
+        return false;
+    sm_hmap_del(&p->verify_guards, (const char *)&pid, sizeof pid);
+    return true;
+}
+
 static sm_err_t produce_impl(sm_partition_t *p, uint8_t *batches, size_t len,
-                             sm_append_info_t *out, int16_t *kerr, bool *duplicate, bool client)
+                             sm_append_info_t *out, int16_t *kerr, bool *duplicate, bool client,
+                             uint64_t guard)
 {
     *kerr = 0;
     *duplicate = false;
@@ -181,6 +235,8 @@ static sm_err_t produce_impl(sm_partition_t *p, uint8_t *batches, size_t len,
                 bool dup = false;
                 int64_t dfirst = 0, dlast = 0;
                 int16_t k = sm_pstate_check(&p->pstate, &b, &dup, &dfirst, &dlast);
+                if (!k && !dup && !txn_start_allowed_locked(p, &b, guard))
+                    k = SM_PS_INVALID_TXN_STATE;
                 if (k) {
                     SM_DEBUG("partition", "%s: batch of producer %" PRId64 " epoch %d seq %d "
                                           "refused (error %d)",
@@ -229,9 +285,10 @@ static sm_err_t produce_impl(sm_partition_t *p, uint8_t *batches, size_t len,
 }
 
 sm_err_t sm_partition_produce(sm_partition_t *p, uint8_t *batches, size_t len,
-                              sm_append_info_t *out, int16_t *kerr, bool *duplicate)
+                              sm_append_info_t *out, int16_t *kerr, bool *duplicate,
+                              uint64_t guard)
 {
-    return produce_impl(p, batches, len, out, kerr, duplicate, true);
+    return produce_impl(p, batches, len, out, kerr, duplicate, true, guard);
 }
 
 sm_err_t sm_partition_append(sm_partition_t *p, uint8_t *batches, size_t len,
@@ -240,7 +297,7 @@ sm_err_t sm_partition_append(sm_partition_t *p, uint8_t *batches, size_t len,
     sm_append_info_t info;
     int16_t kerr;
     bool dup;
-    return produce_impl(p, batches, len, out ? out : &info, &kerr, &dup, false);
+    return produce_impl(p, batches, len, out ? out : &info, &kerr, &dup, false, 0);
 }
 
 sm_err_t sm_partition_write_marker(sm_partition_t *p, int64_t pid, int16_t epoch, bool commit,
@@ -277,6 +334,9 @@ sm_err_t sm_partition_write_marker(sm_partition_t *p, int64_t pid, int16_t epoch
         err = SM_ERR_INVALID;
     } else {
         err = leader_append_locked(p, w.mem, w.len, out);
+        /* the transaction ended here: a verification still in flight for
+         * it must not let a late write open a new one */
+        sm_hmap_del(&p->verify_guards, (const char *)&pid, sizeof pid);
     }
     pthread_mutex_unlock(&p->amu);
     if (err == SM_OK)

@@ -127,6 +127,12 @@ struct sm_partition {
     int64_t first_unstable;     /* atomic mirror of the producer state's (-1 none) */
     int64_t snapshot_base;      /* active segment base at the last producer snapshot */
     int64_t producer_expiration_ms; /* producer.id.expiration.ms */
+    /* KIP-890 verification (transaction.partition.verification.enable):
+     * pid (8 bytes) -> guard (uint64_t, never 0) of a producer the
+     * coordinator is being asked about; a marker for it removes it. amu. */
+    bool verify_txn;
+    sm_hmap_t verify_guards;
+    uint64_t next_guard;
     /* metrics (relaxed atomics, summed per topic when scraped) */
     uint64_t bytes_in, msgs_in;   /* appended by produce */
     uint64_t bytes_out, msgs_out; /* sent by fetch */
@@ -264,7 +270,23 @@ sm_err_t sm_partition_append(sm_partition_t *p, uint8_t *batches, size_t len,
  * in out and *duplicate set. */
 sm_err_t sm_partition_produce(sm_partition_t *p, uint8_t *batches, size_t len,
                               sm_append_info_t *out, int16_t *kerr,
-                              bool *duplicate) SM_MUST_CHECK;
+                              bool *duplicate, uint64_t guard) SM_MUST_CHECK;
+/* KIP-890 part 1: before a transactional write from producer pid (epoch)
+ * that has no open transaction on this partition, the leader asks the
+ * transaction coordinator whether the partition was added to the producer's
+ * ongoing transaction. Returns true (and a fresh *guard) when that question
+ * is needed; false when the producer already has its transaction open here
+ * at this epoch, or verification is off. The append then passes the guard
+ * to sm_partition_produce: a transactional batch that would start a
+ * transaction is refused (INVALID_TXN_STATE) unless its guard is still the
+ * one recorded, so a marker written between the question and the append
+ * (the transaction ended meanwhile) makes the late write fail instead of
+ * opening a transaction nobody will ever close (the hanging transaction). */
+bool sm_partition_txn_verify_begin(sm_partition_t *p, int64_t pid, int16_t epoch,
+                                   uint64_t *guard);
+/* The coordinator said no (or could not be asked): forget the guard, unless
+ * a newer one replaced it. */
+void sm_partition_txn_verify_cancel(sm_partition_t *p, int64_t pid, uint64_t guard);
 /* WriteTxnMarkers: append a COMMIT or ABORT control batch for producer
  * pid/epoch (as leader) and complete its transaction here. *kerr as
  * sm_partition_produce, plus INVALID_PRODUCER_EPOCH for an older epoch and
