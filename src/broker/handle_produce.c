@@ -26,6 +26,7 @@
 #include "batch.h"
 #include "metrics.h"
 #include "txn_markers.h"
+#include "batch_rewrite.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -217,6 +218,101 @@ static int16_t check_records(sm_req_t *req, sm_partition_t *p, const sm_records_
     return KERR_NONE;
 }
 
+/* Decompressed records are bounded (a compressed bomb must not exhaust
+ * memory): 16 times the batch size limit, at least 64 MiB. */
+static size_t decompress_bound(int32_t max_message_bytes)
+{
+    size_t b = (size_t)(max_message_bytes > 0 ? max_message_bytes : 1) * 16;
+    return b < ((size_t)64 << 20) ? (size_t)64 << 20 : b;
+}
+
+/* What the topic asks of the records before they are stored, done here
+ * while the request is answered per partition:
+ *  - cleanup.policy with compact: every record needs a key; a keyless one
+ *    fails the partition's records with INVALID_RECORD and a record error
+ *    naming it (KIP-467), nothing of them is stored;
+ *  - compression.type other than producer: batches in another codec are
+ *    re-framed in the topic's (every record validated on the way).
+ * *rec and *len are replaced when batches were rewritten (request arena). */
+static int16_t topic_rules(sm_req_t *req, sm_partition_t *p,
+                           sm_produce_response_partition_produce_response_t *pr,
+                           uint8_t **rec, size_t *len)
+{
+    int32_t codec = __atomic_load_n(&p->compression, __ATOMIC_RELAXED);
+    bool compacted = __atomic_load_n(&p->compacted, __ATOMIC_RELAXED);
+    if (codec < 0 && !compacted)
+        return KERR_NONE;
+    int32_t level = __atomic_load_n(&p->compression_level, __ATOMIC_RELAXED);
+    size_t bound = decompress_bound(__atomic_load_n(&p->max_message_bytes, __ATOMIC_RELAXED));
+    /* batches were validated by check_records */
+    bool rewrite = false;
+    for (size_t at = 0; at < *len;) {
+        sm_batch_info_t b;
+        if (sm_batch_header_parse(*rec + at, *len - at, &b) != SM_OK)
+            return KERR_CORRUPT_MESSAGE;
+        bool control = b.attributes & SM_BATCH_ATTR_CONTROL;
+        int32_t keyless = -1;
+        if (compacted && !control) {
+            sm_err_t err = sm_batch_scan(*rec + at, &b, bound, &keyless);
+            if (err != SM_OK) {
+                SM_WARN("produce", "%s: unreadable records from %s: %s", p->name,
+                        sm_req_peer(req), sm_err_str(err));
+                return err == SM_ERR_TOO_LARGE ? KERR_RECORD_LIST_TOO_LARGE
+                                               : KERR_CORRUPT_MESSAGE;
+            }
+        }
+        if (keyless >= 0) {
+            SM_NEW_ARRAY(req, sm_produce_response_batch_index_and_error_message, 1,
+                         pr->record_errors);
+            pr->record_errors_count = 1;
+            pr->record_errors[0].batch_index = keyless;
+            char *msg = sm_arena_sprintf(&req->arena,
+                                         "Compacted topic cannot accept message without key in "
+                                         "topic partition %s.", p->name);
+            pr->record_errors[0].batch_index_error_message = sm_str(msg);
+            pr->error_message = sm_str("One or more records have been rejected");
+            SM_DEBUG("produce", "%s: keyless record %d from %s refused (compacted topic)", p->name,
+                     keyless, sm_req_peer(req));
+            return KERR_INVALID_RECORD;
+        }
+        if (codec >= 0 && !control && (b.attributes & SM_BATCH_ATTR_COMPRESSION_MASK) != codec)
+            rewrite = true;
+        at += (size_t)sm_batch_total_size(&b);
+    }
+    if (!rewrite)
+        return KERR_NONE;
+    sm_wbuf_t w;
+    sm_wbuf_init(&w);
+    for (size_t at = 0; at < *len;) {
+        sm_batch_info_t b;
+        if (sm_batch_header_parse(*rec + at, *len - at, &b) != SM_OK) {
+            sm_wbuf_free(&w);
+            return KERR_CORRUPT_MESSAGE;
+        }
+        size_t total = (size_t)sm_batch_total_size(&b);
+        if ((b.attributes & SM_BATCH_ATTR_CONTROL) ||
+            (b.attributes & SM_BATCH_ATTR_COMPRESSION_MASK) == codec) {
+            sm_wbuf_bytes(&w, *rec + at, total);
+        } else {
+            sm_err_t err = sm_batch_recompress(*rec + at, &b, (sm_codec_t)codec, level, bound, &w);
+            if (err != SM_OK) {
+                SM_WARN("produce", "%s: could not recompress a batch from %s: %s", p->name,
+                        sm_req_peer(req), sm_err_str(err));
+                sm_wbuf_free(&w);
+                return err == SM_ERR_TOO_LARGE ? KERR_RECORD_LIST_TOO_LARGE
+                                               : KERR_CORRUPT_MESSAGE;
+            }
+        }
+        at += total;
+    }
+    uint8_t *out = sm_arena_alloc(&req->arena, w.len);
+    memcpy(out, w.mem, w.len);
+    *rec = out;
+    *len = w.len;
+    sm_wbuf_free(&w);
+    return KERR_NONE;
+}
+
 /* Append every partition's records (after the verification, if any); the
  * loop thread, or the thread the coordinator's answer came on. */
 static void produce_append_all(produce_park_t *park)
@@ -268,6 +364,10 @@ static void produce_append_all(produce_park_t *park)
                                          : check_records(req, p, &pd->records,
                                                          __atomic_load_n(&p->max_message_bytes,
                                                                          __ATOMIC_RELAXED));
+            uint8_t *rec = (uint8_t *)pd->records.ptr;
+            size_t rec_len = pd->records.len > 0 ? (size_t)pd->records.len : 0;
+            if (kerr == KERR_NONE)
+                kerr = topic_rules(req, p, pr, &rec, &rec_len);
             if (kerr == KERR_NONE) {
                 sm_append_info_t info;
                 int16_t refused = 0;
@@ -276,8 +376,7 @@ static void produce_append_all(produce_park_t *park)
                  * Idempotent and transactional batches are checked
                  * against their producer's state; a retry of a stored
                  * batch gets its original offsets. */
-                sm_err_t err = sm_partition_produce(p, (uint8_t *)pd->records.ptr,
-                                                    (size_t)pd->records.len, &info, &refused,
+                sm_err_t err = sm_partition_produce(p, rec, rec_len, &info, &refused,
                                                     &duplicate, park->guard ? park->guard[k] : 0);
                 if (err == SM_ERR_INVALID && refused) {
                     kerr = refused;

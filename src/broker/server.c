@@ -22,6 +22,7 @@
 #include "pid_block.h"
 #include "txn_coord.h"
 #include "txn_markers.h"
+#include "compress.h"
 #include "conn.h"
 #include "group_coord.h"
 #include "hmap.h"
@@ -207,10 +208,43 @@ static int32_t topic_int_config(const sm_config_t *cfg, const sm_config_dynamic_
     return (int32_t)strtol(buf, NULL, 10);
 }
 
+static void topic_str_config(const sm_config_t *cfg, const sm_config_dynamic_t *dyn,
+                             const sm_topic_meta_t *t, const char *key, char *buf, size_t size)
+{
+    sm_config_source_t src;
+    if (sm_topic_config_resolve_dynamic(cfg, dyn, key, t->configs, t->nconfigs, buf, size, &src,
+                                        NULL) != SM_OK)
+        buf[0] = '\0';
+}
+
+/* compression.type -> -1 (producer: keep what was sent) or a codec. */
+static int32_t compression_of(const char *name)
+{
+    static const char *const names[] = {"uncompressed", "gzip", "snappy", "lz4", "zstd"};
+    for (int32_t i = 0; i < (int32_t)SM_ARRAY_LEN(names); i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
 /* The topic settings the produce path reads from the partition. */
 static void apply_topic_limits(const sm_config_t *cfg, const sm_config_dynamic_t *dyn,
                                const sm_topic_meta_t *t, sm_partition_t *p)
 {
+    char buf[128];
+    topic_str_config(cfg, dyn, t, "compression.type", buf, sizeof buf);
+    int32_t codec = compression_of(buf);
+    int32_t level = SM_COMPRESS_LEVEL_DEFAULT;
+    if (codec == SM_CODEC_GZIP)
+        level = topic_int_config(cfg, dyn, t, "compression.gzip.level", -1);
+    else if (codec == SM_CODEC_LZ4)
+        level = topic_int_config(cfg, dyn, t, "compression.lz4.level", 9);
+    else if (codec == SM_CODEC_ZSTD)
+        level = topic_int_config(cfg, dyn, t, "compression.zstd.level", 3);
+    __atomic_store_n(&p->compression_level, level, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->compression, codec, __ATOMIC_RELAXED);
+    topic_str_config(cfg, dyn, t, "cleanup.policy", buf, sizeof buf);
+    __atomic_store_n(&p->compacted, strstr(buf, "compact") != NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&p->max_message_bytes,
                      topic_int_config(cfg, dyn, t, "max.message.bytes", cfg->message_max_bytes),
                      __ATOMIC_RELAXED);

@@ -64,6 +64,7 @@ sm_partition_t *sm_partition_open(const char *log_dir, const char *topic, int32_
     sm_hmap_init(&p->verify_guards);
     p->first_unstable = -1;
     p->producer_expiration_ms = 86400000;
+    p->compression = -1; /* producer */
     if (hooks)
         p->hooks = *hooks;
     char *dir = sm_xasprintf("%s/%s", log_dir, p->name);

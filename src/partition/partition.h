@@ -102,6 +102,9 @@ struct sm_partition {
     int32_t max_message_bytes; /* topic max.message.bytes (updated live) */
     int32_t min_insync_replicas; /* topic min.insync.replicas (updated live) */
     int32_t isr_size;          /* in-sync replicas, from the image (updated live) */
+    int32_t compression;       /* topic compression.type: -1 producer, else the codec (live) */
+    int32_t compression_level; /* that codec's compression.<codec>.level (live) */
+    bool compacted;            /* cleanup.policy has compact: keyless records refused (live) */
     bool deleted;         /* atomic: the topic was deleted; appends refused */
     /* replication (replica.c), under rmu */
     pthread_mutex_t rmu;

@@ -150,12 +150,12 @@ static sm_err_t gzip_decompress(const uint8_t *src, size_t len, struct obuf *o)
     return err;
 }
 
-static sm_err_t gzip_compress(const uint8_t *src, size_t len, struct obuf *o)
+static sm_err_t gzip_compress(const uint8_t *src, size_t len, int level, struct obuf *o)
 {
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     /* 15 + 16: a gzip header and trailer rather than zlib's. */
-    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+    if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8,
                      Z_DEFAULT_STRATEGY) != Z_OK)
         return SM_ERR_NOMEM;
     const uint8_t *in = src;
@@ -317,7 +317,7 @@ static sm_err_t lz4_decompress(const uint8_t *src, size_t len, struct obuf *o)
     return err;
 }
 
-static sm_err_t lz4_compress(const uint8_t *src, size_t len, struct obuf *o)
+static sm_err_t lz4_compress(const uint8_t *src, size_t len, int level, struct obuf *o)
 {
     /* Kafka's Java producer: 64 KiB independent blocks, no content size,
      * no checksums beyond the header's. */
@@ -325,6 +325,7 @@ static sm_err_t lz4_compress(const uint8_t *src, size_t len, struct obuf *o)
     memset(&prefs, 0, sizeof prefs);
     prefs.frameInfo.blockSizeID = LZ4F_max64KB;
     prefs.frameInfo.blockMode = LZ4F_blockIndependent;
+    prefs.compressionLevel = level;
     size_t bound = LZ4F_compressFrameBound(len, &prefs);
     o->p = sm_xmalloc(bound);
     o->cap = bound;
@@ -376,14 +377,14 @@ static sm_err_t zstd_decompress(const uint8_t *src, size_t len, struct obuf *o)
     return err;
 }
 
-static sm_err_t zstd_compress(const uint8_t *src, size_t len, struct obuf *o)
+static sm_err_t zstd_compress(const uint8_t *src, size_t len, int level, struct obuf *o)
 {
     ZSTD_CCtx *cctx = ZSTD_createCCtx();
     if (!cctx)
         return SM_ERR_NOMEM;
     /* Like zstd-jni's stream in the Java client: level 3, no content size
      * in the frame header (so readers must not depend on one). */
-    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 3);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
     ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
     size_t bound = ZSTD_compressBound(len);
     o->p = sm_xmalloc(bound);
@@ -443,6 +444,24 @@ sm_err_t sm_decompress(sm_codec_t codec, const uint8_t *src, size_t len, size_t 
 sm_err_t sm_compress(sm_codec_t codec, const uint8_t *src, size_t len, uint8_t **out,
                      size_t *outlen)
 {
+    return sm_compress_level(codec, SM_COMPRESS_LEVEL_DEFAULT, src, len, out, outlen);
+}
+
+int sm_compress_level_default(sm_codec_t codec)
+{
+    switch (codec) {
+    case SM_CODEC_GZIP: return Z_DEFAULT_COMPRESSION;
+    case SM_CODEC_LZ4: return 0; /* liblz4's fast default, what the clients write */
+    case SM_CODEC_ZSTD: return 3;
+    default: return 0;
+    }
+}
+
+sm_err_t sm_compress_level(sm_codec_t codec, int level, const uint8_t *src, size_t len,
+                           uint8_t **out, size_t *outlen)
+{
+    if (level == SM_COMPRESS_LEVEL_DEFAULT)
+        level = sm_compress_level_default(codec);
     *out = NULL;
     *outlen = 0;
     struct obuf o;
@@ -456,10 +475,10 @@ sm_err_t sm_compress(sm_codec_t codec, const uint8_t *src, size_t len, uint8_t *
         o.len = len;
         err = SM_OK;
         break;
-    case SM_CODEC_GZIP: err = gzip_compress(src, len, &o); break;
+    case SM_CODEC_GZIP: err = gzip_compress(src, len, level, &o); break;
     case SM_CODEC_SNAPPY: err = snappy_compress_xerial(src, len, &o); break;
-    case SM_CODEC_LZ4: err = lz4_compress(src, len, &o); break;
-    case SM_CODEC_ZSTD: err = zstd_compress(src, len, &o); break;
+    case SM_CODEC_LZ4: err = lz4_compress(src, len, level, &o); break;
+    case SM_CODEC_ZSTD: err = zstd_compress(src, len, level, &o); break;
     default: return SM_ERR_UNSUPPORTED;
     }
     if (err) {

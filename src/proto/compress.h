@@ -79,5 +79,12 @@ SM_MUST_CHECK sm_err_t sm_decompress_headroom(sm_codec_t codec, const uint8_t *s
  * SM_ERR_UNSUPPORTED for an unknown codec. Any thread. */
 SM_MUST_CHECK sm_err_t sm_compress(sm_codec_t codec, const uint8_t *src, size_t len,
                                    uint8_t **out, size_t *outlen);
+/* As sm_compress at a codec level (KIP-390: compression.gzip.level 1-9 or
+ * -1, compression.lz4.level, compression.zstd.level; snappy has none);
+ * SM_COMPRESS_LEVEL_DEFAULT takes the codec's default. */
+#define SM_COMPRESS_LEVEL_DEFAULT (-1000000)
+SM_MUST_CHECK sm_err_t sm_compress_level(sm_codec_t codec, int level, const uint8_t *src,
+                                         size_t len, uint8_t **out, size_t *outlen);
+int sm_compress_level_default(sm_codec_t codec);
 
 #endif
