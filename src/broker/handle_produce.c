@@ -435,10 +435,14 @@ static void produce_append_all(produce_park_t *park)
 
 /* The coordinator's answer, as an error a producer of any version handles:
  * its transient errors become NOT_ENOUGH_REPLICAS (retriable), "not in the
- * transaction" INVALID_TXN_STATE, as Kafka answers older producers. */
-static int16_t verify_error(int16_t e)
+ * transaction" TRANSACTION_ABORTABLE for Produce v11+ and INVALID_TXN_STATE
+ * before, as Kafka answers. */
+static int16_t verify_error(int16_t e, int16_t version)
 {
     switch (e) {
+    case KERR_TRANSACTION_ABORTABLE:
+        /* Produce v11 knows the abortable error (KIP-890) */
+        return version >= 11 ? KERR_TRANSACTION_ABORTABLE : KERR_INVALID_TXN_STATE;
     case KERR_NONE:
         return KERR_NONE;
     case KERR_NOT_COORDINATOR:
@@ -462,7 +466,7 @@ static void verify_done(sm_txn_verify_t *v)
     sm_req_t *req = park->req;
     for (int32_t i = 0; i < v->nparts; i++) {
         int32_t k = park->vidx[i];
-        park->verr[k] = verify_error(v->parts[i].error);
+        park->verr[k] = verify_error(v->parts[i].error, req->api_version);
         if (park->verr[k]) {
             SM_DEBUG("produce", "%s-%d: transactional write from %s refused by its coordinator "
                                 "(error %d)",

@@ -80,6 +80,7 @@ enum {
     KERR_UNSTABLE_OFFSET_COMMIT = 88,
     KERR_UNKNOWN_TOPIC_ID = 100,
     KERR_INCONSISTENT_TOPIC_ID = 103,
+    KERR_TRANSACTION_ABORTABLE = 120,
 };
 
 /* Map an internal error to a Kafka error code for a partition-level result. */
