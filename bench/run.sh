@@ -6,7 +6,7 @@
 #   bash bench/run.sh            full run (~10 min): every workload, 3 A/B pairs,
 #                                tables written into docs/PERFORMANCE.md
 #   BENCH_QUICK=1 bash bench/run.sh   quick run (~1 min) for iteration; prints only
-#   BENCH_ONLY=produce,e2e ...   a subset (machine,produce,consume,e2e,resources,
+#   BENCH_ONLY=produce,e2e ...   a subset (machine,produce,consume,e2e,resources,compress,
 #                                cluster); prints only
 #   BENCH_PAIRS=N                A/B pairs per workload
 #   BENCH_VERSUS=BIN             B side = another samsa-broker build instead of the mock
@@ -40,13 +40,22 @@ args=(--broker "$broker" --cli "$cli" --machine "$out/machine"
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 only=${BENCH_ONLY:-}
-if [ -z "$only" ] || [ "$only" != "cluster" ]; then
+if [ -z "$only" ] || [ "$only" != "cluster" ] && [ "$only" != "compress" ]; then
   "$py" bench/bench.py "${args[@]}"
 fi
 # The cluster's control plane (docs/PERFORMANCE.md "Cluster"): the metadata
 # image at 100,000 partitions, controller failover after kill -9 and the
 # propagation of 10,000 new partitions to every broker. Printed; the tables in
 # PERFORMANCE.md are updated by hand from them.
+# Topic compression.type: CPU per GB of re-framing against passthrough
+# (docs/PERFORMANCE.md "Topic compression"). Printed.
+case ",$only," in
+  ,,|*,compress,*)
+    echo "== topic compression: re-framing cost per GB (bench/compress_bench.c)"
+    mb=64; [ "${BENCH_QUICK:-0}" = 1 ] && mb=16
+    "${BENCH_BUILD:-$root/build}/bench/compress_bench" "$mb" 5
+    ;;
+esac
 case ",$only," in
   ,,|*,cluster,*)
     echo "== metadata image: replay, snapshot write and load (bench/meta_bench.c)"
