@@ -230,11 +230,50 @@ int16_t sm_group_coord_leave(sm_group_coord_t *c, const char *group_id, sm_group
 
 /* ------------------------------------------------------------ offsets */
 
-static bool partition_exists(sm_meta_image_t *img, const char *topic, size_t len, int32_t part)
+static bool partition_exists(const sm_meta_image_t *img, const char *topic, size_t len, int32_t part)
 {
     const sm_topic_meta_t *t = img ? sm_meta_image_topic(img, topic, len) : NULL;
     return t && part >= 0 && part < t->npartitions;
 }
+
+/* The stored value of one committed partition. */
+static sm_offset_value_t commit_value(const sm_group_commit_part_t *p, int64_t now_ms,
+                                      int64_t expire_ms, bool txn)
+{
+    return (sm_offset_value_t){.offset = p->offset,
+                               .leader_epoch = p->leader_epoch,
+                               .metadata = txn && !p->metadata ? "" : p->metadata,
+                               .metadata_len = p->metadata_len,
+                               .commit_ms = now_ms,
+                               .expire_ms = expire_ms};
+}
+
+/* Check each part (err: the whole commit's, or 0) and build the records of
+ * the valid ones into kvs; returns how many. */
+static int32_t commit_records(sm_group_coord_t *c, const sm_meta_image_t *img,
+                              const char *group_id, sm_group_commit_part_t *parts, int32_t n,
+                              int16_t err, int64_t now_ms, bool txn, sm_arena_t *a,
+                              sm_coord_kv_t *kvs)
+{
+    int32_t k = 0;
+    for (int32_t i = 0; i < n; i++) {
+        sm_group_commit_part_t *p = &parts[i];
+        if (err) {
+            p->error = err;
+        } else if (!partition_exists(img, p->topic, p->topic_len, p->partition)) {
+            p->error = SM_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        } else if (p->metadata && (int64_t)p->metadata_len > c->cfg.metadata_max_bytes) {
+            p->error = SM_KERR_OFFSET_METADATA_TOO_LARGE;
+        } else {
+            p->error = SM_KERR_NONE;
+            sm_offset_value_t v = commit_value(p, now_ms, txn ? -1 : p->expire_ms, txn);
+            sm_coord_record_offset(a, group_id, p->topic, p->topic_len, p->partition, &v,
+                                   &kvs[k++]);
+        }
+    }
+    return k;
+}
+
 
 void sm_group_coord_commit(sm_group_coord_t *c, const char *group_id, int32_t generation,
                            const char *member_id, const char *instance_id,
@@ -261,26 +300,7 @@ void sm_group_coord_commit(sm_group_coord_t *c, const char *group_id, int32_t ge
     sm_arena_t a;
     sm_arena_init(&a);
     sm_coord_kv_t *kvs = sm_xcalloc((size_t)(n > 0 ? n : 1), sizeof *kvs);
-    int32_t k = 0;
-    for (int32_t i = 0; i < n; i++) {
-        sm_group_commit_part_t *p = &parts[i];
-        if (err) {
-            p->error = err;
-        } else if (!partition_exists(img, p->topic, p->topic_len, p->partition)) {
-            p->error = SM_KERR_UNKNOWN_TOPIC_OR_PARTITION;
-        } else if (p->metadata && (int64_t)p->metadata_len > c->cfg.metadata_max_bytes) {
-            p->error = SM_KERR_OFFSET_METADATA_TOO_LARGE;
-        } else {
-            p->error = SM_KERR_NONE;
-            sm_offset_value_t v = {.offset = p->offset,
-                                   .leader_epoch = p->leader_epoch,
-                                   .metadata = p->metadata,
-                                   .metadata_len = p->metadata_len,
-                                   .commit_ms = now.wall_ms,
-                                   .expire_ms = p->expire_ms};
-            sm_coord_record_offset(&a, g->id, p->topic, p->topic_len, p->partition, &v, &kvs[k++]);
-        }
-    }
+    int32_t k = commit_records(c, img, g->id, parts, n, err, now.wall_ms, false, &a, kvs);
     /* Durable first, then visible, then answered. */
     if (k && sm_coord_append(c, g->partition, kvs, k) != SM_OK) {
         for (int32_t i = 0; i < n; i++)
@@ -291,12 +311,7 @@ void sm_group_coord_commit(sm_group_coord_t *c, const char *group_id, int32_t ge
             sm_group_commit_part_t *p = &parts[i];
             if (p->error != SM_KERR_NONE)
                 continue;
-            sm_offset_value_t v = {.offset = p->offset,
-                                   .leader_epoch = p->leader_epoch,
-                                   .metadata = p->metadata,
-                                   .metadata_len = p->metadata_len,
-                                   .commit_ms = now.wall_ms,
-                                   .expire_ms = p->expire_ms};
+            sm_offset_value_t v = commit_value(p, now.wall_ms, p->expire_ms, false);
             sm_offset_table_put(&g->offsets, p->topic, p->topic_len, p->partition, &v);
         }
     }
@@ -329,27 +344,7 @@ void sm_group_coord_txn_commit(sm_group_coord_t *c, const char *group_id, int64_
     sm_arena_t a;
     sm_arena_init(&a);
     sm_coord_kv_t *kvs = sm_xcalloc((size_t)(n > 0 ? n : 1), sizeof *kvs);
-    int32_t k = 0;
-    for (int32_t i = 0; i < n; i++) {
-        sm_group_commit_part_t *p = &parts[i];
-        if (err) {
-            p->error = err;
-        } else if (!partition_exists(img, p->topic, p->topic_len, p->partition)) {
-            p->error = SM_KERR_UNKNOWN_TOPIC_OR_PARTITION;
-        } else if (p->metadata && (int64_t)p->metadata_len > c->cfg.metadata_max_bytes) {
-            p->error = SM_KERR_OFFSET_METADATA_TOO_LARGE;
-        } else {
-            p->error = SM_KERR_NONE;
-            sm_offset_value_t v = {.offset = p->offset,
-                                   .leader_epoch = p->leader_epoch,
-                                   .metadata = p->metadata,
-                                   .metadata_len = p->metadata_len,
-                                   .commit_ms = now.wall_ms,
-                                   .expire_ms = -1};
-            sm_coord_record_offset(&a, group_id, p->topic, p->topic_len, p->partition, &v,
-                                   &kvs[k++]);
-        }
-    }
+    int32_t k = commit_records(c, img, group_id, parts, n, err, now.wall_ms, true, &a, kvs);
     if (k && sm_coord_append_txn(c, part, kvs, k, pid, epoch) != SM_OK) {
         for (int32_t i = 0; i < n; i++)
             if (parts[i].error == SM_KERR_NONE)
@@ -359,12 +354,7 @@ void sm_group_coord_txn_commit(sm_group_coord_t *c, const char *group_id, int64_
             sm_group_commit_part_t *p = &parts[i];
             if (p->error != SM_KERR_NONE)
                 continue;
-            sm_offset_value_t v = {.offset = p->offset,
-                                   .leader_epoch = p->leader_epoch,
-                                   .metadata = p->metadata ? p->metadata : "",
-                                   .metadata_len = p->metadata_len,
-                                   .commit_ms = now.wall_ms,
-                                   .expire_ms = -1};
+            sm_offset_value_t v = commit_value(p, now.wall_ms, -1, true);
             sm_coord_txn_add(c, pid, part, group_id, strlen(group_id), p->topic, p->topic_len,
                              p->partition, &v);
         }
