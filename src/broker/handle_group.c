@@ -538,7 +538,8 @@ typedef struct fetch_topic {
     int32_t nparts;
 } fetch_topic_t;
 
-static int16_t fetch_group(sm_req_t *req, sm_str_t group, bool all, const sm_str_t *names,
+static int16_t fetch_group(sm_req_t *req, sm_str_t group, bool all, bool stable,
+                           const sm_str_t *names,
                            int32_t *const *indexes, const int32_t *counts, int32_t ntopics,
                            fetch_topic_t **out, int32_t *nout)
 {
@@ -553,7 +554,7 @@ static int16_t fetch_group(sm_req_t *req, sm_str_t group, bool all, const sm_str
     if (all) {
         sm_group_fetch_part_t *p;
         int32_t n;
-        int16_t err = sm_group_coord_fetch_all(c, group_id, &req->arena, &p, &n);
+        int16_t err = sm_group_coord_fetch_all(c, group_id, stable, &req->arena, &p, &n);
         if (err)
             return err;
         fetch_topic_t *ft = SM_ARENA_NEW(&req->arena, fetch_topic_t, n > 0 ? n : 1);
@@ -587,7 +588,7 @@ static int16_t fetch_group(sm_req_t *req, sm_str_t group, bool all, const sm_str
             p[k].partition = indexes[t][i];
         }
     }
-    int16_t err = sm_group_coord_fetch(c, group_id, p, total, &req->arena);
+    int16_t err = sm_group_coord_fetch(c, group_id, p, total, stable, &req->arena);
     if (err)
         return err;
     /* A name with a NUL byte was looked up cut short: it names no topic. */
@@ -622,7 +623,7 @@ void sm_handle_offset_fetch(sm_req_t *req)
         }
         fetch_topic_t *ft;
         int32_t nft;
-        int16_t err = fetch_group(req, msg.group_id, msg.topics_count < 0, names,
+        int16_t err = fetch_group(req, msg.group_id, msg.topics_count < 0, msg.require_stable, names,
                                   idx, cnt, nt, &ft, &nft);
         SM_NEW_ARRAY(req, sm_offset_fetch_response_offset_fetch_response_topic, nft, resp.topics);
         resp.topics_count = nft;
@@ -681,7 +682,7 @@ void sm_handle_offset_fetch(sm_req_t *req)
         }
         fetch_topic_t *ft;
         int32_t nft;
-        og->error_code = fetch_group(req, rg->group_id, rg->topics_count < 0,
+        og->error_code = fetch_group(req, rg->group_id, rg->topics_count < 0, msg.require_stable,
                                      names, idx, cnt, nt, &ft, &nft);
         SM_NEW_ARRAY(req, sm_offset_fetch_response_offset_fetch_response_topics, nft, og->topics);
         og->topics_count = nft;

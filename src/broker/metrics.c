@@ -364,7 +364,7 @@ static void lag_family(out_t *o, sm_server_t *srv)
     for (int32_t g = 0; g < ngroups; g++) {
         sm_group_fetch_part_t *parts = NULL;
         int32_t n = 0;
-        if (sm_group_coord_fetch_all(gc, groups[g].group_id, &a, &parts, &n) != KERR_NONE)
+        if (sm_group_coord_fetch_all(gc, groups[g].group_id, false, &a, &parts, &n) != KERR_NONE)
             continue;
         char gid[512];
         esc(groups[g].group_id, gid, sizeof gid);

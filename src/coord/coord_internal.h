@@ -88,6 +88,9 @@ void sm_coord_txn_add(sm_group_coord_t *c, int64_t pid, int32_t part, const char
 void sm_coord_txn_end(sm_group_coord_t *c, int32_t part, int64_t pid, bool commit,
                       sm_group_time_t now);
 bool sm_coord_txn_pending(const sm_group_coord_t *c, int32_t part);
+/* Does a transaction hold an offset of group for topic-partition? */
+bool sm_coord_txn_pending_offset(const sm_group_coord_t *c, const char *group, const char *topic,
+                                 size_t topic_len, int32_t partition);
 void sm_coord_txn_clear(sm_group_coord_t *c, int32_t part);
 
 /* env->store: persist g's metadata record. Returns a Kafka error code. */

@@ -95,6 +95,18 @@ bool sm_coord_txn_pending(const sm_group_coord_t *c, int32_t part)
     return false;
 }
 
+bool sm_coord_txn_pending_offset(const sm_group_coord_t *c, const char *group, const char *topic,
+                                 size_t topic_len, int32_t partition)
+{
+    for (int32_t i = 0; i < c->ntxn; i++) {
+        const sm_coord_txn_offset_t *x = &c->txn[i];
+        if (x->partition == partition && x->topic_len == topic_len &&
+            memcmp(x->topic, topic, topic_len) == 0 && strcmp(x->group, group) == 0)
+            return true;
+    }
+    return false;
+}
+
 void sm_coord_txn_clear(sm_group_coord_t *c, int32_t part)
 {
     int32_t k = 0;

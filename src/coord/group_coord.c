@@ -392,22 +392,37 @@ static void fetch_one(const sm_group_t *g, sm_group_fetch_part_t *p, sm_arena_t 
     }
 }
 
+/* A transaction holds this partition's next offset: UNSTABLE_OFFSET_COMMIT. */
+static void mark_unstable(sm_group_coord_t *c, const char *group_id, sm_group_fetch_part_t *p)
+{
+    if (!sm_coord_txn_pending_offset(c, group_id, p->topic, strlen(p->topic), p->partition))
+        return;
+    p->offset = -1;
+    p->leader_epoch = -1;
+    p->metadata = "";
+    p->metadata_len = 0;
+    p->error = SM_KERR_UNSTABLE_OFFSET_COMMIT;
+}
+
 int16_t sm_group_coord_fetch(sm_group_coord_t *c, const char *group_id, sm_group_fetch_part_t *p,
-                             int32_t n, sm_arena_t *a)
+                             int32_t n, bool require_stable, sm_arena_t *a)
 {
     pthread_mutex_lock(&c->mu);
     int16_t err = status_locked(c, group_id);
     if (!err) {
         sm_group_t *g = group_get(c, group_id);
-        for (int32_t i = 0; i < n; i++)
+        for (int32_t i = 0; i < n; i++) {
             fetch_one(g, &p[i], a);
+            if (require_stable && !p[i].error)
+                mark_unstable(c, group_id, &p[i]);
+        }
     }
     pthread_mutex_unlock(&c->mu);
     return err;
 }
 
-int16_t sm_group_coord_fetch_all(sm_group_coord_t *c, const char *group_id, sm_arena_t *a,
-                                 sm_group_fetch_part_t **out, int32_t *n)
+int16_t sm_group_coord_fetch_all(sm_group_coord_t *c, const char *group_id, bool require_stable,
+                                 sm_arena_t *a, sm_group_fetch_part_t **out, int32_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -426,6 +441,8 @@ int16_t sm_group_coord_fetch_all(sm_group_coord_t *c, const char *group_id, sm_a
             r[i].metadata = sm_arena_strndup(a, v[i]->metadata, v[i]->metadata_len);
             r[i].metadata_len = v[i]->metadata_len;
             r[i].error = SM_KERR_NONE;
+            if (require_stable)
+                mark_unstable(c, group_id, &r[i]);
         }
         free(v);
         *out = r;

@@ -198,12 +198,15 @@ typedef struct sm_group_fetch_part {
     size_t metadata_len;    /* out: its length (bytes, not up to a NUL) */
     int16_t error;          /* out */
 } sm_group_fetch_part_t;
-/* OffsetFetch of the listed partitions; returns the group-level error. */
+/* OffsetFetch of the listed partitions; returns the group-level error.
+ * require_stable (OffsetFetch v7+, read_committed consumers): a partition
+ * whose offset a transaction still holds answers UNSTABLE_OFFSET_COMMIT
+ * (the consumer retries) instead of the older committed offset. */
 int16_t sm_group_coord_fetch(sm_group_coord_t *c, const char *group_id, sm_group_fetch_part_t *p,
-                             int32_t n, sm_arena_t *a);
+                             int32_t n, bool require_stable, sm_arena_t *a);
 /* OffsetFetch of every committed partition, sorted by topic then partition. */
-int16_t sm_group_coord_fetch_all(sm_group_coord_t *c, const char *group_id, sm_arena_t *a,
-                                 sm_group_fetch_part_t **out, int32_t *n);
+int16_t sm_group_coord_fetch_all(sm_group_coord_t *c, const char *group_id, bool require_stable,
+                                 sm_arena_t *a, sm_group_fetch_part_t **out, int32_t *n);
 
 typedef struct sm_group_desc_member {
     const char *member_id, *instance_id, *client_id, *client_host;

@@ -148,9 +148,20 @@ def test_consume_transform_produce(tbroker):
         p.produce(dst, value=b"x" + m.value(), partition=0)
     p.send_offsets_to_transaction([TopicPartition(src, 0, batch[-1].offset() + 1)],
                                   c.consumer_group_metadata(), 30)
-    # not visible before the commit
-    assert c.committed([TopicPartition(src, 0)], 10)[0].offset < 0
+    # not visible before the commit: a read_uncommitted consumer sees no
+    # offset; a read_committed one (OffsetFetch require_stable) is told the
+    # offset is unstable (UNSTABLE_OFFSET_COMMIT) and keeps asking, as Kafka
+    # answers while a transaction holds the group's offset
+    ru = Consumer({"bootstrap.servers": tbroker.bootstrap, "group.id": group,
+                   "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+    assert ru.committed([TopicPartition(src, 0)], 10)[0].offset < 0
+    with pytest.raises(KafkaException) as e:
+        c.committed([TopicPartition(src, 0)], 3)
+    assert "Timed out" in str(e.value)
     p.commit_transaction(30)
+    wait_until(lambda: ru.committed([TopicPartition(src, 0)], 10)[0].offset == 10, 15,
+               what="transactional offsets visible after commit (read_uncommitted)")
+    ru.close()
     wait_until(lambda: c.committed([TopicPartition(src, 0)], 10)[0].offset == 10, 15,
                what="transactional offsets visible after commit")
     # an aborted transaction's offsets never become the group's
