@@ -184,6 +184,14 @@ static void produce_wait_replicas(produce_park_t *park, sm_partition_t *p, int64
         __atomic_sub_fetch(&park->pending, 1, __ATOMIC_ACQ_REL); /* never the last */
 }
 
+/* Decompressed records are bounded (a compressed bomb must not exhaust
+ * memory): 16 times the batch size limit, at least 64 MiB. */
+static size_t decompress_bound(int32_t max_message_bytes)
+{
+    size_t b = (size_t)(max_message_bytes > 0 ? max_message_bytes : 1) * 16;
+    return b < ((size_t)64 << 20) ? (size_t)64 << 20 : b;
+}
+
 /* Validate every batch in a partition's records; returns a Kafka error. */
 static int16_t check_records(sm_req_t *req, sm_partition_t *p, const sm_records_t *rec,
                              int32_t max_message_bytes)
@@ -212,18 +220,17 @@ static int16_t check_records(sm_req_t *req, sm_partition_t *p, const sm_records_
             return err == SM_ERR_UNSUPPORTED ? KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT
                                              : KERR_CORRUPT_MESSAGE;
         }
+        /* a max timestamp below the base one (sarama writes -1) would
+         * mislead retention, the time index and producer expiry: the real
+         * one goes into the header, as Kafka's validator does */
+        if (info.max_timestamp < info.base_timestamp &&
+            sm_batch_fix_max_timestamp((uint8_t *)q, &info, decompress_bound(max_message_bytes)) !=
+                SM_OK)
+            return KERR_CORRUPT_MESSAGE;
         q += total;
         left -= (size_t)total;
     }
     return KERR_NONE;
-}
-
-/* Decompressed records are bounded (a compressed bomb must not exhaust
- * memory): 16 times the batch size limit, at least 64 MiB. */
-static size_t decompress_bound(int32_t max_message_bytes)
-{
-    size_t b = (size_t)(max_message_bytes > 0 ? max_message_bytes : 1) * 16;
-    return b < ((size_t)64 << 20) ? (size_t)64 << 20 : b;
 }
 
 /* What the topic asks of the records before they are stored, done here

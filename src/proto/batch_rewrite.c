@@ -82,6 +82,36 @@ static void put_be32(uint8_t *q, uint32_t v)
     q[3] = (uint8_t)v;
 }
 
+sm_err_t sm_batch_fix_max_timestamp(uint8_t *p, const sm_batch_info_t *b, size_t max_out)
+{
+    if (b->max_timestamp >= b->base_timestamp || (b->attributes & SM_BATCH_ATTR_LOG_APPEND_TIME))
+        return SM_OK;
+    const uint8_t *sec;
+    size_t len;
+    uint8_t *owned;
+    sm_err_t err = sm_batch_section(p, b, max_out, &sec, &len, &owned);
+    if (err != SM_OK)
+        return err;
+    int64_t max = b->base_timestamp;
+    sm_record_iter_t it;
+    sm_record_iter_section(&it, sec, len, b->record_count);
+    for (int32_t i = 0; i < b->record_count && err == SM_OK; i++) {
+        sm_record_t r;
+        err = sm_record_iter_next(&it, &r) == SM_OK ? SM_OK : SM_ERR_PARSE;
+        if (err == SM_OK && b->base_timestamp + r.timestamp_delta > max)
+            max = b->base_timestamp + r.timestamp_delta;
+    }
+    free(owned);
+    if (err != SM_OK)
+        return err;
+    for (int i = 0; i < 8; i++)
+        p[SM_BATCH_OFF_MAX_TIMESTAMP + i] = (uint8_t)((uint64_t)max >> (56 - 8 * i));
+    size_t total = (size_t)sm_batch_total_size(b);
+    put_be32(p + SM_BATCH_OFF_CRC,
+             sm_crc32c(0, p + SM_BATCH_OFF_ATTRIBUTES, total - SM_BATCH_OFF_ATTRIBUTES));
+    return SM_OK;
+}
+
 sm_err_t sm_batch_recompress(const uint8_t *p, const sm_batch_info_t *b, sm_codec_t codec,
                              int level, size_t max_out, sm_wbuf_t *w)
 {

@@ -44,4 +44,11 @@ SM_MUST_CHECK sm_err_t sm_batch_recompress(const uint8_t *p, const sm_batch_info
                                            sm_codec_t codec, int level, size_t max_out,
                                            sm_wbuf_t *w);
 
+/* A batch whose header's max timestamp is below its base timestamp (sarama
+ * 1.22 writes -1 there) gets the real one, the largest record timestamp,
+ * written into the header in place with the CRC recomputed, as Kafka's
+ * validator rewrites it. SM_OK also when nothing needed fixing. */
+SM_MUST_CHECK sm_err_t sm_batch_fix_max_timestamp(uint8_t *p, const sm_batch_info_t *b,
+                                                  size_t max_out);
+
 #endif

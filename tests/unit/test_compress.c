@@ -867,6 +867,29 @@ static void test_batch_rewrite(void)
     CHECK(g9.len <= g1.len);
     sm_wbuf_free(&g1);
     sm_wbuf_free(&g9);
+    /* sarama's max timestamp -1: the real one is put back, CRC valid */
+    for (size_t c = 0; c < SM_ARRAY_LEN(k_codecs); c++) {
+        sm_wbuf_t z;
+        sm_wbuf_init(&z);
+        CHECK_OK(sm_batch_recompress(plain.mem, &pb, k_codecs[c], SM_COMPRESS_LEVEL_DEFAULT,
+                                     1 << 20, &z));
+        for (int i = 0; i < 8; i++)
+            z.mem[SM_BATCH_OFF_MAX_TIMESTAMP + i] = 0xff;
+        uint32_t crc = sm_crc32c(0, z.mem + SM_BATCH_OFF_ATTRIBUTES,
+                                 z.len - SM_BATCH_OFF_ATTRIBUTES);
+        z.mem[SM_BATCH_OFF_CRC] = (uint8_t)(crc >> 24);
+        z.mem[SM_BATCH_OFF_CRC + 1] = (uint8_t)(crc >> 16);
+        z.mem[SM_BATCH_OFF_CRC + 2] = (uint8_t)(crc >> 8);
+        z.mem[SM_BATCH_OFF_CRC + 3] = (uint8_t)crc;
+        sm_batch_info_t zb;
+        const char *why = NULL;
+        CHECK_OK(sm_batch_validate(z.mem, z.len, &zb, &why));
+        CHECK_EQ(zb.max_timestamp, -1);
+        CHECK_OK(sm_batch_fix_max_timestamp(z.mem, &zb, 1 << 20));
+        CHECK_OK(sm_batch_validate(z.mem, z.len, &zb, &why));
+        CHECK_EQ(zb.max_timestamp, 1700000000000 + 19);
+        sm_wbuf_free(&z);
+    }
     /* a truncated record section is refused */
     sm_batch_info_t bad = pb;
     bad.record_count = 21;
