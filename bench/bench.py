@@ -191,18 +191,24 @@ def make_ref(args, workdir, topic, partitions):
 def perf(args, bootstrap, verb, topic, *opts, timeout=300, extra=()):
     cmd = ([args.cli, "-b", bootstrap, "--format", "json"] + list(extra) + ["perf", verb, topic] +
            [str(o) for o in opts])
+    # The client's CPU: the only child reaped during the call is the client
+    # (brokers and the mock are reaped when they stop).
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=timeout)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
     if r.returncode != 0 or not lines:
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-400:]}")
-    return json.loads(lines[-1])
+    out = json.loads(lines[-1])
+    out["client_cpu_s"] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    return out
 
 
 def sample(res, broker, smp):
     out = {"msgs_per_sec": res["msgs_per_sec"], "mb_per_sec": res["mb_per_sec"],
            "cpu_pct": smp.cpu_pct, "rss_mb": smp.peak_kb / 1024.0, "cpu_s": smp.cpu_s,
-           "messages": res["messages"]}
+           "messages": res["messages"], "client_cpu_s": res["client_cpu_s"]}
     if "latency_ms" in res:
         out["latency_ms"] = res["latency_ms"]
     if "txns_per_sec" in res:
@@ -638,6 +644,12 @@ def report(res, args):
     return "\n".join(L)
 
 
+def paired(xs, ys, key="msgs_per_sec"):
+    """Median of the ratios of runs made side by side (x[i] / y[i]): steadier
+    than the ratio of medians when the machine's speed drifts during a run."""
+    return med([x[key] / y[key] for x, y in zip(xs, ys)])
+
+
 def report_txn(w, R):
     """Tables of the txn workload: idempotent/plain, transactional produce,
     read_committed/read_uncommitted."""
@@ -649,20 +661,22 @@ def report_txn(w, R):
     if idem and "plain" in idem:
         p = m(idem["plain"], "msgs_per_sec")
         L.append("| produce 1 KB, acks=all, 1 partition, fresh Samsa each run | msgs/s (median)"
-                 " | vs plain | runs (msgs/s) | broker CPU s per run (median) |")
-        L.append("|---|---:|---:|---|---:|")
+                 " | vs plain (ratio of medians; median of the pairs' ratios) | runs (msgs/s)"
+                 " | broker CPU s per run | client CPU s per run |")
+        L.append("|---|---:|---:|---|---:|---:|")
         for kind in ("plain", "idempotent", "plain-inflight5"):
             xs = idem.get(kind, [])
             if not xs:
                 continue
             v = m(xs, "msgs_per_sec")
             runs = ", ".join(fmt_rate(x["msgs_per_sec"]) for x in xs)
-            L.append(f"| {kind} | {fmt_rate(v)} | {v / p:.3f}x | {runs} | {m(xs, 'cpu_s'):.2f} |")
+            L.append(f"| {kind} | {fmt_rate(v)} | {v / p:.3f}x; {paired(xs, idem['plain']):.3f}x"
+                     f" | {runs} | {m(xs, 'cpu_s'):.2f} | {m(xs, 'client_cpu_s'):.2f} |")
         L.append("")
     txn = sorted((k for k in w if k.startswith("txn-")), key=lambda k: int(k.split("-")[1]))
     if txn:
         L.append(f"| transactional produce, 1 KB, 1 partition | Samsa msgs/s | Samsa txns/s"
-                 f" | {R} msgs/s | {R} txns/s | ratio | Samsa CPU |")
+                 f" | {R} msgs/s | {R} txns/s | ratio (of medians; median of pairs) | Samsa CPU |")
         L.append("|---|---:|---:|---:|---:|---:|---:|")
         for k in txn:
             s, mk = w[k].get("samsa", []), w[k].get("mock", [])
@@ -670,7 +684,8 @@ def report_txn(w, R):
             mm = m(mk, "msgs_per_sec") if mk else float("nan")
             L.append(f"| {k.split('-')[1]} msgs per transaction | {sm:,.0f} | {m(s, 'txns_per_sec'):,.0f}"
                      f" | {mm:,.0f} | {m(mk, 'txns_per_sec') if mk else float('nan'):,.0f}"
-                     f" | {sm / mm:.2f}x | {m(s, 'cpu_pct'):.0f}% |")
+                     f" | {sm / mm:.2f}x; {paired(s, mk) if mk else float('nan'):.2f}x"
+                     f" | {m(s, 'cpu_pct'):.0f}% |")
         L.append("")
     for k in (k for k in w if k.startswith("txnconsume")):
         rc, ru = w[k].get("read_committed", []), w[k].get("read_uncommitted", [])
@@ -678,12 +693,14 @@ def report_txn(w, R):
             continue
         a, b = m(rc, "msgs_per_sec"), m(ru, "msgs_per_sec")
         L.append(f"| consume {k[len('txnconsume-'):]} (committed transactions) | msgs/s (median)"
-                 " | runs (msgs/s) | broker CPU s per run (median) |")
-        L.append("|---|---:|---|---:|")
+                 " | runs (msgs/s) | broker CPU s per run | client CPU s per run |")
+        L.append("|---|---:|---|---:|---:|")
         for name, xs, v in (("read_committed", rc, a), ("read_uncommitted", ru, b)):
             runs = ", ".join(fmt_rate(x["msgs_per_sec"]) for x in xs)
-            L.append(f"| {name} | {fmt_rate(v)} | {runs} | {m(xs, 'cpu_s'):.2f} |")
-        L.append(f"| read_committed / read_uncommitted | {a / b:.3f}x | | |")
+            L.append(f"| {name} | {fmt_rate(v)} | {runs} | {m(xs, 'cpu_s'):.2f}"
+                     f" | {m(xs, 'client_cpu_s'):.2f} |")
+        L.append(f"| read_committed / read_uncommitted | {a / b:.3f}x (ratio of medians);"
+                 f" {paired(rc, ru):.3f}x (median of the pairs' ratios) | | | |")
         L.append("")
     return L
 
