@@ -191,19 +191,28 @@ def make_ref(args, workdir, topic, partitions):
 def perf(args, bootstrap, verb, topic, *opts, timeout=300, extra=()):
     cmd = ([args.cli, "-b", bootstrap, "--format", "json"] + list(extra) + ["perf", verb, topic] +
            [str(o) for o in opts])
+    # The client's CPU: the only child reaped during the call is the client
+    # (brokers and the mock are reaped when they stop).
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=timeout)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
     if r.returncode != 0 or not lines:
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-400:]}")
-    return json.loads(lines[-1])
+    out = json.loads(lines[-1])
+    out["client_cpu_s"] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    return out
 
 
 def sample(res, broker, smp):
     out = {"msgs_per_sec": res["msgs_per_sec"], "mb_per_sec": res["mb_per_sec"],
-           "cpu_pct": smp.cpu_pct, "rss_mb": smp.peak_kb / 1024.0}
+           "cpu_pct": smp.cpu_pct, "rss_mb": smp.peak_kb / 1024.0, "cpu_s": smp.cpu_s,
+           "messages": res["messages"], "client_cpu_s": res["client_cpu_s"]}
     if "latency_ms" in res:
         out["latency_ms"] = res["latency_ms"]
+    if "txns_per_sec" in res:
+        out["txns_per_sec"] = res["txns_per_sec"]
     return out
 
 
@@ -333,6 +342,76 @@ def run_e2e(args, res, workdir, rates, secs):
     finally:
         sam.stop()
         mock.stop()
+
+
+def run_idempotence(args, res, workdir, count):
+    """Plain against idempotent produce, 1 KB, acks=all, 1 partition, each
+    run on a fresh Samsa, the variants alternating. librdkafka's idempotent
+    producer keeps at most 5 requests in flight per connection (plain: up to
+    1,000,000), so a third variant, plain with 5 in flight, separates that
+    client-side limit from the broker's sequence checks."""
+    variants = (("plain", ()), ("idempotent", ("--idempotent",)),
+                ("plain-inflight5", ()))
+    for i in range(args.pairs):
+        for kind, opts in variants:
+            extra = ["-X", "max.in.flight.requests.per.connection=5"] if kind.endswith("5") else []
+            b = Samsa(args, workdir)
+            try:
+                with Sampler(b.pid) as smp:
+                    r = perf(args, b.bootstrap, "produce", f"bench-idem-{i}", "-n", count,
+                             "-s", 1024, "--acks", "all", "--partitions", 1, *opts, extra=extra)
+                s = sample(r, kind, smp)
+                res.add("idem-1KB-p1-acksall", kind, s)
+                log(f"  produce 1KB {kind}: {s['msgs_per_sec']:,.0f} msgs/s"
+                    f" broker cpu {s['cpu_s']:.2f} s ({s['cpu_pct']:.0f}%)")
+            finally:
+                b.stop()
+
+
+def run_txn_produce(args, res, workdir, sizes, txns):
+    """Transactional produce, `txns` transactions of n messages of 1 KB for
+    each n in sizes, one partition; Samsa and the mock cluster (which also
+    coordinates transactions, in memory) alternating with the same client."""
+    for n in sizes:
+        wl = f"txn-{n}-1KB-p1"
+        for i in range(args.pairs):
+            topic = f"bench-{wl}-{i}"
+            for kind in ("samsa", "mock"):
+                b = Samsa(args, workdir) if kind == "samsa" else make_ref(args, workdir, topic, 1)
+                try:
+                    with Sampler(b.pid) as smp:
+                        r = perf(args, b.bootstrap, "produce", topic, "-n", n * txns, "-s", 1024,
+                                 "--partitions", 1, "--txn-size", n)
+                    s = sample(r, kind, smp)
+                    res.add(wl, kind, s)
+                    log(f"  {wl} {kind}: {s['msgs_per_sec']:,.0f} msgs/s"
+                        f" {s['txns_per_sec']:,.0f} txns/s cpu {s['cpu_pct']:.0f}%")
+                finally:
+                    b.stop()
+
+
+def run_txn_consume(args, res, workdir, count, txn_size):
+    """One topic of committed transactions (100 B messages, txn_size per
+    transaction, so a commit marker after every txn_size records), read from
+    the page cache with read_committed and read_uncommitted alternating.
+    Samsa only: the mock keeps just the last 5 MB of a partition."""
+    sam = Samsa(args, workdir)
+    topic = "bench-txn-consume"
+    try:
+        perf(args, sam.bootstrap, "produce", topic, "-n", count, "-s", 100, "--partitions", 1,
+             "--txn-size", txn_size)
+        warm_files(os.path.join(sam.data, f"{topic}-0"))
+        for i in range(args.pairs):
+            order = ("read_committed", "read_uncommitted")
+            for iso in order if i % 2 == 0 else order[::-1]:
+                with Sampler(sam.pid) as smp:
+                    r = perf(args, sam.bootstrap, "consume", topic, "-n", count, "--isolation", iso)
+                s = sample(r, iso, smp)
+                res.add(f"txnconsume-100B-p1-txn{txn_size}", iso, s)
+                log(f"  consume {iso}: {s['msgs_per_sec']:,.0f} msgs/s broker cpu"
+                    f" {s['cpu_s']:.2f} s ({s['cpu_pct']:.0f}%)")
+    finally:
+        sam.stop()
 
 
 # ------------------------------------------------------------------ resources
@@ -534,6 +613,7 @@ def report(res, args):
                      " | ".join(f"{lat(mk, q):.2f} ms" for q in ("p50", "p99", "p99_9", "max")) +
                      f" | {med([x['cpu_pct'] for x in s]):.0f}% | {med([x['rss_mb'] for x in s]):.0f} MB |")
         L.append("")
+    L += report_txn(w, R)
     for f in d.get("failed", []):
         L.append(f"(not measured in this run: {f})")
         L.append("")
@@ -564,6 +644,67 @@ def report(res, args):
     return "\n".join(L)
 
 
+def paired(xs, ys, key="msgs_per_sec"):
+    """Median of the ratios of runs made side by side (x[i] / y[i]): steadier
+    than the ratio of medians when the machine's speed drifts during a run."""
+    return med([x[key] / y[key] for x, y in zip(xs, ys)])
+
+
+def report_txn(w, R):
+    """Tables of the txn workload: idempotent/plain, transactional produce,
+    read_committed/read_uncommitted."""
+    L = []
+
+    def m(xs, key):
+        return med([x[key] for x in xs])
+    idem = w.get("idem-1KB-p1-acksall")
+    if idem and "plain" in idem:
+        p = m(idem["plain"], "msgs_per_sec")
+        L.append("| produce 1 KB, acks=all, 1 partition, fresh Samsa each run | msgs/s (median)"
+                 " | vs plain (ratio of medians; median of the pairs' ratios) | runs (msgs/s)"
+                 " | broker CPU s per run | client CPU s per run |")
+        L.append("|---|---:|---:|---|---:|---:|")
+        for kind in ("plain", "idempotent", "plain-inflight5"):
+            xs = idem.get(kind, [])
+            if not xs:
+                continue
+            v = m(xs, "msgs_per_sec")
+            runs = ", ".join(fmt_rate(x["msgs_per_sec"]) for x in xs)
+            L.append(f"| {kind} | {fmt_rate(v)} | {v / p:.3f}x; {paired(xs, idem['plain']):.3f}x"
+                     f" | {runs} | {m(xs, 'cpu_s'):.2f} | {m(xs, 'client_cpu_s'):.2f} |")
+        L.append("")
+    txn = sorted((k for k in w if k.startswith("txn-")), key=lambda k: int(k.split("-")[1]))
+    if txn:
+        L.append(f"| transactional produce, 1 KB, 1 partition | Samsa msgs/s | Samsa txns/s"
+                 f" | {R} msgs/s | {R} txns/s | ratio (of medians; median of pairs) | Samsa CPU |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        for k in txn:
+            s, mk = w[k].get("samsa", []), w[k].get("mock", [])
+            sm = m(s, "msgs_per_sec")
+            mm = m(mk, "msgs_per_sec") if mk else float("nan")
+            L.append(f"| {k.split('-')[1]} msgs per transaction | {sm:,.0f} | {m(s, 'txns_per_sec'):,.0f}"
+                     f" | {mm:,.0f} | {m(mk, 'txns_per_sec') if mk else float('nan'):,.0f}"
+                     f" | {sm / mm:.2f}x; {paired(s, mk) if mk else float('nan'):.2f}x"
+                     f" | {m(s, 'cpu_pct'):.0f}% |")
+        L.append("")
+    for k in (k for k in w if k.startswith("txnconsume")):
+        rc, ru = w[k].get("read_committed", []), w[k].get("read_uncommitted", [])
+        if not rc or not ru:
+            continue
+        a, b = m(rc, "msgs_per_sec"), m(ru, "msgs_per_sec")
+        L.append(f"| consume {k[len('txnconsume-'):]} (committed transactions) | msgs/s (median)"
+                 " | runs (msgs/s) | broker CPU s per run | client CPU s per run |")
+        L.append("|---|---:|---|---:|---:|")
+        for name, xs, v in (("read_committed", rc, a), ("read_uncommitted", ru, b)):
+            runs = ", ".join(fmt_rate(x["msgs_per_sec"]) for x in xs)
+            L.append(f"| {name} | {fmt_rate(v)} | {runs} | {m(xs, 'cpu_s'):.2f}"
+                     f" | {m(xs, 'client_cpu_s'):.2f} |")
+        L.append(f"| read_committed / read_uncommitted | {a / b:.3f}x (ratio of medians);"
+                 f" {paired(rc, ru):.3f}x (median of the pairs' ratios) | | | |")
+        L.append("")
+    return L
+
+
 BEGIN, END = "<!-- bench:begin (generated by bench/run.sh) -->", "<!-- bench:end -->"
 
 
@@ -591,7 +732,8 @@ def main():
     ap.add_argument("--pairs", type=int, default=None)
     ap.add_argument("--json", default=None)
     ap.add_argument("--no-docs", action="store_true")
-    ap.add_argument("--only", default="", help="comma list: machine,produce,consume,e2e,resources")
+    ap.add_argument("--only", default="",
+                    help="comma list: machine,produce,consume,e2e,txn,resources")
     ap.add_argument("--versus", default=None,
                     help="compare with another samsa-broker binary instead of the mock")
     args = ap.parse_args()
@@ -634,6 +776,15 @@ def main():
         if want("e2e"):
             rates = [2000] if args.quick else [1000, 2000, 10000, 50000]
             section("e2e latency", run_e2e, args, res, workdir, rates, 2.0 if args.quick else 3.0)
+        if want("txn"):
+            # ~3 s per run on this machine: 1 KB produce at ~1 M msgs/s; ~700
+            # transactions/s whatever their size.
+            section("idempotence", run_idempotence, args, res, workdir,
+                    300_000 if args.quick else 3_000_000)
+            section("transactional produce", run_txn_produce, args, res, workdir,
+                    (1, 10, 100), 300 if args.quick else 2000)
+            section("read_committed consume", run_txn_consume, args, res, workdir,
+                    500_000 if args.quick else 2_000_000, 1000)
         if want("resources"):
             section("resources", run_resources, args, res, workdir, 1000, 100,
                     64 if args.quick else 256)

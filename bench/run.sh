@@ -6,7 +6,7 @@
 #   bash bench/run.sh            full run (~10 min): every workload, 3 A/B pairs,
 #                                tables written into docs/PERFORMANCE.md
 #   BENCH_QUICK=1 bash bench/run.sh   quick run (~1 min) for iteration; prints only
-#   BENCH_ONLY=produce,e2e ...   a subset (machine,produce,consume,e2e,resources,compress,
+#   BENCH_ONLY=produce,e2e ...   a subset (machine,produce,consume,e2e,txn,resources,compress,
 #                                cluster); prints only
 #   BENCH_PAIRS=N                A/B pairs per workload
 #   BENCH_VERSUS=BIN             B side = another samsa-broker build instead of the mock

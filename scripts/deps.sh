@@ -14,6 +14,8 @@ pkgs=(build-essential cmake python3 pkg-config zlib1g-dev liblz4-dev libzstd-dev
       iproute2
       # tests/chaos/repl_chaos.py: network partitions of one node (as root; else skipped)
       iptables
+      # tests/integration/test_sarama.py: Go and sarama 1.22 (built offline in GOPATH mode)
+      golang-go golang-github-shopify-sarama-dev
       nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -134,7 +134,7 @@ _samsa() {
             fi ;;
         perf)
             verbs="produce consume e2e mock-cluster"
-            opts="-n --count -s --size --rate --acks --partitions --linger --batch-size --queue-size -z --compression -g --group --topic --brokers"
+            opts="-n --count -s --size --rate --acks --partitions --linger --batch-size --queue-size -z --compression -g --group --topic --brokers --idempotent --txn-size --transactional-id --isolation"
             [[ -n $verb && ${#words[@]} == 2 ]] && names=topics ;;
         txn)
             verbs="list describe describe-producers abort find-hanging"

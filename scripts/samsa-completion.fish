@@ -165,6 +165,10 @@ complete -c samsa -n '__samsa_at perf produce; or __samsa_at perf consume; or __
 for o in count size rate acks partitions linger batch-size queue-size compression group topic
     complete -c samsa -n '__samsa_in perf' -l $o -r
 end
+complete -c samsa -n '__samsa_in perf' -l idempotent
+complete -c samsa -n '__samsa_in perf' -l txn-size -r
+complete -c samsa -n '__samsa_in perf' -l transactional-id -r
+complete -c samsa -n '__samsa_in perf' -l isolation -r -a 'read_committed read_uncommitted'
 
 # txn
 complete -c samsa -n '__samsa_at txn' -a 'list describe describe-producers abort find-hanging'

@@ -134,7 +134,8 @@ _samsa() {
         perf)
             verbs=(produce consume e2e mock-cluster)
             opts=(-n --count -s --size --rate --acks --partitions --linger --batch-size
-                  --queue-size -z --compression -g --group --topic --brokers)
+                  --queue-size -z --compression -g --group --topic --brokers --idempotent
+                  --txn-size --transactional-id --isolation)
             [[ -n $verb && ${#pos} == 2 ]] && names=topics ;;
         txn)
             verbs=(list describe describe-producers abort find-hanging)

@@ -8,9 +8,14 @@
  *           latency = produce() call to delivery report, of every message
  *           when paced (--rate) and of every 16th when not (the clock
  *           reads cost the client a quarter of its CPU at full speed).
+ *           --idempotent: librdkafka's idempotent producer; --txn-size N:
+ *           a transactional producer committing every N messages (the
+ *           commit waits for their delivery, so one transaction is in
+ *           flight at a time), reporting transactions per second too.
  *  consume  counts messages and bytes from the beginning of every
  *           partition, in batches from the consumer queue, until COUNT or
- *           the end of all partitions.
+ *           the end of all partitions (--isolation: read_committed, the
+ *           librdkafka default, or read_uncommitted).
  *  e2e      produces and consumes in one process, one thread: each payload
  *           carries its send time (monotonic clock, so producer and
  *           consumer share it); latency = consumer receipt - send time.
@@ -51,16 +56,28 @@ static void perf_usage(FILE *f)
             "      --queue-size N     producer queue in messages (default 1000000)\n"
             "  -z, --compression C    none, gzip, snappy, lz4, zstd\n"
             "  -g, --group GROUP      consume: as a group member instead of assigning\n"
+            "      --idempotent       produce, e2e: idempotent producer (acks=all)\n"
+            "      --txn-size N       produce: transactions of N messages each (implies\n"
+            "                         --idempotent); also reports transactions/s\n"
+            "      --transactional-id ID  with --txn-size (default samsa-perf-PID)\n"
+            "      --isolation LEVEL  consume, e2e: read_committed (librdkafka's default)\n"
+            "                         or read_uncommitted\n"
             "  Progress each second on stderr; summary on stdout (--format json).\n"
             "  Unpaced produce times every 16th message's delivery (latency count).\n");
 }
 
 typedef struct perf_opts {
     const char *topic, *acks, *codec, *group;
+    const char *txn_id;    /* --transactional-id; NULL: samsa-perf-PID */
+    const char *isolation; /* --isolation; NULL: librdkafka's default */
     int64_t count, size, rate, linger_ms, batch_size, queue_size;
+    int64_t txn_size;      /* messages per transaction; 0: not transactional */
     int32_t partitions, mock_brokers;
-    bool count_set, rate_set, linger_set;
+    bool count_set, rate_set, linger_set, acks_set, idempotent;
 } perf_opts_t;
+
+/* option codes without a short form */
+enum { OPT_IDEMPOTENT = 300, OPT_TXN_SIZE, OPT_TXN_ID, OPT_ISOLATION };
 
 static volatile sig_atomic_t perf_stop;
 static void on_signal(int sig) { perf_stop = 1; }
@@ -79,6 +96,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, perf_opts_t *o)
         {"rate", 1, 'r'},       {"acks", 1, 'a'},       {"partitions", 1, 'p'},
         {"linger", 1, 'l'},     {"batch-size", 1, 'B'}, {"queue-size", 1, 'Q'},
         {"compression", 1, 'z'}, {"group", 1, 'g'},     {"brokers", 1, 'N'},
+        {"idempotent", 0, OPT_IDEMPOTENT}, {"txn-size", 1, OPT_TXN_SIZE},
+        {"transactional-id", 1, OPT_TXN_ID}, {"isolation", 1, OPT_ISOLATION},
         {0}};
     cli_args_t a;
     cli_args_init(&a, cmd, argc, argv);
@@ -110,6 +129,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, perf_opts_t *o)
                 strcmp(a.arg, "-1"))
                 return cli_usage_fail(cmd, "bad --acks '%s' (0, 1 or all)", a.arg);
             o->acks = a.arg;
+            o->acks_set = true;
             break;
         case 'p':
             if (!cli_parse_i32(a.arg, 1, 100000, &o->partitions))
@@ -133,6 +153,18 @@ static int parse_opts(const char *cmd, int argc, char **argv, perf_opts_t *o)
         case 'N':
             if (!cli_parse_i32(a.arg, 1, 64, &o->mock_brokers))
                 return cli_usage_fail(cmd, "bad --brokers '%s'", a.arg);
+            break;
+        case OPT_IDEMPOTENT: o->idempotent = true; break;
+        case OPT_TXN_SIZE:
+            if (!cli_parse_i64(a.arg, &o->txn_size) || o->txn_size < 1)
+                return cli_usage_fail(cmd, "bad --txn-size '%s'", a.arg);
+            break;
+        case OPT_TXN_ID: o->txn_id = a.arg; break;
+        case OPT_ISOLATION:
+            if (strcmp(a.arg, "read_committed") && strcmp(a.arg, "read_uncommitted"))
+                return cli_usage_fail(cmd, "bad --isolation '%s' (read_committed or"
+                                           " read_uncommitted)", a.arg);
+            o->isolation = a.arg;
             break;
         case 'h': perf_usage(stdout); return 0;
         default: return CLI_EXIT_USAGE;
@@ -275,7 +307,7 @@ static void prod_hook(rd_kafka_conf_t *conf, void *arg)
 
 static bool make_producer(prod_handle_t *h, const perf_opts_t *o, prod_ctx_t *ctx)
 {
-    char linger[32], batch[32], queue[32], kbytes[32];
+    char linger[32], batch[32], queue[32], kbytes[32], txn_id[64];
     snprintf(linger, sizeof linger, "%lld", (long long)o->linger_ms);
     snprintf(batch, sizeof batch, "%lld", (long long)o->batch_size);
     snprintf(queue, sizeof queue, "%lld", (long long)o->queue_size);
@@ -290,7 +322,23 @@ static bool make_producer(prod_handle_t *h, const perf_opts_t *o, prod_ctx_t *ct
                            "queue.buffering.max.kbytes", kbytes,
                            "compression.codec", o->codec,
                            "message.timeout.ms", "60000",
-                           NULL};
+                           NULL, NULL, NULL, NULL, NULL};
+    /* idempotence and transactions: the two optional pairs at the end */
+    int n = 0;
+    while (extra[n])
+        n += 2;
+    if (o->idempotent || o->txn_size > 0) {
+        extra[n++] = "enable.idempotence";
+        extra[n++] = "true";
+    }
+    if (o->txn_size > 0) {
+        if (o->txn_id)
+            snprintf(txn_id, sizeof txn_id, "%s", o->txn_id);
+        else
+            snprintf(txn_id, sizeof txn_id, "samsa-perf-%d", (int)getpid());
+        extra[n++] = "transactional.id";
+        extra[n++] = txn_id;
+    }
     h->ctx = ctx;
     if (!cli_rk_new(&h->k, RD_KAFKA_PRODUCER, extra, prod_hook, NULL))
         return false;
@@ -319,6 +367,46 @@ static void pace(rd_kafka_t *rk, const perf_opts_t *o, int64_t start_ns, int64_t
     }
 }
 
+/* librdkafka's transactional calls return an error object; say what
+ * failed, abort the transaction if the error requires it, and return false.
+ * A retriable error is retried (bounded) by the callers. */
+static bool txn_failed(cli_rk_t *k, const char *what, rd_kafka_error_t *e)
+{
+    cli_fail("%s: %s%s", what, rd_kafka_error_string(e),
+             rd_kafka_error_is_fatal(e) ? " (fatal)" : "");
+    if (rd_kafka_error_txn_requires_abort(e)) {
+        rd_kafka_error_t *a = rd_kafka_abort_transaction(k->rk, cli_g.timeout_ms);
+        if (a) {
+            cli_warn("abort transaction: %s", rd_kafka_error_string(a));
+            rd_kafka_error_destroy(a);
+        }
+    }
+    rd_kafka_error_destroy(e);
+    return false;
+}
+
+/* Commit the open transaction: waits until its messages are delivered
+ * (serving their delivery reports) and the coordinator answered EndTxn. */
+static bool txn_commit(cli_rk_t *k, perf_stats_t *st)
+{
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_error_t *e = rd_kafka_commit_transaction(k->rk, cli_g.timeout_ms);
+        if (!e) {
+            st->txns++;
+            return true;
+        }
+        if (!rd_kafka_error_is_retriable(e) || attempt >= 10)
+            return txn_failed(k, "commit transaction", e);
+        rd_kafka_error_destroy(e);
+    }
+}
+
+static bool txn_begin(cli_rk_t *k)
+{
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(k->rk);
+    return e ? txn_failed(k, "begin transaction", e) : true;
+}
+
 static int perf_produce(perf_opts_t *o)
 {
     prod_ctx_t *ctx = calloc(1, sizeof *ctx);
@@ -333,17 +421,31 @@ static int perf_produce(perf_opts_t *o)
         rc = CLI_EXIT_FAIL;
         goto out;
     }
+    bool txn = o->txn_size > 0;
+    if (txn) { /* before the clock starts: finds the coordinator, gets a producer id */
+        rd_kafka_error_t *e = rd_kafka_init_transactions(h.k.rk, cli_g.timeout_ms);
+        if (e) {
+            txn_failed(&h.k, "init transactions", e);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+    }
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(h.k.rk, o->topic, NULL);
     char *payload = sm_xmalloc((size_t)o->size + 1);
     srand((unsigned)time(NULL));
     for (int64_t i = 0; i < o->size; i++)
         payload[i] = (char)('a' + rand() % 26); /* compressible like text, not all zeroes */
     perf_stats_init(&ctx->st, "produce", &ctx->lat);
+    ctx->st.txn = txn;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    int64_t start = now_ns(), sent = 0;
+    int64_t start = now_ns(), sent = 0, in_txn = 0;
     for (int64_t i = 0; i < o->count && !perf_stop; i++) {
         pace(h.k.rk, o, start, i);
+        if (txn && in_txn == 0 && !txn_begin(&h.k)) {
+            rc = CLI_EXIT_FAIL;
+            goto drain;
+        }
         /* Unpaced, every LAT_SAMPLE-th message carries its send time: two
          * clock reads per message were a quarter of this client's CPU. */
         void *stamp = o->rate > 0 || (i % LAT_SAMPLE) == 0 ? (void *)(intptr_t)now_ns() : NULL;
@@ -362,11 +464,21 @@ static int perf_produce(perf_opts_t *o)
             }
         }
         sent++;
-        if ((i & 1023) == 0) {
+        if (txn && ++in_txn == o->txn_size) {
+            in_txn = 0;
+            if (!txn_commit(&h.k, &ctx->st)) {
+                rc = CLI_EXIT_FAIL;
+                goto drain;
+            }
+            perf_stats_tick(&ctx->st, sm_now_mono_us());
+        } else if ((i & 1023) == 0) {
             rd_kafka_poll(h.k.rk, 0);
             perf_stats_tick(&ctx->st, sm_now_mono_us());
         }
     }
+    /* the last, shorter transaction (or one a signal interrupted) */
+    if (txn && in_txn > 0 && !txn_commit(&h.k, &ctx->st))
+        rc = CLI_EXIT_FAIL;
 drain:
     while (rd_kafka_outq_len(h.k.rk) > 0 && !perf_stop) {
         rd_kafka_poll(h.k.rk, 50);
@@ -381,10 +493,11 @@ drain:
         char sz[32], acks[16];
         snprintf(sz, sizeof sz, "%lld", (long long)o->size);
         snprintf(acks, sizeof acks, "%s", o->acks);
-        const char *extra[] = {"topic", o->topic, "size", sz, "acks", acks, NULL};
+        const char *extra[] = {"topic", o->topic, "size", sz, "acks", acks,
+                               o->idempotent || txn ? "idempotent" : NULL, "true", NULL};
         perf_stats_summary(&ctx->st, sm_now_mono_us(), extra);
     }
-    if (ctx->st.errors)
+    if (ctx->st.errors && rc == CLI_EXIT_OK)
         rc = cli_fail("%lld messages failed: %s", (long long)ctx->st.errors, ctx->first_err);
     free(payload);
     rd_kafka_topic_destroy(rkt);
@@ -425,6 +538,7 @@ static bool make_consumer(cli_rk_t *k, const perf_opts_t *o, bool eof, int64_t *
                            "enable.partition.eof", eof ? "true" : "false",
                            "queued.min.messages", "1000000",
                            "fetch.wait.max.ms", "100",
+                           o->isolation ? "isolation.level" : NULL, o->isolation,
                            NULL};
     if (!cli_rk_new(k, RD_KAFKA_CONSUMER, extra, NULL, NULL))
         return false;
@@ -730,6 +844,14 @@ int cli_cmd_perf(int argc, char **argv)
     if (strcmp(o.codec, "none") && strcmp(o.codec, "gzip") && strcmp(o.codec, "snappy") &&
         strcmp(o.codec, "lz4") && strcmp(o.codec, "zstd"))
         return cli_usage_fail(cmd, "unknown codec '%s'", o.codec);
+    if (o.idempotent && o.acks_set && strcmp(o.acks, "all") && strcmp(o.acks, "-1"))
+        return cli_usage_fail(cmd, "--idempotent needs --acks all");
+    if (o.txn_size > 0 && strcmp(verb, "produce"))
+        return cli_usage_fail(cmd, "--txn-size is for perf produce");
+    if (o.txn_id && o.txn_size == 0)
+        return cli_usage_fail(cmd, "--transactional-id needs --txn-size");
+    if (o.isolation && strcmp(verb, "consume") && strcmp(verb, "e2e"))
+        return cli_usage_fail(cmd, "--isolation is for perf consume and e2e");
     if (strcmp(verb, "produce") == 0) {
         if (!o.count_set)
             o.count = 1000000;

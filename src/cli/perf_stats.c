@@ -126,6 +126,10 @@ void perf_stats_summary(perf_stats_t *s, int64_t now_us, const char *const *extr
             cli_json_kdouble(&j, "max", ms[4]);
             cli_json_obj_end(&j);
         }
+        if (s->txn) {
+            cli_json_kint(&j, "transactions", s->txns);
+            cli_json_kdouble(&j, "txns_per_sec", (double)s->txns / secs);
+        }
         for (int i = 0; extra_kv && extra_kv[i]; i += 2)
             cli_json_kstr(&j, extra_kv[i], extra_kv[i + 1]);
         cli_json_obj_end(&j);
@@ -134,6 +138,8 @@ void perf_stats_summary(perf_stats_t *s, int64_t now_us, const char *const *extr
     }
     printf("%s: %lld messages, %.1f MB in %.2f s: %.0f msgs/s, %.2f MB/s", s->what,
            (long long)s->msgs, (double)s->bytes / (1024.0 * 1024.0), secs, rate, mbs);
+    if (s->txn)
+        printf(", %lld transactions, %.0f txns/s", (long long)s->txns, (double)s->txns / secs);
     if (s->errors)
         printf(", %lld errors", (long long)s->errors);
     putchar('\n');

@@ -37,6 +37,8 @@ typedef struct perf_stats {
     /* last progress line */
     int64_t last_us, last_msgs, last_bytes;
     perf_hist_t *lat;       /* may be NULL (consume has no latency) */
+    bool txn;               /* transactional produce: report txns too */
+    int64_t txns;           /* committed transactions */
 } perf_stats_t;
 
 void perf_stats_init(perf_stats_t *s, const char *what, perf_hist_t *lat);

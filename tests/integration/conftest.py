@@ -674,7 +674,8 @@ def record_batch(records, base_timestamp_ms=None, attributes=0, corrupt_crc=Fals
 
 def parse_record_batches(data):
     """Split a Fetch records blob into batch headers:
-    [{base_offset, last_offset_delta, attributes, codec, count, magic, crc_ok}].
+    [{base_offset, last_offset_delta, attributes, codec, count, base_timestamp,
+    max_timestamp, magic, crc_ok}].
     A trailing partial batch (allowed in Fetch responses) is ignored."""
     out = []
     pos = 0
@@ -687,8 +688,10 @@ def parse_record_batches(data):
         if magic == 2:
             crc, attrs, lod = struct.unpack_from(">Ihi", data, pos + 17)
             count = struct.unpack_from(">i", data, pos + 57)[0]
+            base_ts, max_ts = struct.unpack_from(">qq", data, pos + 27)
             out.append({"base_offset": base_offset, "last_offset_delta": lod,
                         "attributes": attrs, "codec": attrs & 7, "count": count,
+                        "base_timestamp": base_ts, "max_timestamp": max_ts,
                         "magic": magic, "crc_ok": crc32c(data[pos + 21:end]) == crc})
         else:
             out.append({"base_offset": base_offset, "magic": magic})

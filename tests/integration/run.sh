@@ -2,7 +2,8 @@
 # Run the integration suites: stock Kafka clients against real samsa-broker
 # processes (see tests/integration/conftest.py and node/broker.mjs).
 #
-#   pytest  (kcat, confluent-kafka-python, kafka-python, raw-socket cases)
+#   pytest  (kcat, confluent-kafka-python, kafka-python, sarama via a Go program,
+#            raw-socket cases)
 #   node    (kafkajs, @platformatic/kafka) via node's built-in test runner
 #
 # The two runners are independent (every test picks its own free ports, temp
@@ -84,7 +85,7 @@ fi
 rc_py=$(cat "$out/pytest.rc")
 rc_node=$(cat "$out/node.rc")
 
-echo "===== integration: pytest (kcat, confluent-kafka, kafka-python, raw wire) ====="
+echo "===== integration: pytest (kcat, confluent-kafka, kafka-python, sarama, raw wire) ====="
 cat "$out/pytest.txt"
 echo "===== integration: node --test (kafkajs, @platformatic/kafka) ====="
 cat "$out/node.txt"

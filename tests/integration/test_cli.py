@@ -15,7 +15,8 @@ one-line reason on stderr when it fails.  Covered:
   - storage format/info/random-uuid (offline);
   - dump-log on segments written here by hand (valid, corrupt CRC, torn tail,
     wrong index) and on the broker's own files;
-  - perf produce/consume/e2e and perf mock-cluster;
+  - perf produce/consume/e2e (idempotent, transactional, both isolation levels) and
+    perf mock-cluster;
   - the bash completion script.
 Waits are bounded (subprocess timeouts), never bare sleeps.
 """
@@ -846,6 +847,32 @@ def test_perf_produce_consume_e2e(broker):
     r = ok("perf", "produce", t, "-n", 3000, "--rate", 2000, bootstrap=b)
     assert "msgs/s" in r.stdout and "p99" in r.stdout
     fails("perf", "consume", "missing-" + t, bootstrap=b)
+
+
+def test_perf_idempotent_and_transactions(broker):
+    b = broker.bootstrap
+    t = unique_topic("perf-txn")
+    p = js("perf", "produce", t, "-n", 55, "-s", 32, "--partitions", 1, "--txn-size", 10,
+           bootstrap=b)
+    # five transactions of 10 and a last one of 5, each ending in a commit marker
+    assert (p["messages"], p["errors"], p["transactions"], p["idempotent"]) == (55, 0, 6, "true")
+    assert p["txns_per_sec"] > 0
+    d = js("topic", "describe", t, bootstrap=b)[0]
+    assert d["partitions"][0]["end_offset"] == 55 + 6
+    for iso in ("read_committed", "read_uncommitted"):
+        c = js("perf", "consume", t, "--isolation", iso, bootstrap=b)
+        assert (c["messages"], c["bytes"], c["errors"]) == (55, 55 * 32, 0), iso
+    i = js("perf", "produce", t, "-n", 2000, "-s", 32, "--idempotent", bootstrap=b)
+    assert (i["messages"], i["errors"], i["idempotent"]) == (2000, 0, "true")
+    assert "transactions" not in i
+    r = ok("perf", "produce", t, "-n", 20, "--txn-size", 7, "--transactional-id", "perf-" + t,
+           bootstrap=b)
+    assert "3 transactions" in r.stdout
+    fails("perf", "produce", t, "--txn-size", 0, code=2, bootstrap=b)
+    fails("perf", "produce", t, "--idempotent", "--acks", 1, code=2, bootstrap=b)
+    fails("perf", "consume", t, "--txn-size", 5, code=2, bootstrap=b)
+    fails("perf", "produce", t, "--isolation", "read_committed", code=2, bootstrap=b)
+    fails("perf", "consume", t, "--isolation", "dirty", code=2, bootstrap=b)
 
 
 def test_perf_against_mock_cluster():

@@ -91,6 +91,30 @@ def test_unknown_producer_must_start_at_zero(broker, topic):
     assert log_end(broker.port, topic)[0] == 0
 
 
+def without_max_timestamp(b):
+    """The batch with its maxTimestamp field set to -1 (CRC recomputed), as
+    sarama 1.22 sends every batch: it never fills the field in."""
+    from conftest import crc32c
+    b = bytearray(b)
+    struct.pack_into(">q", b, 35, -1)
+    struct.pack_into(">I", b, 17, crc32c(bytes(b[21:])))
+    return bytes(b)
+
+
+def test_producer_kept_when_the_client_leaves_max_timestamp_unset(broker, topic):
+    err, pid, epoch = init_producer_id(broker.port)
+    assert raw_produce(broker.port, topic, 0, without_max_timestamp(batch(pid, epoch, 0)), 7)[0] == 0
+    time.sleep(2.5)  # two passes of the broker's once-a-second maintenance
+    err, base, _ = raw_produce(broker.port, topic, 0, without_max_timestamp(batch(pid, epoch, 1)), 7)
+    assert (err, base) == (0, 1)
+    # the stored batches carry their real max timestamp, as Kafka stores them
+    from conftest import raw_fetch_batches
+    err, hw, batches = raw_fetch_batches(broker.port, topic, 0)
+    assert err == 0 and len(batches) == 2
+    assert all(b["crc_ok"] and b["max_timestamp"] >= b["base_timestamp"] > 0 for b in batches), \
+        batches
+
+
 @pytest.mark.parametrize("how", ["restart", "kill9"])
 def test_producer_state_survives_restart_and_crash(broker, topic, how):
     err, pid, epoch = init_producer_id(broker.port)
