@@ -141,7 +141,6 @@ sm_err_t sm_log_open(const char *dir, const char *name, const sm_log_config_t *c
     if (hint.have_cleaner)
         log->cleaner_offset = hint.cleaner;
     sm_log_epochs_load(log);
-    sm_log_aborted_load(log);
     if ((err = sm_log_load(log, &hint))) {
         SM_ERROR("storage", "%s: cannot open log in %s: %s", log->name, dir, sm_err_str(err));
         for (int i = 0; i < log->nsegs; i++)
@@ -149,6 +148,9 @@ sm_err_t sm_log_open(const char *dir, const char *name, const sm_log_config_t *c
         log->nsegs = 0;
         goto fail;
     }
+    /* after the load: it reads the .txnindex of every segment found and
+     * keeps the entries below the log end */
+    sm_log_aborted_load(log);
     sm_log_epochs_truncate_end(log, log->end_offset);
     sm_log_epochs_truncate_start(log, log->start_offset);
     sm_log_write_behind_init(log);

@@ -152,6 +152,7 @@ static sm_err_t finish_swap(sm_log_t *log, int64_t base, i64vec_t *logs)
     sm_file_close(fd);
     if (err != SM_ERR_NOT_FOUND && err != SM_ERR_CORRUPT)
         return err;
+    err = SM_OK;
     SM_WARN("storage", "%s: completing the swap of cleaned segment %020" PRId64
             " (offsets up to %" PRId64 ") that a crash interrupted", log->name, base, end);
     int k = 0;
