@@ -1047,13 +1047,18 @@ sm_err_t sm_log_clean(sm_log_t *log, sm_offset_map_t *map, const sm_clean_params
     }
     pthread_mutex_unlock(&log->mu);
     r->first_dirty = r->end_offset = first_dirty;
-    if (first_dirty >= fu || c.nsegs == 0)
+    if (c.nsegs == 0 || (first_dirty >= fu && !p->rewrite_clean))
         goto done;
     c.naborted = sm_log_aborted_txns(log, INT64_MIN, INT64_MAX, &c.aborted);
-    if ((err = build_map(&c, first_dirty, SM_MIN(fu, c.next_base))))
-        goto done;
-    if (c.end <= first_dirty)
-        goto done;
+    if (first_dirty < fu) {
+        if ((err = build_map(&c, first_dirty, SM_MIN(fu, c.next_base))))
+            goto done;
+        if (c.end <= first_dirty && !p->rewrite_clean)
+            goto done;
+    } else { /* only the clean part, for its expired tombstones and markers */
+        sm_offset_map_clear(map);
+        c.end = first_dirty;
+    }
     SM_INFO("storage", "%s: cleaning offsets [%" PRId64 ", %" PRId64 ") with %" PRId64
             " keys mapped%s", log->name, first_dirty, c.end, r->map_keys,
             r->map_full ? " (offset map full)" : "");

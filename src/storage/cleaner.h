@@ -47,6 +47,8 @@ typedef struct sm_clean_params {
     const sm_clean_producer_t *producers; /* sorted by pid; may be NULL */
     int nproducers;
     const int *stop;             /* non-zero: give up soon (SM_ERR_CLOSED); may be NULL */
+    bool rewrite_clean;          /* rewrite the cleaned part even when nothing is dirty
+                                    (a delete horizon passed) */
 } sm_clean_params_t;
 
 typedef struct sm_clean_result {
