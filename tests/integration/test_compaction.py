@@ -6,14 +6,18 @@ restart; aborted transactional values on a compacted topic are removed by
 cleaning and never come back."""
 import glob
 import os
+import json
+import re
+import subprocess
 import time
+import urllib.request
 import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from conftest import confluent_admin, unique_topic, wait_until
+from conftest import SAMSA_CLI, confluent_admin, unique_topic, wait_until
 
 BROKER_CONFIG = {
     "log.cleaner.backoff.ms": "200",
@@ -136,6 +140,26 @@ def test_compaction_keeps_latest_value_per_key(cbroker):
         return r if not any(v is None for _, _, v in r) else None
     recs = wait_until(tombstones_gone, 60, interval_s=0.5, what="tombstones to be removed")
     assert latest(recs) == expected
+
+    # the metrics show the cleaning
+    text = urllib.request.urlopen(cbroker.metrics_url + "/metrics", timeout=10).read().decode()
+    lbl = f'{{topic="{topic}",partition="0"}}'
+    last = re.search(r"samsa_log_cleaner_last_clean_time_ms" + re.escape(lbl) + r" (-?\d+)", text)
+    ratio = re.search(r"samsa_log_cleaner_dirty_ratio" + re.escape(lbl) + r" ([0-9.]+)", text)
+    assert last and int(last.group(1)) > 0, text[-2000:]
+    assert ratio and 0 <= float(ratio.group(1)) <= 1
+    # and `samsa topic describe --metrics-url` shows them
+    out = subprocess.run([SAMSA_CLI, "-b", cbroker.bootstrap, "topic", "describe", topic,
+                          "--metrics-url", cbroker.metrics_url], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "DIRTY" in out.stdout and "LAST-CLEANED" in out.stdout, out.stdout
+    out = subprocess.run([SAMSA_CLI, "-b", cbroker.bootstrap, "--format", "json", "topic",
+                          "describe", topic, "--metrics-url", cbroker.metrics_url],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    part = json.loads(out.stdout)[0]["partitions"][0]
+    assert part["last_clean_ms"] > 0 and 0 <= float(part["dirty_ratio"]) <= 1
 
     cbroker.restart()
     recs2 = read_all(cbroker, topic)
