@@ -493,6 +493,8 @@ typedef struct out_seg {
     int64_t base, pos, next_offset;
     int64_t max_ts, max_ts_offset, bytes_since_index;
     int64_t last_okey, last_tkey;
+    int32_t last_epoch; /* leader epoch of the last batch read (for the end batch) */
+    char *dir;          /* the log's directory when the group started (owned) */
     sm_wbuf_t data, oidx, tidx, txn;
 } out_seg_t;
 
@@ -509,6 +511,7 @@ static void out_init(out_seg_t *o, const char *dir, int64_t base)
     o->max_ts_offset = base;
     o->last_okey = -1;
     o->last_tkey = INT64_MIN;
+    o->last_epoch = -1;
     sm_wbuf_init(&o->data);
     sm_wbuf_init(&o->oidx);
     sm_wbuf_init(&o->tidx);
@@ -548,6 +551,7 @@ static void out_free(out_seg_t *o)
     out_close(o);
     for (int i = 0; i < F_COUNT; i++)
         free(o->path[i]);
+    free(o->dir);
     sm_wbuf_free(&o->data);
     sm_wbuf_free(&o->oidx);
     sm_wbuf_free(&o->tidx);
@@ -813,7 +817,8 @@ static sm_err_t out_finish(cleaning_t *c, out_seg_t *o, int64_t group_end,
     if (o->next_offset < group_end) {
         /* the cleaned segment must end where the next one starts (recovery
          * learns from it which old segments a swap replaces) */
-        sm_batch_info_t e = {.base_offset = group_end - 1, .leader_epoch = -1, .producer_id = -1,
+        sm_batch_info_t e = {.base_offset = group_end - 1, .leader_epoch = o->last_epoch,
+                             .producer_id = -1,
                              .producer_epoch = -1, .base_sequence = -1};
         uint8_t h[SM_BATCH_HEADER_SIZE];
         empty_batch(h, &e, 0, -1, -1);
@@ -858,7 +863,7 @@ static sm_err_t swap_group(cleaning_t *c, out_seg_t *o, int from, int to, int64_
     pthread_mutex_lock(&log->mu);
     /* the old segments must still be there, unchanged, and not active */
     int at = sm_log_seg_find(log, c->segs[from].base);
-    if (log->closed || at + n >= log->nsegs) {
+    if (log->closed || at + n >= log->nsegs || strcmp(log->dir, o->dir) != 0) {
         err = log->closed ? SM_ERR_CLOSED : SM_ERR_AGAIN;
         goto unlock;
     }
@@ -949,7 +954,12 @@ static sm_err_t clean_group(cleaning_t *c, txn_state_t *t, int from, int to)
 {
     int64_t group_end = to < c->nsegs ? c->segs[to].base : c->next_base;
     out_seg_t o;
-    out_init(&o, c->log->dir, c->segs[from].base);
+    /* the directory may move (topic deletion renames it): the swap checks */
+    pthread_mutex_lock(&c->log->mu);
+    char *dir = sm_xstrdup(c->log->dir);
+    pthread_mutex_unlock(&c->log->mu);
+    out_init(&o, dir, c->segs[from].base);
+    o.dir = dir;
     int kept_from = t->nkept;
     sm_wbuf_t recs;
     sm_wbuf_init(&recs);
@@ -968,6 +978,7 @@ static sm_err_t clean_group(cleaning_t *c, txn_state_t *t, int from, int to)
                 err = SM_ERR_CLOSED;
                 break;
             }
+            o.last_epoch = b.leader_epoch;
             if ((err = clean_batch(c, t, &o, p, &b, &recs, &keep, &keep_cap)))
                 break;
         }
@@ -983,6 +994,12 @@ static sm_err_t clean_group(cleaning_t *c, txn_state_t *t, int from, int to)
         err = swap_group(c, &o, from, to, group_end, t->kept + kept_from, t->nkept - kept_from);
     else
         out_discard(&o);
+    if (err && err != SM_ERR_CLOSED && err != SM_ERR_AGAIN) {
+        pthread_mutex_lock(&c->log->mu);
+        if (strcmp(c->log->dir, o.dir) != 0)
+            err = SM_ERR_AGAIN; /* the topic was deleted under us */
+        pthread_mutex_unlock(&c->log->mu);
+    }
     if (err && err != SM_ERR_CLOSED && err != SM_ERR_AGAIN)
         SM_ERROR("storage", "%s: cleaning segments %020" PRId64 "..%020" PRId64 " failed: %s",
                  c->log->name, c->segs[from].base, group_end, sm_err_str(err));

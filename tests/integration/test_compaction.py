@@ -231,3 +231,51 @@ def test_aborted_values_never_come_back(cbroker):
     p2.commit_transaction(30)
     expected[b"k0"] = b"after-restart"
     assert latest(read_all(cbroker, topic, "read_committed")) == expected
+
+
+def test_consumer_offsets_compacted_and_reloaded(broker_factory):
+    """__consumer_offsets is compact: with small segments its partition is
+    cleaned down to the latest commit per group/partition, and the group
+    coordinator still loads the committed offsets after a restart (it
+    replays the partition from its start; the gaps are fine)."""
+    b = broker_factory(overrides=dict(BROKER_CONFIG, **{
+        "offsets.topic.segment.bytes": "2048", "offsets.topic.num.partitions": "1"}))
+    topic = unique_topic("src")
+    admin = confluent_admin(b.bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
+    p = Producer({"bootstrap.servers": b.bootstrap})
+    for i in range(300):
+        p.produce(topic, value=b"v%d" % i)
+    p.flush(30)
+    group = "g-" + uuid.uuid4().hex[:8]
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    committed = 0
+    deadline = time.monotonic() + 60
+    while committed < 300 and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        c.commit(message=m, asynchronous=False)  # one commit record per message
+        committed = m.offset() + 1
+    c.close()
+    assert committed == 300
+    offsets_dir = os.path.join(b.data_dir, "__consumer_offsets-0")
+
+    def cleaned():
+        return os.path.exists(os.path.join(b.data_dir, "cleaner-offset-checkpoint")) and \
+            "__consumer_offsets 0" in open(os.path.join(b.data_dir,
+                                                        "cleaner-offset-checkpoint")).read()
+    wait_until(cleaned, 60, interval_s=0.5, what="__consumer_offsets to be cleaned")
+    assert sum(os.path.getsize(f) for f in glob.glob(os.path.join(offsets_dir, "*.log"))) < 300 * 60
+
+    b.restart()
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group,
+                  "enable.auto.commit": False})
+    try:
+        got = wait_until(lambda: c.committed([TopicPartition(topic, 0)], timeout=5)[0].offset
+                         == 300 and 300, 30, what="the committed offset after a restart")
+        assert got == 300
+    finally:
+        c.close()
