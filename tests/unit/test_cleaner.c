@@ -629,6 +629,61 @@ static void test_small_map_cleans_in_passes(void)
     free(before.v), free(after.v);
 }
 
+/* A follower appends what a cleaned leader serves (gaps, thinned and empty
+ * batches, terminators) and recovery validates it all after a crash. */
+static void test_follower_copies_cleaned_log(void)
+{
+    char dir[512], fdir[512], state[600];
+    snprintf(dir, sizeof dir, "%s/leader", root);
+    snprintf(fdir, sizeof fdir, "%s/follower", root);
+    sm_log_config_t c = small_config();
+    sm_log_t *log, *fol;
+    CHECK_EQ(sm_log_open(dir, "leader", &c, &log), SM_OK);
+    generate(log, 6);
+    sm_offset_map_t map;
+    sm_offset_map_init(&map, 1 << 20);
+    sm_clean_params_t p = params(50000);
+    sm_clean_result_t res;
+    CHECK_EQ(sm_log_clean(log, &map, &p, &res), SM_OK);
+    recs_t want = read_all(log);
+    c.segment_bytes = 900; /* other segment boundaries than the leader's */
+    CHECK_EQ(sm_log_open(fdir, "follower", &c, &fol), SM_OK);
+    int64_t off = sm_log_start_offset(log);
+    while (off < sm_log_end_offset(log)) {
+        sm_log_slice_t sl;
+        CHECK_EQ(sm_log_read(log, off, INT64_MAX, 700, true, &sl), SM_OK);
+        if (sl.len == 0)
+            break;
+        uint8_t *buf = malloc((size_t)sl.len);
+        CHECK_EQ(pread(sl.fd, buf, (size_t)sl.len, sl.file_pos), sl.len);
+        sm_ref_release(sl.ref);
+        for (size_t pos = 0; pos < (size_t)sl.len;) { /* validated as the follower does */
+            sm_batch_info_t b;
+            CHECK_EQ(sm_batch_validate_stored(buf + pos, (size_t)sl.len - pos, &b, NULL), SM_OK);
+            pos += (size_t)sm_batch_total_size(&b);
+        }
+        sm_append_info_t ai;
+        CHECK_EQ(sm_log_append_replica(fol, buf, (size_t)sl.len, 1000, &ai), SM_OK);
+        free(buf);
+        off = sl.next_offset;
+    }
+    CHECK_EQ(sm_log_end_offset(fol), sm_log_end_offset(log));
+    recs_t got = read_all(fol);
+    CHECK(recs_equal(&want, &got, INT64_MIN, INT64_MAX));
+    sm_log_close(fol);
+    /* without its state file the follower recovers (validates) everything */
+    snprintf(state, sizeof state, "%s/samsa-log-state", fdir);
+    CHECK_EQ(unlink(state), 0);
+    CHECK_EQ(sm_log_open(fdir, "follower", &c, &fol), SM_OK);
+    recs_t again = read_all(fol);
+    CHECK(recs_equal(&want, &again, INT64_MIN, INT64_MAX));
+    CHECK_EQ(sm_log_end_offset(fol), sm_log_end_offset(log));
+    sm_log_close(fol);
+    sm_log_close(log);
+    sm_offset_map_free(&map);
+    free(want.v), free(got.v), free(again.v);
+}
+
 static void test_offset_map(void)
 {
     sm_offset_map_t m;
@@ -1047,6 +1102,7 @@ int main(void)
     RUN(test_compressed_batches);
     RUN(test_small_map_cleans_in_passes);
     RUN(test_checkpoint_file);
+    RUN(test_follower_copies_cleaned_log);
     RUN(test_crash_at_every_operation);
     RUN(test_crash_at_every_operation_merging_segments);
     sm_test_rm_rf(root);
