@@ -231,6 +231,54 @@ static void partition_family(out_t *o, sm_partition_t **parts, size_t n, const c
     }
 }
 
+/* The log cleaner, per compacted partition: its dirty ratio (what
+ * min.cleanable.dirty.ratio is compared with) and when it was last cleaned,
+ * and Kafka's max_dirty_percent over them. */
+static void cleaner_families(out_t *o, sm_partition_t **parts, size_t n)
+{
+    int64_t now = sm_now_wall_ms();
+    double *ratio = sm_xcalloc(n + 1, sizeof *ratio);
+    double max = 0;
+    for (size_t i = 0; i < n; i++) {
+        sm_partition_cleanup_t c;
+        sm_partition_get_cleanup(parts[i], &c);
+        ratio[i] = -1;
+        if (!c.compact)
+            continue;
+        sm_clean_window_t w;
+        sm_partition_clean_window(parts[i], now, &w);
+        int64_t total = w.clean_bytes + w.dirty_bytes;
+        ratio[i] = total > 0 ? (double)w.dirty_bytes / (double)total : 0;
+        max = ratio[i] > max ? ratio[i] : max;
+    }
+    family(o, "kafka_log_logcleanermanager_max_dirty_percent", "gauge",
+           "Largest dirty ratio of the compacted partitions here, in percent");
+    out_printf(o, "kafka_log_logcleanermanager_max_dirty_percent %.1f\n", max * 100);
+    family(o, "samsa_log_cleaner_dirty_ratio", "gauge",
+           "Compacted partitions: bytes written since the last cleaning over the cleanable bytes");
+    for (size_t i = 0; i < n; i++)
+        if (ratio[i] >= 0)
+            out_printf(o, "samsa_log_cleaner_dirty_ratio{topic=\"%s\",partition=\"%d\"} %.4f\n",
+                       parts[i]->topic, parts[i]->index, ratio[i]);
+    family(o, "samsa_log_cleaner_last_clean_time_ms", "gauge",
+           "Compacted partitions: wall-clock time of the last cleaning (ms since the epoch; -1 "
+           "none since the broker started)");
+    for (size_t i = 0; i < n; i++)
+        if (ratio[i] >= 0)
+            out_printf(o, "samsa_log_cleaner_last_clean_time_ms{topic=\"%s\",partition=\"%d\"} "
+                          "%lld\n",
+                       parts[i]->topic, parts[i]->index,
+                       (long long)sm_log_last_clean_ms(parts[i]->log));
+    family(o, "samsa_log_cleaner_offset", "gauge",
+           "Compacted partitions: the cleaner checkpoint (first dirty offset; -1 never cleaned)");
+    for (size_t i = 0; i < n; i++)
+        if (ratio[i] >= 0)
+            out_printf(o, "samsa_log_cleaner_offset{topic=\"%s\",partition=\"%d\"} %lld\n",
+                       parts[i]->topic, parts[i]->index,
+                       (long long)sm_log_cleaner_offset(parts[i]->log));
+    free(ratio);
+}
+
 static void request_families(out_t *o, sm_metrics_t *m)
 {
     /* sum the loops */
@@ -426,6 +474,7 @@ char *sm_metrics_render(sm_server_t *srv, size_t *len)
                      "Offset the next appended record gets", P_END);
     partition_family(&o, parts, n, "kafka_log_log_logstartoffset",
                      "First offset still in the log", P_START);
+    cleaner_families(&o, parts, n);
     for (size_t i = 0; i < n; i++)
         sm_partition_put(parts[i]);
     free(parts);

@@ -35,6 +35,7 @@
 #include "lifecycle.h"
 #include "ctl_register.h"
 #include "forward.h"
+#include "cleaner_mgr.h"
 #include "repl/fetcher.h"
 #include "meta_props.h"
 #include "net.h"
@@ -96,6 +97,7 @@ struct sm_server {
     sm_pid_block_t *pids;       /* producer ids for InitProducerId (pid_block.h) */
     sm_txn_coord_t *txn;        /* transaction coordinator (src/coord/txn_coord.h) */
     sm_txn_markers_writer_t *markers; /* its marker writer (txn_markers.c) */
+    sm_cleaner_mgr_t *cleaner;  /* log cleaner threads (cleaner_mgr.c), NULL when disabled */
     int nloops;
     sm_loop_t **loops;
     int next_loop;
@@ -254,6 +256,37 @@ static void apply_topic_limits(const sm_config_t *cfg, const sm_config_dynamic_t
                      __ATOMIC_RELAXED);
 }
 
+/* cleanup.policy and the cleaner's topic settings (cleaner_mgr.c). */
+static void apply_topic_cleanup(const sm_config_t *cfg, const sm_config_dynamic_t *dyn,
+                                const sm_topic_meta_t *t, sm_partition_t *p)
+{
+    char buf[128];
+    sm_partition_cleanup_t c = {.delete_ = true, .min_dirty_ratio = 0.5,
+                                .max_lag_ms = INT64_MAX, .delete_retention_ms = 86400000};
+    if (sm_topic_config_resolve_dynamic(cfg, dyn, "cleanup.policy", t->configs, t->nconfigs, buf,
+                                        sizeof buf, NULL, NULL) == SM_OK) {
+        c.compact = strstr(buf, "compact") != NULL;
+        c.delete_ = strstr(buf, "delete") != NULL;
+    }
+    if (sm_topic_config_resolve_dynamic(cfg, dyn, "min.cleanable.dirty.ratio", t->configs,
+                                        t->nconfigs, buf, sizeof buf, NULL, NULL) == SM_OK &&
+        buf[0])
+        c.min_dirty_ratio = strtod(buf, NULL);
+    struct {
+        const char *key;
+        int64_t *out;
+    } longs[] = {{"min.compaction.lag.ms", &c.min_lag_ms},
+                 {"max.compaction.lag.ms", &c.max_lag_ms},
+                 {"delete.retention.ms", &c.delete_retention_ms},
+                 {"segment.bytes", &c.segment_bytes}};
+    c.segment_bytes = 1073741824;
+    for (size_t i = 0; i < SM_ARRAY_LEN(longs); i++)
+        if (sm_topic_config_resolve_dynamic(cfg, dyn, longs[i].key, t->configs, t->nconfigs, buf,
+                                            sizeof buf, NULL, NULL) == SM_OK && buf[0])
+            *longs[i].out = strtoll(buf, NULL, 10);
+    sm_partition_set_cleanup(p, &c);
+}
+
 /* The replica's role and epoch from the image's partition record. */
 static void apply_replica_state(sm_server_t *srv, sm_partition_t *p, const sm_partition_meta_t *pm)
 {
@@ -275,6 +308,7 @@ static sm_partition_t *partition_open(sm_server_t *srv, const sm_config_dynamic_
     if (!p)
         return NULL;
     apply_topic_limits(srv->cfg, dyn, t, p);
+    apply_topic_cleanup(srv->cfg, dyn, t, p);
     p->producer_expiration_ms = srv->cfg->producer_id_expiration_ms;
     p->verify_txn = srv->cfg->transaction_partition_verification_enable;
     apply_replica_state(srv, p, &t->partitions[index]);
@@ -394,6 +428,7 @@ static void reconcile(void *ctx, const sm_meta_image_t *old_img, const sm_meta_i
                 if (reconfigure) {
                     sm_log_set_config(s->parts[j]->log, &lc);
                     apply_topic_limits(srv->cfg, &dyn, t, s->parts[j]);
+                    apply_topic_cleanup(srv->cfg, &dyn, t, s->parts[j]);
                 }
             }
         }
@@ -752,6 +787,7 @@ sm_err_t sm_server_open(sm_config_t *cfg, sm_server_t **out)
     workq_start(&srv->bg, cfg->num_io_threads > 0 ? cfg->num_io_threads : 2);
     workq_start(&srv->ctl, 1);
     sm_server_background(srv, remove_retired_task, srv);
+    srv->cleaner = sm_cleaner_mgr_start(srv);
 
     sm_coord_host_t host = {.offsets_partition = host_offsets_partition,
                             .meta = host_meta,
@@ -1010,6 +1046,9 @@ void sm_server_close(sm_server_t *srv)
     /* Scrapes read everything below: the metrics listener goes first. */
     sm_http_close(srv->http);
     srv->http = NULL;
+    /* A cleaning in progress gives up at its next batch. */
+    sm_cleaner_mgr_stop(srv->cleaner);
+    srv->cleaner = NULL;
     /* Metadata changes in flight finish first (they open partitions). */
     workq_stop(&srv->ctl);
     /* No more fetching from leaders (the fetcher also calls the controller). */

@@ -56,6 +56,12 @@ void cli_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* True if s is -h or --help. */
 bool cli_is_help(const char *s);
+/* A broker's metrics.listener (cluster.c): "http://host:port[/...]" ->
+ * host, port; GET path, the status and the body (malloc'ed, NUL-ended).
+ * False (with why) when unreachable or not HTTP. */
+bool cli_split_url(const char *url, char *host, size_t hlen, char *port, size_t plen);
+bool cli_http_get(const char *host, const char *port, const char *path, int *status, char **body,
+                  char *why, size_t whylen);
 
 /* The start shared by every "samsa <noun> <verb> ..." command: no verb is a
  * usage error, a help word prints the noun's usage. Returns -1 when the

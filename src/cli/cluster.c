@@ -207,7 +207,7 @@ static int cluster_info(void)
 /* GET path from host:port; the status code, and the body (malloc'ed) in
  * *body. Returns false (with why) when the broker cannot be reached or the
  * answer is not HTTP. */
-static bool http_get(const char *host, const char *port, const char *path, int *status,
+bool cli_http_get(const char *host, const char *port, const char *path, int *status,
                      char **body, char *why, size_t whylen)
 {
     *body = NULL;
@@ -311,7 +311,7 @@ static double prom_sum(const char *page, const char *name, bool *found)
 }
 
 /* "http://host:port[/...]" -> host, port. */
-static bool split_url(const char *url, char *host, size_t hlen, char *port, size_t plen)
+bool cli_split_url(const char *url, char *host, size_t hlen, char *port, size_t plen)
 {
     if (strncmp(url, "http://", 7) != 0)
         return false;
@@ -338,11 +338,11 @@ static void health_check(health_t *h)
     int status = 0;
     char *body = NULL;
     snprintf(h->reason, sizeof h->reason, "unreachable");
-    if (!split_url(h->url, host, sizeof host, port, sizeof port)) {
+    if (!cli_split_url(h->url, host, sizeof host, port, sizeof port)) {
         snprintf(h->reason, sizeof h->reason, "bad URL (expected http://host:port)");
         return;
     }
-    if (!http_get(host, port, "/health", &status, &body, why, sizeof why)) {
+    if (!cli_http_get(host, port, "/health", &status, &body, why, sizeof why)) {
         snprintf(h->reason, sizeof h->reason, "unreachable: %s", why);
         return;
     }
@@ -354,7 +354,7 @@ static void health_check(health_t *h)
     else
         snprintf(h->reason, sizeof h->reason, "HTTP %d", status);
     free(body);
-    if (!http_get(host, port, "/metrics", &status, &body, why, sizeof why) || status != 200) {
+    if (!cli_http_get(host, port, "/metrics", &status, &body, why, sizeof why) || status != 200) {
         snprintf(h->reason, sizeof h->reason, "/metrics: %s", *why ? why : "not 200");
         h->ready = false;
         free(body);

@@ -466,7 +466,7 @@ static void dump_log(dump_ctx_t *c, const char *file, int fd, int64_t size)
             crc_ok = sm_crc32c(0, buf + SM_BATCH_OFF_ATTRIBUTES,
                                (size_t)total - SM_BATCH_OFF_ATTRIBUTES) == b.crc;
             sm_batch_info_t vb;
-            if (sm_batch_validate(buf, (size_t)total, &vb, &why) == SM_OK)
+            if (sm_batch_validate_stored(buf, (size_t)total, &vb, &why) == SM_OK)
                 why = NULL;
         }
         int codec = b.attributes & SM_BATCH_ATTR_COMPRESSION_MASK;

@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void topic_usage(FILE *f)
 {
@@ -22,9 +23,12 @@ static void topic_usage(FILE *f)
             "                  default.replication.factor)\n"
             "  list [-a|--all]            topics with partition and replica counts\n"
             "                             (-a includes internal topics such as __consumer_offsets)\n"
-            "  describe NAME... [--all-configs]\n"
+            "  describe NAME... [--all-configs] [--metrics-url URL]\n"
             "                             partitions (leader, replicas, ISR, start/end offset)\n"
-            "                             and configs that differ from their defaults\n"
+            "                             and configs that differ from their defaults; with\n"
+            "                             --metrics-url (a broker's metrics.listener) also the\n"
+            "                             log cleaner's dirty ratio and last cleaning of\n"
+            "                             compacted partitions hosted there\n"
             "  alter NAME -p PARTITIONS   raise the partition count\n"
             "  delete NAME... [--if-exists]\n"
             "  delete-records NAME (--partition N --offset O | -p N:O[,N:O...]... | --offset O)\n"
@@ -292,9 +296,49 @@ find_res(const rd_kafka_ConfigResource_t **res, size_t n, const char *name)
     return NULL;
 }
 
+/* A compacted partition's cleaner gauges from a /metrics body: dirty ratio
+ * (-1 when absent) and last cleaning (ms since the epoch, -1 none). */
+static void cleaner_gauges(const char *metrics, const char *topic, int32_t part, double *ratio,
+                           long long *last)
+{
+    *ratio = -1;
+    *last = -1;
+    if (!metrics)
+        return;
+    char key[400];
+    snprintf(key, sizeof key, "samsa_log_cleaner_dirty_ratio{topic=\"%s\",partition=\"%d\"} ",
+             topic, part);
+    const char *at = strstr(metrics, key);
+    if (at)
+        *ratio = strtod(at + strlen(key), NULL);
+    snprintf(key, sizeof key,
+             "samsa_log_cleaner_last_clean_time_ms{topic=\"%s\",partition=\"%d\"} ", topic, part);
+    at = strstr(metrics, key);
+    if (at)
+        *last = strtoll(at + strlen(key), NULL, 10);
+}
+
+static char *fetch_metrics(const char *url)
+{
+    char host[256], port[16], why[256];
+    int status = 0;
+    char *body = NULL;
+    if (!cli_split_url(url, host, sizeof host, port, sizeof port)) {
+        cli_warn("bad --metrics-url %s (expected http://host:port)", url);
+        return NULL;
+    }
+    if (!cli_http_get(host, port, "/metrics", &status, &body, why, sizeof why) || status != 200) {
+        cli_warn("cannot read %s/metrics: %s", url, body ? "not 200" : why);
+        free(body);
+        return NULL;
+    }
+    return body;
+}
+
 static int topic_describe(int argc, char **argv)
 {
-    static const cli_opt_t opts[] = {{"all-configs", 0, 'A'}, {0}};
+    static const cli_opt_t opts[] = {{"all-configs", 0, 'A'}, {"metrics-url", 1, 'M'}, {0}};
+    const char *metrics_url = NULL;
     cli_args_t a;
     cli_args_init(&a, "topic describe", argc, argv);
     char **names = calloc((size_t)argc + 1, sizeof *names);
@@ -305,6 +349,8 @@ static int topic_describe(int argc, char **argv)
             names[nnames++] = (char *)a.arg;
         else if (c == 'A')
             all_configs = true;
+        else if (c == 'M')
+            metrics_url = a.arg;
         else if (c == 'h') {
             cli_verb_help(stdout, topic_usage, a.cmd);
             free(names);
@@ -342,6 +388,7 @@ static int topic_describe(int argc, char **argv)
     rd_kafka_event_t *cev = NULL;
     const rd_kafka_ConfigResource_t **cres =
         nfound ? describe_topic_configs(&k, names, nfound, &ncfg, &cev) : NULL;
+    char *metrics = metrics_url ? fetch_metrics(metrics_url) : NULL;
     cli_json_t j;
     cli_json_init(&j, stdout);
     if (cli_g.format == CLI_FMT_JSON)
@@ -368,16 +415,23 @@ static int topic_describe(int argc, char **argv)
                    t->err ? "  error: " : "", t->err ? rd_kafka_err2str(t->err) : "");
         }
         cli_table_t tab;
-        cli_table_init(&tab, 6);
+        cli_table_init(&tab, metrics ? 8 : 6);
         cli_table_cell(&tab, "PARTITION");
         cli_table_cell(&tab, "LEADER");
         cli_table_cell(&tab, "REPLICAS");
         cli_table_cell(&tab, "ISR");
         cli_table_cell(&tab, "START");
         cli_table_cell(&tab, "END");
+        if (metrics) {
+            cli_table_cell(&tab, "DIRTY");
+            cli_table_cell(&tab, "LAST-CLEANED");
+        }
         for (int i = 0; i < t->partition_cnt; i++) {
             int64_t lo = -1, hi = -1;
             cli_rk_watermarks(&k, t->topic, ps[i].id, &lo, &hi);
+            double dirty;
+            long long cleaned;
+            cleaner_gauges(metrics, t->topic, ps[i].id, &dirty, &cleaned);
             if (cli_g.format == CLI_FMT_JSON) {
                 cli_json_obj_begin(&j);
                 cli_json_kint(&j, "partition", ps[i].id);
@@ -394,6 +448,12 @@ static int topic_describe(int argc, char **argv)
                 cli_json_arr_end(&j);
                 cli_json_kint(&j, "start_offset", lo);
                 cli_json_kint(&j, "end_offset", hi);
+                if (metrics && dirty >= 0) {
+                    char r[32];
+                    snprintf(r, sizeof r, "%.4f", dirty);
+                    cli_json_kstr(&j, "dirty_ratio", r);
+                    cli_json_kint(&j, "last_clean_ms", cleaned);
+                }
                 cli_json_kstr(&j, "error", ps[i].err ? rd_kafka_err2str(ps[i].err) : NULL);
                 cli_json_obj_end(&j);
             } else {
@@ -406,6 +466,20 @@ static int topic_describe(int argc, char **argv)
                 cli_table_cell(&tab, "%s", isr);
                 cli_table_cell(&tab, "%lld", (long long)lo);
                 cli_table_cell(&tab, "%lld", (long long)hi);
+                if (metrics && dirty < 0) {
+                    cli_table_cell(&tab, "-");
+                    cli_table_cell(&tab, "-");
+                } else if (metrics) {
+                    char when[64] = "never";
+                    if (cleaned > 0) {
+                        time_t secs = (time_t)(cleaned / 1000);
+                        struct tm tm;
+                        gmtime_r(&secs, &tm);
+                        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+                    }
+                    cli_table_cell(&tab, "%.1f%%", dirty * 100);
+                    cli_table_cell(&tab, "%s", when);
+                }
             }
         }
         if (cli_g.format == CLI_FMT_JSON) {
@@ -444,6 +518,7 @@ static int topic_describe(int argc, char **argv)
     }
     if (cev)
         rd_kafka_event_destroy(cev);
+    free(metrics);
 out:
     if (md)
         rd_kafka_metadata_destroy(md);

@@ -63,6 +63,11 @@ sm_partition_t *sm_partition_open(const char *log_dir, const char *topic, int32_
     sm_pstate_init(&p->pstate);
     sm_hmap_init(&p->verify_guards);
     p->first_unstable = -1;
+    p->cleanup = (sm_partition_cleanup_t){.delete_ = true, .min_dirty_ratio = 0.5,
+                                          .max_lag_ms = INT64_MAX,
+                                          .delete_retention_ms = 86400000,
+                                          .segment_bytes = cfg->segment_bytes};
+    p->clean_horizon_ms = INT64_MAX;
     p->producer_expiration_ms = 86400000;
     p->compression = -1; /* producer */
     if (hooks)
@@ -551,9 +556,86 @@ void sm_partition_maintain(sm_partition_t *p, int64_t now_wall_ms, bool retentio
     if (sm_log_flush_due(p->log, now_wall_ms) && sm_log_flush(p->log) != SM_OK)
         SM_WARN("partition", "%s: periodic flush failed", p->name);
     int deleted = 0;
-    if (retention && sm_log_enforce_retention(p->log, now_wall_ms, &deleted) != SM_OK)
+    pthread_mutex_lock(&p->rmu);
+    bool by_time_size = p->cleanup.delete_; /* compact alone: no retention (Kafka) */
+    pthread_mutex_unlock(&p->rmu);
+    if (retention && by_time_size && sm_log_enforce_retention(p->log, now_wall_ms, &deleted) != SM_OK)
         SM_WARN("partition", "%s: retention pass failed", p->name);
     if (deleted > 0)
         SM_INFO("partition", "%s: retention deleted %d segment(s), log start now %lld", p->name,
                 deleted, (long long)sm_log_start_offset(p->log));
+}
+
+/* ------------------------------------------------------------ cleaning */
+
+void sm_partition_set_cleanup(sm_partition_t *p, const sm_partition_cleanup_t *c)
+{
+    pthread_mutex_lock(&p->rmu);
+    p->cleanup = *c;
+    pthread_mutex_unlock(&p->rmu);
+}
+
+void sm_partition_get_cleanup(sm_partition_t *p, sm_partition_cleanup_t *out)
+{
+    pthread_mutex_lock(&p->rmu);
+    *out = p->cleanup;
+    pthread_mutex_unlock(&p->rmu);
+}
+
+/* Committed data only: below the last stable offset, itself at most the
+ * high watermark (leader or follower alike). */
+static int64_t first_uncleanable(sm_partition_t *p)
+{
+    int64_t lso = sm_partition_lso(p), hw = sm_partition_high_watermark(p);
+    return SM_MIN(lso, hw);
+}
+
+void sm_partition_clean_window(sm_partition_t *p, int64_t now_ms, sm_clean_window_t *w)
+{
+    sm_partition_cleanup_t c;
+    sm_partition_get_cleanup(p, &c);
+    sm_log_clean_window(p->log, sm_log_cleaner_offset(p->log), first_uncleanable(p),
+                        c.min_lag_ms, now_ms, w);
+}
+
+static int cmp_producer(const void *a, const void *b)
+{
+    const sm_clean_producer_t *x = a, *y = b;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+sm_err_t sm_partition_clean(sm_partition_t *p, sm_offset_map_t *map, int64_t now_ms,
+                            int64_t io_bytes_per_sec, const int *stop, sm_clean_result_t *out)
+{
+    sm_partition_cleanup_t c;
+    sm_partition_get_cleanup(p, &c);
+    /* the producers with state: their last batch stays */
+    pthread_mutex_lock(&p->amu);
+    size_t n = 0, cap = p->pstate.producers.count;
+    sm_clean_producer_t *prod = sm_xmalloc((cap ? cap : 1) * sizeof *prod);
+    for (sm_hmap_entry_t *e = NULL; (e = sm_hmap_next(&p->pstate.producers, e));) {
+        const sm_producer_t *pr = e->value;
+        if (pr->last_offset >= 0 && n < cap)
+            prod[n++] = (sm_clean_producer_t){.pid = pr->pid, .last_offset = pr->last_offset};
+    }
+    pthread_mutex_unlock(&p->amu);
+    qsort(prod, n, sizeof *prod, cmp_producer);
+    sm_clean_params_t prm = {
+        .first_dirty = sm_log_cleaner_offset(p->log),
+        .first_uncleanable = first_uncleanable(p),
+        .min_compaction_lag_ms = c.min_lag_ms,
+        .delete_retention_ms = c.delete_retention_ms,
+        .now_ms = now_ms,
+        .io_bytes_per_sec = io_bytes_per_sec,
+        .segment_bytes = c.segment_bytes,
+        .producers = prod,
+        .nproducers = (int)n,
+        .stop = stop,
+        .rewrite_clean = __atomic_load_n(&p->clean_horizon_ms, __ATOMIC_ACQUIRE) <= now_ms,
+    };
+    sm_err_t err = sm_log_clean(p->log, map, &prm, out);
+    if (err == SM_OK && (out->groups > 0 || prm.rewrite_clean))
+        __atomic_store_n(&p->clean_horizon_ms, out->next_horizon_ms, __ATOMIC_RELEASE);
+    free(prod);
+    return err;
 }

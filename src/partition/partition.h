@@ -37,6 +37,7 @@
 #include "ref.h"
 #include "sm_common.h"
 #include "storage/log.h"
+#include "storage/cleaner.h"
 #include "producer_state.h"
 #include "uuid.h"
 
@@ -136,6 +137,16 @@ struct sm_partition {
     bool verify_txn;
     sm_hmap_t verify_guards;
     uint64_t next_guard;
+    /* log cleaning (cleanup.policy and its settings, from the topic's
+     * config; under rmu) and what the last cleaning left (atomics) */
+    struct sm_partition_cleanup {
+        bool compact, delete_;      /* cleanup.policy */
+        double min_dirty_ratio;     /* min.cleanable.dirty.ratio */
+        int64_t min_lag_ms, max_lag_ms; /* min/max.compaction.lag.ms */
+        int64_t delete_retention_ms;    /* delete.retention.ms */
+        int64_t segment_bytes;          /* cleaned segments' size limit */
+    } cleanup;
+    int64_t clean_horizon_ms; /* earliest delete horizon in the log (INT64_MAX none) */
     /* metrics (relaxed atomics, summed per topic when scraped) */
     uint64_t bytes_in, msgs_in;   /* appended by produce */
     uint64_t bytes_out, msgs_out; /* sent by fetch */
@@ -355,6 +366,25 @@ void sm_partition_run_flusher(sm_partition_t *p);
  * is due, and with retention, delete segments past retention.ms /
  * retention.bytes. Failures are logged; the next pass retries. */
 void sm_partition_maintain(sm_partition_t *p, int64_t now_wall_ms, bool retention);
+
+/* ---- log cleaning (driven by the broker's cleaner threads) */
+typedef struct sm_partition_cleanup sm_partition_cleanup_t;
+/* The topic's cleanup settings (on open and on every config change). */
+void sm_partition_set_cleanup(sm_partition_t *p, const sm_partition_cleanup_t *c);
+void sm_partition_get_cleanup(sm_partition_t *p, sm_partition_cleanup_t *out);
+/* What cleaning the log would cover now (sm_log_clean_window): the dirty
+ * part runs from the cleaner checkpoint to the first uncleanable offset
+ * (min of the last stable offset, the high watermark, the active segment
+ * and min.compaction.lag.ms). Any thread. */
+void sm_partition_clean_window(sm_partition_t *p, int64_t now_ms, sm_clean_window_t *w);
+/* Clean the partition's log (sm_log_clean) with its own settings: only
+ * committed data (below the last stable offset and the high watermark) is
+ * cleaned, and the last batch of every producer with state is kept. Leader
+ * and followers clean their logs each on their own, as Kafka's replicas do.
+ * Cleaner thread. */
+sm_err_t sm_partition_clean(sm_partition_t *p, sm_offset_map_t *map, int64_t now_ms,
+                            int64_t io_bytes_per_sec, const int *stop,
+                            sm_clean_result_t *out) SM_MUST_CHECK;
 
 /* The write-behind pass the write_behind_due hook asked for (background). */
 void sm_partition_write_behind(sm_partition_t *p);

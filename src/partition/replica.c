@@ -497,7 +497,7 @@ sm_err_t sm_partition_follower_apply(sm_partition_t *p, int32_t leader_epoch,
         while (at < f->len) {
             sm_batch_info_t info;
             const char *why = NULL;
-            sm_err_t rc = sm_batch_validate(f->records + at, f->len - at, &info, &why);
+            sm_err_t rc = sm_batch_validate_stored(f->records + at, f->len - at, &info, &why);
             if (rc != SM_OK) {
                 SM_WARN("partition", "%s: batch from the leader refused at byte %zu: %s", p->name,
                         at, why ? why : sm_err_str(rc));

@@ -454,6 +454,47 @@ sm_err_t sm_batch_validate(const uint8_t *p, size_t len, sm_batch_info_t *out,
     return records_walk(p + SM_BATCH_HEADER_SIZE, p + total, b->record_count, why);
 }
 
+sm_err_t sm_batch_validate_stored(const uint8_t *p, size_t len, sm_batch_info_t *out,
+                                  const char **why)
+{
+    sm_batch_info_t tmp;
+    sm_batch_info_t *b = out ? out : &tmp;
+    if (sm_batch_header_parse(p, len, b) != SM_OK || b->record_count < 0 ||
+        b->last_offset_delta < 0 || (int64_t)b->record_count >= (int64_t)b->last_offset_delta + 1)
+        return sm_batch_validate(p, len, out, why); /* not a cleaned batch */
+    if (b->batch_length < SM_BATCH_HEADER_SIZE - SM_BATCH_LOG_OVERHEAD)
+        return fail(why, "batch length smaller than the header", SM_ERR_PARSE);
+    int64_t total = sm_batch_total_size(b);
+    if ((uint64_t)total > len)
+        return fail(why, "batch extends past the end of the data", SM_ERR_PARSE);
+    uint32_t crc = sm_crc32c(0, p + SM_BATCH_OFF_ATTRIBUTES,
+                             (size_t)total - SM_BATCH_OFF_ATTRIBUTES);
+    if (crc != b->crc)
+        return fail(why, "CRC32C mismatch", SM_ERR_CORRUPT);
+    int codec = b->attributes & SM_BATCH_ATTR_COMPRESSION_MASK;
+    if (codec > SM_COMPRESSION_ZSTD)
+        return fail(why, "unknown compression codec", SM_ERR_INVALID);
+    if (b->record_count == 0 && total != SM_BATCH_HEADER_SIZE)
+        return fail(why, "empty batch with record bytes", SM_ERR_INVALID);
+    if (codec != SM_COMPRESSION_NONE || b->record_count == 0)
+        return SM_OK;
+    sm_rd_t r;
+    sm_rd_init(&r, p + SM_BATCH_HEADER_SIZE, (size_t)total - SM_BATCH_HEADER_SIZE);
+    int32_t prev = -1;
+    for (int32_t i = 0; i < b->record_count; i++) {
+        sm_record_t rec;
+        sm_err_t err = record_decode(&r, &rec, why);
+        if (err)
+            return err;
+        if (rec.offset_delta <= prev || rec.offset_delta > b->last_offset_delta)
+            return fail(why, "record offsetDelta out of sequence", SM_ERR_INVALID);
+        prev = rec.offset_delta;
+    }
+    if (sm_rd_remaining(&r) != 0)
+        return fail(why, "bytes after the last record", SM_ERR_PARSE);
+    return SM_OK;
+}
+
 sm_err_t sm_batches_validate(const uint8_t *p, size_t len, int *nbatches, int32_t *nrecords,
                              const char **why)
 {

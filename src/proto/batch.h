@@ -55,6 +55,9 @@
 #define SM_BATCH_ATTR_LOG_APPEND_TIME 0x08
 #define SM_BATCH_ATTR_TRANSACTIONAL 0x10
 #define SM_BATCH_ATTR_CONTROL 0x20
+/* KIP-534: baseTimestamp holds the delete horizon (set by the log cleaner;
+ * record timestamp deltas stay relative to baseTimestamp). */
+#define SM_BATCH_ATTR_DELETE_HORIZON 0x40
 
 enum sm_compression {
     SM_COMPRESSION_NONE = 0,
@@ -106,6 +109,16 @@ SM_MUST_CHECK sm_err_t sm_batch_header_parse(const uint8_t *p, size_t len, sm_ba
  * to a static message. */
 SM_MUST_CHECK sm_err_t sm_batch_validate(const uint8_t *p, size_t len, sm_batch_info_t *out,
                                          const char **why);
+
+/* Validation of a batch as a log may hold it after compaction (replication
+ * from a cleaned leader, recovery, tools): as sm_batch_validate, except that
+ * records may have been removed by the log cleaner, so recordCount may be
+ * below lastOffsetDelta + 1 (down to 0: an empty batch kept for a
+ * producer's state) and the offsetDeltas of uncompressed records only have
+ * to increase and stay <= lastOffsetDelta. Batches that were not cleaned
+ * get exactly the checks of sm_batch_validate. */
+SM_MUST_CHECK sm_err_t sm_batch_validate_stored(const uint8_t *p, size_t len,
+                                                sm_batch_info_t *out, const char **why);
 
 /* Validate a whole records blob (batches back to back, as in a Produce
  * request; the blob must end exactly at a batch end). Outputs the number of

@@ -134,10 +134,13 @@ sm_err_t sm_log_open(const char *dir, const char *name, const sm_log_config_t *c
     config_sanitize(&log->cfg);
     log->last_flush_ms = sm_now_wall_ms();
     log->high_watermark = -1;
+    log->cleaner_offset = -1;
+    log->last_clean_ms = -1;
     sm_log_hint_t hint;
     sm_logdir_attach(log, &hint);
+    if (hint.have_cleaner)
+        log->cleaner_offset = hint.cleaner;
     sm_log_epochs_load(log);
-    sm_log_aborted_load(log);
     if ((err = sm_log_load(log, &hint))) {
         SM_ERROR("storage", "%s: cannot open log in %s: %s", log->name, dir, sm_err_str(err));
         for (int i = 0; i < log->nsegs; i++)
@@ -145,6 +148,9 @@ sm_err_t sm_log_open(const char *dir, const char *name, const sm_log_config_t *c
         log->nsegs = 0;
         goto fail;
     }
+    /* after the load: it reads the .txnindex of every segment found and
+     * keeps the entries below the log end */
+    sm_log_aborted_load(log);
     sm_log_epochs_truncate_end(log, log->end_offset);
     sm_log_epochs_truncate_start(log, log->start_offset);
     sm_log_write_behind_init(log);
@@ -316,14 +322,14 @@ static sm_err_t log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t 
         return err;
     }
     if (replica) {
-        /* contiguous with the log, each batch following the previous one,
-         * epochs never going down */
+        /* at or after the log end, each batch after the previous one (a
+         * compacted leader's log has gaps), epochs never going down */
         int64_t expect = log->end_offset;
         int32_t last_epoch = log->nepochs ? log->epochs[log->nepochs - 1].epoch : -1;
         for (size_t pos = 0; pos < len;) {
             sm_batch_info_t b;
             batch_at(batches + pos, len - pos, &b);
-            if (b.base_offset != expect || b.leader_epoch < last_epoch) {
+            if (b.base_offset < expect || b.leader_epoch < last_epoch) {
                 pthread_mutex_unlock(&log->mu);
                 return SM_ERR_RANGE;
             }
@@ -331,6 +337,7 @@ static sm_err_t log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t 
             last_epoch = b.leader_epoch;
             pos += (size_t)sm_batch_total_size(&b);
         }
+        noffsets = expect - log->end_offset; /* the span, gaps included */
     }
     sm_segment_t *seg = sm_log_active(log);
     if (should_roll(log, seg, len, noffsets, now_ms)) {
@@ -351,7 +358,9 @@ static sm_err_t log_append(sm_log_t *log, uint8_t *batches, size_t len, int32_t 
         batch_at(batches + pos, len - pos, &b);
         if (!replica)
             sm_batch_set_base_offset(batches + pos, next);
-        next += (int64_t)b.last_offset_delta + 1;
+        else if (pos == 0)
+            base = b.base_offset;
+        next = (replica ? b.base_offset : next) + (int64_t)b.last_offset_delta + 1;
         pos += (size_t)sm_batch_total_size(&b);
     }
     if ((err = sm_file_pwrite(f->log_fd, batches, len, seg->size))) {

@@ -101,7 +101,7 @@ static sm_err_t rewrite_tail(const char *name, int fd, int64_t from, int64_t siz
         sm_batch_info_t vb;
         if ((err = sm_file_pread(fd, buf, total, pos, &got)))
             break;
-        if (got != total || sm_batch_validate(buf, total, &vb, &why) != SM_OK) {
+        if (got != total || sm_batch_validate_stored(buf, total, &vb, &why) != SM_OK) {
             SM_ERROR("storage", "%s: unflushed batch at position %" PRId64
                      " no longer validates after a failed fsync (%s); restart to recover",
                      name, pos, why ? why : "short read");

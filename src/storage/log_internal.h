@@ -78,6 +78,11 @@ struct sm_log {
     int naborted, aborted_cap;
     char *topic;
     int32_t partition;
+    /* log cleaner (cleaner.c): the cleaner checkpoint (-1 none), the wall
+     * time of the last cleaning (-1 none), and whether one runs; atomics */
+    int64_t cleaner_offset;
+    int64_t last_clean_ms;
+    bool cleaning;
     sm_histo_t *flush_histo; /* fsync latency (metrics), owned by the caller; may be NULL */
 };
 
@@ -92,6 +97,11 @@ void sm_log_aborted_load(sm_log_t *log);
 /* Forget entries whose marker is at or past new_end (truncation); rewrites
  * the affected files. Under mu. */
 void sm_log_aborted_truncate(sm_log_t *log, int64_t new_end);
+/* The cleaner replaced the segments holding markers in [lo, hi): forget the
+ * entries there and insert a[0..n) (sorted, inside [lo, hi)). The files are
+ * already in place. Under mu. */
+void sm_log_aborted_replace(sm_log_t *log, int64_t lo, int64_t hi, const sm_log_aborted_t *a,
+                            int n);
 
 /* Index of the segment holding offset: the last with base <= offset (0 if
  * offset is below every base). Under mu. */
@@ -118,6 +128,8 @@ typedef struct sm_log_hint {
     bool have_rp, have_start, have_hw;
     int64_t rp, start;   /* checkpointed recovery point / log start offset */
     int64_t hw;          /* checkpointed high watermark (replication-offset-checkpoint) */
+    bool have_cleaner;
+    int64_t cleaner;     /* cleaner-offset-checkpoint */
 } sm_log_hint_t;
 SM_MUST_CHECK sm_err_t sm_log_load(sm_log_t *log, const sm_log_hint_t *hint);
 
@@ -155,6 +167,9 @@ void sm_logdir_detach(sm_log_t *log, bool clean, int64_t start, int64_t durable_
 /* Rewrite the checkpoint files of log's dir now (truncation lowered the
  * recovery point: the file must not keep a higher one). Any locks held. */
 SM_MUST_CHECK sm_err_t sm_logdir_checkpoint(sm_log_t *log);
+/* Rewrite the log dir's cleaner-offset-checkpoint with every log's cleaner
+ * offset (after a cleaning). Any locks held. */
+SM_MUST_CHECK sm_err_t sm_logdir_cleaner_checkpoint(sm_log_t *log);
 /* sm_log_checkpoint_dirs() when its interval has passed (logdir.c). */
 void sm_log_checkpoint_dirs_maybe(int64_t now_ms);
 

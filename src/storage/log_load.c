@@ -34,6 +34,8 @@
 #include "../core/log.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -113,9 +115,85 @@ static void vec_push(i64vec_t *x, int64_t v)
     x->v[x->n++] = v;
 }
 
+static const char *const seg_files[] = {".log", ".index", ".timeindex", ".txnindex"};
+
+static bool has_suffix(const char *nm, const char *suffix)
+{
+    size_t n = strlen(nm), sl = strlen(suffix);
+    return n > sl && strcmp(nm + n - sl, suffix) == 0;
+}
+
+/* Finish a swap of cleaned segments that a crash interrupted (cleaner.c):
+ * "<base>.log.swap" exists, so the cleaned files were synced and the swap
+ * was decided. The swapped segment ends exactly where the segment after
+ * the replaced group starts, so every other segment with a base inside
+ * [base, its end) is one it replaces: delete those, move the .swap files to
+ * their names (over the old segment's files of the same base), and sync the
+ * directory. logs is updated. */
+static sm_err_t finish_swap(sm_log_t *log, int64_t base, i64vec_t *logs)
+{
+    char *p = sm_xasprintf("%s/%020" PRId64 ".log.swap", log->dir, base);
+    int fd;
+    sm_err_t err = sm_file_open(p, O_RDONLY, &fd);
+    free(p);
+    if (err)
+        return err;
+    int64_t size, end = base;
+    if ((err = sm_file_size(fd, &size))) {
+        sm_file_close(fd);
+        return err;
+    }
+    sm_seg_scan_t sc;
+    sm_seg_scan_init(&sc, fd, 0, size);
+    sm_batch_info_t b;
+    int64_t pos;
+    while ((err = sm_seg_scan_next(&sc, &b, &pos)) == SM_OK)
+        end = sm_batch_last_offset(&b) + 1;
+    sm_file_close(fd);
+    if (err != SM_ERR_NOT_FOUND && err != SM_ERR_CORRUPT)
+        return err;
+    err = SM_OK;
+    SM_WARN("storage", "%s: completing the swap of cleaned segment %020" PRId64
+            " (offsets up to %" PRId64 ") that a crash interrupted", log->name, base, end);
+    int k = 0;
+    for (int i = 0; i < logs->n; i++) {
+        int64_t x = logs->v[i];
+        if (x > base && x < end) {
+            for (size_t j = 0; j < SM_ARRAY_LEN(seg_files); j++) {
+                char *q = sm_xasprintf("%s/%020" PRId64 "%s", log->dir, x, seg_files[j]);
+                (void)sm_file_unlink(q);
+                free(q);
+            }
+            continue;
+        }
+        logs->v[k++] = x;
+    }
+    logs->n = k;
+    for (size_t j = 1; j <= SM_ARRAY_LEN(seg_files) && !err; j++) { /* the .log last */
+        const char *sfx = seg_files[j % SM_ARRAY_LEN(seg_files)];
+        char *from = sm_xasprintf("%s/%020" PRId64 "%s.swap", log->dir, base, sfx);
+        char *to = sm_xasprintf("%s/%020" PRId64 "%s", log->dir, base, sfx);
+        err = access(from, F_OK) == 0 ? sm_file_rename(from, to) : SM_OK;
+        free(from);
+        free(to);
+    }
+    if (!err)
+        err = sm_file_sync_dir(log->dir);
+    if (err)
+        return err;
+    bool listed = false;
+    for (int i = 0; i < logs->n; i++)
+        listed |= logs->v[i] == base;
+    if (!listed)
+        vec_push(logs, base);
+    return SM_OK;
+}
+
 /* One pass over the directory: segment base offsets (sorted) into *logs;
  * leftovers of interrupted deletions and state-file temporaries deleted;
- * index files whose .log is missing (orphans) deleted. */
+ * the cleaner's unfinished output (*.cleaned, and .swap files without a
+ * .log.swap) deleted and its decided swaps completed (finish_swap); index
+ * files whose .log is missing (orphans) deleted. */
 static sm_err_t list_dir(sm_log_t *log, i64vec_t *logs)
 {
     DIR *d = opendir(log->dir);
@@ -123,13 +201,20 @@ static sm_err_t list_dir(sm_log_t *log, i64vec_t *logs)
         SM_ERROR("storage", "%s: opendir %s failed", log->name, log->dir);
         return SM_ERR_IO;
     }
-    i64vec_t idx = {0}, tidx = {0};
+    i64vec_t idx = {0}, tidx = {0}, swaps = {0};
     struct dirent *de;
+    sm_err_t err = SM_OK;
     while ((de = readdir(d))) {
         const char *nm = de->d_name;
         int64_t base;
         size_t len = strlen(nm);
-        if (parse_segment_name(nm, ".log", &base)) {
+        if (parse_segment_name(nm, ".log.swap", &base)) {
+            vec_push(&swaps, base);
+        } else if (has_suffix(nm, ".cleaned")) {
+            char *p = sm_xasprintf("%s/%s", log->dir, nm);
+            (void)sm_file_unlink(p);
+            free(p);
+        } else if (parse_segment_name(nm, ".log", &base)) {
             vec_push(logs, base);
         } else if (parse_segment_name(nm, ".index", &base)) {
             vec_push(&idx, base);
@@ -144,6 +229,27 @@ static sm_err_t list_dir(sm_log_t *log, i64vec_t *logs)
         }
     }
     closedir(d);
+    for (int i = 0; i < swaps.n && !err; i++)
+        err = finish_swap(log, swaps.v[i], logs);
+    /* .swap files of a swap that was not decided (no .log.swap) */
+    if (!err && (d = opendir(log->dir))) {
+        while ((de = readdir(d))) {
+            if (!has_suffix(de->d_name, ".swap"))
+                continue;
+            char *p = sm_xasprintf("%s/%s", log->dir, de->d_name);
+            (void)sm_file_unlink(p);
+            free(p);
+        }
+        closedir(d);
+    }
+    free(swaps.v);
+    if (err) {
+        free(idx.v);
+        free(tidx.v);
+        SM_ERROR("storage", "%s: cannot complete an interrupted swap of cleaned segments: %s",
+                 log->name, sm_err_str(err));
+        return err;
+    }
     if (logs->n > 1)
         qsort(logs->v, (size_t)logs->n, sizeof *logs->v, cmp_i64);
     for (int k = 0; k < 2; k++) {

@@ -151,6 +151,27 @@ void sm_log_aborted_truncate(sm_log_t *log, int64_t new_end)
     }
 }
 
+void sm_log_aborted_replace(sm_log_t *log, int64_t lo, int64_t hi, const sm_log_aborted_t *a,
+                            int n)
+{
+    int from = 0;
+    while (from < log->naborted && log->aborted[from].last_offset < lo)
+        from++;
+    int to = from;
+    while (to < log->naborted && log->aborted[to].last_offset < hi)
+        to++;
+    int total = log->naborted - (to - from) + n;
+    if (total > log->aborted_cap) {
+        log->aborted_cap = total;
+        log->aborted = sm_xrealloc(log->aborted, (size_t)total * sizeof *log->aborted);
+    }
+    memmove(log->aborted + from + n, log->aborted + to,
+            (size_t)(log->naborted - to) * sizeof *log->aborted);
+    if (n > 0)
+        memcpy(log->aborted + from, a, (size_t)n * sizeof *a);
+    log->naborted = total;
+}
+
 sm_err_t sm_log_add_aborted(sm_log_t *log, const sm_log_aborted_t *a)
 {
     pthread_mutex_lock(&log->mu);

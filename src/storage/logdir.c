@@ -9,6 +9,9 @@
  *     log-start-offset-checkpoint        same layout
  *     replication-offset-checkpoint      same layout: the partitions' high
  *                                        watermarks (set by src/partition)
+ *     cleaner-offset-checkpoint          same layout: where each compacted
+ *                                        log's dirty part starts (cleaner.c);
+ *                                        rewritten after every cleaning
  *     .kafka_cleanshutdown               exists only after a clean shutdown
  *
  * Registry: one sm_logdir_t per directory, created by the first log that
@@ -46,6 +49,8 @@
 
 #include "file.h"
 #include "hmap.h"
+#include "buf.h"
+#include "cleaner.h"
 #include "../core/log.h"
 
 #include <errno.h>
@@ -60,6 +65,7 @@
 #define RP_FILE "recovery-point-offset-checkpoint"
 #define START_FILE "log-start-offset-checkpoint"
 #define HW_FILE "replication-offset-checkpoint"
+#define CLEANER_FILE "cleaner-offset-checkpoint"
 #define CLEAN_FILE ".kafka_cleanshutdown"
 #define CHECKPOINT_INTERVAL_MS 60000
 
@@ -67,7 +73,8 @@ typedef struct entry {
     char *topic;
     int32_t partition;
     sm_log_t *log;        /* open log, or NULL */
-    bool have_rp, have_start, have_hw;
+    bool have_rp, have_start, have_hw, have_cleaner;
+    int64_t cleaner;      /* cleaner-offset-checkpoint */
     int64_t hw;           /* high watermark (replication-offset-checkpoint) */
     int64_t rp_durable;   /* recovery point known to be on disk */
     int64_t rp_clean;     /* end offset at a clean close (durable after syncfs) */
@@ -133,7 +140,7 @@ static void entries_clear(sm_logdir_t *d)
 }
 
 /* Read one checkpoint file into the entries; which = 0 recovery point, 1
- * log start, 2 high watermark. A damaged file is ignored as a whole
+ * log start, 2 high watermark, 3 cleaner offset. A damaged file is ignored as a whole
  * (logged). */
 static void read_checkpoint(sm_logdir_t *d, const char *name, int which, bool trusted)
 {
@@ -167,6 +174,9 @@ static void read_checkpoint(sm_logdir_t *d, const char *name, int which, bool tr
         } else if (which == 1) {
             e->have_start = true;
             e->start = off;
+        } else if (which == 3) {
+            e->have_cleaner = true;
+            e->cleaner = off;
         } else {
             e->have_hw = true;
             e->hw = off;
@@ -182,6 +192,8 @@ static void read_checkpoint(sm_logdir_t *d, const char *name, int which, bool tr
                 e->have_rp = e->trusted = false;
             else if (which == 1)
                 e->have_start = false;
+            else if (which == 3)
+                e->have_cleaner = false;
             else
                 e->have_hw = false;
         }
@@ -315,6 +327,7 @@ void sm_logdir_attach(sm_log_t *log, sm_log_hint_t *hint)
         read_checkpoint(d, RP_FILE, 0, clean);
         read_checkpoint(d, START_FILE, 1, clean);
         read_checkpoint(d, HW_FILE, 2, clean);
+        read_checkpoint(d, CLEANER_FILE, 3, clean);
         d->unclean_close = false;
         if (clean) {
             if (sm_file_unlink(marker) != SM_OK || sm_file_sync_dir(d->path) != SM_OK) {
@@ -336,6 +349,8 @@ void sm_logdir_attach(sm_log_t *log, sm_log_hint_t *hint)
         hint->start = e->start;
         hint->have_hw = e->have_hw;
         hint->hw = e->hw;
+        hint->have_cleaner = e->have_cleaner;
+        hint->cleaner = e->cleaner;
         e->log = log;
         e->trusted = false;
     }
@@ -366,6 +381,11 @@ void sm_logdir_detach(sm_log_t *log, bool clean, int64_t start, int64_t durable_
         int64_t hw = sm_log_high_watermark(log);
         e->have_hw = hw >= 0;
         e->hw = hw;
+        int64_t co = sm_log_cleaner_offset(log);
+        if (co >= 0) {
+            e->have_cleaner = true;
+            e->cleaner = co;
+        }
         e->trusted = clean;
         if (!clean)
             d->unclean_close = true;
@@ -417,6 +437,45 @@ sm_err_t sm_logdir_checkpoint(sm_log_t *log)
     pthread_mutex_lock(&d->mu);
     sm_err_t err = write_checkpoints(d, false);
     pthread_mutex_unlock(&d->mu);
+    return err;
+}
+
+sm_err_t sm_logdir_cleaner_checkpoint(sm_log_t *log)
+{
+    sm_logdir_t *d = log->ldir;
+    if (!d)
+        return SM_OK;
+    pthread_mutex_lock(&d->mu);
+    sm_wbuf_t w;
+    sm_wbuf_init(&w);
+    int count = 0;
+    for (sm_hmap_entry_t *h = NULL; (h = sm_hmap_next(&d->entries, h));) {
+        entry_t *e = h->value;
+        int64_t off = e->have_cleaner ? e->cleaner : -1;
+        if (e->log)
+            off = sm_log_cleaner_offset(e->log);
+        if (off >= 0)
+            count++;
+    }
+    char line[600];
+    int n = snprintf(line, sizeof line, "0\n%d\n", count);
+    sm_wbuf_bytes(&w, line, (size_t)n);
+    for (sm_hmap_entry_t *h = NULL; (h = sm_hmap_next(&d->entries, h));) {
+        entry_t *e = h->value;
+        int64_t off = e->have_cleaner ? e->cleaner : -1;
+        if (e->log)
+            off = sm_log_cleaner_offset(e->log);
+        if (off < 0)
+            continue;
+        n = snprintf(line, sizeof line, "%s %d %" PRId64 "\n", e->topic, e->partition, off);
+        if (n > 0 && n < (int)sizeof line)
+            sm_wbuf_bytes(&w, line, (size_t)n);
+    }
+    sm_err_t err = sm_file_write_atomic(d->path, CLEANER_FILE, w.mem, w.len);
+    sm_wbuf_free(&w);
+    pthread_mutex_unlock(&d->mu);
+    if (err)
+        SM_WARN("storage", "%s: writing %s failed: %s", d->path, CLEANER_FILE, sm_err_str(err));
     return err;
 }
 

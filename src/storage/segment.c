@@ -359,10 +359,12 @@ static sm_err_t rebuild(sm_segment_t *seg, const sm_segfiles_t *f, const char *n
         }
         if (err)
             goto out;
-        /* baseOffset is outside the CRC, so recovery insists on contiguous
-         * offsets (true of every log Samsa writes until compaction exists);
-         * an index rebuild of a trusted segment only needs them to grow. */
-        if ((validate ? b.base_offset != seg->end_offset : b.base_offset < seg->end_offset) ||
+        /* Offsets must grow; they may jump (a compacted log keeps its
+         * offsets, so cleaned segments and what a follower replicates from
+         * them have gaps). baseOffset lies outside the CRC, but a segment
+         * still has to end exactly where the next one starts (log_load.c),
+         * and the cleaner keeps that true. */
+        if (b.base_offset < seg->end_offset ||
             sm_batch_last_offset(&b) - seg->base_offset > INT32_MAX) {
             why = "batch offset out of sequence";
             break;
@@ -385,7 +387,7 @@ static sm_err_t rebuild(sm_segment_t *seg, const sm_segfiles_t *f, const char *n
                 why = "file shorter than its size";
                 break;
             }
-            if (sm_batch_validate(buf, (size_t)total, &vb, &why) != SM_OK)
+            if (sm_batch_validate_stored(buf, (size_t)total, &vb, &why) != SM_OK)
                 break;
             if (validated)
                 *validated += total;

@@ -103,13 +103,14 @@ static inline void sm_segment_release(sm_segment_t *s)
  * headers after it. SM_ERR_CORRUPT if the tail does not parse. */
 SM_MUST_CHECK sm_err_t sm_segment_load_tail(sm_segment_t *seg);
 
-/* Rebuild both indexes by scanning the whole .log. With validate (crash
- * recovery) offsets must be contiguous from base_offset and every batch
+/* Rebuild both indexes by scanning the whole .log. Offsets must increase
+ * (they may jump: compacted logs have gaps). With validate (crash
+ * recovery) every batch
  * whose base offset is >= validate_from is read and checked with
  * sm_batch_validate; batches below it (already durable: below the recovery
  * point) only have their framing checked, which costs one small read per
  * batch instead of reading the data. Without validate only the framing is
- * checked and offsets must only increase. The .log is truncated at the
+ * checked. The .log is truncated at the
  * first bad byte; *dropped gets the bytes removed, *validated (may be NULL)
  * the bytes read and validated.
  * on_batch (may be NULL) sees every batch kept (recovery rebuilds the
