@@ -14,7 +14,9 @@ pkgs=(build-essential cmake python3 pkg-config zlib1g-dev liblz4-dev libzstd-dev
       iproute2
       # tests/chaos/repl_chaos.py: network partitions of one node (as root; else skipped)
       iptables
-      nodejs npm)
+      nodejs npm
+      # samsa-connect (src/connect): its REST server and JSON documents
+      libmicrohttpd-dev libjansson-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
