@@ -14,7 +14,8 @@
  *
  * Sink ("file"; standard output without it): appends each record's value and a '\n'
  * (strings and bytes as they are, other values as JSON text, a null value as "null").
- * flush() hands the buffered lines to the kernel (fflush), which is what Kafka's
+ * Lines are buffered and written whole (never a torn line, even when the worker is
+ * killed); flush() hands the buffered lines to the kernel, which is what Kafka's
  * flush does: the lines survive a crash of the worker, not of the machine.
  *
  * Runs on the task's thread; all state is in the task object.
@@ -302,10 +303,14 @@ const samsa_connect_plugin_t cn_file_source_plugin = {
 
 /* ------------------------------------------------------------------ sink */
 
+#define SINK_BUF (1 << 20)
+
 typedef struct fsink {
-    FILE *f;
+    int fd;
     bool is_stdout;
     char *filename;
+    char *buf; /* whole lines not yet written */
+    size_t len, cap;
 } fsink_t;
 
 static int sink_task_configs(samsa_connect_context_t *ctx, const samsa_connect_config_t *cfg,
@@ -332,20 +337,64 @@ static int sink_start(samsa_connect_context_t *ctx, const samsa_connect_config_t
     const char *file = samsa_connect_config_get(cfg, "file");
     if (file && *file) {
         s->filename = strdup(file);
-        s->f = fopen(file, "a");
-        if (!s->f) {
+        s->fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (s->fd < 0) {
             snprintf(err, err_len, "Couldn't find or create file '%s' for FileStreamSinkTask: %s", file,
                      strerror(errno));
             free(s->filename);
             free(s);
             return -1;
         }
-        setvbuf(s->f, NULL, _IOFBF, 1 << 20);
     } else {
-        s->f = stdout;
+        s->fd = 1;
         s->is_stdout = true;
     }
+    s->cap = SINK_BUF;
+    s->buf = malloc(s->cap);
+    if (!s->buf)
+        abort();
     *out = s;
+    return 0;
+}
+
+/* Write the buffered lines. Only whole lines are ever written, so a worker killed at
+ * any moment leaves no torn line for the redelivered records to be appended to. */
+static int sink_drain(fsink_t *s, char *err, size_t err_len)
+{
+    size_t off = 0;
+    while (off < s->len) {
+        ssize_t w = write(s->fd, s->buf + off, s->len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            snprintf(err, err_len, "cannot write to %s: %s", s->filename ? s->filename : "stdout",
+                     strerror(errno));
+            memmove(s->buf, s->buf + off, s->len - off);
+            s->len -= off;
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    s->len = 0;
+    return 0;
+}
+
+static int sink_line(fsink_t *s, const char *p, size_t n, char *err, size_t err_len)
+{
+    if (s->len + n + 1 > s->cap) {
+        if (sink_drain(s, err, err_len) != 0)
+            return -1;
+        if (n + 1 > s->cap) {
+            s->cap = n + 1;
+            s->buf = realloc(s->buf, s->cap);
+            if (!s->buf)
+                abort();
+        }
+    }
+    if (n)
+        memcpy(s->buf + s->len, p, n);
+    s->buf[s->len + n] = '\n';
+    s->len += n + 1;
     return 0;
 }
 
@@ -356,16 +405,10 @@ static int sink_put(void *task, samsa_connect_context_t *ctx, const samsa_connec
     fsink_t *s = task;
     for (size_t i = 0; i < n; i++) {
         const samsa_connect_value_t *v = &recs[i].value;
-        size_t w;
-        if (v->kind == SAMSA_VALUE_NULL)
-            w = fwrite("null\n", 1, 5, s->f) == 5;
-        else
-            w = (v->len == 0 || fwrite(v->data, 1, v->len, s->f) == v->len) && putc('\n', s->f) != EOF;
-        if (!w) {
-            snprintf(err, err_len, "cannot write to %s: %s", s->filename ? s->filename : "stdout",
-                     strerror(errno));
+        int rc = v->kind == SAMSA_VALUE_NULL ? sink_line(s, "null", 4, err, err_len)
+                                             : sink_line(s, v->data, v->len, err, err_len);
+        if (rc != 0)
             return -1;
-        }
     }
     return 0;
 }
@@ -373,12 +416,7 @@ static int sink_put(void *task, samsa_connect_context_t *ctx, const samsa_connec
 static int sink_flush(void *task, samsa_connect_context_t *ctx, char *err, size_t err_len)
 {
     (void)ctx;
-    fsink_t *s = task;
-    if (fflush(s->f) != 0) {
-        snprintf(err, err_len, "cannot flush %s: %s", s->filename ? s->filename : "stdout", strerror(errno));
-        return -1;
-    }
-    return 0;
+    return sink_drain(task, err, err_len);
 }
 
 static void sink_stop(void *task, samsa_connect_context_t *ctx)
@@ -387,11 +425,13 @@ static void sink_stop(void *task, samsa_connect_context_t *ctx)
     fsink_t *s = task;
     if (!s)
         return;
-    if (s->is_stdout)
-        fflush(s->f);
-    else
-        fclose(s->f);
+    char err[256];
+    if (sink_drain(s, err, sizeof err) != 0)
+        ctx->rt->log(ctx, SAMSA_LOG_WARN, "%s", err);
+    if (!s->is_stdout)
+        close(s->fd);
     free(s->filename);
+    free(s->buf);
     free(s);
 }
 
