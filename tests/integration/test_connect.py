@@ -354,6 +354,7 @@ def test_connector_lifecycle_over_rest(workers, module_broker, tmp_path):
     st, doc = w.req("POST", "/connectors/life/restart?includeTasks=true&onlyFailed=false")
     assert st == 202 and doc["connector"]["state"] == "RESTARTING"
     assert doc["tasks"][0]["state"] == "RESTARTING"
+    w.wait_state("life", "RUNNING", ["RUNNING"])
     st, doc = w.req("POST", "/connectors/life/restart?includeTasks=true&onlyFailed=true")
     assert st == 202 and doc["connector"]["state"] == "RUNNING" and doc["tasks"][0]["state"] == "RUNNING"
     assert w.req("POST", "/connectors/life/tasks/0/restart")[0] == 204
@@ -451,6 +452,7 @@ def test_errors_and_bad_input_never_crash(workers, tmp_path):
     for junk in [b"\x00\x01\x02garbage\r\n\r\n", b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\n\r\n",
                  b"POST /connectors HTTP/1.1\r\nContent-Length: 10\r\n\r\n{"]:
         with socket.create_connection(("127.0.0.1", w.port), timeout=5) as s:
+            s.settimeout(1)  # the half request gets no answer: it waits for its body
             try:
                 s.sendall(junk)
                 s.shutdown(socket.SHUT_WR)
