@@ -27,6 +27,7 @@ CHAOS_SEED ?=
 # the integration tests run those: SAMSA_BROKER names the broker they start.
 ifneq ($(SANITIZE),)
 export SAMSA_BROKER ?= $(CURDIR)/$(BUILD_DIR)/bin/samsa-broker
+export SAMSA_CONNECT ?= $(CURDIR)/$(BUILD_DIR)/bin/samsa-connect
 export SAMSA_IT_START_TIMEOUT ?= 120
 export ASAN_OPTIONS ?= abort_on_error=0:detect_leaks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
