@@ -145,6 +145,21 @@ bool cn_worker_config_load(cn_worker_config_t *c, const char *path, char *err, s
                      required[i]);
             return false;
         }
+    /* A converter class that does not exist stops start-up, as in Kafka (not each task). */
+    static const char *const convs[] = {"key", "value"};
+    for (int i = 0; i < 2; i++) {
+        char key[32], prefix[40], e[256];
+        snprintf(key, sizeof key, "%s.converter", convs[i]);
+        snprintf(prefix, sizeof prefix, "%s.converter.", convs[i]);
+        json_t *cp = cn_config_with_prefix(p, prefix);
+        cn_converter_t cv;
+        bool ok = cn_converter_init(&cv, cn_cfg_str(p, key), cp, i == 0, e, sizeof e);
+        json_decref(cp);
+        if (!ok) {
+            snprintf(err, err_len, "Invalid value %s for configuration %s: %s", cn_cfg_str(p, key), key, e);
+            return false;
+        }
+    }
     c->bootstrap = cn_cfg_str(p, "bootstrap.servers");
     if (!c->bootstrap)
         c->bootstrap = "localhost:9092";

@@ -463,6 +463,22 @@ def test_errors_and_bad_input_never_crash(workers, tmp_path):
     assert w.ok("GET", "/connectors") == []
 
 
+def test_bad_worker_or_connector_file_stops_startup(workers, tmp_path):
+    w = workers({"value.converter": "org.example.NoSuchConverter"})
+    w.start(expect_ready=False)
+    assert w.proc.wait(timeout=30) == 1
+    w.proc = None
+    assert "Invalid value org.example.NoSuchConverter for configuration value.converter" in w.log_text()
+    bad = tmp_path / "bad.properties"
+    bad.write_text("name=bad\nconnector.class=FileStreamSource\n")  # no topic
+    w2 = workers()
+    w2.start(str(bad), expect_ready=False)
+    assert w2.proc.wait(timeout=30) == 1
+    w2.proc = None
+    assert "Stopping after connector error" in w2.log_text()
+    assert 'Missing required configuration "topic"' in w2.log_text()
+
+
 def test_admin_loggers(workers):
     w = workers().start()
     loggers = w.ok("GET", "/admin/loggers")
