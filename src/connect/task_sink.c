@@ -28,7 +28,8 @@
 #define SINK_MAX_BATCH 500
 
 typedef struct cn_sink {
-    cn_task_t *t;
+    cn_task_t *t; /* not used once closing: the task may be freed before a reaper is done */
+    char name[300];
     cn_worker_t *w;
     cn_ctx_t ctx;
     cn_logger_t *log;
@@ -78,14 +79,32 @@ static bool flush_and_commit(cn_sink_t *s)
         s->dirty = false;
         return true;
     }
-    rd_kafka_resp_err_t rc = rd_kafka_commit(s->rk, s->current, 0);
+    /* Commit and wait at most offset.flush.timeout.ms: with no coordinator (broker
+     * down) a stop must not hang on it; the offsets are committed again next time. */
+    rd_kafka_queue_t *q = rd_kafka_queue_new(s->rk);
+    rd_kafka_resp_err_t rc = rd_kafka_commit_queue(s->rk, s->current, q, NULL, NULL);
+    if (!rc) {
+        rd_kafka_event_t *ev = NULL;
+        int64_t deadline = cn_now_ms() + s->w->cfg.offset_flush_timeout_ms;
+        while (!ev && cn_now_ms() < deadline) {
+            ev = rd_kafka_queue_poll(q, 100);
+            if (ev && rd_kafka_event_type(ev) != RD_KAFKA_EVENT_OFFSET_COMMIT) {
+                rd_kafka_event_destroy(ev);
+                ev = NULL;
+            }
+        }
+        rc = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
+        if (ev)
+            rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(q);
     if (rc) {
         /* Not fatal: the next commit covers these offsets too (Kafka logs and goes on). */
-        CN_WARN(s->log, "%s: offset commit failed: %s", s->t->name, rd_kafka_err2str(rc));
+        CN_WARN(s->log, "%s: offset commit failed: %s", s->name, rd_kafka_err2str(rc));
         return true;
     }
     s->dirty = false;
-    CN_DEBUG(s->log, "%s: committed offsets of %d partition(s)", s->t->name, s->current->cnt);
+    CN_DEBUG(s->log, "%s: committed offsets of %d partition(s)", s->name, s->current->cnt);
     return true;
 }
 
@@ -93,20 +112,23 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
                          void *opaque)
 {
     cn_sink_t *s = opaque;
+    if (s->closing) {
+        rd_kafka_assign(rk, NULL);
+        return;
+    }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         rd_kafka_assign(rk, parts);
         for (int i = 0; i < parts->cnt; i++)
             cn_task_topic_active(s->t, parts->elems[i].topic);
         if (s->paused)
             rd_kafka_pause_partitions(rk, parts);
-        CN_INFO(s->log, "%s: assigned %d partition(s)", s->t->name, parts->cnt);
+        CN_INFO(s->log, "%s: assigned %d partition(s)", s->name, parts->cnt);
     } else {
-        if (!s->closing)
-            flush_and_commit(s);
+        flush_and_commit(s);
         for (int i = 0; i < parts->cnt; i++)
             rd_kafka_topic_partition_list_del(s->current, parts->elems[i].topic, parts->elems[i].partition);
         rd_kafka_assign(rk, NULL);
-        CN_INFO(s->log, "%s: revoked %d partition(s)", s->t->name, parts->cnt);
+        CN_INFO(s->log, "%s: revoked %d partition(s)", s->name, parts->cnt);
     }
 }
 
@@ -129,7 +151,7 @@ static rd_kafka_t *make_consumer(cn_sink_t *s, char *err, size_t len)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char cid[400], group[400];
-    snprintf(cid, sizeof cid, "connector-consumer-%s", s->t->name);
+    snprintf(cid, sizeof cid, "connector-consumer-%s", s->name);
     snprintf(group, sizeof group, "connect-%s", cn_cfg_str(s->t->conn_config, "name"));
     json_t *wp = cn_config_with_prefix(s->w->cfg.props, "consumer.");
     json_t *cp = cn_config_with_prefix(s->t->conn_config, "consumer.override.");
@@ -238,7 +260,7 @@ static bool deliver(cn_sink_t *s, rd_kafka_message_t **msgs, size_t n)
             cn_value_free(&vals[k]);
             if (s->log_errors)
                 CN_ERROR(s->log, "Error encountered in task %s. Executing stage 'VALUE_CONVERTER' with class '%s', where consumed record is {topic='%s', partition=%d, offset=%lld}: %s",
-                         s->t->name, s->value_conv.kind == CN_CONV_JSON ? "org.apache.kafka.connect.json.JsonConverter" : "converter",
+                         s->name, s->value_conv.kind == CN_CONV_JSON ? "org.apache.kafka.connect.json.JsonConverter" : "converter",
                          rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, err);
             if (!s->tolerate_all) {
                 snprintf(s->fatal, sizeof s->fatal, "Tolerance exceeded in error handler: %s", err);
@@ -298,6 +320,17 @@ static bool deliver(cn_sink_t *s, rd_kafka_message_t **msgs, size_t n)
     return ok;
 }
 
+/* Destroy an abandoned consumer and free the rest of its task state. */
+static void *sink_reaper(void *arg)
+{
+    cn_sink_t *s = arg;
+    rd_kafka_destroy_flags(s->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    rd_kafka_topic_partition_list_destroy(s->current);
+    cn_ctx_done(&s->ctx);
+    free(s);
+    return NULL;
+}
+
 void *cn_sink_task_main(void *arg)
 {
     cn_task_t *t = arg;
@@ -305,6 +338,7 @@ void *cn_sink_task_main(void *arg)
     if (!s)
         abort();
     s->t = t;
+    snprintf(s->name, sizeof s->name, "%s", t->name);
     s->w = t->w;
     s->plugin = t->plugin;
     cn_ctx_init(&s->ctx, CN_CTX_SINK, t->w, cn_cfg_str(t->conn_config, "name"), s->plugin);
@@ -391,8 +425,43 @@ out:
     if (s->rk) {
         /* The plugin task is gone: the revocation that close triggers commits nothing. */
         s->closing = true;
-        rd_kafka_consumer_close(s->rk);
-        rd_kafka_destroy(s->rk);
+        /* Leave the group, but give up after task.shutdown.graceful.timeout.ms: with no
+         * coordinator reachable a close would otherwise wait for the session timeout. */
+        rd_kafka_queue_t *q = rd_kafka_queue_new(s->rk);
+        rd_kafka_error_t *ce = rd_kafka_consumer_close_queue(s->rk, q);
+        int64_t deadline = cn_now_ms() + t->w->cfg.task_shutdown_timeout_ms;
+        if (ce)
+            rd_kafka_error_destroy(ce);
+        else
+            while (!rd_kafka_consumer_closed(s->rk) && cn_now_ms() < deadline) {
+                /* Events, not callbacks: the close may forward ops that a callback
+                 * poll cannot serve. A revocation is answered by unassigning. */
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+                if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                    rd_kafka_assign(s->rk, NULL);
+                if (ev)
+                    rd_kafka_event_destroy(ev);
+            }
+        bool closed = rd_kafka_consumer_closed(s->rk);
+        rd_kafka_queue_destroy(q);
+        if (!closed) {
+            /* As Kafka abandons a task that does not stop in time: a detached thread
+             * finishes destroying the client and frees what the task leaves. */
+            CN_WARN(s->log, "%s: the consumer did not leave its group within %lld ms; abandoning it", t->name,
+                    (long long)t->w->cfg.task_shutdown_timeout_ms);
+            CN_INFO(s->log, "%s: stopped after putting %lld record(s) (%lld skipped)", t->name,
+                    (long long)s->put_count, (long long)s->skipped);
+            pthread_t reaper;
+            pthread_attr_t attr;
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            if (pthread_create(&reaper, &attr, sink_reaper, s) == 0) {
+                pthread_attr_destroy(&attr);
+                return NULL;
+            }
+            pthread_attr_destroy(&attr);
+        }
+        rd_kafka_destroy_flags(s->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
     CN_INFO(s->log, "%s: stopped after putting %lld record(s) (%lld skipped)", t->name, (long long)s->put_count,
             (long long)s->skipped);

@@ -49,6 +49,7 @@ typedef struct cn_source {
     char **partitions;
     size_t npartitions, cap_partitions;
     char fatal[2048];
+    bool abandoned; /* a record was dropped because the task is stopping */
     char last_topic[256];
     int64_t emitted, acked, skipped;
 } cn_source_t;
@@ -233,6 +234,15 @@ int cn_source_emit(cn_source_t *s, const samsa_connect_source_record_t *rec)
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
         if (rc == RD_KAFKA_RESP_ERR__QUEUE_FULL && !s->fatal[0]) {
+            if (cn_task_wanted(s->t) == 's') {
+                /* Stopping while the queue stays full (no broker): drop the record; it
+                 * stays unacknowledged, so its offset is never stored and it is read
+                 * again at the next start. */
+                free(vb);
+                free(kb);
+                s->abandoned = true;
+                return -1;
+            }
             rd_kafka_poll(s->rk, 50); /* let acknowledgements drain the queue */
             continue;
         }
@@ -331,6 +341,8 @@ void *cn_source_task_main(void *arg)
         } else {
             err[0] = 0;
             rc = plugin->source_poll(task, &s->ctx.base, err, sizeof err);
+            if (rc != 0 && s->abandoned && !s->fatal[0])
+                break; /* stopping with a full queue: not a failure */
             if (rc != 0 || s->fatal[0]) {
                 const char *why = s->fatal[0] ? s->fatal : err[0] ? err : "source_poll failed";
                 cn_task_set_state(t, CN_FAILED, why);
