@@ -161,13 +161,14 @@ class Worker:
 
 @pytest.fixture
 def workers(request, module_broker, tmp_path):
-    """factory(props=None) -> Worker (not started). Teardown stops every worker by
+    """factory(props=None, bootstrap=None) -> Worker (not started; the module's broker
+    unless bootstrap names another). Teardown stops every worker by
     pid and checks clean exits and logs."""
     made = []
 
-    def make(props=None):
+    def make(props=None, bootstrap=None):
         d = tempfile.mkdtemp(prefix="samsa-connect-", dir=tmp_path)
-        w = Worker(d, module_broker.bootstrap, props)
+        w = Worker(d, bootstrap or module_broker.bootstrap, props)
         made.append(w)
         return w
 
@@ -477,6 +478,28 @@ def test_bad_worker_or_connector_file_stops_startup(workers, tmp_path):
     w2.proc = None
     assert "Stopping after connector error" in w2.log_text()
     assert 'Missing required configuration "topic"' in w2.log_text()
+
+
+@pytest.mark.broker_config(**{"num.partitions": "1"})
+def test_stop_is_bounded_when_the_broker_is_gone(workers, broker, tmp_path):
+    """Offsets pending (a long flush interval) and the only broker killed -9: SIGTERM
+    still ends the worker in seconds with status 0 (the commit and the group leave
+    give up after their timeouts)."""
+    src, out = tmp_path / "in.txt", tmp_path / "out.txt"
+    src.write_text("".join(f"l{i}\n" for i in range(100)))
+    topic = unique_topic("gone")
+    w = workers({"offset.flush.interval.ms": "600000"}, bootstrap=broker.bootstrap).start()
+    assert w.req("POST", "/connectors", file_source("s", str(src), topic))[0] == 201
+    assert w.req("POST", "/connectors", file_sink("k", str(out), topic))[0] == 201
+    wait_until(lambda: high_watermark(broker.bootstrap, topic) == 100, what="100 records in the topic")
+    w.wait_state("k", "RUNNING", ["RUNNING"])
+    wait_until(lambda: "assigned 1 partition" in w.log_text(), what="the sink's assignment")
+    broker.kill9()
+    t0 = time.monotonic()
+    assert w.stop(timeout_s=60) == 0
+    assert time.monotonic() - t0 < 30
+    # Whatever the sink had consumed was written by its final flush, whole lines only.
+    assert read_lines(out) == [f"l{i}" for i in range(len(read_lines(out)))]
 
 
 def test_admin_loggers(workers):
