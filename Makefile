@@ -3,7 +3,7 @@
 #   make run-cluster  build and start N (default 3) local nodes in the background
 #                (data in ./data/cluster; scripts/run-cluster.sh status|stop; docs/CLUSTER.md)
 #   make test    build and run unit, fuzz-corpus and integration tests
-#   make build   build bin/samsa-broker (and bin/samsa)
+#   make build   build bin/samsa-broker (and bin/samsa, bin/samsa-connect)
 #   make bench   run benchmarks, results in docs/PERFORMANCE.md (BENCH_QUICK=1: a quick run)
 #   make fuzz    build libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make chaos   fault-injection runs of a 3-node and a split cluster, CHAOS_SECONDS (300)
@@ -27,6 +27,7 @@ CHAOS_SEED ?=
 # the integration tests run those: SAMSA_BROKER names the broker they start.
 ifneq ($(SANITIZE),)
 export SAMSA_BROKER ?= $(CURDIR)/$(BUILD_DIR)/bin/samsa-broker
+export SAMSA_CONNECT ?= $(CURDIR)/$(BUILD_DIR)/bin/samsa-connect
 export SAMSA_IT_START_TIMEOUT ?= 120
 export ASAN_OPTIONS ?= abort_on_error=0:detect_leaks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
@@ -84,7 +85,9 @@ chaos: build
 PREFIX ?= /usr/local
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/bash-completion/completions
-	install -m 755 bin/samsa bin/samsa-broker $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 bin/samsa bin/samsa-broker bin/samsa-connect $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/include/samsa
+	install -m 644 src/connect/connect_plugin.h $(DESTDIR)$(PREFIX)/include/samsa/
 	install -m 644 scripts/samsa-completion.bash \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/samsa
 	install -d $(DESTDIR)$(PREFIX)/share/samsa/kafka/bin

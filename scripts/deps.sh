@@ -16,7 +16,9 @@ pkgs=(build-essential cmake python3 pkg-config zlib1g-dev liblz4-dev libzstd-dev
       iptables
       # tests/integration/test_sarama.py: Go and sarama 1.22 (built offline in GOPATH mode)
       golang-go golang-github-shopify-sarama-dev
-      nodejs npm)
+      nodejs npm
+      # samsa-connect (src/connect): its REST server and JSON documents
+      libmicrohttpd-dev libjansson-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,359 @@
+/*
+ * cn.h - samsa-connect's internal interfaces: the worker, its logger table, worker
+ * configuration, plugin registry, converters, offset store, herder (connectors and
+ * tasks) and REST server. See docs/CONNECT.md for the user's view.
+ *
+ * Threads (who owns what):
+ *  - main thread: start-up, connector files from the command line, the signal wait,
+ *    shut-down;
+ *  - REST threads (libmicrohttpd's pool): each request takes the herder's mutex for
+ *    the whole operation, so connector state changes are serialized as in Kafka's
+ *    StandaloneHerder (a synchronized class);
+ *  - one thread per task (task_source.c, task_sink.c): it owns its Kafka client and
+ *    the plugin's task object; the herder talks to it only through the task's own
+ *    mutex and condition variable (target state, stop flag) and joins it to stop it.
+ *    A task thread never takes the herder's mutex, so joining under it cannot deadlock.
+ * The offset store and the logger table have their own mutexes and may be used from
+ * any thread.
+ *
+ * JSON documents are jansson objects (reference counted; json_decref frees). Connector
+ * configurations are JSON objects whose values are all strings, in insertion order.
+ */
+#ifndef SM_CN_H
+#define SM_CN_H
+
+#include "connect_plugin.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CN_VERSION "3.8.0-samsa"
+#define CN_MAX_BODY (1u << 20) /* REST request bodies above this are refused (413) */
+
+/* ------------------------------------------------------------------ logging (log.c) */
+
+typedef struct cn_logger cn_logger_t;
+
+/* Root level from SAMSA_LOG_LEVEL (default INFO). Main thread, before anything else. */
+void cn_log_init(void);
+/* The logger named name, registered on first use (never freed). Any thread. */
+cn_logger_t *cn_logger(const char *name);
+bool cn_log_enabled(const cn_logger_t *lg, int level);
+void cn_logf(cn_logger_t *lg, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cn_logv(cn_logger_t *lg, int level, const char *fmt, va_list ap);
+/* "TRACE".."ERROR", "FATAL" (as ERROR), "OFF": a level, or -1. Case-insensitive. */
+int cn_log_level_parse(const char *s);
+/* GET /admin/loggers: {"name":{"level":"INFO","last_modified":ms|null}, ...} (new ref). */
+json_t *cn_log_list(void);
+/* GET /admin/loggers/{name}: the logger's entry, or NULL when unknown (new ref). */
+json_t *cn_log_get(const char *name);
+/* PUT /admin/loggers/{ns}: set ns and every logger under it (ns + "."), creating ns.
+ * Returns the array of affected names (new ref). */
+json_t *cn_log_set(const char *ns, int level);
+
+#define CN_LOG_OFF 5
+#define CN_TRACE(lg, ...) cn_logf((lg), SAMSA_LOG_TRACE, __VA_ARGS__)
+#define CN_DEBUG(lg, ...) cn_logf((lg), SAMSA_LOG_DEBUG, __VA_ARGS__)
+#define CN_INFO(lg, ...) cn_logf((lg), SAMSA_LOG_INFO, __VA_ARGS__)
+#define CN_WARN(lg, ...) cn_logf((lg), SAMSA_LOG_WARN, __VA_ARGS__)
+#define CN_ERROR(lg, ...) cn_logf((lg), SAMSA_LOG_ERROR, __VA_ARGS__)
+
+/* ------------------------------------------------------------ properties (props.c) */
+
+/* Parse Java .properties text into a new JSON object of strings (comments, '=' ':' or
+ * whitespace separators, backslash continuations and escapes). Never fails on
+ * content; NULL only when out of memory. */
+json_t *cn_props_parse(const char *text, size_t len);
+/* Read a whole file (at most 16 MiB) into a NUL-terminated malloc'ed buffer. NULL and
+ * err filled on failure. */
+char *cn_read_file(const char *path, size_t *len_out, char *err, size_t err_len);
+/* A connector file from the command line: .json ({"name","config"} like POST
+ * /connectors, or a bare config object) or .properties. New config object with
+ * "name" set, or NULL with err. */
+json_t *cn_connector_file_load(const char *path, char *err, size_t err_len);
+/* Convert a JSON object whose values are strings, numbers, booleans or null (dropped)
+ * into a config object of strings (new ref); NULL when a value is an array/object. */
+json_t *cn_config_normalize(json_t *obj, char *err, size_t err_len);
+
+/* ----------------------------------------------------------- worker config (config.c) */
+
+typedef struct cn_worker_config {
+    json_t *props;           /* every key the file set (strings) */
+    const char *bootstrap;   /* bootstrap.servers */
+    const char *offset_file; /* offset.storage.file.filename */
+    int64_t offset_flush_interval_ms;
+    int64_t offset_flush_timeout_ms;
+    int64_t task_shutdown_timeout_ms; /* task.shutdown.graceful.timeout.ms */
+    const char *plugin_path;
+    char listen_host[256]; /* "" = any address */
+    int listen_port;
+    char worker_id[300];   /* host:port shown in status */
+} cn_worker_config_t;
+
+/* Load and check a worker properties file. false with err on a missing required key
+ * or a bad value (the message names the key). */
+bool cn_worker_config_load(cn_worker_config_t *c, const char *path, char *err, size_t err_len);
+void cn_worker_config_free(cn_worker_config_t *c);
+/* Keys with prefix (e.g. "producer.") with the prefix removed, from obj (new ref). */
+json_t *cn_config_with_prefix(json_t *obj, const char *prefix);
+/* A string config value or NULL. */
+const char *cn_cfg_str(json_t *obj, const char *key);
+/* Integer/boolean config values with a default; false when present but malformed. */
+bool cn_cfg_i64(json_t *obj, const char *key, int64_t dflt, int64_t *out);
+bool cn_cfg_bool(json_t *obj, const char *key, bool dflt, bool *out);
+
+/* ------------------------------------------------------ converters (convert.c) */
+
+typedef enum cn_conv_kind {
+    CN_CONV_STRING = 1, /* org.apache.kafka.connect.storage.StringConverter */
+    CN_CONV_BYTES,      /* org.apache.kafka.connect.converters.ByteArrayConverter */
+    CN_CONV_JSON,       /* org.apache.kafka.connect.json.JsonConverter */
+} cn_conv_kind_t;
+
+typedef struct cn_converter {
+    cn_conv_kind_t kind;
+    bool schemas_enable;
+    bool is_key;
+} cn_converter_t;
+
+/* A converted value that owns its memory. */
+typedef struct cn_value {
+    samsa_connect_value_t v;
+    char *buf;    /* owns v.data when not NULL */
+    char *schema; /* owns v.schema when not NULL */
+} cn_value_t;
+
+/* Names of the converter classes (NULL-terminated), for GET /connector-plugins. */
+extern const char *const cn_converter_classes[];
+/* Configure a converter from its class name and its own keys (e.g. "schemas.enable",
+ * already stripped of "value.converter."). false with err for an unknown class. */
+bool cn_converter_init(cn_converter_t *cv, const char *class_name, json_t *props, bool is_key,
+                       char *err, size_t err_len);
+/* Connect data -> record bytes. *out is malloc'ed (NULL for a null record key/value).
+ * 0 or -1 with err (Kafka's DataException). Any thread. */
+int cn_convert_from_connect(const cn_converter_t *cv, const samsa_connect_value_t *v,
+                            char **out, size_t *out_len, char *err, size_t err_len);
+/* Record bytes (data NULL: a null key/value) -> Connect data in *out. 0 or -1 with err. */
+int cn_convert_to_connect(const cn_converter_t *cv, const void *data, size_t len, cn_value_t *out,
+                          char *err, size_t err_len);
+void cn_value_free(cn_value_t *v);
+
+/* ----------------------------------------------------------- plugins (plugins.c) */
+
+typedef struct cn_plugins cn_plugins_t;
+
+/* Register the built-in connectors, then every shared object found in plugin_path
+ * (comma-separated directories or .so files; directories are searched one level
+ * deep and in their subdirectories). A shared object that fails to load is logged
+ * and skipped, as Kafka does. */
+cn_plugins_t *cn_plugins_new(const char *plugin_path);
+void cn_plugins_free(cn_plugins_t *p);
+/* Look up a connector by its class name, a declared alias, its simple name (the part
+ * after the last '.'), or its simple name without the "Connector" suffix. */
+const samsa_connect_plugin_t *cn_plugins_find(cn_plugins_t *p, const char *name);
+/* GET /connector-plugins: [{"class","type","version"}] (new ref). */
+json_t *cn_plugins_list(cn_plugins_t *p, bool connectors_only);
+/* All connector class names joined by ", " (for error messages; malloc'ed). */
+char *cn_plugins_names(cn_plugins_t *p);
+/* The built-in FileStream connectors (file_connectors.c). */
+extern const samsa_connect_plugin_t cn_file_source_plugin;
+extern const samsa_connect_plugin_t cn_file_sink_plugin;
+
+/* --------------------------------------------------------- offset store (offsets.c) */
+
+typedef struct cn_offsets cn_offsets_t;
+
+/* Open the standalone offset file (created on first flush). NULL with err when it
+ * exists but cannot be read or parsed. */
+cn_offsets_t *cn_offsets_open(const char *path, char *err, size_t err_len);
+void cn_offsets_close(cn_offsets_t *o);
+/* The offset of a source partition (JSON object) of connector conn (new ref or NULL). */
+json_t *cn_offsets_get(cn_offsets_t *o, const char *conn, json_t *partition);
+/* Set (offset an object) or remove (offset NULL) one partition's offset in memory. */
+void cn_offsets_put(cn_offsets_t *o, const char *conn, json_t *partition, json_t *offset);
+/* Remove every offset of conn in memory. */
+void cn_offsets_reset(cn_offsets_t *o, const char *conn);
+/* [{"partition":{...},"offset":{...}}, ...] of conn (new ref). */
+json_t *cn_offsets_list(cn_offsets_t *o, const char *conn);
+/* Write the file durably (temp file, fsync, rename, fsync of the directory) if it
+ * changed since the last flush. 0 or -1 with err. */
+int cn_offsets_flush(cn_offsets_t *o, char *err, size_t err_len);
+
+/* ------------------------------------------------------------ herder (herder.c) */
+
+typedef enum cn_state {
+    CN_UNASSIGNED = 0,
+    CN_RUNNING,
+    CN_PAUSED,
+    CN_STOPPED,
+    CN_FAILED,
+    CN_RESTARTING,
+} cn_state_t;
+const char *cn_state_name(cn_state_t s);
+
+typedef enum cn_target {
+    CN_TARGET_STARTED = 0,
+    CN_TARGET_PAUSED,
+    CN_TARGET_STOPPED,
+} cn_target_t;
+
+typedef struct cn_worker cn_worker_t;
+typedef struct cn_connector cn_connector_t;
+
+/* One task: created and joined by the herder, run by its own thread. */
+typedef struct cn_task {
+    cn_worker_t *w;
+    cn_connector_t *conn; /* outlives the task: the herder joins tasks before freeing it */
+    const samsa_connect_plugin_t *plugin;
+    int id;
+    char name[300];       /* "<connector>-<id>", as Kafka's ConnectorTaskId */
+    json_t *config;       /* task config (strings); immutable while the thread runs */
+    json_t *conn_config;  /* the connector's config at start (new ref, immutable) */
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cv;
+    bool want_pause;
+    bool want_stop;
+    cn_state_t state;
+    char *trace; /* why FAILED (malloc'ed) */
+} cn_task_t;
+
+/* Task threads (task_source.c, task_sink.c). */
+void *cn_source_task_main(void *task);
+void *cn_sink_task_main(void *task);
+/* Called by a task thread: set its state (and trace for FAILED). */
+void cn_task_set_state(cn_task_t *t, cn_state_t s, const char *trace);
+/* Called by a task thread: record a topic as active for its connector. */
+void cn_task_topic_active(cn_task_t *t, const char *topic);
+/* Wait on the task's condition variable at most ms (returns early on a change). */
+void cn_task_wait(cn_task_t *t, int64_t ms);
+/* Snapshot of the wanted state: 's'top, 'p'ause or 'r'un. */
+char cn_task_wanted(cn_task_t *t);
+
+typedef struct cn_herder cn_herder_t;
+
+cn_herder_t *cn_herder_new(cn_worker_t *w);
+/* Stop every task (flushing sources and sinks) and free everything. Main thread. */
+void cn_herder_free(cn_herder_t *h);
+
+/* REST operations: each returns an HTTP status and sets *out to the body (a new ref,
+ * or NULL for no body). Errors are Connect's {"error_code","message"}. */
+int cn_h_list(cn_herder_t *h, bool expand_status, bool expand_info, json_t **out);
+int cn_h_put_config(cn_herder_t *h, const char *name, json_t *config, const char *initial_state,
+                    bool allow_replace, json_t **out);
+int cn_h_patch_config(cn_herder_t *h, const char *name, json_t *patch, json_t **out);
+int cn_h_info(cn_herder_t *h, const char *name, json_t **out);
+int cn_h_config(cn_herder_t *h, const char *name, json_t **out);
+int cn_h_status(cn_herder_t *h, const char *name, json_t **out);
+int cn_h_restart(cn_herder_t *h, const char *name, bool include_tasks, bool only_failed,
+                 json_t **out);
+int cn_h_pause(cn_herder_t *h, const char *name, json_t **out);
+int cn_h_resume(cn_herder_t *h, const char *name, json_t **out);
+int cn_h_stop(cn_herder_t *h, const char *name, json_t **out);
+int cn_h_tasks(cn_herder_t *h, const char *name, bool legacy_map, json_t **out);
+int cn_h_task_status(cn_herder_t *h, const char *name, const char *task, json_t **out);
+int cn_h_task_restart(cn_herder_t *h, const char *name, const char *task, json_t **out);
+int cn_h_topics(cn_herder_t *h, const char *name, bool reset, json_t **out);
+int cn_h_offsets(cn_herder_t *h, const char *name, json_t **out);
+int cn_h_offsets_alter(cn_herder_t *h, const char *name, json_t *body, json_t **out);
+int cn_h_offsets_reset(cn_herder_t *h, const char *name, json_t **out);
+int cn_h_delete(cn_herder_t *h, const char *name, json_t **out);
+int cn_h_validate(cn_herder_t *h, const char *plugin, json_t *config, json_t **out);
+int cn_h_plugin_config(cn_herder_t *h, const char *plugin, json_t **out);
+
+/* {"error_code": status, "message": ...} (new ref). */
+json_t *cn_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------- validation (validate.c) */
+
+/* Validate a connector config as PUT /connector-plugins/{p}/config/validate does:
+ * Connect's ConfigInfos ({"name","error_count","groups","configs"}) as a new ref.
+ * plugin may be NULL (unknown class: reported on connector.class). */
+json_t *cn_validate(cn_worker_t *w, const samsa_connect_plugin_t *plugin, json_t *config,
+                    int *error_count);
+/* The definitions part only (GET /connector-plugins/{p}/config). */
+json_t *cn_plugin_config_defs(const samsa_connect_plugin_t *plugin);
+/* "Connector configuration is invalid and contains the following N error(s):..." for
+ * a ConfigInfos with errors (malloc'ed). */
+char *cn_validate_message(json_t *infos, int error_count);
+
+/* ------------------------------------------------------------ plugin contexts (ctx.c) */
+
+typedef enum cn_ctx_kind {
+    CN_CTX_CONFIG = 1, /* validate and task_configs */
+    CN_CTX_SOURCE,
+    CN_CTX_SINK,
+} cn_ctx_kind_t;
+
+struct cn_source;
+
+/* The context a plugin sees; base must stay first. */
+typedef struct cn_ctx {
+    samsa_connect_context_t base;
+    cn_ctx_kind_t kind;
+    cn_logger_t *log;
+    cn_worker_t *w;
+    const char *conn_name;
+    cn_task_t *task;          /* source and sink */
+    struct cn_source *src;    /* source */
+    json_t *errors;           /* config: {"key":["message",...]} */
+    json_t *task_configs;     /* config: [ {...}, ... ] */
+    char *offset_text;        /* source: the last string rt->offset returned */
+} cn_ctx_t;
+
+extern const samsa_connect_runtime_t cn_runtime;
+void cn_ctx_init(cn_ctx_t *c, cn_ctx_kind_t kind, cn_worker_t *w, const char *conn_name,
+                 const samsa_connect_plugin_t *plugin);
+void cn_ctx_done(cn_ctx_t *c);
+/* The source side of emit (task_source.c). */
+int cn_source_emit(struct cn_source *s, const samsa_connect_source_record_t *rec);
+
+/* A config object as a plugin config: entries borrow obj's strings (valid while obj is
+ * unchanged); free with cn_plugin_config_free. */
+samsa_connect_config_t cn_plugin_config(json_t *obj);
+void cn_plugin_config_free(samsa_connect_config_t *c);
+
+/* ------------------------------------------------------------- worker (worker.c) */
+
+struct cn_worker {
+    cn_worker_config_t cfg;
+    cn_plugins_t *plugins;
+    cn_offsets_t *offsets;
+    cn_herder_t *herder;
+    cn_logger_t *log;
+    rd_kafka_t *admin; /* a producer handle used for admin requests and the cluster id */
+    pthread_mutex_t admin_mu;
+    char cluster_id[128];
+    volatile int started; /* set once start-up finished (GET /health) */
+};
+
+/* Apply a prefix-stripped client config object ("producer.", "consumer.", overrides)
+ * onto conf. false with err naming the key. */
+bool cn_rk_conf_apply(rd_kafka_conf_t *conf, json_t *props, char *err, size_t err_len);
+/* Kafka cluster id (cached), or NULL when no broker answered yet. Any thread. */
+const char *cn_worker_cluster_id(cn_worker_t *w);
+/* Admin operations for sink connectors' consumer groups (worker.c): offsets as
+ * Connect's [{"partition":{"kafka_topic","kafka_partition"},"offset":{"kafka_offset"}}]. */
+int cn_group_offsets_list(cn_worker_t *w, const char *group, json_t **out, char *err,
+                          size_t err_len);
+int cn_group_offsets_alter(cn_worker_t *w, const char *group, json_t *offsets, char *err,
+                           size_t err_len);
+int cn_group_delete(cn_worker_t *w, const char *group, char *err, size_t err_len);
+
+/* ---------------------------------------------------------------- REST (rest.c) */
+
+typedef struct cn_rest cn_rest_t;
+cn_rest_t *cn_rest_start(cn_worker_t *w, char *err, size_t err_len);
+void cn_rest_stop(cn_rest_t *r);
+
+/* Monotonic milliseconds. */
+int64_t cn_now_ms(void);
+/* Wall-clock milliseconds. */
+int64_t cn_wall_ms(void);
+
+#endif

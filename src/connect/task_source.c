@@ -1,0 +1,395 @@
+/*
+ * task_source.c - a source task's thread: poll the plugin, convert and produce its
+ * records with an idempotent producer, and store source offsets that are safe.
+ *
+ * Which offsets are safe (Kafka's SubmittedRecords): every emitted record joins a
+ * FIFO in emit order. The producer's delivery report marks a record acknowledged (or
+ * failed). An offset commit pops the acknowledged prefix of the FIFO and stores, per
+ * source partition, the offset of the last popped record. So a stored offset never
+ * covers a record the broker has not acknowledged, nor one emitted after a record
+ * still in flight: after any crash the task resumes at or before the first record
+ * the topic lacks.
+ *
+ *  - graceful stop (PUT /stop, DELETE, restart, SIGTERM): polling stops, the producer
+ *    is flushed (bounded by max(offset.flush.timeout.ms, 30 s)), then the final commit
+ *    stores the offset of the last record: the next start resumes exactly after it,
+ *    so the topic holds every record exactly once across the restart;
+ *  - kill -9: the records acknowledged since the last commit (at most
+ *    offset.flush.interval.ms of them) are sent again on restart: at least once, with
+ *    duplicates only from that window, in order (the idempotent producer keeps each
+ *    partition's order and never duplicates within one producer session).
+ *
+ * The FIFO is drained every offset.flush.interval.ms and at stop. Delivery reports run
+ * inside rd_kafka_poll/flush on this thread, so the FIFO needs no lock.
+ */
+#define _GNU_SOURCE
+#include "cn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct submitted {
+    struct submitted *next;
+    const char *partition; /* interned in src->partitions; NULL: no offset */
+    char *offset;          /* JSON text, owned */
+    int acked;             /* 0 in flight, 1 acknowledged, -1 failed */
+} submitted_t;
+
+typedef struct cn_source {
+    cn_task_t *t;
+    cn_worker_t *w;
+    cn_ctx_t ctx;
+    cn_logger_t *log;
+    rd_kafka_t *rk;
+    cn_converter_t key_conv, value_conv;
+    bool tolerate_all, log_errors, log_messages;
+    submitted_t *head, *tail;
+    char **partitions;
+    size_t npartitions, cap_partitions;
+    char fatal[2048];
+    bool abandoned; /* a record was dropped because the task is stopping */
+    char last_topic[256];
+    int64_t emitted, acked, skipped;
+} cn_source_t;
+
+static const char *intern(cn_source_t *s, const char *p)
+{
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < s->npartitions; i++)
+        if (strcmp(s->partitions[i], p) == 0)
+            return s->partitions[i];
+    if (s->npartitions == s->cap_partitions) {
+        s->cap_partitions = s->cap_partitions ? s->cap_partitions * 2 : 8;
+        s->partitions = realloc(s->partitions, s->cap_partitions * sizeof *s->partitions);
+        if (!s->partitions)
+            abort();
+    }
+    return s->partitions[s->npartitions++] = strdup(p);
+}
+
+static submitted_t *submit(cn_source_t *s, const char *partition, const char *offset)
+{
+    submitted_t *e = calloc(1, sizeof *e);
+    if (!e)
+        abort();
+    e->partition = offset ? intern(s, partition) : NULL;
+    e->offset = e->partition && offset ? strdup(offset) : NULL;
+    if (s->tail)
+        s->tail->next = e;
+    else
+        s->head = e;
+    s->tail = e;
+    return e;
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    cn_source_t *s = opaque;
+    submitted_t *e = m->_private;
+    if (!e)
+        return;
+    if (m->err) {
+        e->acked = -1;
+        if (!s->fatal[0])
+            snprintf(s->fatal, sizeof s->fatal, "Failed to produce a record to %s: %s",
+                     rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    } else {
+        e->acked = 1;
+        s->acked++;
+    }
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    cn_source_t *s = opaque;
+    char fatal[512];
+    if (err == RD_KAFKA_RESP_ERR__FATAL && rd_kafka_fatal_error(rk, fatal, sizeof fatal)) {
+        if (!s->fatal[0])
+            snprintf(s->fatal, sizeof s->fatal, "producer fatal error: %s", fatal);
+        return;
+    }
+    CN_DEBUG(s->log, "producer %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    cn_source_t *s = rd_kafka_opaque(rk);
+    cn_logf(s ? s->log : NULL, level <= 4 ? SAMSA_LOG_WARN : SAMSA_LOG_DEBUG, "rdkafka %s: %s", fac, buf);
+}
+
+/* Pop the acknowledged prefix and store its offsets, then flush the file. */
+static void commit_offsets(cn_source_t *s)
+{
+    json_t *latest = json_object(); /* partition text -> offset text (borrowed) */
+    submitted_t *popped = NULL, **ptail = &popped;
+    while (s->head && s->head->acked == 1) {
+        submitted_t *e = s->head;
+        s->head = e->next;
+        if (!s->head)
+            s->tail = NULL;
+        e->next = NULL;
+        *ptail = e;
+        ptail = &e->next;
+        if (e->partition && e->offset)
+            json_object_set_new(latest, e->partition, json_string(e->offset));
+    }
+    size_t n = json_object_size(latest);
+    const char *k;
+    json_t *v;
+    json_object_foreach(latest, k, v) {
+        json_t *p = json_loads(k, 0, NULL), *o = json_loads(json_string_value(v), 0, NULL);
+        if (json_is_object(p) && json_is_object(o))
+            cn_offsets_put(s->w->offsets, s->t->conn_config ? cn_cfg_str(s->t->conn_config, "name") : "", p, o);
+        else
+            CN_WARN(s->log, "%s: source partition %s or offset %s is not a JSON object; not stored",
+                    s->t->name, k, json_string_value(v));
+        json_decref(p);
+        json_decref(o);
+    }
+    json_decref(latest);
+    while (popped) {
+        submitted_t *e = popped;
+        popped = e->next;
+        free(e->offset);
+        free(e);
+    }
+    if (n) {
+        char err[512];
+        if (cn_offsets_flush(s->w->offsets, err, sizeof err) != 0)
+            CN_ERROR(s->log, "%s: failed to flush offsets: %s", s->t->name, err);
+        else
+            CN_DEBUG(s->log, "%s: committed offsets of %zu source partition(s)", s->t->name, n);
+    }
+}
+
+static bool conv_init(cn_source_t *s, cn_converter_t *cv, const char *which, bool is_key, char *err,
+                      size_t err_len)
+{
+    char key[64], prefix[80];
+    snprintf(key, sizeof key, "%s.converter", which);
+    snprintf(prefix, sizeof prefix, "%s.converter.", which);
+    json_t *cc = s->t->conn_config, *wc = s->w->cfg.props;
+    const char *cls = cn_cfg_str(cc, key);
+    json_t *props = cn_config_with_prefix(cls ? cc : wc, prefix);
+    if (!cls)
+        cls = cn_cfg_str(wc, key);
+    bool ok = cn_converter_init(cv, cls, props, is_key, err, err_len);
+    json_decref(props);
+    return ok;
+}
+
+int cn_source_emit(cn_source_t *s, const samsa_connect_source_record_t *rec)
+{
+    char err[1024];
+    if (!rec->topic || !*rec->topic) {
+        snprintf(s->fatal, sizeof s->fatal, "a source record has no topic");
+        return -1;
+    }
+    char *kb = NULL, *vb = NULL;
+    size_t kl = 0, vl = 0;
+    if (cn_convert_from_connect(&s->key_conv, &rec->key, &kb, &kl, err, sizeof err) != 0 ||
+        cn_convert_from_connect(&s->value_conv, &rec->value, &vb, &vl, err, sizeof err) != 0) {
+        free(kb);
+        free(vb);
+        if (s->log_errors)
+            CN_ERROR(s->log, "Error encountered in task %s. Executing stage 'VALUE_CONVERTER' with class '%s'%s%.*s: %s",
+                     s->t->name, cn_cfg_str(s->t->conn_config, "connector.class"),
+                     s->log_messages ? ", where source record is = " : "",
+                     s->log_messages && rec->value.data ? (int)rec->value.len : 0,
+                     rec->value.data ? rec->value.data : "", err);
+        if (!s->tolerate_all) {
+            snprintf(s->fatal, sizeof s->fatal, "Tolerance exceeded in error handler: %s", err);
+            return -1;
+        }
+        /* Skipped records count as processed: their offsets may be committed. */
+        submit(s, rec->source_partition, rec->source_offset)->acked = 1;
+        s->skipped++;
+        return 0;
+    }
+    if (strncmp(s->last_topic, rec->topic, sizeof s->last_topic) != 0) {
+        cn_task_topic_active(s->t, rec->topic);
+        snprintf(s->last_topic, sizeof s->last_topic, "%s", rec->topic);
+    }
+    submitted_t *e = submit(s, rec->source_partition, rec->source_offset);
+    for (;;) {
+        rd_kafka_headers_t *hdrs = NULL;
+        if (rec->header_count) {
+            hdrs = rd_kafka_headers_new(rec->header_count);
+            for (size_t i = 0; i < rec->header_count; i++)
+                rd_kafka_header_add(hdrs, rec->headers[i].key, -1, rec->headers[i].value,
+                                    rec->headers[i].value ? (ssize_t)rec->headers[i].len : 0);
+        }
+        rd_kafka_resp_err_t rc = rd_kafka_producev(
+            s->rk, RD_KAFKA_V_TOPIC(rec->topic),
+            RD_KAFKA_V_PARTITION(rec->kafka_partition >= 0 ? rec->kafka_partition : RD_KAFKA_PARTITION_UA),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_VALUE(vb, vl), RD_KAFKA_V_KEY(kb, kl),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_TIMESTAMP(rec->timestamp_ms > 0 ? rec->timestamp_ms : 0),
+            RD_KAFKA_V_OPAQUE(e), RD_KAFKA_V_END);
+        if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
+            break;
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        if (rc == RD_KAFKA_RESP_ERR__QUEUE_FULL && !s->fatal[0]) {
+            if (cn_task_wanted(s->t) == 's') {
+                /* Stopping while the queue stays full (no broker): drop the record; it
+                 * stays unacknowledged, so its offset is never stored and it is read
+                 * again at the next start. */
+                free(vb);
+                free(kb);
+                s->abandoned = true;
+                return -1;
+            }
+            rd_kafka_poll(s->rk, 50); /* let acknowledgements drain the queue */
+            continue;
+        }
+        free(vb);
+        free(kb);
+        e->acked = -1;
+        if (!s->fatal[0])
+            snprintf(s->fatal, sizeof s->fatal, "Failed to produce to %s: %s", rec->topic, rd_kafka_err2str(rc));
+        return -1;
+    }
+    free(kb); /* librdkafka copies keys; the value is freed by it (F_FREE) */
+    s->emitted++;
+    return 0;
+}
+
+static rd_kafka_t *make_producer(cn_source_t *s, char *err, size_t err_len)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char cid[400];
+    snprintf(cid, sizeof cid, "connector-producer-%s", s->t->name);
+    json_t *wp = cn_config_with_prefix(s->w->cfg.props, "producer.");
+    json_t *cp = cn_config_with_prefix(s->t->conn_config, "producer.override.");
+    bool ok = rd_kafka_conf_set(conf, "bootstrap.servers", s->w->cfg.bootstrap, err, err_len) == RD_KAFKA_CONF_OK &&
+              rd_kafka_conf_set(conf, "client.id", cid, err, err_len) == RD_KAFKA_CONF_OK &&
+              rd_kafka_conf_set(conf, "enable.idempotence", "true", err, err_len) == RD_KAFKA_CONF_OK &&
+              cn_rk_conf_apply(conf, wp, err, err_len) && cn_rk_conf_apply(conf, cp, err, err_len);
+    json_decref(wp);
+    json_decref(cp);
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_opaque(conf, s);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, err_len);
+    if (!rk)
+        rd_kafka_conf_destroy(conf);
+    return rk;
+}
+
+void *cn_source_task_main(void *arg)
+{
+    cn_task_t *t = arg;
+    cn_source_t *s = calloc(1, sizeof *s);
+    if (!s)
+        abort();
+    s->t = t;
+    s->w = t->w;
+    const char *conn_name = cn_cfg_str(t->conn_config, "name");
+    cn_ctx_init(&s->ctx, CN_CTX_SOURCE, t->w, conn_name, t->plugin);
+    s->ctx.task = t;
+    s->ctx.src = s;
+    s->log = s->ctx.log;
+    const samsa_connect_plugin_t *plugin = t->plugin;
+    char err[1024] = "";
+    void *task = NULL;
+    bool started = false;
+    const char *tol = cn_cfg_str(t->conn_config, "errors.tolerance");
+    s->tolerate_all = tol && strcasecmp(tol, "all") == 0;
+    cn_cfg_bool(t->conn_config, "errors.log.enable", false, &s->log_errors);
+    cn_cfg_bool(t->conn_config, "errors.log.include.messages", false, &s->log_messages);
+
+    if (!conv_init(s, &s->key_conv, "key", true, err, sizeof err) ||
+        !conv_init(s, &s->value_conv, "value", false, err, sizeof err) ||
+        !(s->rk = make_producer(s, err, sizeof err))) {
+        cn_task_set_state(t, CN_FAILED, err);
+        CN_ERROR(s->log, "%s failed to start: %s", t->name, err);
+        goto out;
+    }
+    samsa_connect_config_t pc = cn_plugin_config(t->config);
+    int rc = plugin->task_start(&s->ctx.base, &pc, &task, err, sizeof err);
+    cn_plugin_config_free(&pc);
+    if (rc != 0) {
+        cn_task_set_state(t, CN_FAILED, err[0] ? err : "task_start failed");
+        CN_ERROR(s->log, "%s failed to start: %s", t->name, err);
+        goto out;
+    }
+    started = true;
+    CN_INFO(s->log, "%s source task finished initialization and start", t->name);
+    int64_t interval = t->w->cfg.offset_flush_interval_ms, last_commit = cn_now_ms();
+    cn_state_t shown = CN_UNASSIGNED;
+    for (;;) {
+        char want = cn_task_wanted(t);
+        if (want == 's')
+            break;
+        cn_state_t st = want == 'p' ? CN_PAUSED : CN_RUNNING;
+        if (st != shown) {
+            cn_task_set_state(t, st, NULL);
+            shown = st;
+        }
+        if (want == 'p') {
+            rd_kafka_poll(s->rk, 0);
+            cn_task_wait(t, 100);
+        } else {
+            err[0] = 0;
+            rc = plugin->source_poll(task, &s->ctx.base, err, sizeof err);
+            if (rc != 0 && s->abandoned && !s->fatal[0])
+                break; /* stopping with a full queue: not a failure */
+            if (rc != 0 || s->fatal[0]) {
+                const char *why = s->fatal[0] ? s->fatal : err[0] ? err : "source_poll failed";
+                cn_task_set_state(t, CN_FAILED, why);
+                CN_ERROR(s->log, "%s is being killed and will not recover until manually restarted: %s",
+                         t->name, why);
+                break;
+            }
+            rd_kafka_poll(s->rk, 0);
+        }
+        if (s->fatal[0]) {
+            cn_task_set_state(t, CN_FAILED, s->fatal);
+            CN_ERROR(s->log, "%s is being killed and will not recover until manually restarted: %s", t->name,
+                     s->fatal);
+            break;
+        }
+        if (cn_now_ms() - last_commit >= interval) {
+            commit_offsets(s);
+            last_commit = cn_now_ms();
+        }
+    }
+out:
+    if (s->rk) {
+        int64_t tmo = t->w->cfg.offset_flush_timeout_ms;
+        if (tmo < 30000)
+            tmo = 30000;
+        rd_kafka_resp_err_t fe = rd_kafka_flush(s->rk, (int)tmo);
+        if (fe)
+            CN_WARN(s->log, "%s: %s while flushing the producer; unacknowledged records will be sent again",
+                    t->name, rd_kafka_err2str(fe));
+        commit_offsets(s);
+    }
+    if (started)
+        plugin->task_stop(task, &s->ctx.base);
+    if (s->rk)
+        rd_kafka_destroy(s->rk);
+    CN_INFO(s->log, "%s: stopped after %lld record(s) (%lld acknowledged, %lld skipped)", t->name,
+            (long long)s->emitted, (long long)s->acked, (long long)s->skipped);
+    while (s->head) {
+        submitted_t *e = s->head;
+        s->head = e->next;
+        free(e->offset);
+        free(e);
+    }
+    for (size_t i = 0; i < s->npartitions; i++)
+        free(s->partitions[i]);
+    free(s->partitions);
+    cn_ctx_done(&s->ctx);
+    free(s);
+    return NULL;
+}
