@@ -300,7 +300,7 @@ void sm_group_coord_commit(sm_group_coord_t *c, const char *group_id, int32_t ge
     sm_arena_t a;
     sm_arena_init(&a);
     sm_coord_kv_t *kvs = sm_xcalloc((size_t)(n > 0 ? n : 1), sizeof *kvs);
-    int32_t k = commit_records(c, img, g->id, parts, n, err, now.wall_ms, false, &a, kvs);
+    int32_t k = commit_records(c, img, g ? g->id : group_id, parts, n, err, now.wall_ms, false, &a, kvs);
     /* Durable first, then visible, then answered. */
     if (k && sm_coord_append(c, g->partition, kvs, k) != SM_OK) {
         for (int32_t i = 0; i < n; i++)
