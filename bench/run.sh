@@ -7,7 +7,7 @@
 #                                tables written into docs/PERFORMANCE.md
 #   BENCH_QUICK=1 bash bench/run.sh   quick run (~1 min) for iteration; prints only
 #   BENCH_ONLY=produce,e2e ...   a subset (machine,produce,consume,e2e,txn,resources,compress,
-#                                cluster); prints only
+#                                cleaner,cluster); prints only
 #   BENCH_PAIRS=N                A/B pairs per workload
 #   BENCH_VERSUS=BIN             B side = another samsa-broker build instead of the mock
 #                                (the effect of a change, same method); prints only
@@ -40,7 +40,8 @@ args=(--broker "$broker" --cli "$cli" --machine "$out/machine"
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 only=${BENCH_ONLY:-}
-if [ -z "$only" ] || [ "$only" != "cluster" ] && [ "$only" != "compress" ]; then
+if [ -z "$only" ] || [ "$only" != "cluster" ] && [ "$only" != "compress" ] &&
+   [ "$only" != "cleaner" ]; then
   "$py" bench/bench.py "${args[@]}"
 fi
 # The cluster's control plane (docs/PERFORMANCE.md "Cluster"): the metadata
@@ -54,6 +55,20 @@ case ",$only," in
     echo "== topic compression: re-framing cost per GB (bench/compress_bench.c)"
     mb=64; [ "${BENCH_QUICK:-0}" = 1 ] && mb=16
     "${BENCH_BUILD:-$root/build}/bench/compress_bench" "$mb" 5
+    ;;
+esac
+# The log cleaner (docs/PERFORMANCE.md "Log cleaner"): MB/s cleaned against a
+# copy of the same segments, and produce latency while it cleans. Printed.
+case ",$only," in
+  ,,|*,cleaner,*)
+    echo "== log cleaner: MB/s of log cleaned (bench/cleaner_bench.c)"
+    mb=256; runs=5; [ "${BENCH_QUICK:-0}" = 1 ] && mb=64 && runs=1
+    "${BENCH_BUILD:-$root/build}/bench/cleaner_bench" "$mb" 25 "$runs" 2>/dev/null
+    "${BENCH_BUILD:-$root/build}/bench/cleaner_bench" "$mb" 1 "$runs" 2>/dev/null
+    echo "== log cleaner: produce latency while it cleans (bench/cleaner_latency.py)"
+    quick=()
+    [ "${BENCH_QUICK:-0}" = 1 ] && quick=(--quick)
+    "$py" bench/cleaner_latency.py "${quick[@]}" --broker "$broker" --cli "$cli"
     ;;
 esac
 case ",$only," in

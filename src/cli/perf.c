@@ -62,6 +62,8 @@ static void perf_usage(FILE *f)
             "      --transactional-id ID  with --txn-size (default samsa-perf-PID)\n"
             "      --isolation LEVEL  consume, e2e: read_committed (librdkafka's default)\n"
             "                         or read_uncommitted\n"
+            "      --keys N           produce: keyed messages, keys key-0 .. key-(N-1)\n"
+            "                         in turn (for compacted topics)\n"
             "  Progress each second on stderr; summary on stdout (--format json).\n"
             "  Unpaced produce times every 16th message's delivery (latency count).\n");
 }
@@ -72,12 +74,13 @@ typedef struct perf_opts {
     const char *isolation; /* --isolation; NULL: librdkafka's default */
     int64_t count, size, rate, linger_ms, batch_size, queue_size;
     int64_t txn_size;      /* messages per transaction; 0: not transactional */
+    int64_t keys;          /* produce --keys: keys "key-<i mod keys>"; 0: no key */
     int32_t partitions, mock_brokers;
     bool count_set, rate_set, linger_set, acks_set, idempotent;
 } perf_opts_t;
 
 /* option codes without a short form */
-enum { OPT_IDEMPOTENT = 300, OPT_TXN_SIZE, OPT_TXN_ID, OPT_ISOLATION };
+enum { OPT_IDEMPOTENT = 300, OPT_TXN_SIZE, OPT_TXN_ID, OPT_ISOLATION, OPT_KEYS };
 
 static volatile sig_atomic_t perf_stop;
 static void on_signal(int sig) { perf_stop = 1; }
@@ -98,7 +101,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, perf_opts_t *o)
         {"compression", 1, 'z'}, {"group", 1, 'g'},     {"brokers", 1, 'N'},
         {"idempotent", 0, OPT_IDEMPOTENT}, {"txn-size", 1, OPT_TXN_SIZE},
         {"transactional-id", 1, OPT_TXN_ID}, {"isolation", 1, OPT_ISOLATION},
-        {0}};
+        {"keys", 1, OPT_KEYS},  {0}};
     cli_args_t a;
     cli_args_init(&a, cmd, argc, argv);
     int c;
@@ -130,6 +133,10 @@ static int parse_opts(const char *cmd, int argc, char **argv, perf_opts_t *o)
                 return cli_usage_fail(cmd, "bad --acks '%s' (0, 1 or all)", a.arg);
             o->acks = a.arg;
             o->acks_set = true;
+            break;
+        case OPT_KEYS:
+            if (!cli_parse_i64(a.arg, &o->keys) || o->keys < 1)
+                return cli_usage_fail(cmd, "bad --keys '%s'", a.arg);
             break;
         case 'p':
             if (!cli_parse_i32(a.arg, 1, 100000, &o->partitions))
@@ -449,8 +456,10 @@ static int perf_produce(perf_opts_t *o)
         /* Unpaced, every LAT_SAMPLE-th message carries its send time: two
          * clock reads per message were a quarter of this client's CPU. */
         void *stamp = o->rate > 0 || (i % LAT_SAMPLE) == 0 ? (void *)(intptr_t)now_ns() : NULL;
-        while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, payload, (size_t)o->size, NULL, 0,
-                                stamp) == -1) {
+        char key[32];
+        int klen = o->keys > 0 ? snprintf(key, sizeof key, "key-%lld", (long long)(i % o->keys)) : 0;
+        while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, payload, (size_t)o->size,
+                                klen ? key : NULL, (size_t)klen, stamp) == -1) {
             rd_kafka_resp_err_t err = rd_kafka_last_error();
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 rc = cli_fail("produce: %s", rd_kafka_err2str(err));
@@ -852,6 +861,8 @@ int cli_cmd_perf(int argc, char **argv)
         return cli_usage_fail(cmd, "--transactional-id needs --txn-size");
     if (o.isolation && strcmp(verb, "consume") && strcmp(verb, "e2e"))
         return cli_usage_fail(cmd, "--isolation is for perf consume and e2e");
+    if (o.keys && strcmp(verb, "produce"))
+        return cli_usage_fail(cmd, "--keys is for perf produce");
     if (strcmp(verb, "produce") == 0) {
         if (!o.count_set)
             o.count = 1000000;

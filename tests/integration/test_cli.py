@@ -875,6 +875,22 @@ def test_perf_idempotent_and_transactions(broker):
     fails("perf", "consume", t, "--isolation", "dirty", code=2, bootstrap=b)
 
 
+def test_perf_keys_feed_a_compacted_topic(broker):
+    b = broker.bootstrap
+    t = unique_topic("perf-keys")
+    ok("topic", "create", t, "-p", 1, "-c", "cleanup.policy=compact", bootstrap=b)
+    # keyless records are refused by a compacted topic; --keys makes them keyed
+    fails("perf", "produce", t, "-n", 10, "-s", 16, bootstrap=b)
+    p = js("perf", "produce", t, "-n", 1000, "-s", 16, "--keys", 7, bootstrap=b)
+    assert (p["messages"], p["errors"]) == (1000, 0)
+    keys = ok("consume", t, "-e", "-f", "%k\\n", bootstrap=b).stdout.splitlines()
+    assert len(keys) == 1000
+    seen = set(keys)
+    assert seen == {f"key-{i}" for i in range(7)}
+    fails("perf", "e2e", t, "--keys", 3, code=2, bootstrap=b)
+    fails("perf", "produce", t, "--keys", 0, code=2, bootstrap=b)
+
+
 def test_perf_against_mock_cluster():
     proc = subprocess.Popen([SAMSA, "perf", "mock-cluster", "--topic", "bench", "--partitions", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
