@@ -119,6 +119,7 @@ bool cn_errh_init(cn_errh_t *e, cn_task_t *t, bool sink, cn_logger_t *log, char 
     memset(e, 0, sizeof *e);
     json_t *c = t->conn_config;
     e->log = log;
+    e->task = t;
     e->task_id = t->id;
     snprintf(e->task_name, sizeof e->task_name, "%s", t->name);
     snprintf(e->conn_name, sizeof e->conn_name, "%s", cn_cfg_str(c, "name") ? cn_cfg_str(c, "name") : "");
@@ -219,6 +220,8 @@ static void dlq_send(cn_errh_t *e, const char *stage, const char *cls, const cha
     }
     cn_retry_t rt;
     cn_retry_start(&rt, e);
+    /* A full queue (no broker) is waited on, but not forever: the task must stay stoppable. */
+    int64_t full_until = cn_now_ms() + 30000;
     for (;;) {
         rd_kafka_resp_err_t rc = rd_kafka_producev(
             e->dlq, RD_KAFKA_V_TOPIC(e->dlq_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -227,11 +230,11 @@ static void dlq_send(cn_errh_t *e, const char *stage, const char *cls, const cha
             RD_KAFKA_V_END);
         if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
             return;
-        if (rc == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        if (rc == RD_KAFKA_RESP_ERR__QUEUE_FULL && cn_now_ms() < full_until) {
             rd_kafka_poll(e->dlq, 100);
             continue;
         }
-        if (!cn_retry_again(&rt, NULL)) {
+        if (rc == RD_KAFKA_RESP_ERR__QUEUE_FULL || !cn_retry_again(&rt, e->task)) {
             rd_kafka_headers_destroy(h);
             e->failures++;
             CN_ERROR(e->log, "%s: could not write a record to the dead letter queue %s: %s", e->task_name,

@@ -70,6 +70,7 @@ int cn_chain_apply(cn_chain_t *c, cn_record_t *r, const char **cls, char *err, s
 
 typedef struct cn_errh {
     cn_logger_t *log;
+    cn_task_t *task; /* for stoppable retries; only used from the task's thread */
     char task_name[300];
     char conn_name[256];
     int task_id;

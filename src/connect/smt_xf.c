@@ -332,7 +332,8 @@ static int insert_apply(smt_t *t, cn_record_t *r, char *err, size_t el)
     if (!need_struct(o, "field insertion", err, el))
         return -1;
     if (t->s3 && *t->s3 && r->offset < 0) {
-        snprintf(err, el, "Offset insertion is only supported for sink connectors, this is a source record");
+        snprintf(err, el, "Only SinkRecord supported for [field insertion], found: "
+                          "org.apache.kafka.connect.source.SourceRecord (offset.field is for sink connectors)");
         return -1;
     }
     json_t *v = json_deep_copy(*o.v), *s = *o.s ? json_deep_copy(*o.s) : NULL;

@@ -440,6 +440,37 @@ static void test_bytes_survive_and_validation(void)
     cn_plugins_free(w.plugins);
 }
 
+static void test_errors_and_retries(void)
+{
+    cn_errh_t e = {0};
+    snprintf(e.task_name, sizeof e.task_name, "c-0");
+    char fatal[512] = "";
+    cn_err_rec_t er = {.topic = "t", .partition = 0, .offset = 5};
+    CHECK(!cn_errh_report(&e, "VALUE_CONVERTER", "X", "bad", &er, fatal, sizeof fatal));
+    CHECK(strstr(fatal, "Tolerance exceeded in error handler") && strstr(fatal, "bad") && strstr(fatal, "VALUE_CONVERTER"));
+    e.tolerate_all = true;
+    fatal[0] = 0;
+    CHECK(cn_errh_report(&e, "TRANSFORMATION", "X", "bad", &er, fatal, sizeof fatal) && !fatal[0]);
+    char err[64];
+    CHECK(cn_errh_flush(&e, err, sizeof err)); /* no DLQ: nothing to flush */
+
+    cn_retry_t r;
+    e.retry_timeout_ms = 0;
+    cn_retry_start(&r, &e);
+    CHECK(!cn_retry_again(&r, NULL)); /* 0: no retries */
+    e.retry_timeout_ms = 1000;
+    e.retry_delay_max_ms = 400;
+    cn_retry_start(&r, &e);
+    int64_t t0 = cn_now_ms();
+    int n = 0;
+    while (cn_retry_again(&r, NULL))
+        n++;
+    int64_t took = cn_now_ms() - t0;
+    /* 300, then capped at 400, 400 ... within 1 s: 3 attempts (the last one cut short). */
+    CHECK(n == 3);
+    CHECK(took >= 950 && took < 1500);
+}
+
 int main(void)
 {
     cn_log_init();
@@ -454,5 +485,6 @@ int main(void)
     RUN(test_headers_and_filter);
     RUN(test_predicates);
     RUN(test_bytes_survive_and_validation);
+    RUN(test_errors_and_retries);
     TEST_MAIN_END();
 }
