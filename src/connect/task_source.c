@@ -98,7 +98,18 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     submitted_t *e = m->_private;
     if (!e)
         return;
-    if (m->err) {
+    if (m->err && s->eh.tolerate_all) {
+        /* KIP-779: under errors.tolerance=all a record the producer could not write is
+         * reported and skipped; its offset counts as processed. */
+        char why[512], unused[8];
+        snprintf(why, sizeof why, "Failed to produce a record to %s: %s", rd_kafka_topic_name(m->rkt),
+                 rd_kafka_err2str(m->err));
+        cn_err_rec_t er = {.topic = rd_kafka_topic_name(m->rkt), .partition = m->partition, .offset = -1};
+        cn_errh_report(&s->eh, "KAFKA_PRODUCE", "org.apache.kafka.clients.producer.KafkaProducer", why, &er,
+                       unused, sizeof unused);
+        e->acked = 1;
+        s->skipped++;
+    } else if (m->err) {
         e->acked = -1;
         if (!s->fatal[0])
             snprintf(s->fatal, sizeof s->fatal, "Failed to produce a record to %s: %s",
@@ -310,6 +321,15 @@ static int emit_converted(cn_source_t *s, const samsa_connect_source_record_t *r
         }
         free(vb);
         free(kb);
+        if (!s->fatal[0] && s->eh.tolerate_all) {
+            snprintf(err, sizeof err, "Failed to produce to %s: %s", rec->topic, rd_kafka_err2str(rc));
+            cn_err_rec_t er = {.topic = rec->topic, .partition = rec->kafka_partition, .offset = -1};
+            cn_errh_report(&s->eh, "KAFKA_PRODUCE", "org.apache.kafka.clients.producer.KafkaProducer", err, &er,
+                           s->fatal, sizeof s->fatal);
+            e->acked = 1; /* KIP-779: skipped, processed */
+            s->skipped++;
+            return 0;
+        }
         e->acked = -1;
         if (!s->fatal[0])
             snprintf(s->fatal, sizeof s->fatal, "Failed to produce to %s: %s", rec->topic, rd_kafka_err2str(rc));

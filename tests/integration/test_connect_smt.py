@@ -169,3 +169,36 @@ def test_invalid_transform_config_is_refused(workers, tmp_path):
     st, doc = w.req("POST", "/connectors", file_sink("s", str(tmp_path / "o"), "a,b", **{
         "errors.deadletterqueue.topic.name": "b"}))
     assert st == 400 and "The DLQ topic 'b' may not be included" in doc["message"], doc
+
+
+def test_source_produce_failure_retried_then_failed_or_skipped(workers, module_broker, tmp_path):
+    """A record the producer refuses (larger than message.max.bytes) is retried with
+    backoff for errors.retry.timeout, then fails the task (tolerance none) or is skipped
+    while the other lines flow (tolerance all)."""
+    import time
+    bs = module_broker.bootstrap
+    src = tmp_path / "in.txt"
+    src.write_text("small-1\n" + "x" * 5000 + "\nsmall-2\n")
+    w = workers().start()
+    topic = unique_topic("bigsrc")
+    cfg = file_source("big", str(src), topic, **{
+        "producer.override.message.max.bytes": "1000",
+        "errors.retry.timeout": "1500", "errors.retry.delay.max.ms": "400"})
+    t0 = time.monotonic()
+    assert w.req("POST", "/connectors", cfg)[0] == 201
+    s = w.wait_state("big", "RUNNING", ["FAILED"])
+    took = time.monotonic() - t0
+    assert "Failed to produce" in s["tasks"][0]["trace"], s
+    assert took >= 1.4, took  # it retried for errors.retry.timeout first
+    # backoff 300, 400, 400, (400 cut to the deadline) ms: at least 3 retries logged
+    assert w.log_text().count(f"producing to {topic} failed") >= 3, w.log_tail()
+
+    topic2 = unique_topic("bigsrc-all")
+    cfg2 = file_source("big2", str(src), topic2, **{
+        "producer.override.message.max.bytes": "1000", "errors.tolerance": "all",
+        "errors.log.enable": "true"})
+    assert w.req("POST", "/connectors", cfg2)[0] == 201
+    got = consume_all(bs, topic2, expect=2)
+    assert [m.value() for m in got] == [b"small-1", b"small-2"]
+    w.wait_state("big2", "RUNNING", ["RUNNING"])
+    assert "Executing stage 'KAFKA_PRODUCE'" in w.log_text()
