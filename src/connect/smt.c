@@ -486,3 +486,21 @@ int cn_chain_apply(cn_chain_t *c, cn_record_t *r, const char **cls, char *err, s
     }
     return 1;
 }
+
+void cn_smt_plugins_list(json_t *a)
+{
+    char cls[200];
+    for (size_t i = 0; i < cn_smt_kind_count; i++) {
+        const smt_kind_t *k = &cn_smt_kinds[i];
+        for (int v = 0; v < (k->variants ? 2 : 1); v++) {
+            snprintf(cls, sizeof cls, "%s%s%s", XF_PKG, k->name, !k->variants ? "" : v ? "$Value" : "$Key");
+            json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "class", cls, "type", "transformation",
+                                               "version", CN_VERSION));
+        }
+    }
+    for (int i = 1; i <= 3; i++) {
+        snprintf(cls, sizeof cls, "%s%s", PRED_PKG, pred_names[i]);
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "class", cls, "type", "predicate", "version",
+                                           CN_VERSION));
+    }
+}

@@ -66,6 +66,9 @@ size_t cn_chain_size(const cn_chain_t *c);
  * the failing transform's class name (valid while the chain lives). */
 int cn_chain_apply(cn_chain_t *c, cn_record_t *r, const char **cls, char *err, size_t err_len);
 
+/* Append every transform and predicate class to a GET /connector-plugins array. */
+void cn_smt_plugins_list(json_t *a);
+
 /* -------------------------------------------------------------- errors (errors.c) */
 
 typedef struct cn_errh {

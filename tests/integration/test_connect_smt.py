@@ -143,6 +143,13 @@ def test_poison_record_goes_to_dlq_and_none_fails(workers, module_broker, tmp_pa
 
 def test_invalid_transform_config_is_refused(workers, tmp_path):
     w = workers().start()
+    everything = w.ok("GET", "/connector-plugins?connectorsOnly=false")
+    kinds = {p["class"]: p["type"] for p in everything}
+    assert kinds[T + "InsertField$Value"] == "transformation"
+    assert kinds[T + "RegexRouter"] == "transformation"
+    assert kinds[T + "predicates.TopicNameMatches"] == "predicate"
+    assert sum(1 for t in kinds.values() if t == "transformation") == 24
+    assert sum(1 for t in kinds.values() if t == "predicate") == 3
     base = file_source("bad", str(tmp_path / "f"), "t")["config"]
     cases = [
         ({"transforms": "x"}, "transforms.x.type"),
