@@ -190,7 +190,7 @@ fail:
     return -1;
 }
 
-static void value_export(json_t *j, json_t *schema, bool bytes, cn_value_t *out)
+static int value_export(json_t *j, json_t *schema, bool bytes, cn_value_t *out, char *err, size_t err_len)
 {
     memset(out, 0, sizeof *out);
     if (schema)
@@ -198,7 +198,7 @@ static void value_export(json_t *j, json_t *schema, bool bytes, cn_value_t *out)
     out->v.schema = out->schema;
     if (!j || json_is_null(j)) {
         out->v.kind = SAMSA_VALUE_NULL;
-        return;
+        return 0;
     }
     if (json_is_string(j)) {
         size_t n = json_string_length(j);
@@ -211,26 +211,37 @@ static void value_export(json_t *j, json_t *schema, bool bytes, cn_value_t *out)
         out->v.kind = bytes || (type && strcmp(type, "bytes") == 0) ? SAMSA_VALUE_BYTES : SAMSA_VALUE_STRING;
         out->v.data = out->buf;
         out->v.len = n;
-        return;
+        return 0;
     }
+    /* Fails when a string inside is not UTF-8 (raw bytes moved into a struct). */
     out->buf = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!out->buf)
-        abort();
+    if (!out->buf) {
+        snprintf(err, err_len, "the transformed value holds a string that is not valid UTF-8");
+        cn_value_free(out);
+        return -1;
+    }
     out->v.kind = SAMSA_VALUE_JSON;
     out->v.data = out->buf;
     out->v.len = strlen(out->buf);
+    return 0;
 }
 
-void cn_record_export(cn_record_t *r, cn_value_t *key, cn_value_t *value)
+int cn_record_export(cn_record_t *r, cn_value_t *key, cn_value_t *value, char *err, size_t err_len)
 {
-    value_export(r->key, r->key_schema, r->key_bytes, key);
-    value_export(r->value, r->value_schema, r->value_bytes, value);
+    memset(value, 0, sizeof *value);
+    if (value_export(r->key, r->key_schema, r->key_bytes, key, err, err_len) != 0)
+        return -1;
+    if (value_export(r->value, r->value_schema, r->value_bytes, value, err, err_len) != 0) {
+        cn_value_free(key);
+        return -1;
+    }
     free(r->view);
     r->view = calloc(r->nhdrs ? r->nhdrs : 1, sizeof *r->view);
     if (!r->view)
         abort();
     for (size_t i = 0; i < r->nhdrs; i++)
         r->view[i] = (samsa_connect_header_t){r->hdrs[i].key, r->hdrs[i].value, r->hdrs[i].len};
+    return 0;
 }
 
 void cn_record_free(cn_record_t *r)

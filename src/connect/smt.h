@@ -46,8 +46,9 @@ int cn_record_init(cn_record_t *r, const char *topic, int32_t partition, int64_t
                    const samsa_connect_header_t *hdrs, size_t nhdrs, bool *bad_key, char *err,
                    size_t err_len);
 /* The record's key and value as owned Connect values, and r->view/r->nhdrs as the
- * header array (valid until the record changes or is freed). */
-void cn_record_export(cn_record_t *r, cn_value_t *key, cn_value_t *value);
+ * header array (valid until the record changes or is freed). -1 with err (and nothing
+ * to free) when a value cannot be written as JSON text (a non-UTF-8 string inside). */
+int cn_record_export(cn_record_t *r, cn_value_t *key, cn_value_t *value, char *err, size_t err_len);
 void cn_record_free(cn_record_t *r);
 /* Header helpers (used by the transforms and tests). */
 void cn_record_add_header(cn_record_t *r, const char *key, const void *value, size_t len);
@@ -65,6 +66,9 @@ size_t cn_chain_size(const cn_chain_t *c);
  * 1: keep the record, 0: a transform dropped it, -1: failure with err and *cls set to
  * the failing transform's class name (valid while the chain lives). */
 int cn_chain_apply(cn_chain_t *c, cn_record_t *r, const char **cls, char *err, size_t err_len);
+
+/* Base64 of n bytes (malloc'ed, NUL-terminated), as the JsonConverter writes bytes. */
+char *cn_base64_encode(const void *p, size_t n, size_t *out_len);
 
 /* Append every transform and predicate class to a GET /connector-plugins array. */
 void cn_smt_plugins_list(json_t *a);

@@ -583,9 +583,10 @@ static json_t *cast_value(json_t *x, const char *type, char *err, size_t el)
     if (json_is_boolean(x))
         return json_string(json_is_true(x) ? "true" : "false");
     char *text = json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT);
-    json_t *s = json_string(text);
+    json_t *s = text ? json_string(text) : NULL;
     free(text);
-    return s;
+    if (s)
+        return s;
 bad:
     snprintf(err, el, "Cast transformation does not support casting %s to %s", jtype(x), type);
     return NULL;
@@ -684,7 +685,15 @@ static int hoist_apply(smt_t *t, cn_record_t *r, char *err, size_t el)
     (void)err, (void)el;
     opnd_t o = op(t, r);
     json_t *nv = json_object();
-    json_object_set(nv, t->s1, *o.v);
+    if (*o.bytes) {
+        /* Bytes inside a struct or map are base64 text, as the JsonConverter writes them. */
+        size_t n;
+        char *b64 = cn_base64_encode(json_string_value(*o.v), json_string_length(*o.v), &n);
+        json_object_set_new(nv, t->s1, json_stringn(b64, n));
+        free(b64);
+    } else {
+        json_object_set(nv, t->s1, *o.v);
+    }
     if (*o.s) {
         json_t *ns = json_pack("{s:s, s:[o], s:b}", "type", "struct", "fields", as_field(*o.s, t->s1),
                                "optional", 0);
@@ -1178,6 +1187,12 @@ static int header_from_apply(smt_t *t, cn_record_t *r, char *err, size_t el)
             cn_record_add_header(r, t->l2.v[i], json_string_value(x), json_string_length(x));
         else {
             char *text = json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (!text) {
+                snprintf(err, el, "field %s cannot be written as a header: not valid UTF-8", t->l1.v[i]);
+                json_decref(nv);
+                json_decref(ns);
+                return -1;
+            }
             cn_record_add_header(r, t->l2.v[i], text, strlen(text));
             free(text);
         }

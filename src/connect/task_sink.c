@@ -290,9 +290,15 @@ static int sink_transform(cn_sink_t *s, const rd_kafka_message_t *m, samsa_conne
         cn_record_free(xr);
         return tolerated ? 0 : -1;
     }
+    cn_value_t nk, nv;
+    if (cn_record_export(xr, &nk, &nv, err, sizeof err) != 0) {
+        cn_record_free(xr);
+        return sink_failed(s, m, "TRANSFORMATION", cls, err) ? 0 : -1;
+    }
     cn_value_free(k);
     cn_value_free(v);
-    cn_record_export(xr, k, v);
+    *k = nk;
+    *v = nv;
     r->topic = xr->topic;
     r->kafka_partition = xr->partition;
     r->timestamp_ms = xr->timestamp_ms;

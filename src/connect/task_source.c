@@ -250,7 +250,10 @@ int cn_source_emit(cn_source_t *s, const samsa_connect_source_record_t *rec)
         return source_failed(s, rec, "TRANSFORMATION", "", "a transform left the record without a topic");
     }
     cn_value_t k, v;
-    cn_record_export(&r, &k, &v);
+    if (cn_record_export(&r, &k, &v, err, sizeof err) != 0) {
+        cn_record_free(&r);
+        return source_failed(s, rec, "TRANSFORMATION", cls, err);
+    }
     samsa_connect_source_record_t out = *rec;
     out.topic = r.topic;
     out.kafka_partition = r.partition;

@@ -198,7 +198,7 @@ static void test_extract_hoist(void)
     CHECK(run("transforms=e\ntransforms.e.type=ExtractField$Value\ntransforms.e.field=b\n", &r, err, sizeof err) == 1);
     CHECK(json_eq_text(r.value, "\"x\"") && json_eq_text(r.value_schema, "{\"type\":\"string\",\"optional\":true}"));
     cn_value_t k, v;
-    cn_record_export(&r, &k, &v);
+    CHECK(cn_record_export(&r, &k, &v, err, sizeof err) == 0);
     CHECK(v.v.kind == SAMSA_VALUE_STRING && v.v.len == 1 && v.v.data[0] == 'x');
     cn_value_free(&k);
     cn_value_free(&v);
@@ -401,11 +401,29 @@ static void test_bytes_survive_and_validation(void)
     CHECK(run("transforms=i\ntransforms.i.type=InsertHeader\ntransforms.i.header=a\ntransforms.i.value.literal=b\n",
               &r, err, sizeof err) == 1);
     cn_value_t ko, vo;
-    cn_record_export(&r, &ko, &vo);
+    CHECK(cn_record_export(&r, &ko, &vo, err, sizeof err) == 0);
     CHECK(vo.v.kind == SAMSA_VALUE_BYTES && vo.v.len == 3 && memcmp(vo.v.data, "\x00\xff\x01", 3) == 0);
     CHECK(r.nhdrs == 1 && strcmp(r.view[0].key, "a") == 0 && r.view[0].len == 1);
     cn_value_free(&ko);
     cn_value_free(&vo);
+    cn_record_free(&r);
+    /* Hoisted bytes become base64 (the JsonConverter's form), with or without a schema. */
+    CHECK(cn_record_init(&r, "t", 0, 0, -1, &k, &v, NULL, 0, &bad_key, err, sizeof err) == 0);
+    CHECK(run("transforms=h\ntransforms.h.type=HoistField$Value\ntransforms.h.field=b\n", &r, err, sizeof err) == 1);
+    CHECK(json_eq_text(r.value, "{\"b\":\"AP8B\"}"));
+    CHECK(cn_record_export(&r, &ko, &vo, err, sizeof err) == 0 && vo.v.kind == SAMSA_VALUE_JSON);
+    cn_value_free(&ko);
+    cn_value_free(&vo);
+    cn_record_free(&r);
+    /* A non-UTF-8 string moved inside a struct cannot be written: an error, not a crash. */
+    samsa_connect_value_t latin = {SAMSA_VALUE_STRING, "\xe9t\xe9", 3, NULL};
+    CHECK(cn_record_init(&r, "t", 0, 0, -1, &k, &latin, NULL, 0, &bad_key, err, sizeof err) == 0);
+    CHECK(run("transforms=h\ntransforms.h.type=HoistField$Value\ntransforms.h.field=s\n", &r, err, sizeof err) == 1);
+    CHECK(cn_record_export(&r, &ko, &vo, err, sizeof err) == -1 && strstr(err, "UTF-8"));
+    CHECK(run("transforms=c\ntransforms.c.type=Cast$Value\ntransforms.c.spec=s:string\n", &r, err, sizeof err) == 1);
+    CHECK(run("transforms=hf\ntransforms.hf.type=HeaderFrom$Value\ntransforms.hf.fields=s\n"
+              "transforms.hf.headers=h\ntransforms.hf.operation=copy\n", &r, err, sizeof err) == 1);
+    CHECK(cn_record_header(&r, "h") && cn_record_header(&r, "h")->len == 3);
     cn_record_free(&r);
     samsa_connect_value_t bad = {SAMSA_VALUE_JSON, "{nope", 5, NULL};
     CHECK(cn_record_init(&r, "t", 0, 0, -1, &k, &bad, NULL, 0, &bad_key, err, sizeof err) == -1 && !bad_key);
