@@ -431,6 +431,21 @@ static bool smt_init(cn_chain_t *c, smt_t *t, const char *alias, json_t *config,
     return !t->kind->init || t->kind->init(t, key, key_len, err, err_len);
 }
 
+/* Kafka refuses an alias listed twice. */
+static bool dup_alias(const strlist_t *l, const char *key, json_t *config, char *bad_key, size_t key_len, char *err,
+                      size_t err_len)
+{
+    for (size_t i = 0; i < l->n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(l->v[i], l->v[j]) == 0) {
+                snprintf(bad_key, key_len, "%s", key);
+                snprintf(err, err_len, "Invalid value %s for configuration %s: Duplicate alias provided.",
+                         cn_cfg_str(config, key), key);
+                return true;
+            }
+    return false;
+}
+
 cn_chain_t *cn_chain_new(json_t *config, char *bad_key, size_t key_len, char *err, size_t err_len)
 {
     cn_chain_t *c = calloc(1, sizeof *c);
@@ -443,7 +458,8 @@ cn_chain_t *cn_chain_new(json_t *config, char *bad_key, size_t key_len, char *er
     c->t = calloc(xfs.n + 1, sizeof *c->t);
     if (!c->p || !c->t)
         abort();
-    bool ok = true;
+    bool ok = !dup_alias(&preds, "predicates", config, bad_key, key_len, err, err_len) &&
+              !dup_alias(&xfs, "transforms", config, bad_key, key_len, err, err_len);
     for (size_t i = 0; ok && i < preds.n; i++) {
         ok = pred_init(&c->p[i], preds.v[i], config, bad_key, key_len, err, err_len);
         c->np++;

@@ -384,6 +384,8 @@ static void test_predicates(void)
     CHECK(chain("transforms=x\ntransforms.x.type=com.example.InsertField$Value\n") == NULL);
     CHECK(chain("transforms=x\ntransforms.x.type=Filter\ntransforms.x.negate=maybe\n") == NULL &&
           strcmp(g_key, "transforms.x.negate") == 0);
+    CHECK(chain("transforms=f,f\ntransforms.f.type=Filter\n") == NULL && strcmp(g_key, "transforms") == 0 &&
+          strstr(g_err, "Duplicate alias"));
     cn_chain_t *c = chain("");
     CHECK(c && cn_chain_size(c) == 0);
     cn_chain_free(c);
