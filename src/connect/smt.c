@@ -149,7 +149,7 @@ static json_t *value_import(const samsa_connect_value_t *v, json_t **schema, boo
         *bytes = true;
         return json_stringn_nocheck(v->data ? v->data : "", v->len);
     case SAMSA_VALUE_JSON: {
-        json_t *j = json_loadb(v->data ? v->data : "", v->len, JSON_DECODE_ANY, &je);
+        json_t *j = json_loadb(v->data ? v->data : "", v->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         if (!j) {
             snprintf(err, err_len, "the value is not valid JSON: %s", je.text);
             json_decref(*schema);
