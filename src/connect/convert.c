@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "cn.h"
+#include "smt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,11 @@ static char *b64_encode(const unsigned char *p, size_t n, size_t *out_len)
     *q = 0;
     *out_len = (size_t)(q - o);
     return o;
+}
+
+char *cn_base64_encode(const void *p, size_t n, size_t *out_len)
+{
+    return b64_encode(p, n, out_len);
 }
 
 static int b64_val(char c)

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "cn.h"
+#include "smt.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -247,6 +248,7 @@ json_t *cn_plugins_list(cn_plugins_t *ps, bool connectors_only)
         json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "class",
                                            "org.apache.kafka.connect.storage.SimpleHeaderConverter",
                                            "type", "header_converter", "version", CN_VERSION));
+        cn_smt_plugins_list(a);
     }
     return a;
 }

@@ -13,12 +13,17 @@
  * Pause keeps the consumer in its group (librdkafka heartbeats on its own thread) but
  * pauses every assigned partition, also those assigned while paused.
  *
- * Errors: a conversion error skips the record under errors.tolerance=all (its offset
- * is committed like any other) and fails the task otherwise; a put or flush error
+ * Transforms (smt.c) run after the converters and before put; a record a transform
+ * drops (Filter) is committed like any other.
+ *
+ * Errors (errors.c): a conversion or transform error skips the record under
+ * errors.tolerance=all (logged, sent to the dead letter queue if one is set, its
+ * offset committed like any other) and fails the task otherwise; a put or flush error
  * fails the task without committing.
  */
 #define _GNU_SOURCE
 #include "cn.h"
+#include "smt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,13 +42,14 @@ typedef struct cn_sink {
     const samsa_connect_plugin_t *plugin;
     void *task;
     cn_converter_t key_conv, value_conv;
-    bool tolerate_all, log_errors, log_messages;
+    cn_chain_t *chain; /* transforms (smt.c) */
+    cn_errh_t eh;      /* errors.* and the dead letter queue (errors.c) */
     bool paused;
     bool closing; /* the plugin task was stopped: no more flushes */
     rd_kafka_topic_partition_list_t *current; /* next offset to commit per partition */
     bool dirty;                               /* current changed since the last commit */
     char fatal[2048];
-    int64_t put_count, skipped;
+    int64_t put_count, skipped, filtered;
 } cn_sink_t;
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -73,6 +79,12 @@ static bool flush_and_commit(cn_sink_t *s)
     if (s->plugin->sink_flush(s->task, &s->ctx.base, err, sizeof err) != 0) {
         if (!s->fatal[0])
             snprintf(s->fatal, sizeof s->fatal, "flush failed: %s", err[0] ? err : "(no reason given)");
+        return false;
+    }
+    /* Records sent to the dead letter queue must be there before their offsets commit. */
+    if (!cn_errh_flush(&s->eh, err, sizeof err)) {
+        if (!s->fatal[0])
+            snprintf(s->fatal, sizeof s->fatal, "%s", err);
         return false;
     }
     if (s->current->cnt == 0) {
@@ -241,33 +253,89 @@ typedef struct hdrs {
     size_t n;
 } hdrs_t;
 
+/* Report a failed record; true when tolerated (skip it), false with fatal set. */
+static bool sink_failed(cn_sink_t *s, const rd_kafka_message_t *m, const char *stage, const char *cls,
+                        const char *why)
+{
+    rd_kafka_headers_t *rh = NULL;
+    if (rd_kafka_message_headers(m, &rh) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        rh = NULL;
+    char *text = s->eh.log_messages && m->payload ? strndup(m->payload, m->len) : NULL;
+    cn_err_rec_t er = {.topic = rd_kafka_topic_name(m->rkt), .partition = m->partition, .offset = m->offset,
+                       .key = m->key, .key_len = m->key_len, .value = m->payload, .value_len = m->len,
+                       .hdrs = rh, .text = text};
+    bool ok = cn_errh_report(&s->eh, stage, cls, why, &er, s->fatal, sizeof s->fatal);
+    free(text);
+    if (ok)
+        s->skipped++;
+    return ok;
+}
+
+/* Run the transform chain on r (whose key/value are k/v): 1 keep (r, k, v now the
+ * transformed record; xr owns what they point to), 0 dropped or skipped, -1 fail. */
+static int sink_transform(cn_sink_t *s, const rd_kafka_message_t *m, samsa_connect_sink_record_t *r,
+                          cn_value_t *k, cn_value_t *v, cn_record_t *xr)
+{
+    char err[1024];
+    bool bad_key;
+    const char *cls = "";
+    if (cn_record_init(xr, r->topic, r->kafka_partition, r->kafka_offset, r->timestamp_ms, &r->key, &r->value,
+                       r->headers, r->header_count, &bad_key, err, sizeof err) != 0)
+        return sink_failed(s, m, "TRANSFORMATION", "", err) ? 0 : -1;
+    int rc = cn_chain_apply(s->chain, xr, &cls, err, sizeof err);
+    if (rc <= 0) {
+        bool tolerated = rc == 0 || sink_failed(s, m, "TRANSFORMATION", cls, err);
+        if (rc == 0)
+            s->filtered++;
+        cn_record_free(xr);
+        return tolerated ? 0 : -1;
+    }
+    cn_value_t nk, nv;
+    if (cn_record_export(xr, &nk, &nv, err, sizeof err) != 0) {
+        cn_record_free(xr);
+        return sink_failed(s, m, "TRANSFORMATION", cls, err) ? 0 : -1;
+    }
+    cn_value_free(k);
+    cn_value_free(v);
+    *k = nk;
+    *v = nv;
+    r->topic = xr->topic;
+    r->kafka_partition = xr->partition;
+    r->timestamp_ms = xr->timestamp_ms;
+    r->key = k->v;
+    r->value = v->v;
+    r->headers = xr->view;
+    r->header_count = xr->nhdrs;
+    return 1;
+}
+
 /* Deliver one batch of messages; false when the task must fail (fatal set). */
 static bool deliver(cn_sink_t *s, rd_kafka_message_t **msgs, size_t n)
 {
     samsa_connect_sink_record_t *recs = calloc(n, sizeof *recs);
     cn_value_t *keys = calloc(n, sizeof *keys), *vals = calloc(n, sizeof *vals);
     hdrs_t *hs = calloc(n, sizeof *hs);
-    if (!recs || !keys || !vals || !hs)
+    cn_record_t *xrs = calloc(n, sizeof *xrs);
+    if (!recs || !keys || !vals || !hs || !xrs)
         abort();
     size_t k = 0;
     bool ok = true;
     char err[1024];
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
-        if (cn_convert_to_connect(&s->key_conv, m->key, m->key_len, &keys[k], err, sizeof err) != 0 ||
-            cn_convert_to_connect(&s->value_conv, m->payload, m->len, &vals[k], err, sizeof err) != 0) {
+        const char *stage = NULL;
+        if (cn_convert_to_connect(&s->key_conv, m->key, m->key_len, &keys[k], err, sizeof err) != 0)
+            stage = "KEY_CONVERTER";
+        else if (cn_convert_to_connect(&s->value_conv, m->payload, m->len, &vals[k], err, sizeof err) != 0)
+            stage = "VALUE_CONVERTER";
+        if (stage) {
             cn_value_free(&keys[k]);
             cn_value_free(&vals[k]);
-            if (s->log_errors)
-                CN_ERROR(s->log, "Error encountered in task %s. Executing stage 'VALUE_CONVERTER' with class '%s', where consumed record is {topic='%s', partition=%d, offset=%lld}: %s",
-                         s->name, s->value_conv.kind == CN_CONV_JSON ? "org.apache.kafka.connect.json.JsonConverter" : "converter",
-                         rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, err);
-            if (!s->tolerate_all) {
-                snprintf(s->fatal, sizeof s->fatal, "Tolerance exceeded in error handler: %s", err);
+            if (!sink_failed(s, m, stage, cn_converter_class(stage[0] == 'K' ? &s->key_conv : &s->value_conv),
+                             err)) {
                 ok = false;
                 break;
             }
-            s->skipped++;
             continue;
         }
         samsa_connect_sink_record_t *r = &recs[k];
@@ -294,6 +362,21 @@ static bool deliver(cn_sink_t *s, rd_kafka_message_t **msgs, size_t n)
             r->headers = hs[k].h;
             r->header_count = hs[k].n;
         }
+        if (cn_chain_size(s->chain)) {
+            int rc = sink_transform(s, m, r, &keys[k], &vals[k], &xrs[k]);
+            if (rc <= 0) {
+                cn_value_free(&keys[k]);
+                cn_value_free(&vals[k]);
+                free(hs[k].h);
+                hs[k] = (hdrs_t){0};
+                memset(r, 0, sizeof *r);
+                if (rc < 0) {
+                    ok = false;
+                    break;
+                }
+                continue;
+            }
+        }
         k++;
     }
     if (ok && k) {
@@ -312,11 +395,13 @@ static bool deliver(cn_sink_t *s, rd_kafka_message_t **msgs, size_t n)
         cn_value_free(&keys[i]);
         cn_value_free(&vals[i]);
         free(hs[i].h);
+        cn_record_free(&xrs[i]);
     }
     free(recs);
     free(keys);
     free(vals);
     free(hs);
+    free(xrs);
     return ok;
 }
 
@@ -326,6 +411,8 @@ static void *sink_reaper(void *arg)
     cn_sink_t *s = arg;
     rd_kafka_destroy_flags(s->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     rd_kafka_topic_partition_list_destroy(s->current);
+    cn_chain_free(s->chain);
+    cn_errh_free(&s->eh);
     cn_ctx_done(&s->ctx);
     free(s);
     return NULL;
@@ -345,16 +432,14 @@ void *cn_sink_task_main(void *arg)
     s->ctx.task = t;
     s->log = s->ctx.log;
     s->current = rd_kafka_topic_partition_list_new(8);
-    const char *tol = cn_cfg_str(t->conn_config, "errors.tolerance");
-    s->tolerate_all = tol && strcasecmp(tol, "all") == 0;
-    cn_cfg_bool(t->conn_config, "errors.log.enable", false, &s->log_errors);
-    cn_cfg_bool(t->conn_config, "errors.log.include.messages", false, &s->log_messages);
-    char err[1024] = "";
+    char err[1024] = "", bad_key[400];
     bool started = false, failed = false;
     rd_kafka_message_t *msgs[SINK_MAX_BATCH];
 
-    if (!conv_init(s, &s->key_conv, "key", true, err, sizeof err) ||
+    if (!(s->chain = cn_chain_new(t->conn_config, bad_key, sizeof bad_key, err, sizeof err)) ||
+        !conv_init(s, &s->key_conv, "key", true, err, sizeof err) ||
         !conv_init(s, &s->value_conv, "value", false, err, sizeof err) ||
+        !cn_errh_init(&s->eh, t, true, s->log, err, sizeof err) ||
         !(s->rk = make_consumer(s, err, sizeof err))) {
         cn_task_set_state(t, CN_FAILED, err);
         CN_ERROR(s->log, "%s failed to start: %s", t->name, err);
@@ -463,9 +548,11 @@ out:
         }
         rd_kafka_destroy_flags(s->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
-    CN_INFO(s->log, "%s: stopped after putting %lld record(s) (%lld skipped)", t->name, (long long)s->put_count,
-            (long long)s->skipped);
+    CN_INFO(s->log, "%s: stopped after putting %lld record(s) (%lld skipped, %lld filtered)", t->name,
+            (long long)s->put_count, (long long)s->skipped, (long long)s->filtered);
     rd_kafka_topic_partition_list_destroy(s->current);
+    cn_chain_free(s->chain);
+    cn_errh_free(&s->eh);
     cn_ctx_done(&s->ctx);
     free(s);
     return NULL;

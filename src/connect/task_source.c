@@ -19,11 +19,16 @@
  *    duplicates only from that window, in order (the idempotent producer keeps each
  *    partition's order and never duplicates within one producer session).
  *
+ * Transforms (smt.c) run on each emitted record before the converters; a record that
+ * a transform drops, or that fails under errors.tolerance=all (errors.c), counts as
+ * processed: its offset may be stored.
+ *
  * The FIFO is drained every offset.flush.interval.ms and at stop. Delivery reports run
  * inside rd_kafka_poll/flush on this thread, so the FIFO needs no lock.
  */
 #define _GNU_SOURCE
 #include "cn.h"
+#include "smt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,14 +49,15 @@ typedef struct cn_source {
     cn_logger_t *log;
     rd_kafka_t *rk;
     cn_converter_t key_conv, value_conv;
-    bool tolerate_all, log_errors, log_messages;
+    cn_chain_t *chain; /* transforms (smt.c) */
+    cn_errh_t eh;      /* errors.* (errors.c) */
     submitted_t *head, *tail;
     char **partitions;
     size_t npartitions, cap_partitions;
     char fatal[2048];
     bool abandoned; /* a record was dropped because the task is stopping */
     char last_topic[256];
-    int64_t emitted, acked, skipped;
+    int64_t emitted, acked, skipped, filtered;
 } cn_source_t;
 
 static const char *intern(cn_source_t *s, const char *p)
@@ -92,7 +98,18 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     submitted_t *e = m->_private;
     if (!e)
         return;
-    if (m->err) {
+    if (m->err && s->eh.tolerate_all) {
+        /* KIP-779: under errors.tolerance=all a record the producer could not write is
+         * reported and skipped; its offset counts as processed. */
+        char why[512], unused[8];
+        snprintf(why, sizeof why, "Failed to produce a record to %s: %s", rd_kafka_topic_name(m->rkt),
+                 rd_kafka_err2str(m->err));
+        cn_err_rec_t er = {.topic = rd_kafka_topic_name(m->rkt), .partition = m->partition, .offset = -1};
+        cn_errh_report(&s->eh, "KAFKA_PRODUCE", "org.apache.kafka.clients.producer.KafkaProducer", why, &er,
+                       unused, sizeof unused);
+        e->acked = 1;
+        s->skipped++;
+    } else if (m->err) {
         e->acked = -1;
         if (!s->fatal[0])
             snprintf(s->fatal, sizeof s->fatal, "Failed to produce a record to %s: %s",
@@ -182,39 +199,94 @@ static bool conv_init(cn_source_t *s, cn_converter_t *cv, const char *which, boo
     return ok;
 }
 
+/* A record failed at stage: skip it (its offset counts as processed) when errors are
+ * tolerated, else fail the task (fatal set, -1). */
+static int source_failed(cn_source_t *s, const samsa_connect_source_record_t *rec, const char *stage,
+                         const char *cls, const char *why)
+{
+    char *text = s->eh.log_messages && rec->value.data ? strndup(rec->value.data, rec->value.len) : NULL;
+    cn_err_rec_t er = {.topic = rec->topic, .partition = rec->kafka_partition, .offset = -1, .text = text};
+    bool tolerated = cn_errh_report(&s->eh, stage, cls, why, &er, s->fatal, sizeof s->fatal);
+    free(text);
+    if (!tolerated)
+        return -1;
+    submit(s, rec->source_partition, rec->source_offset)->acked = 1;
+    s->skipped++;
+    return 0;
+}
+
+static int emit_converted(cn_source_t *s, const samsa_connect_source_record_t *rec);
+
+/* Run the transform chain, then convert and produce what it returns. */
 int cn_source_emit(cn_source_t *s, const samsa_connect_source_record_t *rec)
 {
-    char err[1024];
     if (!rec->topic || !*rec->topic) {
         snprintf(s->fatal, sizeof s->fatal, "a source record has no topic");
         return -1;
     }
+    if (!cn_chain_size(s->chain))
+        return emit_converted(s, rec);
+    char err[1024];
+    bool bad_key;
+    cn_record_t r;
+    /* A record without a timestamp is stamped at emit, as the producer would. */
+    if (cn_record_init(&r, rec->topic, rec->kafka_partition, -1, rec->timestamp_ms > 0 ? rec->timestamp_ms : cn_wall_ms(),
+                       &rec->key, &rec->value, rec->headers, rec->header_count, &bad_key, err, sizeof err) != 0)
+        return source_failed(s, rec, bad_key ? "KEY_CONVERTER" : "VALUE_CONVERTER",
+                             cn_converter_class(bad_key ? &s->key_conv : &s->value_conv), err);
+    const char *cls = "";
+    int rc = cn_chain_apply(s->chain, &r, &cls, err, sizeof err);
+    if (rc <= 0) {
+        cn_record_free(&r);
+        if (rc < 0)
+            return source_failed(s, rec, "TRANSFORMATION", cls, err);
+        /* Filtered out: processed, so its offset may be stored. */
+        submit(s, rec->source_partition, rec->source_offset)->acked = 1;
+        s->filtered++;
+        return 0;
+    }
+    if (!*r.topic) {
+        cn_record_free(&r);
+        return source_failed(s, rec, "TRANSFORMATION", "", "a transform left the record without a topic");
+    }
+    cn_value_t k, v;
+    if (cn_record_export(&r, &k, &v, err, sizeof err) != 0) {
+        cn_record_free(&r);
+        return source_failed(s, rec, "TRANSFORMATION", cls, err);
+    }
+    samsa_connect_source_record_t out = *rec;
+    out.topic = r.topic;
+    out.kafka_partition = r.partition;
+    out.timestamp_ms = r.timestamp_ms;
+    out.key = k.v;
+    out.value = v.v;
+    out.headers = r.view;
+    out.header_count = r.nhdrs;
+    rc = emit_converted(s, &out);
+    cn_value_free(&k);
+    cn_value_free(&v);
+    cn_record_free(&r);
+    return rc;
+}
+
+static int emit_converted(cn_source_t *s, const samsa_connect_source_record_t *rec)
+{
+    char err[1024];
     char *kb = NULL, *vb = NULL;
     size_t kl = 0, vl = 0;
-    if (cn_convert_from_connect(&s->key_conv, &rec->key, &kb, &kl, err, sizeof err) != 0 ||
-        cn_convert_from_connect(&s->value_conv, &rec->value, &vb, &vl, err, sizeof err) != 0) {
+    if (cn_convert_from_connect(&s->key_conv, &rec->key, &kb, &kl, err, sizeof err) != 0)
+        return source_failed(s, rec, "KEY_CONVERTER", cn_converter_class(&s->key_conv), err);
+    if (cn_convert_from_connect(&s->value_conv, &rec->value, &vb, &vl, err, sizeof err) != 0) {
         free(kb);
-        free(vb);
-        if (s->log_errors)
-            CN_ERROR(s->log, "Error encountered in task %s. Executing stage 'VALUE_CONVERTER' with class '%s'%s%.*s: %s",
-                     s->t->name, cn_cfg_str(s->t->conn_config, "connector.class"),
-                     s->log_messages ? ", where source record is = " : "",
-                     s->log_messages && rec->value.data ? (int)rec->value.len : 0,
-                     rec->value.data ? rec->value.data : "", err);
-        if (!s->tolerate_all) {
-            snprintf(s->fatal, sizeof s->fatal, "Tolerance exceeded in error handler: %s", err);
-            return -1;
-        }
-        /* Skipped records count as processed: their offsets may be committed. */
-        submit(s, rec->source_partition, rec->source_offset)->acked = 1;
-        s->skipped++;
-        return 0;
+        return source_failed(s, rec, "VALUE_CONVERTER", cn_converter_class(&s->value_conv), err);
     }
     if (strncmp(s->last_topic, rec->topic, sizeof s->last_topic) != 0) {
         cn_task_topic_active(s->t, rec->topic);
         snprintf(s->last_topic, sizeof s->last_topic, "%s", rec->topic);
     }
     submitted_t *e = submit(s, rec->source_partition, rec->source_offset);
+    cn_retry_t retry;
+    cn_retry_start(&retry, &s->eh);
     for (;;) {
         rd_kafka_headers_t *hdrs = NULL;
         if (rec->header_count) {
@@ -246,8 +318,21 @@ int cn_source_emit(cn_source_t *s, const samsa_connect_source_record_t *rec)
             rd_kafka_poll(s->rk, 50); /* let acknowledgements drain the queue */
             continue;
         }
+        if (!s->fatal[0] && cn_retry_again(&retry, s->t)) {
+            CN_WARN(s->log, "%s: producing to %s failed (%s); retrying", s->t->name, rec->topic, rd_kafka_err2str(rc));
+            continue;
+        }
         free(vb);
         free(kb);
+        if (!s->fatal[0] && s->eh.tolerate_all) {
+            snprintf(err, sizeof err, "Failed to produce to %s: %s", rec->topic, rd_kafka_err2str(rc));
+            cn_err_rec_t er = {.topic = rec->topic, .partition = rec->kafka_partition, .offset = -1};
+            cn_errh_report(&s->eh, "KAFKA_PRODUCE", "org.apache.kafka.clients.producer.KafkaProducer", err, &er,
+                           s->fatal, sizeof s->fatal);
+            e->acked = 1; /* KIP-779: skipped, processed */
+            s->skipped++;
+            return 0;
+        }
         e->acked = -1;
         if (!s->fatal[0])
             snprintf(s->fatal, sizeof s->fatal, "Failed to produce to %s: %s", rec->topic, rd_kafka_err2str(rc));
@@ -302,12 +387,11 @@ void *cn_source_task_main(void *arg)
     char err[1024] = "";
     void *task = NULL;
     bool started = false;
-    const char *tol = cn_cfg_str(t->conn_config, "errors.tolerance");
-    s->tolerate_all = tol && strcasecmp(tol, "all") == 0;
-    cn_cfg_bool(t->conn_config, "errors.log.enable", false, &s->log_errors);
-    cn_cfg_bool(t->conn_config, "errors.log.include.messages", false, &s->log_messages);
+    char bad_key[400];
 
-    if (!conv_init(s, &s->key_conv, "key", true, err, sizeof err) ||
+    if (!cn_errh_init(&s->eh, t, false, s->log, err, sizeof err) ||
+        !(s->chain = cn_chain_new(t->conn_config, bad_key, sizeof bad_key, err, sizeof err)) ||
+        !conv_init(s, &s->key_conv, "key", true, err, sizeof err) ||
         !conv_init(s, &s->value_conv, "value", false, err, sizeof err) ||
         !(s->rk = make_producer(s, err, sizeof err))) {
         cn_task_set_state(t, CN_FAILED, err);
@@ -378,8 +462,10 @@ out:
         plugin->task_stop(task, &s->ctx.base);
     if (s->rk)
         rd_kafka_destroy(s->rk);
-    CN_INFO(s->log, "%s: stopped after %lld record(s) (%lld acknowledged, %lld skipped)", t->name,
-            (long long)s->emitted, (long long)s->acked, (long long)s->skipped);
+    CN_INFO(s->log, "%s: stopped after %lld record(s) (%lld acknowledged, %lld skipped, %lld filtered)", t->name,
+            (long long)s->emitted, (long long)s->acked, (long long)s->skipped, (long long)s->filtered);
+    cn_chain_free(s->chain);
+    cn_errh_free(&s->eh);
     while (s->head) {
         submitted_t *e = s->head;
         s->head = e->next;

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "cn.h"
+#include "smt.h"
 
 #include <errno.h>
 #include <math.h>
@@ -209,6 +210,42 @@ static json_t *errors_of(vstate_t *vs, const char *key)
     return NULL;
 }
 
+/* The transform chain (smt.c): its first problem, on the key it names. */
+static void check_transforms(vstate_t *vs, json_t *config)
+{
+    char key[400] = "", err[1024] = "";
+    cn_chain_t *c = cn_chain_new(config, key, sizeof key, err, sizeof err);
+    if (c) {
+        cn_chain_free(c);
+        return;
+    }
+    json_t *errs = errors_of(vs, key);
+    if (!errs)
+        errs = add_entry(vs, key, SAMSA_CONFIG_STRING, NULL, 0, "HIGH",
+                         strncmp(key, "predicates", 10) == 0 ? "Predicates" : "Transforms", "", false);
+    add_error(errs, "%s", err);
+}
+
+/* Kafka's SinkConnectorConfig: the DLQ may not be one of the consumed topics. */
+static void check_dlq(vstate_t *vs, json_t *config)
+{
+    const char *dlq = cn_cfg_str(config, "errors.deadletterqueue.topic.name");
+    const char *topics = cn_cfg_str(config, "topics");
+    if (!dlq || !*dlq || !topics)
+        return;
+    char *copy = strdup(topics), *save = NULL;
+    if (!copy)
+        abort();
+    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+        if (strcmp(tok, dlq) == 0) {
+            add_error(errors_of(vs, "errors.deadletterqueue.topic.name"),
+                      "The DLQ topic '%s' may not be included in the list of topics ('topics=%s') consumed by the connector",
+                      dlq, topics);
+            break;
+        }
+    free(copy);
+}
+
 json_t *cn_validate(cn_worker_t *w, const samsa_connect_plugin_t *plugin, json_t *config,
                     int *error_count)
 {
@@ -234,12 +271,10 @@ json_t *cn_validate(cn_worker_t *w, const samsa_connect_plugin_t *plugin, json_t
                 continue;
             if (!cn_converter_init(&cv, v, NULL, false, err, sizeof err))
                 add_error(e, "Invalid value %s for configuration %s: Class %s could not be found.", v, name, v);
-        } else if ((strcmp(name, "transforms") == 0 || strcmp(name, "predicates") == 0) && *v)
-            add_error(e, "Invalid value %s for configuration %s: Single Message Transforms and predicates are not supported by this worker yet",
-                      v, name);
-        else if (strcmp(name, "name") == 0 && !*v)
+        } else if (strcmp(name, "name") == 0 && !*v)
             add_error(e, "Invalid value %s for configuration name: String must be non-empty", v);
     }
+    check_transforms(&vs, config);
     const char *cls = cn_cfg_str(config, "connector.class");
     if (!plugin && cls) {
         char *names = cn_plugins_names(w->plugins);
@@ -260,10 +295,7 @@ json_t *cn_validate(cn_worker_t *w, const samsa_connect_plugin_t *plugin, json_t
             add_error(errors_of(&vs, "topics"), "Must configure one of topics or topics.regex");
             add_error(errors_of(&vs, "topics.regex"), "Must configure one of topics or topics.regex");
         }
-        const char *dlq = cn_cfg_str(config, "errors.deadletterqueue.topic.name");
-        if (dlq && *dlq)
-            add_error(errors_of(&vs, "errors.deadletterqueue.topic.name"),
-                      "a dead letter queue is not supported by this worker yet");
+        check_dlq(&vs, config);
     } else if (plugin) {
         for (size_t i = 0; i < sizeof source_defs / sizeof *source_defs; i++)
             add_def(&vs, &source_defs[i]);
