@@ -476,3 +476,54 @@ def test_sink_reconnects_after_the_connection_is_killed(workers, module_broker, 
     assert pg.sql(f'SELECT "__connect_topic", min("__connect_offset"), max("__connect_offset") '
                   f'FROM "{table}" GROUP BY 1') == [[topic, "0", "19"]]
     assert "reconnecting and retrying" in w.log_text()
+
+
+def test_sink_schemaless_whitelist_and_update_mode(workers, module_broker, pg, tmp_path):
+    out = str(tmp_path / "people.db")
+    t_in, t_upd = unique_topic("people"), unique_topic("people-upd")
+    w = workers().start()
+    schemaless = {"value.converter.schemas.enable": "false",
+                  "key.converter": "org.apache.kafka.connect.storage.StringConverter"}
+    create(w, sink("people", f"jdbc:sqlite:{out}", t_in,
+                   **{**schemaless, "pk.mode": "record_value", "pk.fields": "id", "insert.mode": "upsert",
+                      "auto.create": "true", "fields.whitelist": "name,tags,score,active",
+                      "table.name.format": "people"}))
+    produce(module_broker.bootstrap, t_in, [
+        (b"k", json.dumps({"id": i, "name": f"p{i}", "secret": "x", "tags": ["a", i], "score": i / 4,
+                           "active": i % 2 == 0}).encode(), None) for i in range(1, 6)])
+    rows = lambda: sqlite_rows(out, "SELECT * FROM people ORDER BY id")  # noqa: E731
+    wait_until(lambda: len(rows()) == 5, timeout_s=60, what="5 schemaless rows")
+    assert [c[1:3] for c in sqlite_rows(out, "PRAGMA table_info(people)")] == [
+        ("id", "BIGINT"), ("name", "TEXT"), ("tags", "TEXT"), ("score", "DOUBLE"), ("active", "BOOLEAN")]
+    assert rows()[1] == (2, "p2", '["a",2]', 0.5, 1)
+
+    # insert.mode=update: existing rows change, unknown keys change nothing.
+    create(w, sink("people-upd", f"jdbc:sqlite:{out}", t_upd,
+                   **{**schemaless, "pk.mode": "record_value", "pk.fields": "id", "insert.mode": "update",
+                      "fields.whitelist": "name", "table.name.format": "people"}))
+    produce(module_broker.bootstrap, t_upd, [(None, json.dumps({"id": i, "name": f"P{i}", "score": 99}).encode(),
+                                              None) for i in (2, 3, 42)])
+    wait_until(lambda: [r[1] for r in rows()] == ["p1", "P2", "P3", "p4", "p5"], timeout_s=60,
+               what="updated names")
+    assert [r[3] for r in rows()] == [0.25, 0.5, 0.75, 1.0, 1.25]  # score not in fields.whitelist
+    assert w.status("people-upd")["tasks"][0]["state"] == "RUNNING"
+
+
+def test_source_reconnects_after_the_connection_is_killed(workers, module_broker, pg, tmp_path):
+    table = "ev_" + unique_topic("x").split("-")[1]
+    pg.sql(f'CREATE TABLE "{table}" (id BIGSERIAL PRIMARY KEY, v TEXT)')
+    pg.sql(f"INSERT INTO \"{table}\" (v) SELECT 'v' || g FROM generate_series(1, 5) g")
+    w = workers().start()
+    create(w, source("ev", pg.url, mode="incrementing",
+                     **{"connection.user": "samsa", "incrementing.column.name": "id",
+                        "table.whitelist": table, "topic.prefix": "", "connection.backoff.ms": "200"}))
+    assert len(consume_all(module_broker.bootstrap, table, expect=5)) == 5
+    killed = pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE usename = 'samsa' AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+    assert killed, "no source connection to kill"
+    pg.sql(f"INSERT INTO \"{table}\" (v) SELECT 'w' || g FROM generate_series(1, 5) g")
+    msgs = consume_all(module_broker.bootstrap, table, expect=10)
+    assert [json.loads(m.value())["payload"]["v"] for m in msgs] == \
+        [f"v{i}" for i in range(1, 6)] + [f"w{i}" for i in range(1, 6)]
+    assert w.status("ev")["tasks"][0]["state"] == "RUNNING"
+    assert "database connection lost" in w.log_text()
