@@ -581,8 +581,16 @@ static int emit_row(jsrc_t *s, src_table_t *t, jdbc_rows_t *r, const jdbc_column
     json_t *schema = json_pack("{s:s, s:o, s:b, s:s}", "type", "struct", "fields", fields, "optional", 0,
                                "name", t->name ? t->name : "query");
     fields = NULL;
-    char *vschema = json_dumps(schema, JSON_COMPACT), *vtext = json_dumps(payload, JSON_COMPACT);
+    char *vschema = schema ? json_dumps(schema, JSON_COMPACT) : NULL;
+    char *vtext = json_dumps(payload, JSON_COMPACT);
     json_decref(schema);
+    if (!vschema || !vtext) { /* a table or column name that is not UTF-8 */
+        snprintf(err, err_len, "%s: a row cannot be written as JSON (names must be UTF-8)",
+                 t->name ? t->name : "query");
+        free(vschema);
+        free(vtext);
+        goto out;
+    }
     char *kschema = NULL, *ktext = NULL;
     if (kfields) {
         json_t *ks = json_pack("{s:s, s:O, s:b}", "type", "struct", "fields", kfields, "optional", 0);
