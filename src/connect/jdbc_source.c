@@ -69,6 +69,13 @@ static const samsa_connect_config_def_t defs[] = {
      "List of tables to include in copying (deprecated name of table.include.list)."},
     {"table.include.list", SAMSA_CONFIG_LIST, "", 0, 0, SAMSA_IMPORTANCE_MEDIUM,
      "List of tables to include in copying. Empty: every table."},
+    {"table.blacklist", SAMSA_CONFIG_LIST, "", 0, 0, SAMSA_IMPORTANCE_MEDIUM,
+     "List of tables to exclude from copying (deprecated name of table.exclude.list)."},
+    {"table.exclude.list", SAMSA_CONFIG_LIST, "", 0, 0, SAMSA_IMPORTANCE_MEDIUM,
+     "List of tables to exclude from copying when no include list is given."},
+    {"timestamp.initial", SAMSA_CONFIG_LONG, NULL, 0, 0, SAMSA_IMPORTANCE_LOW,
+     "The epoch timestamp (ms) used for initial queries that use timestamp criteria; -1: the current "
+     "time. If not specified, all data is retrieved."},
     {"query", SAMSA_CONFIG_STRING, "", 0, 0, SAMSA_IMPORTANCE_MEDIUM,
      "Use this query instead of copying whole tables."},
     {"topic.prefix", SAMSA_CONFIG_STRING, NULL, 1, 0, SAMSA_IMPORTANCE_HIGH,
@@ -125,6 +132,14 @@ static const char *tables_list(const samsa_connect_config_t *cfg)
     if (!w || !*w)
         w = samsa_connect_config_get(cfg, "table.whitelist");
     return w && *w ? w : NULL;
+}
+
+static const char *exclude_list(const samsa_connect_config_t *cfg)
+{
+    const char *x = samsa_connect_config_get(cfg, "table.exclude.list");
+    if (!x || !*x)
+        x = samsa_connect_config_get(cfg, "table.blacklist");
+    return x && *x ? x : NULL;
 }
 
 static const char *get_or(const samsa_connect_config_t *cfg, const char *key, const char *dflt)
@@ -191,6 +206,9 @@ static void src_validate(samsa_connect_context_t *ctx, const samsa_connect_confi
     if (query && tables)
         ctx->rt->config_error(ctx, "query", "Do not specify table filtering (table.whitelist / "
                                             "table.include.list) with a query");
+    if (tables && exclude_list(cfg))
+        ctx->rt->config_error(ctx, "table.exclude.list",
+                              "Cannot use an include list and an exclude list together");
     jdbc_int_check(ctx, cfg, "poll.interval.ms", 1);
     jdbc_int_check(ctx, cfg, "batch.max.rows", 1);
     const char *url = samsa_connect_config_get(cfg, "connection.url");
@@ -247,9 +265,23 @@ static int src_task_configs(samsa_connect_context_t *ctx, const samsa_connect_co
         jdbc_close(db);
         if (rc != 0)
             return -1;
+        char **skip;
+        size_t nskip = jdbc_split_list(exclude_list(cfg), &skip), k = 0;
+        for (size_t i = 0; i < n; i++) {
+            bool excluded = false;
+            for (size_t j = 0; j < nskip; j++)
+                excluded |= strcmp(names[i], skip[j]) == 0;
+            if (excluded)
+                free(names[i]);
+            else
+                names[k++] = names[i];
+        }
+        n = k;
+        jdbc_names_free(skip, nskip);
     }
-    size_t ntasks = names ? (n < (size_t)max_tasks ? n : (size_t)max_tasks) : 1;
-    if (names && n == 0) {
+    bool is_query = get_or(cfg, "query", NULL) != NULL;
+    size_t ntasks = is_query ? 1 : (n < (size_t)max_tasks ? n : (size_t)max_tasks);
+    if (!is_query && n == 0) {
         ctx->rt->log(ctx, SAMSA_LOG_WARN, "no tables to copy: the connector runs no task");
         jdbc_names_free(names, n);
         return 0;
@@ -346,6 +378,12 @@ static int src_start(samsa_connect_context_t *ctx, const samsa_connect_config_t 
         jdbc_sb_addf(&topic, "%s%s", prefix, s->query ? "" : names[i]);
         t->topic = topic.s;
         t->inc = -1;
+        const char *initial = samsa_connect_config_get(cfg, "timestamp.initial");
+        if (initial && *initial) { /* until a stored offset says otherwise */
+            int64_t ms = jdbc_cfg_i64(cfg, "timestamp.initial", 0);
+            t->have_ts = true;
+            t->ts_ns = (ms == -1 ? cn_wall_ms() : ms) * 1000000;
+        }
     }
     jdbc_names_free(names, n);
     if (!*prefix && s->query) {

@@ -194,6 +194,8 @@ def test_plugins_and_validation(workers, pg, tmp_path):
     e = errors("JdbcSource", {**good, "table.whitelist": "t,nosuch", "incrementing.column.name": "nope"})
     assert "Table nosuch does not exist" in e["table.whitelist"][0]
     assert "has no column nope" in e["incrementing.column.name"][0]
+    e = errors("JdbcSource", {**good, "table.exclude.list": "u"})
+    assert "include list and an exclude list" in e["table.exclude.list"][0]
     e = errors("JdbcSource", {**good, "mode": "sometimes"})
     assert "must be one of bulk" in e["mode"][0]
     e = errors("JdbcSource", {**good, "mode": "timestamp"})
@@ -400,6 +402,17 @@ def test_source_modes_query_and_task_split(workers, module_broker, pg, tmp_path)
     assert [json.loads(m.value())["payload"]["both_v"] for m in q] == [f"a{i}/b{i}" for i in range(1, 6)]
     off = w.ok("GET", "/connectors/q/offsets")["offsets"][0]
     assert off["partition"]["query"].startswith("SELECT a.id") and off["offset"] == {"incrementing": 5}
+    # table.exclude.list when every table is copied; timestamp.initial=-1 skips existing rows.
+    create(w, source("ex", url, mode="timestamp", **{"timestamp.column.name": "ts", "tasks.max": "3",
+                                                     "table.exclude.list": "a", "timestamp.initial": "-1",
+                                                     "topic.prefix": p + "-ex-"}))
+    assert [t["config"]["tables"] for t in w.ok("GET", "/connectors/ex/tasks")] == ["b"]
+    w.wait_state("ex", "RUNNING", ["RUNNING"])
+    time.sleep(1)
+    sqlite_exec(db, f"UPDATE b SET v = 'b1 new', ts = {NOW_MS_SQL} WHERE id = 1")
+    ex = consume_all(bs, p + "-ex-b", expect=1)
+    assert [json.loads(m.value())["payload"]["v"] for m in ex] == ["b1 new"]
+
     sqlite_exec(db, "INSERT INTO a VALUES (6, 'a6', NULL)", "INSERT INTO b VALUES (6, 'b6', NULL)")
     assert len(consume_all(bs, f"{p}-inc-a", expect=6)) == 6
     assert json.loads(consume_all(bs, p + "-query", expect=6)[5].value())["payload"]["both_v"] == "a6/b6"
