@@ -451,11 +451,18 @@ static int add_struct(row_t *r, json_t *payload, json_t *schema, char **only, si
     return 0;
 }
 
+/* The schema's "type", or "" when it has none. */
+static const char *schema_type(json_t *schema)
+{
+    const char *t = json_string_value(json_object_get(schema, "type"));
+    return t ? t : "";
+}
+
 static bool is_struct(json_t *payload, json_t *schema)
 {
     if (schema)
         return json_is_object(payload) &&
-               strcmp(json_string_value(json_object_get(schema, "type")) ?: "", "struct") == 0;
+               strcmp(schema_type(schema), "struct") == 0;
     return json_is_object(payload);
 }
 
@@ -526,7 +533,7 @@ static int record_row(jsink_t *s, const samsa_connect_sink_record_t *rec, row_t 
         snprintf(err, err_len, "the JDBC sink needs record values that are structs with a schema "
                                "(JsonConverter schemas.enable=true) or JSON objects, but found %s%s",
                  vs ? "a value of schema type " : "a schemaless ",
-                 vs ? (json_string_value(json_object_get(vs, "type")) ?: "?")
+                 vs ? schema_type(vs)
                     : (json_is_string(vp) ? "string" : "non-object value"));
         return -1;
     }
