@@ -44,10 +44,12 @@
 #include "cn.h"
 #include "jdbc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { INS_INSERT = 1, INS_UPSERT, INS_UPDATE };
 enum { PK_NONE = 1, PK_KAFKA, PK_RECORD_KEY, PK_RECORD_VALUE };
@@ -178,8 +180,28 @@ static void sink_validate(samsa_connect_context_t *ctx, const samsa_connect_conf
     if (!url)
         return;
     char err[512];
+    jdbc_url_t u;
+    if (jdbc_url_parse(url, NULL, NULL, &u, err, sizeof err) != 0) {
+        ctx->rt->config_error(ctx, "connection.url", err);
+        return;
+    }
+    /* Validation must not leave a new SQLite file behind: a missing one only needs a
+     * directory the task can create it in. */
+    if (u.kind == JDBC_SQLITE && access(u.path, F_OK) != 0) {
+        char *dir = strdup(u.path), *slash = strrchr(dir, '/');
+        if (slash)
+            *(slash == dir ? slash + 1 : slash) = 0;
+        if (access(slash ? dir : ".", W_OK) != 0) {
+            snprintf(err, sizeof err, "Cannot create SQLite database %s: %s", u.path, strerror(errno));
+            ctx->rt->config_error(ctx, "connection.url", err);
+        }
+        free(dir);
+        jdbc_url_free(&u);
+        return;
+    }
+    jdbc_url_free(&u);
     jdbc_db_t *db = jdbc_open(url, samsa_connect_config_get(cfg, "connection.user"),
-                              samsa_connect_config_get(cfg, "connection.password"), true, err, sizeof err);
+                              samsa_connect_config_get(cfg, "connection.password"), false, err, sizeof err);
     if (!db)
         ctx->rt->config_error(ctx, "connection.url", err);
     jdbc_close(db);

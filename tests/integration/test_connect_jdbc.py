@@ -213,6 +213,11 @@ def test_plugins_and_validation(workers, pg, tmp_path):
     sink_cfg = {"connector.class": "JdbcSink", "name": "s", "connection.url": pg.url, "topics": "x",
                 "connection.user": "samsa"}
     assert errors("JdbcSink", sink_cfg) == {}
+    lite = {**sink_cfg, "connection.url": f"jdbc:sqlite:{tmp_path}/new.db"}
+    assert errors("JdbcSink", lite) == {}
+    assert not os.path.exists(tmp_path / "new.db"), "validation created the database"
+    e = errors("JdbcSink", {**lite, "connection.url": f"jdbc:sqlite:{tmp_path}/no/such/dir.db"})
+    assert "Cannot create SQLite database" in e["connection.url"][0]
     e = errors("JdbcSink", {**sink_cfg, "insert.mode": "upsert"})
     assert "pk.mode" in e
     e = errors("JdbcSink", {**sink_cfg, "delete.enabled": "true", "pk.mode": "record_value"})
