@@ -53,10 +53,14 @@ typedef enum jdbc_ctype {
     JC_STRING,
     JC_BYTES,
     JC_TIMESTAMP, /* int64 with the org.apache.kafka.connect.data.Timestamp logical type */
+    JC_DATE,      /* int32 days since the epoch: org.apache.kafka.connect.data.Date */
+    JC_TIME,      /* int32 milliseconds since midnight: org.apache.kafka.connect.data.Time */
 } jdbc_ctype_t;
 
-/* "int32", ... (the Connect schema "type"; Timestamp gives "int64"). */
+/* "int32", ... (the Connect schema "type"; Timestamp gives "int64", Date and Time "int32"). */
 const char *jdbc_ctype_schema_type(jdbc_ctype_t t);
+/* The logical type's schema name (org.apache.kafka.connect.data.X) or NULL. */
+const char *jdbc_ctype_logical_name(jdbc_ctype_t t);
 /* A Connect schema ("type" and optional "name") to a ctype; JC_NONE when not
  * supported (struct, array, map, Decimal...). */
 jdbc_ctype_t jdbc_ctype_from_schema(const char *type, const char *name);
@@ -70,7 +74,8 @@ jdbc_ctype_t jdbc_pg_oid_ctype(unsigned oid);
 /* A bound parameter or a fetched value. TEXT and BLOB point at borrowed bytes. */
 typedef struct jdbc_value {
     jdbc_ctype_t t; /* JC_NONE: SQL NULL */
-    int64_t i;      /* integers, booleans (0/1), timestamps (ns since the epoch) */
+    int64_t i;      /* integers, booleans (0/1), timestamps (ns since the epoch), dates
+                     * (days since the epoch), times (ms since midnight) */
     double d;
     const char *s;
     size_t len;
@@ -81,6 +86,11 @@ typedef struct jdbc_value {
 bool jdbc_parse_timestamp(const char *s, size_t len, int64_t *ns_out);
 /* ns -> "YYYY-MM-DD HH:MM:SS.ffffff" (digits: 3 or 6), into buf (>= 40 bytes). */
 void jdbc_format_timestamp(int64_t ns, int digits, char *buf, size_t len);
+/* "HH:MM[:SS[.fraction]]" to ms since midnight; false when it is not a time of day. */
+bool jdbc_parse_time(const char *s, size_t len, int64_t *ms_out);
+/* Text forms of dates ("YYYY-MM-DD") and times ("HH:MM:SS.mmm") into buf (>= 40 bytes). */
+void jdbc_format_date(int64_t days, char *buf, size_t len);
+void jdbc_format_time(int64_t ms, char *buf, size_t len);
 
 /* Append "ident" quoted (double quotes doubled) to a malloc'ed, growing string. */
 typedef struct jdbc_sb {

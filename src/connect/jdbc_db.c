@@ -208,8 +208,13 @@ static int lite_bind(jdbc_db_t *db, sqlite3_stmt *st, const jdbc_value_t *ps, si
         case JC_FLOAT32: case JC_FLOAT64: rc = sqlite3_bind_double(st, k, p->d); break;
         case JC_STRING: rc = sqlite3_bind_text(st, k, p->s, (int)p->len, SQLITE_TRANSIENT); break;
         case JC_BYTES: rc = sqlite3_bind_blob(st, k, p->s, (int)p->len, SQLITE_TRANSIENT); break;
-        case JC_TIMESTAMP:
-            jdbc_format_timestamp(p->i, 3, ts, sizeof ts);
+        case JC_TIMESTAMP: case JC_DATE: case JC_TIME:
+            if (p->t == JC_TIMESTAMP)
+                jdbc_format_timestamp(p->i, 3, ts, sizeof ts);
+            else if (p->t == JC_DATE)
+                jdbc_format_date(p->i, ts, sizeof ts);
+            else
+                jdbc_format_time(p->i, ts, sizeof ts);
             rc = sqlite3_bind_text(st, k, ts, -1, SQLITE_TRANSIENT);
             break;
         default: rc = SQLITE_MISUSE;
@@ -284,6 +289,8 @@ static void pg_params_make(pg_params_t *pp, const jdbc_value_t *ps, size_t n)
                 snprintf(b, 48, "%.17g", p->d);
             break;
         case JC_TIMESTAMP: jdbc_format_timestamp(p->i, 6, b, 48); break;
+        case JC_DATE: jdbc_format_date(p->i, b, 48); break;
+        case JC_TIME: jdbc_format_time(p->i, b, 48); break;
         case JC_STRING:
             pp->vals[i] = p->s ? p->s : "";
             pp->lens[i] = (int)p->len;
@@ -431,6 +438,18 @@ static bool parse_i64(const char *s, int64_t *out)
     return *end == 0;
 }
 
+/* A date or time in text (out->s) into out->i: days since the epoch or ms since midnight. */
+static bool text_date_time(jdbc_ctype_t t, jdbc_value_t *out)
+{
+    int64_t ns;
+    if (t == JC_TIME)
+        return jdbc_parse_time(out->s, out->len, &out->i);
+    if (!jdbc_parse_timestamp(out->s, out->len, &ns))
+        return false;
+    out->i = ns >= 0 ? ns / 86400000000000LL : (ns - 86399999999999LL) / 86400000000000LL;
+    return true;
+}
+
 static bool lite_get(jdbc_rows_t *r, size_t col, jdbc_ctype_t t, jdbc_value_t *out, char *err,
                      size_t err_len)
 {
@@ -464,6 +483,15 @@ static bool lite_get(jdbc_rows_t *r, size_t col, jdbc_ctype_t t, jdbc_value_t *o
         if (!jdbc_parse_timestamp(out->s, out->len, &out->i)) {
             snprintf(err, err_len, "column %s: '%s' is not a timestamp (YYYY-MM-DD HH:MM:SS[.fff])",
                      jdbc_rows_name(r, col), out->s);
+            return false;
+        }
+        return true;
+    case JC_DATE: case JC_TIME:
+        out->s = (const char *)sqlite3_column_text(r->st, c);
+        out->len = (size_t)sqlite3_column_bytes(r->st, c);
+        if (!text_date_time(t, out)) {
+            snprintf(err, err_len, "column %s: '%s' is not a %s", jdbc_rows_name(r, col), out->s,
+                     t == JC_DATE ? "date (YYYY-MM-DD)" : "time (HH:MM:SS[.fff])");
             return false;
         }
         return true;
@@ -506,6 +534,12 @@ static bool pg_get(jdbc_rows_t *r, size_t col, jdbc_ctype_t t, jdbc_value_t *out
         return true;
     case JC_TIMESTAMP:
         if (!jdbc_parse_timestamp(s, len, &out->i))
+            goto bad;
+        return true;
+    case JC_DATE: case JC_TIME:
+        out->s = s;
+        out->len = len;
+        if (!text_date_time(t, out))
             goto bad;
         return true;
     case JC_BYTES: {

@@ -344,7 +344,8 @@ static bool json_to_value(row_t *r, col_t *c, json_t *j, char *err, size_t err_l
         return true;
     }
     switch (c->type) {
-    case JC_INT8: case JC_INT16: case JC_INT32: case JC_INT64: case JC_TIMESTAMP:
+    case JC_INT8: case JC_INT16: case JC_INT32: case JC_INT64: case JC_TIMESTAMP: case JC_DATE:
+    case JC_TIME:
         if (!json_is_integer(j))
             goto bad;
         c->v.i = json_integer_value(j);

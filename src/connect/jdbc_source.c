@@ -532,6 +532,7 @@ static json_t *value_json(const jdbc_value_t *v)
         return r ? r : json_null(); /* NaN and infinities have no JSON form */
     }
     case JC_TIMESTAMP: return json_integer(v->i >= 0 ? v->i / 1000000 : (v->i - 999999) / 1000000);
+    case JC_DATE: case JC_TIME: return json_integer(v->i);
     case JC_BYTES: {
         char *b = jdbc_b64_encode((const unsigned char *)v->s, v->len);
         json_t *r = json_string(b);
@@ -553,8 +554,8 @@ static json_t *field_schema(const char *name, jdbc_ctype_t t, bool optional)
 {
     json_t *f = json_pack("{s:s, s:b, s:s}", "type", jdbc_ctype_schema_type(t), "optional", optional,
                           "field", name);
-    if (t == JC_TIMESTAMP) {
-        json_object_set_new(f, "name", json_string("org.apache.kafka.connect.data.Timestamp"));
+    if (jdbc_ctype_logical_name(t)) {
+        json_object_set_new(f, "name", json_string(jdbc_ctype_logical_name(t)));
         json_object_set_new(f, "version", json_integer(1));
     }
     return f;

@@ -6,15 +6,16 @@
  * Type mapping (source: column -> Connect; sink: Connect -> created column):
  *   PostgreSQL  int2 -> int16, int4 -> int32, int8/oid -> int64, float4 -> float32,
  *               float8/numeric -> float64, bool -> boolean, bytea -> bytes,
- *               timestamp/timestamptz -> Timestamp, everything else -> string (its
- *               text form); sink: SMALLINT, INTEGER, BIGINT, REAL, DOUBLE PRECISION,
- *               BOOLEAN, TEXT, BYTEA, TIMESTAMP.
- *   SQLite      by declared type (containing): BOOL -> boolean, TIMESTAMP, DATETIME or
- *               DATE.. -> Timestamp, TINYINT -> int8, SMALLINT -> int16, BIGINT, INTEGER,
- *               INT8 -> int64, other INT -> int32, CHAR, CLOB, TEXT -> string, BLOB ->
- *               bytes, REAL, FLOA, DOUB, NUMERIC, DECIMAL -> float64, other -> string;
- *               sink: TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, BOOLEAN, TEXT, BLOB,
- *               TIMESTAMP (so a table the sink created reads back with the same types).
+ *               timestamp/timestamptz -> Timestamp, date -> Date, time -> Time,
+ *               everything else -> string (its text form); sink: SMALLINT, INTEGER,
+ *               BIGINT, REAL, DOUBLE PRECISION, BOOLEAN, TEXT, BYTEA, TIMESTAMP, DATE, TIME.
+ *   SQLite      by declared type (containing): BOOL -> boolean, TIMESTAMP or DATETIME
+ *               -> Timestamp, exactly DATE -> Date, exactly TIME -> Time, TINYINT -> int8,
+ *               SMALLINT -> int16, BIGINT, INTEGER, INT8 -> int64, other INT -> int32,
+ *               CHAR, CLOB, TEXT -> string, BLOB -> bytes, REAL, FLOA, DOUB, NUMERIC,
+ *               DECIMAL -> float64, other -> string; sink: TINYINT, SMALLINT, INT, BIGINT,
+ *               FLOAT, DOUBLE, BOOLEAN, TEXT, BLOB, TIMESTAMP, DATE, TIME (so a table the
+ *               sink created reads back with the same types).
  */
 #define _GNU_SOURCE
 #include "jdbc.h"
@@ -244,10 +245,21 @@ const char *jdbc_ctype_schema_type(jdbc_ctype_t t)
     case JC_BOOLEAN: return "boolean";
     case JC_BYTES: return "bytes";
     case JC_TIMESTAMP: return "int64";
+    case JC_DATE: case JC_TIME: return "int32";
     case JC_STRING:
     case JC_NONE: break;
     }
     return "string";
+}
+
+const char *jdbc_ctype_logical_name(jdbc_ctype_t t)
+{
+    switch (t) {
+    case JC_TIMESTAMP: return "org.apache.kafka.connect.data.Timestamp";
+    case JC_DATE: return "org.apache.kafka.connect.data.Date";
+    case JC_TIME: return "org.apache.kafka.connect.data.Time";
+    default: return NULL;
+    }
 }
 
 jdbc_ctype_t jdbc_ctype_from_schema(const char *type, const char *name)
@@ -256,8 +268,12 @@ jdbc_ctype_t jdbc_ctype_from_schema(const char *type, const char *name)
         return JC_NONE;
     if (name && strcmp(name, "org.apache.kafka.connect.data.Timestamp") == 0)
         return strcmp(type, "int64") == 0 ? JC_TIMESTAMP : JC_NONE;
+    if (name && strcmp(name, "org.apache.kafka.connect.data.Date") == 0)
+        return strcmp(type, "int32") == 0 ? JC_DATE : JC_NONE;
+    if (name && strcmp(name, "org.apache.kafka.connect.data.Time") == 0)
+        return strcmp(type, "int32") == 0 ? JC_TIME : JC_NONE;
     if (name && strncmp(name, "org.apache.kafka.connect.data.", 30) == 0)
-        return JC_NONE; /* Date, Time, Decimal: not supported */
+        return JC_NONE; /* Decimal: not supported */
     static const struct {
         const char *n;
         jdbc_ctype_t t;
@@ -283,6 +299,8 @@ const char *jdbc_ctype_sql(jdbc_kind_t kind, jdbc_ctype_t t)
     case JC_BOOLEAN: return "BOOLEAN";
     case JC_BYTES: return pg ? "BYTEA" : "BLOB";
     case JC_TIMESTAMP: return "TIMESTAMP";
+    case JC_DATE: return "DATE";
+    case JC_TIME: return "TIME";
     case JC_STRING:
     case JC_NONE: break;
     }
@@ -305,8 +323,12 @@ jdbc_ctype_t jdbc_sqlite_decltype_ctype(const char *decl)
     up[i] = 0;
     if (has(up, "BOOL"))
         return JC_BOOLEAN;
-    if (has(up, "TIMESTAMP") || has(up, "DATETIME") || strncmp(up, "DATE", 4) == 0)
+    if (has(up, "TIMESTAMP") || has(up, "DATETIME"))
         return JC_TIMESTAMP;
+    if (strcmp(up, "DATE") == 0)
+        return JC_DATE;
+    if (strcmp(up, "TIME") == 0)
+        return JC_TIME;
     if (has(up, "INT")) {
         if (has(up, "TINYINT"))
             return JC_INT8;
@@ -337,6 +359,8 @@ jdbc_ctype_t jdbc_pg_oid_ctype(unsigned oid)
     case 700: return JC_FLOAT32;
     case 701: case 1700: return JC_FLOAT64;
     case 1114: case 1184: return JC_TIMESTAMP;
+    case 1082: return JC_DATE;
+    case 1083: return JC_TIME;
     default: return JC_STRING;
     }
 }
@@ -427,6 +451,52 @@ void jdbc_format_timestamp(int64_t ns, int digits_n, char *buf, size_t len)
         snprintf(buf, len, "%s.%06lld", base, (long long)(frac / 1000));
     else
         snprintf(buf, len, "%s.%03lld", base, (long long)(frac / 1000000));
+}
+
+bool jdbc_parse_time(const char *s, size_t len, int64_t *ms_out)
+{
+    int h, mi, sec = 0;
+    if (!digits(s, len, 0, 2, &h) || len < 5 || s[2] != ':' || !digits(s, len, 3, 2, &mi) || h > 24 ||
+        mi > 59)
+        return false;
+    size_t p = 5;
+    int64_t frac_ms = 0;
+    if (p < len && s[p] == ':') {
+        if (!digits(s, len, p + 1, 2, &sec) || sec > 60)
+            return false;
+        p += 3;
+        if (p < len && s[p] == '.') {
+            int64_t scale = 100;
+            size_t start = ++p;
+            for (; p < len && isdigit((unsigned char)s[p]); p++) {
+                frac_ms += (s[p] - '0') * scale;
+                scale /= 10;
+            }
+            if (p == start)
+                return false;
+        }
+    }
+    if (p != len)
+        return false;
+    *ms_out = ((int64_t)h * 3600 + mi * 60 + sec) * 1000 + frac_ms;
+    return true;
+}
+
+void jdbc_format_date(int64_t days, char *buf, size_t len)
+{
+    time_t t = (time_t)(days * 86400);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d", &tm);
+}
+
+void jdbc_format_time(int64_t ms, char *buf, size_t len)
+{
+    ms %= 86400000;
+    if (ms < 0)
+        ms += 86400000;
+    snprintf(buf, len, "%02d:%02d:%02d.%03d", (int)(ms / 3600000), (int)(ms / 60000 % 60),
+             (int)(ms / 1000 % 60), (int)(ms % 1000));
 }
 
 /* ------------------------------------------------------------------ base64 */

@@ -322,10 +322,11 @@ def test_postgres_to_sqlite_with_auto_create_and_evolve(workers, module_broker, 
     table = "orders_" + unique_topic("x").split("-")[1]
     pg.sql(f'CREATE TABLE "{table}" (id SERIAL PRIMARY KEY, customer TEXT NOT NULL, paid BOOLEAN, '
            f'total DOUBLE PRECISION, small SMALLINT, big BIGINT, blob BYTEA, '
-           f'created TIMESTAMP DEFAULT now())')
-    pg.sql(f"INSERT INTO \"{table}\" (customer, paid, total, small, big, blob, created) "
+           f'created TIMESTAMP DEFAULT now(), day DATE, at TIME)')
+    pg.sql(f"INSERT INTO \"{table}\" (customer, paid, total, small, big, blob, created, day, at) "
            f"SELECT 'c' || g, g % 2 = 0, g * 0.5, g, g * 10000000000, decode('00ff' || lpad(to_hex(g), 2, '0'), 'hex'), "
-           f"TIMESTAMP '2024-05-01 10:00:00.123456' + g * interval '1 second' FROM generate_series(1, 30) g")
+           f"TIMESTAMP '2024-05-01 10:00:00.123456' + g * interval '1 second', "
+           f"DATE '1969-12-30' + g, TIME '23:59:58.5' + g * interval '1 second' FROM generate_series(1, 30) g")
     topic = "pg-" + table
     out = str(tmp_path / "copy.db")
     w = workers().start()
@@ -345,12 +346,19 @@ def test_postgres_to_sqlite_with_auto_create_and_evolve(workers, module_broker, 
 
     wait_until(lambda: len(rows()) == 30, timeout_s=60, what="30 rows in SQLite")
     r = rows()
-    assert r[0] == (1, "c1", 0, 0.5, 1, 10000000000, b"\x00\xff\x01", "2024-05-01 10:00:01.123")
+    assert r[0] == (1, "c1", 0, 0.5, 1, 10000000000, b"\x00\xff\x01", "2024-05-01 10:00:01.123",
+                    "1969-12-31", "23:59:59.500")
+    assert r[1][8:] == ("1970-01-01", "00:00:00.500")
     assert r[29][:3] == (30, "c30", 1)
     decl = {c[1]: (c[2], c[3], c[5]) for c in sqlite_rows(out, f'PRAGMA table_info("{dest}")')}
     assert decl == {"id": ("INT", 1, 1), "customer": ("TEXT", 1, 0), "paid": ("BOOLEAN", 0, 0),
                     "total": ("DOUBLE", 0, 0), "small": ("SMALLINT", 0, 0), "big": ("BIGINT", 0, 0),
-                    "blob": ("BLOB", 0, 0), "created": ("TIMESTAMP", 0, 0)}
+                    "blob": ("BLOB", 0, 0), "created": ("TIMESTAMP", 0, 0), "day": ("DATE", 0, 0),
+                    "at": ("TIME", 0, 0)}
+    fields = {f["field"]: f for f in json.loads(consume_all(module_broker.bootstrap, topic, expect=30)[0].value())
+              ["schema"]["fields"]}
+    assert fields["day"]["type"] == "int32" and fields["day"]["name"] == "org.apache.kafka.connect.data.Date"
+    assert fields["at"]["type"] == "int32" and fields["at"]["name"] == "org.apache.kafka.connect.data.Time"
 
     # auto.evolve: a new nullable column in the source table appears in the copy.
     pg.sql(f'ALTER TABLE "{table}" ADD COLUMN note TEXT')
@@ -471,11 +479,15 @@ def test_sink_reconnects_after_the_connection_is_killed(workers, module_broker, 
                    **{"connection.user": "samsa", "auto.create": "true", "pk.mode": "kafka",
                       "insert.mode": "upsert", "table.name.format": table, "retry.backoff.ms": "200",
                       "connection.backoff.ms": "200"}))
-    schema = {"type": "struct", "fields": [{"field": "n", "type": "int32", "optional": False}], "optional": False}
+    schema = {"type": "struct", "optional": False, "fields": [
+        {"field": "n", "type": "int32", "optional": False},
+        {"field": "d", "type": "int32", "optional": True, "name": "org.apache.kafka.connect.data.Date"},
+        {"field": "tm", "type": "int32", "optional": True, "name": "org.apache.kafka.connect.data.Time"}]}
 
     def send(rng):
         produce(module_broker.bootstrap, topic,
-                [(None, json.dumps({"schema": schema, "payload": {"n": i}}).encode(), None) for i in rng])
+                [(None, json.dumps({"schema": schema, "payload": {"n": i, "d": 19782 + i, "tm": 1000 * i + 5}}).encode(),
+                  None) for i in rng])
 
     def count():
         try:
@@ -493,6 +505,8 @@ def test_sink_reconnects_after_the_connection_is_killed(workers, module_broker, 
     assert w.status("reconn")["tasks"][0]["state"] == "RUNNING"
     assert pg.sql(f'SELECT "__connect_topic", min("__connect_offset"), max("__connect_offset") '
                   f'FROM "{table}" GROUP BY 1') == [[topic, "0", "19"]]
+    assert pg.sql(f'SELECT d, tm, pg_typeof(d), pg_typeof(tm) FROM "{table}" WHERE n = 1') == \
+        [["2024-03-01", "00:00:01.005", "date", "time without time zone"]]
     assert "reconnecting and retrying" in w.log_text()
 
 

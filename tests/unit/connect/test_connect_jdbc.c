@@ -63,13 +63,20 @@ static void test_types(void)
           jdbc_pg_oid_ctype(25) == JC_STRING && jdbc_pg_oid_ctype(16) == JC_BOOLEAN);
     CHECK(jdbc_ctype_from_schema("int64", "org.apache.kafka.connect.data.Timestamp") == JC_TIMESTAMP);
     CHECK(jdbc_ctype_from_schema("int32", NULL) == JC_INT32);
+    CHECK(jdbc_ctype_from_schema("int32", "org.apache.kafka.connect.data.Date") == JC_DATE);
+    CHECK(jdbc_ctype_from_schema("int32", "org.apache.kafka.connect.data.Time") == JC_TIME);
+    CHECK(jdbc_ctype_from_schema("int64", "org.apache.kafka.connect.data.Date") == JC_NONE);
+    CHECK(jdbc_pg_oid_ctype(1082) == JC_DATE && jdbc_pg_oid_ctype(1083) == JC_TIME);
+    CHECK(jdbc_sqlite_decltype_ctype("date") == JC_DATE && jdbc_sqlite_decltype_ctype("TIME") == JC_TIME);
+    CHECK(strcmp(jdbc_ctype_logical_name(JC_DATE), "org.apache.kafka.connect.data.Date") == 0);
+    CHECK(jdbc_ctype_logical_name(JC_INT32) == NULL);
     CHECK(jdbc_ctype_from_schema("struct", NULL) == JC_NONE);
     CHECK(jdbc_ctype_from_schema("bytes", "org.apache.kafka.connect.data.Decimal") == JC_NONE);
     CHECK(strcmp(jdbc_ctype_schema_type(JC_TIMESTAMP), "int64") == 0);
     CHECK(strcmp(jdbc_ctype_sql(JDBC_POSTGRES, JC_FLOAT64), "DOUBLE PRECISION") == 0);
     CHECK(strcmp(jdbc_ctype_sql(JDBC_SQLITE, JC_BYTES), "BLOB") == 0);
     /* What the sink creates reads back as the same Connect type. */
-    for (jdbc_ctype_t t = JC_INT8; t <= JC_TIMESTAMP; t++) {
+    for (jdbc_ctype_t t = JC_INT8; t <= JC_TIME; t++) {
         if (t == JC_FLOAT32)
             continue; /* SQLite has one floating type */
         CHECK_EQ(jdbc_sqlite_decltype_ctype(jdbc_ctype_sql(JDBC_SQLITE, t)), t);
@@ -91,6 +98,17 @@ static void test_timestamps_and_text(void)
     CHECK(strcmp(buf, "2024-02-29 12:34:56.789123") == 0);
     jdbc_format_timestamp(1709210096789123000LL, 3, buf, sizeof buf);
     CHECK(strcmp(buf, "2024-02-29 12:34:56.789") == 0);
+
+    int64_t ms;
+    CHECK(jdbc_parse_time("13:45:07.25", 11, &ms) && ms == 49507250);
+    CHECK(jdbc_parse_time("00:01", 5, &ms) && ms == 60000);
+    CHECK(!jdbc_parse_time("25:00:00", 8, &ms) && !jdbc_parse_time("1:00", 4, &ms));
+    jdbc_format_time(49507250, buf, sizeof buf);
+    CHECK(strcmp(buf, "13:45:07.250") == 0);
+    jdbc_format_date(19782, buf, sizeof buf);
+    CHECK(strcmp(buf, "2024-02-29") == 0);
+    jdbc_format_date(-1, buf, sizeof buf);
+    CHECK(strcmp(buf, "1969-12-31") == 0);
 
     jdbc_sb_t b = {0};
     jdbc_sb_ident(&b, "we\"ird");
