@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "connect_plugin.h"
+
 typedef enum jdbc_kind {
     JDBC_SQLITE = 1,
     JDBC_POSTGRES = 2,
@@ -111,6 +113,19 @@ typedef struct jdbc_db jdbc_db_t;
 jdbc_db_t *jdbc_open(const char *url, const char *user, const char *password, bool create,
                      char *err, size_t err_len);
 void jdbc_close(jdbc_db_t *db);
+/* jdbc_open for a task, with cfg's connection.url/user/password: a PostgreSQL server that
+ * cannot be reached is tried connection.attempts times, connection.backoff.ms apart
+ * (logged; given up early when the worker wants the task back). */
+jdbc_db_t *jdbc_open_task(samsa_connect_context_t *ctx, const samsa_connect_config_t *cfg, bool create,
+                          char *err, size_t err_len);
+/* Validation's connection: NULL after reporting a config error on connection.url (bad
+ * URL, missing SQLite file, refused login, unknown database), or NULL after only a
+ * warning when the server cannot be reached now (the tasks retry, so a connector must
+ * not be refused, e.g. on a restart, because its database is briefly down). */
+jdbc_db_t *jdbc_open_validate(samsa_connect_context_t *ctx, const samsa_connect_config_t *cfg);
+/* True when a connection error text says the server could not be reached (as opposed
+ * to a refused login or an unknown database). */
+bool jdbc_error_transient(const char *err);
 jdbc_kind_t jdbc_db_kind(const jdbc_db_t *db);
 /* True when the last failure was a lost connection (PostgreSQL), so a retry after
  * jdbc_reconnect may succeed. */
@@ -165,8 +180,6 @@ char *jdbc_b64_encode(const unsigned char *p, size_t n);
 unsigned char *jdbc_b64_decode(const char *s, size_t len, size_t *out_len);
 
 /* ------------------------------------------------------------ config helpers */
-
-#include "connect_plugin.h"
 
 /* Split a comma-separated list (entries trimmed, empty ones dropped) into a malloc'ed
  * array of malloc'ed strings (free with jdbc_names_free); returns the count. */

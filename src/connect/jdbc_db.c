@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SQLITE_STMT_CACHE 16
 
@@ -125,6 +126,60 @@ void jdbc_close(jdbc_db_t *db)
     if (db->pg)
         PQfinish(db->pg);
     free(db);
+}
+
+jdbc_db_t *jdbc_open_task(samsa_connect_context_t *ctx, const samsa_connect_config_t *cfg, bool create,
+                          char *err, size_t err_len)
+{
+    const char *url = samsa_connect_config_get(cfg, "connection.url");
+    int attempts = (int)jdbc_cfg_i64(cfg, "connection.attempts", 3);
+    int64_t backoff_ms = jdbc_cfg_i64(cfg, "connection.backoff.ms", 10000);
+    for (int a = 1;; a++) {
+        jdbc_db_t *db = jdbc_open(url, samsa_connect_config_get(cfg, "connection.user"),
+                                  samsa_connect_config_get(cfg, "connection.password"), create, err,
+                                  err_len);
+        /* Only a server can come back: a bad URL or SQLite file fails at once. */
+        if (db || a >= attempts || !url || strncmp(url, "jdbc:postgresql:", 16) != 0)
+            return db;
+        ctx->rt->log(ctx, SAMSA_LOG_WARN, "%s; retrying in %lld ms (attempt %d of %d)", err,
+                     (long long)backoff_ms, a, attempts);
+        for (int64_t w = 0; w < backoff_ms && !ctx->rt->should_yield(ctx); w += 50) {
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (ctx->rt->should_yield(ctx))
+            return NULL;
+    }
+}
+
+bool jdbc_error_transient(const char *err)
+{
+    static const char *const unreachable[] = {
+        "Connection refused", "could not connect", "timeout expired", "No route to host",
+        "Network is unreachable", "the database system is", "server closed the connection",
+        "could not translate host name", "Connection reset",
+    };
+    for (size_t i = 0; i < sizeof unreachable / sizeof *unreachable; i++)
+        if (strstr(err, unreachable[i]))
+            return true;
+    return false;
+}
+
+jdbc_db_t *jdbc_open_validate(samsa_connect_context_t *ctx, const samsa_connect_config_t *cfg)
+{
+    char err[512];
+    const char *url = samsa_connect_config_get(cfg, "connection.url");
+    jdbc_db_t *db = jdbc_open(url, samsa_connect_config_get(cfg, "connection.user"),
+                              samsa_connect_config_get(cfg, "connection.password"), false, err,
+                              sizeof err);
+    if (db)
+        return db;
+    if (url && strncmp(url, "jdbc:postgresql:", 16) == 0 && jdbc_error_transient(err))
+        ctx->rt->log(ctx, SAMSA_LOG_WARN, "%s: the database cannot be checked now; tasks will retry "
+                                          "connecting", err);
+    else
+        ctx->rt->config_error(ctx, "connection.url", err);
+    return NULL;
 }
 
 jdbc_kind_t jdbc_db_kind(const jdbc_db_t *db)

@@ -200,11 +200,7 @@ static void sink_validate(samsa_connect_context_t *ctx, const samsa_connect_conf
         return;
     }
     jdbc_url_free(&u);
-    jdbc_db_t *db = jdbc_open(url, samsa_connect_config_get(cfg, "connection.user"),
-                              samsa_connect_config_get(cfg, "connection.password"), false, err, sizeof err);
-    if (!db)
-        ctx->rt->config_error(ctx, "connection.url", err);
-    jdbc_close(db);
+    jdbc_close(jdbc_open_validate(ctx, cfg));
 }
 
 static int sink_task_configs(samsa_connect_context_t *ctx, const samsa_connect_config_t *cfg,
@@ -244,7 +240,6 @@ static void sink_free(jsink_t *s)
 static int sink_start(samsa_connect_context_t *ctx, const samsa_connect_config_t *cfg, void **out,
                       char *err, size_t err_len)
 {
-    (void)ctx;
     jsink_t *s = calloc(1, sizeof *s);
     if (!s)
         abort();
@@ -271,9 +266,7 @@ static int sink_start(samsa_connect_context_t *ctx, const samsa_connect_config_t
                  samsa_connect_config_get(cfg, "insert.mode"));
         goto fail;
     }
-    s->db = jdbc_open(samsa_connect_config_get(cfg, "connection.url"),
-                      samsa_connect_config_get(cfg, "connection.user"),
-                      samsa_connect_config_get(cfg, "connection.password"), true, err, err_len);
+    s->db = jdbc_open_task(ctx, cfg, true, err, err_len);
     if (!s->db)
         goto fail;
     *out = s;

@@ -215,13 +215,9 @@ static void src_validate(samsa_connect_context_t *ctx, const samsa_connect_confi
     if (!url)
         return; /* reported as missing already */
     char err[512];
-    jdbc_db_t *db = jdbc_open(url, samsa_connect_config_get(cfg, "connection.user"),
-                              samsa_connect_config_get(cfg, "connection.password"), false, err,
-                              sizeof err);
-    if (!db) {
-        ctx->rt->config_error(ctx, "connection.url", err);
+    jdbc_db_t *db = jdbc_open_validate(ctx, cfg);
+    if (!db)
         return;
-    }
     if (tables && !query) {
         const char *il = samsa_connect_config_get(cfg, "table.include.list");
         const char *list_key = il && *il ? "table.include.list" : "table.whitelist";
@@ -341,7 +337,6 @@ static char *json_text1(const char *key, const char *value)
 static int src_start(samsa_connect_context_t *ctx, const samsa_connect_config_t *cfg, void **out,
                      char *err, size_t err_len)
 {
-    (void)ctx;
     jsrc_t *s = calloc(1, sizeof *s);
     if (!s)
         abort();
@@ -390,9 +385,7 @@ static int src_start(samsa_connect_context_t *ctx, const samsa_connect_config_t 
         snprintf(err, err_len, "topic.prefix must name the topic when a query is used");
         goto fail;
     }
-    s->db = jdbc_open(samsa_connect_config_get(cfg, "connection.url"),
-                      samsa_connect_config_get(cfg, "connection.user"),
-                      samsa_connect_config_get(cfg, "connection.password"), false, err, err_len);
+    s->db = jdbc_open_task(ctx, cfg, false, err, err_len);
     if (!s->db)
         goto fail;
     *out = s;

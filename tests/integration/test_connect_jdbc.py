@@ -61,6 +61,10 @@ class Postgres:
         subprocess.run(self.prefix + [f"{PG_BIN}/initdb", "-D", self.data, "-U", "samsa", "--auth=trust",
                                       "-E", "UTF8", "--no-sync"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.url = f"jdbc:postgresql://127.0.0.1:{self.port}/postgres"
+        self.start()
+
+    def start(self):
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             self.prefix + [f"{PG_BIN}/postgres", "-D", self.data, "-p", str(self.port), "-k", self.dir,
@@ -68,7 +72,6 @@ class Postgres:
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         wait_until(self._ready, timeout_s=60, what="postgres accepting connections")
-        self.url = f"jdbc:postgresql://127.0.0.1:{self.port}/postgres"
 
     def _ready(self):
         if self.proc.poll() is not None:
@@ -91,14 +94,18 @@ class Postgres:
         except FileNotFoundError:
             return ""
 
-    def stop(self):
+    def halt(self):
+        """Stop the server by pid (fast shutdown: clients are disconnected), keeping its data."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def stop(self):
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -204,9 +211,16 @@ def test_plugins_and_validation(workers, pg, tmp_path):
     assert "Unsupported connection.url" in e["connection.url"][0]
     e = errors("JdbcSource", {**good, "connection.url": f"jdbc:sqlite:{tmp_path}/missing.db"})
     assert "Cannot open SQLite database" in e["connection.url"][0]
+    e = errors("JdbcSource", {**good, "connection.url": pg.url.replace("/postgres", "/nosuchdb"),
+                              "connection.user": "samsa"})
+    assert 'database "nosuchdb" does not exist' in e["connection.url"][0]
+    e = errors("JdbcSource", {**good, "connection.url": pg.url, "connection.user": "nobody"})
+    assert 'role "nobody" does not exist' in e["connection.url"][0]
+    # A server that cannot be reached now is no config error: the tasks retry connecting.
     bad_port = free_ports(1)[0]
     e = errors("JdbcSource", {**good, "connection.url": f"jdbc:postgresql://127.0.0.1:{bad_port}/postgres"})
-    assert "PostgreSQL connection failed" in e["connection.url"][0]
+    assert "connection.url" not in e
+    assert "the database cannot be checked now" in w.log_text()
     e = errors("JdbcSource", {**good, "connection.url": pg.url, "connection.user": "samsa"})
     assert "Table t does not exist" in e["table.whitelist"][0]
 
@@ -559,3 +573,50 @@ def test_source_reconnects_after_the_connection_is_killed(workers, module_broker
         [f"v{i}" for i in range(1, 6)] + [f"w{i}" for i in range(1, 6)]
     assert w.status("ev")["tasks"][0]["state"] == "RUNNING"
     assert "database connection lost" in w.log_text()
+
+
+def test_postgres_restarts_under_a_running_sink(workers, module_broker, tmp_path):
+    """A server going away: the sink's put retries (max.retries, retry.backoff.ms) until it is
+    back; a task restarted while it is down waits for it (connection.attempts)."""
+    own = Postgres()
+    try:
+        topic = unique_topic("pgdown")
+        table = topic.replace("-", "_")
+        w = workers().start()
+        create(w, sink("pgdown", own.url, topic,
+                       **{"connection.user": "samsa", "auto.create": "true", "pk.mode": "kafka",
+                          "insert.mode": "upsert", "table.name.format": table, "max.retries": "100",
+                          "retry.backoff.ms": "200", "connection.attempts": "100",
+                          "connection.backoff.ms": "200"}))
+        schema = {"type": "struct", "fields": [{"field": "n", "type": "int32", "optional": False}],
+                  "optional": False}
+
+        def send(rng):
+            produce(module_broker.bootstrap, topic,
+                    [(None, json.dumps({"schema": schema, "payload": {"n": i}}).encode(), None) for i in rng])
+
+        def count():
+            try:
+                return int(own.sql(f'SELECT count(*) FROM "{table}"')[0][0])
+            except AssertionError:
+                return -1
+
+        send(range(5))
+        wait_until(lambda: count() == 5, timeout_s=60, what="5 rows")
+        own.halt()
+        send(range(5, 10))
+        wait_until(lambda: "reconnecting and retrying" in w.log_text(), timeout_s=30, what="a retried put")
+        own.start()
+        wait_until(lambda: count() == 10, timeout_s=60, what="10 rows once the server is back")
+        assert w.status("pgdown")["tasks"][0]["state"] == "RUNNING"
+
+        own.halt()
+        w.ok("POST", "/connectors/pgdown/restart?includeTasks=true", status=202)
+        wait_until(lambda: "PostgreSQL connection failed" in w.log_text() and "attempt" in w.log_text(),
+                   timeout_s=30, what="the restarted task retrying its connection")
+        send(range(10, 15))
+        own.start()
+        wait_until(lambda: count() == 15, timeout_s=60, what="15 rows after the task's start retries")
+        assert w.status("pgdown")["tasks"][0]["state"] == "RUNNING"
+    finally:
+        own.stop()
