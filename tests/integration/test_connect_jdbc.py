@@ -15,6 +15,7 @@ connection reconnected by the sink.
 """
 
 import calendar
+import glob
 import json
 import os
 import pwd
@@ -31,7 +32,20 @@ from conftest import free_ports, unique_topic, wait_until
 from test_connect import JSON_CONV, consume_all, produce, workers  # noqa: F401 (fixture)
 
 BROKER_CONFIG = {"num.partitions": "1"}
-PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+def _pg_bin():
+    """PostgreSQL 15's server binaries (Debian bookworm's), else the newest installed."""
+    if os.environ.get("SAMSA_PG_BIN"):
+        return os.environ["SAMSA_PG_BIN"]
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"),
+                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    preferred = [p for p in found if p.split("/")[4] == "15"]
+    pick = (preferred or found or ["/usr/lib/postgresql/15/bin/postgres"])[-1]
+    return os.path.dirname(pick)
+
+
+PG_BIN = _pg_bin()
 
 JSON_CONVERTERS = {
     "key.converter": JSON_CONV, "key.converter.schemas.enable": "true",
