@@ -150,9 +150,18 @@ static const char *get_or(const samsa_connect_config_t *cfg, const char *key, co
 
 /* ------------------------------------------------------------------ validation */
 
-/* Check that table has the columns the mode needs. */
+static bool has_column(const jdbc_column_t *cols, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cols[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Check that table has the columns the mode (and key.column.name) needs. */
 static void check_columns(samsa_connect_context_t *ctx, jdbc_db_t *db, const char *list_key,
-                          const char *table, int mode, const char *inc, const char *ts)
+                          const char *table, int mode, const char *inc, const char *ts,
+                          const samsa_connect_config_t *cfg)
 {
     jdbc_column_t *cols;
     size_t n;
@@ -173,16 +182,22 @@ static void check_columns(samsa_connect_context_t *ctx, jdbc_db_t *db, const cha
                            : (mode == MODE_TS || mode == MODE_TS_INC);
         if (!need || !col || !*col)
             continue;
-        bool found = false;
-        for (size_t i = 0; i < n; i++)
-            found |= strcmp(cols[i].name, col) == 0;
-        if (!found) {
+        if (!has_column(cols, n, col)) {
             char msg[600];
             snprintf(msg, sizeof msg, "Table %s has no column %s", table, col);
             ctx->rt->config_error(ctx, k == 0 ? "incrementing.column.name" : "timestamp.column.name",
                                   msg);
         }
     }
+    char **keys;
+    size_t nk = jdbc_split_list(samsa_connect_config_get(cfg, "key.column.name"), &keys);
+    for (size_t i = 0; exists && i < nk; i++)
+        if (!has_column(cols, n, keys[i])) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "Table %s has no column %s", table, keys[i]);
+            ctx->rt->config_error(ctx, "key.column.name", msg);
+        }
+    jdbc_names_free(keys, nk);
     jdbc_columns_free(cols, n);
 }
 
@@ -224,7 +239,7 @@ static void src_validate(samsa_connect_context_t *ctx, const samsa_connect_confi
         char **names;
         size_t n = jdbc_split_list(tables, &names);
         for (size_t i = 0; i < n; i++)
-            check_columns(ctx, db, list_key, names[i], mode, inc, ts);
+            check_columns(ctx, db, list_key, names[i], mode, inc, ts, cfg);
         jdbc_names_free(names, n);
     } else if (query) {
         jdbc_rows_t *r;

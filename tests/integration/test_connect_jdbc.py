@@ -215,6 +215,8 @@ def test_plugins_and_validation(workers, pg, tmp_path):
     e = errors("JdbcSource", {**good, "table.whitelist": "t,nosuch", "incrementing.column.name": "nope"})
     assert "Table nosuch does not exist" in e["table.whitelist"][0]
     assert "has no column nope" in e["incrementing.column.name"][0]
+    e = errors("JdbcSource", {**good, "key.column.name": "id,nokey"})
+    assert list(e) == ["key.column.name"] and "has no column nokey" in e["key.column.name"][0]
     e = errors("JdbcSource", {**good, "table.exclude.list": "u"})
     assert "include list and an exclude list" in e["table.exclude.list"][0]
     e = errors("JdbcSource", {**good, "mode": "sometimes"})
