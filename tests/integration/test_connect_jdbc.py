@@ -24,6 +24,7 @@ import signal
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -636,3 +637,51 @@ def test_postgres_restarts_under_a_running_sink(workers, module_broker, tmp_path
         assert w.status("pgdown")["tasks"][0]["state"] == "RUNNING"
     finally:
         own.stop()
+
+
+def test_pipeline_survives_kill9_with_upserts(workers, module_broker, pg, tmp_path):
+    """kill -9 in the middle of a copy: records since the last stored offsets are sent and
+    written again, and the upsert sink makes the table end exactly like the source."""
+    db = str(tmp_path / "big.db")
+    sqlite_exec(db, "CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+
+    def writer():  # rows keep arriving while the worker is killed and restarted
+        con = sqlite3.connect(db, timeout=30)
+        for start in range(1, 5001, 50):
+            con.executemany("INSERT INTO big VALUES (?, ?)", [(i, f"value {i}") for i in range(start, start + 50)])
+            con.commit()
+            time.sleep(0.05)
+        con.close()
+    prefix = unique_topic("big") + "-"
+    table = prefix.replace("-", "_") + "copy"
+    files = [write_connector_file(tmp_path / "src.json", source(
+                 "big-src", f"jdbc:sqlite:{db}", mode="incrementing",
+                 **{"incrementing.column.name": "id", "table.whitelist": "big", "topic.prefix": prefix,
+                    "batch.max.rows": "50", "poll.interval.ms": "100"})),
+             write_connector_file(tmp_path / "sink.json", sink(
+                 "big-sink", pg.url, prefix + "big",
+                 **{"connection.user": "samsa", "insert.mode": "upsert", "pk.mode": "record_value",
+                    "pk.fields": "id", "auto.create": "true", "table.name.format": table,
+                    "batch.size": "100"}))]
+    w = workers({"offset.flush.interval.ms": "300"})
+    w.start(*files)
+    t = threading.Thread(target=writer)
+    t.start()
+
+    def count():
+        try:
+            return int(pg.sql(f'SELECT count(*) FROM "{table}"')[0][0])
+        except AssertionError:
+            return 0
+
+    try:
+        wait_until(lambda: count() >= 1000, timeout_s=60, what="a first part copied")
+        w.kill9()
+        assert t.is_alive(), "the writer finished before the kill: the test proves nothing"
+        w.start(*files)
+    finally:
+        t.join()
+    wait_until(lambda: count() == 5000, timeout_s=120, what="all 5000 rows after kill -9")
+    assert pg.sql(f'SELECT count(*), min(id), max(id), count(DISTINCT v) FROM "{table}" '
+                  f"WHERE v = 'value ' || id") == [["5000", "1", "5000", "5000"]]
+    assert len(consume_all(module_broker.bootstrap, prefix + "big", expect=5000)) >= 5000
