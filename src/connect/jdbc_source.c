@@ -103,6 +103,8 @@ typedef struct jsrc {
     jdbc_db_t *db;
     int mode;
     char *inc_col, *ts_col, *query;
+    char **ts_cols; /* timestamp.column.name's list: the first non-null one counts */
+    size_t nts;
     char **key_cols;
     size_t nkey;
     int64_t poll_ms, delay_ms, backoff_ms;
@@ -176,19 +178,20 @@ static void check_columns(samsa_connect_context_t *ctx, jdbc_db_t *db, const cha
         snprintf(msg, sizeof msg, "Table %s does not exist in the database", table);
         ctx->rt->config_error(ctx, list_key, msg);
     }
-    for (int k = 0; exists && k < 2; k++) {
-        const char *col = k == 0 ? inc : ts;
-        bool need = k == 0 ? (mode == MODE_INC || mode == MODE_TS_INC)
-                           : (mode == MODE_TS || mode == MODE_TS_INC);
-        if (!need || !col || !*col)
+    char **need;
+    size_t nneed = jdbc_split_list(ts && (mode == MODE_TS || mode == MODE_TS_INC) ? ts : "", &need);
+    for (size_t k = 0; exists && k <= nneed; k++) {
+        const char *col = k < nneed ? need[k] : inc;
+        if (k == nneed && (!inc || (mode != MODE_INC && mode != MODE_TS_INC)))
             continue;
         if (!has_column(cols, n, col)) {
             char msg[600];
             snprintf(msg, sizeof msg, "Table %s has no column %s", table, col);
-            ctx->rt->config_error(ctx, k == 0 ? "incrementing.column.name" : "timestamp.column.name",
+            ctx->rt->config_error(ctx, k == nneed ? "incrementing.column.name" : "timestamp.column.name",
                                   msg);
         }
     }
+    jdbc_names_free(need, nneed);
     char **keys;
     size_t nk = jdbc_split_list(samsa_connect_config_get(cfg, "key.column.name"), &keys);
     for (size_t i = 0; exists && i < nk; i++)
@@ -330,6 +333,7 @@ static void src_free(jsrc_t *s)
     jdbc_close(s->db);
     free(s->inc_col);
     free(s->ts_col);
+    jdbc_names_free(s->ts_cols, s->nts);
     free(s->query);
     jdbc_names_free(s->key_cols, s->nkey);
     for (size_t i = 0; i < s->nt; i++) {
@@ -363,6 +367,7 @@ static int src_start(samsa_connect_context_t *ctx, const samsa_connect_config_t 
     }
     s->inc_col = strdup(get_or(cfg, "incrementing.column.name", ""));
     s->ts_col = strdup(get_or(cfg, "timestamp.column.name", ""));
+    s->nts = jdbc_split_list(s->ts_col, &s->ts_cols);
     const char *q = get_or(cfg, "query", NULL);
     s->query = q ? strdup(q) : NULL;
     s->nkey = jdbc_split_list(get_or(cfg, "key.column.name", ""), &s->key_cols);
@@ -443,16 +448,23 @@ static int load_offset(jsrc_t *s, src_table_t *t, samsa_connect_context_t *ctx, 
     return 0;
 }
 
-/* The SQL expression of the timestamp column: SQLite's text normalized for comparison. */
+/* The SQL expression of the timestamp: the column, or COALESCE of the columns in
+ * order; SQLite's text normalized for comparison. */
 static void ts_expr(jdbc_sb_t *b, const jsrc_t *s)
 {
-    if (jdbc_db_kind(s->db) == JDBC_SQLITE) {
+    bool lite = jdbc_db_kind(s->db) == JDBC_SQLITE;
+    if (lite)
         jdbc_sb_add(b, "strftime('%Y-%m-%d %H:%M:%f', ");
-        jdbc_sb_ident(b, s->ts_col);
-        jdbc_sb_add(b, ")");
-    } else {
-        jdbc_sb_ident(b, s->ts_col);
+    if (s->nts > 1)
+        jdbc_sb_add(b, "COALESCE(");
+    for (size_t i = 0; i < s->nts; i++) {
+        jdbc_sb_add(b, i ? ", " : "");
+        jdbc_sb_ident(b, s->ts_cols[i]);
     }
+    if (s->nts > 1)
+        jdbc_sb_add(b, ")");
+    if (lite)
+        jdbc_sb_add(b, ")");
 }
 
 /* Build the poll query of t and its parameters (ps has room for 4). */
@@ -595,6 +607,7 @@ static int emit_row(jsrc_t *s, src_table_t *t, jdbc_rows_t *r, const jdbc_column
     int rc = -1;
     bool got_inc = false, got_ts = false;
     int64_t inc = 0, ts = 0;
+    size_t ts_rank = s->nts; /* index in ts_cols of the column ts came from */
     for (size_t i = 0; i < nc; i++) {
         const char *name = jdbc_rows_name(r, i);
         jdbc_value_t v;
@@ -612,10 +625,12 @@ static int emit_row(jsrc_t *s, src_table_t *t, jdbc_rows_t *r, const jdbc_column
             got_inc = true;
             inc = v.t == JC_FLOAT32 || v.t == JC_FLOAT64 ? (int64_t)v.d : v.i;
         }
-        if (*s->ts_col && strcmp(name, s->ts_col) == 0 && v.t == JC_TIMESTAMP) {
-            got_ts = true;
-            ts = v.i;
-        }
+        for (size_t k = 0; k < ts_rank && v.t == JC_TIMESTAMP; k++)
+            if (strcmp(name, s->ts_cols[k]) == 0) {
+                got_ts = true;
+                ts = v.i;
+                ts_rank = k;
+            }
     }
     bool need_inc = s->mode == MODE_INC || s->mode == MODE_TS_INC;
     bool need_ts = s->mode == MODE_TS || s->mode == MODE_TS_INC;

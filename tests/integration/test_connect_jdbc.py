@@ -224,6 +224,8 @@ def test_plugins_and_validation(workers, pg, tmp_path):
     assert "must be one of bulk" in e["mode"][0]
     e = errors("JdbcSource", {**good, "mode": "timestamp"})
     assert "timestamp.column.name" in e
+    e = errors("JdbcSource", {**good, "mode": "timestamp", "timestamp.column.name": "v,nots"})
+    assert list(e) == ["timestamp.column.name"] and "has no column nots" in e["timestamp.column.name"][0]
     e = errors("JdbcSource", {**good, "connection.url": "jdbc:oracle:thin:@x"})
     assert "Unsupported connection.url" in e["connection.url"][0]
     e = errors("JdbcSource", {**good, "connection.url": f"jdbc:sqlite:{tmp_path}/missing.db"})
@@ -320,7 +322,7 @@ def test_sqlite_to_postgres_rows_updates_deletes_and_restart(workers, module_bro
                what="rows 3, 5, 7 deleted")
     assert len(pg_rows()) == 47
 
-    offsets = w.ok("GET", "/connectors/shop-src/offsets")["offsets"]
+    offsets = wait_until(lambda: w.ok("GET", "/connectors/shop-src/offsets")["offsets"], what="offsets")
     assert len(offsets) == 1 and offsets[0]["partition"] == {"table": "items"}
     assert set(offsets[0]["offset"]) == {"incrementing", "timestamp", "timestamp_nanos"}
 
@@ -439,13 +441,14 @@ def test_source_modes_query_and_task_split(workers, module_broker, pg, tmp_path)
     sqlite_exec(db, f"UPDATE b SET v = 'b3 again', ts = {NOW_MS_SQL} WHERE id = 3")
     ts_msgs = consume_all(bs, p + "-ts-b", expect=6)
     assert json.loads(ts_msgs[5].value())["payload"]["v"] == "b3 again"
-    off = w.ok("GET", "/connectors/ts/offsets")["offsets"][0]
+    off = wait_until(lambda: w.ok("GET", "/connectors/ts/offsets")["offsets"], what="ts offsets")[0]
     assert off["partition"] == {"table": "b"} and set(off["offset"]) == {"timestamp", "timestamp_nanos"}
     # query: partition {"query": ...}, topic = the prefix.
     q = consume_all(bs, p + "-query", expect=5)
     assert [json.loads(m.value())["payload"]["both_v"] for m in q] == [f"a{i}/b{i}" for i in range(1, 6)]
-    off = w.ok("GET", "/connectors/q/offsets")["offsets"][0]
-    assert off["partition"]["query"].startswith("SELECT a.id") and off["offset"] == {"incrementing": 5}
+    off = wait_until(lambda: [o for o in w.ok("GET", "/connectors/q/offsets")["offsets"]
+                              if o["offset"] == {"incrementing": 5}], what="the query's stored offset")[0]
+    assert off["partition"]["query"].startswith("SELECT a.id")
     # table.exclude.list when every table is copied; timestamp.initial=-1 skips existing rows.
     create(w, source("ex", url, mode="timestamp", **{"timestamp.column.name": "ts", "tasks.max": "3",
                                                      "table.exclude.list": "a", "timestamp.initial": "-1",
@@ -456,6 +459,23 @@ def test_source_modes_query_and_task_split(workers, module_broker, pg, tmp_path)
     sqlite_exec(db, f"UPDATE b SET v = 'b1 new', ts = {NOW_MS_SQL} WHERE id = 1")
     ex = consume_all(bs, p + "-ex-b", expect=1)
     assert [json.loads(m.value())["payload"]["v"] for m in ex] == ["b1 new"]
+
+    # timestamp.column.name as a list: the first non-null column (COALESCE) counts.
+    sqlite_exec(db, "CREATE TABLE c (id INTEGER PRIMARY KEY, created DATETIME NOT NULL, modified DATETIME)",
+                f"INSERT INTO c VALUES (1, {NOW_MS_SQL}, NULL)",
+                f"INSERT INTO c VALUES (2, '2001-01-01 00:00:00', {NOW_MS_SQL})")
+    create(w, source("co", url, mode="timestamp+incrementing",
+                     **{"timestamp.column.name": "modified,created", "incrementing.column.name": "id",
+                        "table.whitelist": "c", "topic.prefix": p + "-co-"}))
+    co = consume_all(bs, p + "-co-c", expect=2)
+    assert sorted(json.loads(m.value())["payload"]["id"] for m in co) == [1, 2]
+    time.sleep(0.01)
+    sqlite_exec(db, f"UPDATE c SET modified = {NOW_MS_SQL} WHERE id = 1")
+    co = consume_all(bs, p + "-co-c", expect=3)
+    assert json.loads(co[2].value())["payload"]["id"] == 1
+    off = wait_until(lambda: [o["offset"] for o in w.ok("GET", "/connectors/co/offsets")["offsets"]
+                              if o["offset"]["incrementing"] == 1], what="the stored offset of the update")
+    assert off[0]["timestamp"] > 1700000000000
 
     sqlite_exec(db, "INSERT INTO a VALUES (6, 'a6', NULL)", "INSERT INTO b VALUES (6, 'b6', NULL)")
     assert len(consume_all(bs, f"{p}-inc-a", expect=6)) == 6
