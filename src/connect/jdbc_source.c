@@ -14,7 +14,9 @@
  *   timestamp+incrementing ... WHERE ts < now - delay AND ((ts = last AND inc > last_inc)
  *                                 OR ts > last) ORDER BY ts, inc LIMIT batch
  *
- * (a query is wrapped as SELECT * FROM (<query>) AS samsa_q WHERE ...). Timestamp mode
+ * (ts: the timestamp column, or COALESCE of timestamp.column.name's list, wrapped in
+ * SQLite in strftime('%Y-%m-%d %H:%M:%f', ..) to compare text timestamps; a query is
+ * wrapped as SELECT * FROM (<query>) AS samsa_q WHERE ...). Timestamp mode
  * alone takes no LIMIT: rows sharing the last timestamp must all come in one result,
  * or the strict '>' would skip the rest.
  *
