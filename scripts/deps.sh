@@ -18,7 +18,9 @@ pkgs=(build-essential cmake python3 pkg-config zlib1g-dev liblz4-dev libzstd-dev
       golang-go golang-github-shopify-sarama-dev
       nodejs npm
       # samsa-connect (src/connect): its REST server and JSON documents
-      libmicrohttpd-dev libjansson-dev)
+      libmicrohttpd-dev libjansson-dev
+      # samsa-connect's JDBC connectors (libsqlite3, libpq); their tests run a PostgreSQL 15
+      libsqlite3-dev libpq-dev postgresql)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

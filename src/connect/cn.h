@@ -162,6 +162,9 @@ char *cn_plugins_names(cn_plugins_t *p);
 /* The built-in FileStream connectors (file_connectors.c). */
 extern const samsa_connect_plugin_t cn_file_source_plugin;
 extern const samsa_connect_plugin_t cn_file_sink_plugin;
+/* The built-in JDBC connectors for SQLite and PostgreSQL (jdbc_source.c, jdbc_sink.c). */
+extern const samsa_connect_plugin_t cn_jdbc_source_plugin;
+extern const samsa_connect_plugin_t cn_jdbc_sink_plugin;
 
 /* --------------------------------------------------------- offset store (offsets.c) */
 

@@ -172,6 +172,8 @@ cn_plugins_t *cn_plugins_new(const char *plugin_path)
     ps->log = cn_logger("samsa.connect.plugins");
     add(ps, &cn_file_source_plugin, "builtin");
     add(ps, &cn_file_sink_plugin, "builtin");
+    add(ps, &cn_jdbc_source_plugin, "builtin");
+    add(ps, &cn_jdbc_sink_plugin, "builtin");
     if (!plugin_path)
         return ps;
     char *copy = strdup(plugin_path), *save = NULL;
