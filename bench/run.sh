@@ -7,7 +7,7 @@
 #                                tables written into docs/PERFORMANCE.md
 #   BENCH_QUICK=1 bash bench/run.sh   quick run (~1 min) for iteration; prints only
 #   BENCH_ONLY=produce,e2e ...   a subset (machine,produce,consume,e2e,txn,resources,compress,
-#                                cleaner,cluster); prints only
+#                                cleaner,connect,cluster); prints only
 #   BENCH_PAIRS=N                A/B pairs per workload
 #   BENCH_VERSUS=BIN             B side = another samsa-broker build instead of the mock
 #                                (the effect of a change, same method); prints only
@@ -41,7 +41,7 @@ py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 only=${BENCH_ONLY:-}
 if [ -z "$only" ] || [ "$only" != "cluster" ] && [ "$only" != "compress" ] &&
-   [ "$only" != "cleaner" ]; then
+   [ "$only" != "cleaner" ] && [ "$only" != "connect" ]; then
   "$py" bench/bench.py "${args[@]}"
 fi
 # The cluster's control plane (docs/PERFORMANCE.md "Cluster"): the metadata
@@ -69,6 +69,17 @@ case ",$only," in
     quick=()
     [ "${BENCH_QUICK:-0}" = 1 ] && quick=(--quick)
     "$py" bench/cleaner_latency.py "${quick[@]}" --broker "$broker" --cli "$cli"
+    ;;
+esac
+# samsa-connect (docs/PERFORMANCE.md "Connect"): file -> topic -> file through one
+# worker against samsa perf produce + consume of the same data; the worker's RSS.
+case ",$only," in
+  ,,|*,connect,*)
+    echo "== connect: file source -> broker -> file sink (bench/connect_bench.py)"
+    quick=()
+    [ "${BENCH_QUICK:-0}" = 1 ] && quick=(--quick)
+    "$py" bench/connect_bench.py "${quick[@]}" --pairs 5 --broker "$broker" --cli "$cli" \
+      --connect "${SAMSA_CONNECT:-$root/bin/samsa-connect}"
     ;;
 esac
 case ",$only," in

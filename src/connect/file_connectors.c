@@ -410,7 +410,9 @@ static int sink_put(void *task, samsa_connect_context_t *ctx, const samsa_connec
         if (rc != 0)
             return -1;
     }
-    return 0;
+    /* one write per batch: lines reach the file as they arrive, not only at the
+     * next offset flush (Kafka's sink writes each record through its stream) */
+    return sink_drain(s, err, err_len);
 }
 
 static int sink_flush(void *task, samsa_connect_context_t *ctx, char *err, size_t err_len)

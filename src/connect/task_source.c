@@ -38,8 +38,9 @@
 typedef struct submitted {
     struct submitted *next;
     const char *partition; /* interned in src->partitions; NULL: no offset */
-    char *offset;          /* JSON text, owned */
+    char *offset;          /* JSON text in text[] below, or NULL */
     int acked;             /* 0 in flight, 1 acknowledged, -1 failed */
+    char text[];           /* the offset, allocated with the entry (one malloc per record) */
 } submitted_t;
 
 typedef struct cn_source {
@@ -57,6 +58,8 @@ typedef struct cn_source {
     char fatal[2048];
     bool abandoned; /* a record was dropped because the task is stopping */
     char last_topic[256];
+    char **topics_known; /* topics whose metadata was fetched (see warm_topic) */
+    size_t ntopics_known;
     int64_t emitted, acked, skipped, filtered;
 } cn_source_t;
 
@@ -78,11 +81,15 @@ static const char *intern(cn_source_t *s, const char *p)
 
 static submitted_t *submit(cn_source_t *s, const char *partition, const char *offset)
 {
-    submitted_t *e = calloc(1, sizeof *e);
+    const char *part = offset ? intern(s, partition) : NULL;
+    size_t olen = part ? strlen(offset) + 1 : 0;
+    submitted_t *e = malloc(sizeof *e + olen);
     if (!e)
         abort();
-    e->partition = offset ? intern(s, partition) : NULL;
-    e->offset = e->partition && offset ? strdup(offset) : NULL;
+    e->next = NULL;
+    e->acked = 0;
+    e->partition = part;
+    e->offset = part ? memcpy(e->text, offset, olen) : NULL;
     if (s->tail)
         s->tail->next = e;
     else
@@ -151,7 +158,10 @@ static void commit_offsets(cn_source_t *s)
         e->next = NULL;
         *ptail = e;
         ptail = &e->next;
-        if (e->partition && e->offset)
+        /* only the last of a run of one partition matters (partitions are interned:
+         * pointers compare); a source usually has one, so this is one set per commit */
+        bool run_ends = !s->head || s->head->acked != 1 || s->head->partition != e->partition;
+        if (e->partition && e->offset && run_ends)
             json_object_set_new(latest, e->partition, json_string(e->offset));
     }
     size_t n = json_object_size(latest);
@@ -171,7 +181,6 @@ static void commit_offsets(cn_source_t *s)
     while (popped) {
         submitted_t *e = popped;
         popped = e->next;
-        free(e->offset);
         free(e);
     }
     if (n) {
@@ -269,6 +278,29 @@ int cn_source_emit(cn_source_t *s, const samsa_connect_source_record_t *rec)
     return rc;
 }
 
+/* The first record for a topic waits for the topic's metadata, as the Java producer's
+ * send() does (max.block.ms). librdkafka would otherwise queue it and, when the topic
+ * appeared while its first metadata request was in flight, look the topic up only at
+ * its next 1 s timer: a second of nothing at the start of every source task. */
+static void warm_topic(cn_source_t *s, const char *topic)
+{
+    for (size_t i = 0; i < s->ntopics_known; i++)
+        if (strcmp(s->topics_known[i], topic) == 0)
+            return;
+    char **grown = realloc(s->topics_known, (s->ntopics_known + 1) * sizeof *grown);
+    char *copy = strdup(topic);
+    if (!grown || !copy)
+        abort();
+    s->topics_known = grown;
+    s->topics_known[s->ntopics_known++] = copy;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(s->rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rkt && rd_kafka_metadata(s->rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+}
+
 static int emit_converted(cn_source_t *s, const samsa_connect_source_record_t *rec)
 {
     char err[1024];
@@ -276,13 +308,24 @@ static int emit_converted(cn_source_t *s, const samsa_connect_source_record_t *r
     size_t kl = 0, vl = 0;
     if (cn_convert_from_connect(&s->key_conv, &rec->key, &kb, &kl, err, sizeof err) != 0)
         return source_failed(s, rec, "KEY_CONVERTER", cn_converter_class(&s->key_conv), err);
-    if (cn_convert_from_connect(&s->value_conv, &rec->value, &vb, &vl, err, sizeof err) != 0) {
+    /* String and bytes converters hand the plugin's bytes over unchanged: librdkafka
+     * copies them into its message (one allocation instead of our copy, its message
+     * and two frees). Otherwise the converted buffer is ours and librdkafka frees it. */
+    int vflags = RD_KAFKA_MSG_F_FREE;
+    if ((s->value_conv.kind == CN_CONV_STRING || s->value_conv.kind == CN_CONV_BYTES) &&
+        (rec->value.kind == SAMSA_VALUE_STRING || rec->value.kind == SAMSA_VALUE_BYTES)) {
+        vb = (char *)rec->value.data;
+        vl = rec->value.len;
+        vflags = RD_KAFKA_MSG_F_COPY;
+    } else if (cn_convert_from_connect(&s->value_conv, &rec->value, &vb, &vl, err, sizeof err) != 0) {
         free(kb);
         return source_failed(s, rec, "VALUE_CONVERTER", cn_converter_class(&s->value_conv), err);
     }
+    char *vown = vflags == RD_KAFKA_MSG_F_FREE ? vb : NULL; /* ours to free on failure */
     if (strncmp(s->last_topic, rec->topic, sizeof s->last_topic) != 0) {
         cn_task_topic_active(s->t, rec->topic);
         snprintf(s->last_topic, sizeof s->last_topic, "%s", rec->topic);
+        warm_topic(s, rec->topic);
     }
     submitted_t *e = submit(s, rec->source_partition, rec->source_offset);
     cn_retry_t retry;
@@ -298,7 +341,7 @@ static int emit_converted(cn_source_t *s, const samsa_connect_source_record_t *r
         rd_kafka_resp_err_t rc = rd_kafka_producev(
             s->rk, RD_KAFKA_V_TOPIC(rec->topic),
             RD_KAFKA_V_PARTITION(rec->kafka_partition >= 0 ? rec->kafka_partition : RD_KAFKA_PARTITION_UA),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_VALUE(vb, vl), RD_KAFKA_V_KEY(kb, kl),
+            RD_KAFKA_V_MSGFLAGS(vflags), RD_KAFKA_V_VALUE(vb, vl), RD_KAFKA_V_KEY(kb, kl),
             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_TIMESTAMP(rec->timestamp_ms > 0 ? rec->timestamp_ms : 0),
             RD_KAFKA_V_OPAQUE(e), RD_KAFKA_V_END);
         if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -310,7 +353,7 @@ static int emit_converted(cn_source_t *s, const samsa_connect_source_record_t *r
                 /* Stopping while the queue stays full (no broker): drop the record; it
                  * stays unacknowledged, so its offset is never stored and it is read
                  * again at the next start. */
-                free(vb);
+                free(vown);
                 free(kb);
                 s->abandoned = true;
                 return -1;
@@ -322,7 +365,7 @@ static int emit_converted(cn_source_t *s, const samsa_connect_source_record_t *r
             CN_WARN(s->log, "%s: producing to %s failed (%s); retrying", s->t->name, rec->topic, rd_kafka_err2str(rc));
             continue;
         }
-        free(vb);
+        free(vown);
         free(kb);
         if (!s->fatal[0] && s->eh.tolerate_all) {
             snprintf(err, sizeof err, "Failed to produce to %s: %s", rec->topic, rd_kafka_err2str(rc));
@@ -338,7 +381,7 @@ static int emit_converted(cn_source_t *s, const samsa_connect_source_record_t *r
             snprintf(s->fatal, sizeof s->fatal, "Failed to produce to %s: %s", rec->topic, rd_kafka_err2str(rc));
         return -1;
     }
-    free(kb); /* librdkafka copies keys; the value is freed by it (F_FREE) */
+    free(kb); /* librdkafka copies keys; the value it copied (F_COPY) or frees (F_FREE) */
     s->emitted++;
     return 0;
 }
@@ -466,10 +509,12 @@ out:
             (long long)s->emitted, (long long)s->acked, (long long)s->skipped, (long long)s->filtered);
     cn_chain_free(s->chain);
     cn_errh_free(&s->eh);
+    for (size_t i = 0; i < s->ntopics_known; i++)
+        free(s->topics_known[i]);
+    free(s->topics_known);
     while (s->head) {
         submitted_t *e = s->head;
         s->head = e->next;
-        free(e->offset);
         free(e);
     }
     for (size_t i = 0; i < s->npartitions; i++)
