@@ -422,6 +422,10 @@ def test_reassignment_moves_a_replica_to_another_broker(cluster, tmp_path):
     r = run("--reassignment-json-file", str(plan), "--verify")
     assert f"Reassignment of partition {topic}-0 is completed." in r.stdout
     assert run("--list").stdout == "No partition reassignments found.\n"
+    # --verify asks the controller; broker `new` learns the result from the
+    # metadata log a moment later (brokers' views are eventually consistent)
+    wait_until(lambda: partition_state(cluster, topic, new)[0]["replicas"] == target, 10,
+               what=f"broker {new} seeing the reassignment's final replicas")
     st = partition_state(cluster, topic, new)[0]
     assert st["replicas"] == target and sorted(st["isr"]) == sorted(target), st
     assert st["leader"] in target
