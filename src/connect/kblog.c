@@ -72,16 +72,22 @@ static void kb_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 /* Create the topic unless it exists. 0, or -1 with err. */
 static int ensure_topic(cn_worker_t *w, const char *topic, int partitions, int rf, char *err, size_t len)
 {
+    /* Metadata of all topics: asking for this one could auto-create it with the
+     * broker's defaults (not compacted, num.partitions). */
     const rd_kafka_metadata_t *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(w->admin, topic, NULL);
     pthread_mutex_lock(&w->admin_mu);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(w->admin, 0, rkt, &md, KB_TIMEOUT_MS);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(w->admin, 1, NULL, &md, KB_TIMEOUT_MS);
     pthread_mutex_unlock(&w->admin_mu);
-    rd_kafka_topic_destroy(rkt);
-    bool exists = e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && md->topics[0].err == 0 &&
-                  md->topics[0].partition_cnt > 0;
+    bool exists = false;
+    for (int i = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0 && md->topics[i].err == 0 && md->topics[i].partition_cnt > 0)
+            exists = true;
     if (md)
         rd_kafka_metadata_destroy(md);
+    if (e) {
+        snprintf(err, len, "cannot read the topics of the cluster: %s", rd_kafka_err2str(e));
+        return -1;
+    }
     if (exists)
         return 0;
     char e2[512];
@@ -127,12 +133,11 @@ static int partition_count(rd_kafka_t *rk, const char *topic, char *err, size_t 
 {
     for (int attempt = 0; attempt < 30; attempt++) {
         const rd_kafka_metadata_t *md = NULL;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, KB_TIMEOUT_MS);
-        rd_kafka_topic_destroy(rkt);
+        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, KB_TIMEOUT_MS);
         int n = -1;
-        if (e == 0 && md->topic_cnt == 1 && md->topics[0].err == 0)
-            n = md->topics[0].partition_cnt;
+        for (int i = 0; e == 0 && i < md->topic_cnt; i++)
+            if (strcmp(md->topics[i].topic, topic) == 0 && md->topics[i].err == 0)
+                n = md->topics[i].partition_cnt;
         if (md)
             rd_kafka_metadata_destroy(md);
         if (n > 0)
@@ -186,7 +191,10 @@ static rd_kafka_t *make_client(cn_kblog_t *kb, cn_worker_t *w, rd_kafka_type_t t
              rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, len) == RD_KAFKA_CONF_OK &&
              rd_kafka_conf_set(conf, "linger.ms", "1", err, len) == RD_KAFKA_CONF_OK;
     if (ok && type == RD_KAFKA_CONSUMER)
-        ok = rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, len) == RD_KAFKA_CONF_OK &&
+        /* A group.id only because librdkafka's consumer wants one for assign();
+         * partitions are assigned, never subscribed, and nothing is committed. */
+        ok = rd_kafka_conf_set(conf, "group.id", "samsa-connect-internal-reader", err, len) == RD_KAFKA_CONF_OK &&
+             rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, len) == RD_KAFKA_CONF_OK &&
              rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, len) == RD_KAFKA_CONF_OK &&
              rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err, len) == RD_KAFKA_CONF_OK;
     ok = ok && cn_rk_conf_apply(conf, extra, err, len);
