@@ -306,6 +306,19 @@ static void assign_cb(void *arg, int n, const char *const *ids, const char *cons
     if (!order)
         abort();
     json_t *members = json_object();
+    json_int_t max_offset = -1;
+    for (int i = 0; i < n; i++) {
+        json_t *m = json_loads(metas[i], 0, NULL);
+        json_int_t off = json_integer_value(json_object_get(m, "config_offset"));
+        if (off > max_offset)
+            max_offset = off;
+        json_decref(m);
+    }
+    pthread_mutex_lock(&d->mu);
+    bool behind = d->cfg_offset < max_offset;
+    pthread_mutex_unlock(&d->mu);
+    if (behind) /* another member has read further: assign from at least that config */
+        cn_kblog_read_to_end(d->cfg, CN_DIST_IO_MS);
     for (int i = 0; i < n; i++) {
         order[i] = ids[i];
         json_t *m = json_loads(metas[i], 0, NULL);

@@ -116,6 +116,19 @@ def worker_id(w):
     return f"127.0.0.1:{w.port}"
 
 
+def leader_of(ws):
+    """The worker whose last join made it the leader (from the workers' logs)."""
+    def find():
+        roles = {}
+        for w in ws:
+            joins = [ln for ln in w.log_text().splitlines() if "Joined group" in ln]
+            roles[w] = joins[-1] if joins else ""
+        gens = {r.split(" generation ")[1].split()[0] for r in roles.values() if " generation " in r}
+        leaders = [w for w, r in roles.items() if " as leader " in r]
+        return leaders[0] if len(gens) == 1 and len(leaders) == 1 else None
+    return wait_until(find, timeout_s=60, interval_s=0.2, what="one leader in one generation")
+
+
 def consume_topic(bootstrap, topic, timeout_s=20):
     """Every (key, value) of every partition of topic up to the high watermarks."""
     from confluent_kafka import Consumer, TopicPartition
@@ -166,6 +179,14 @@ def test_internal_topics_and_record_formats(cluster, module_broker, tmp_path):
     for i in range(3):
         s = wait_until(lambda: all_running(ws[(i + 1) % 3], f"src{i}", 1), timeout_s=60, what=f"src{i} running")
         assert s["tasks"][0]["worker_id"] in {worker_id(w) for w in ws}
+    # An explicit forwarded write: a reconfiguration sent to a worker that is not the
+    # leader is done by the leader (only the leader writes the config topic).
+    leader = leader_of(ws)
+    follower = next(w for w in ws if w is not leader)
+    st, info = write_retrying(follower, "PUT", "/connectors/src0/config", dict(cfg, **{"batch.size": "100"}))
+    assert st == 200 and info["config"]["batch.size"] == "100", info
+    assert leader.ok("GET", "/connectors/src0/config")["batch.size"] == "100"
+    wait_until(lambda: all_running(ws[0], "src0", 1), timeout_s=60, what="src0 running again")
     # Duplicate names are refused through any worker (forwarded to the leader).
     for w in ws:
         st, doc = write_retrying(w, "POST", "/connectors", {"name": "src0", "config": cfg}, want=(409,))
