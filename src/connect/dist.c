@@ -44,7 +44,8 @@
 #include <strings.h>
 #include <time.h>
 
-#define CN_DIST_PROTOCOL "samsa-eager-v0"
+#define CN_DIST_PROTOCOL_EAGER "samsa-eager-v0"
+#define CN_DIST_PROTOCOL_COOP "samsa-cooperative-v1"
 #define CN_DIST_IO_MS 30000
 
 struct cn_dist {
@@ -79,6 +80,13 @@ struct cn_dist {
     pthread_t thread;
     bool thread_started;
     /* herder thread only */
+    bool cooperative;       /* connect.protocol: incremental cooperative, else eager */
+    int64_t delay_ms;       /* scheduled.rebalance.max.delay.ms */
+    bool rejoin_after_apply;/* this member gave something back: a follow-up round */
+    int64_t last_ok_ms;     /* last successful join or heartbeat */
+    int64_t next_rebalance_ms; /* leader: when delayed (lost) work must be assigned */
+    json_t *prev_members;   /* leader: the previous assignment's members map */
+    json_t *lost;           /* leader: item key -> deadline of work of departed members */
     json_t *shape;          /* leader: name -> task count the assignment covered */
     json_t *written_tasks;  /* name -> task configs this worker wrote last */
     json_t *written_status; /* name -> connector state this worker wrote last */
@@ -297,28 +305,15 @@ static const char **sorted_names(json_t *obj, size_t *n)
     return names;
 }
 
-/* Group leader: connectors, then tasks, round-robin over the members sorted by id
- * (Kafka's eager assignor does the same). Every member gets the whole map. */
-static void assign_cb(void *arg, int n, const char *const *ids, const char *const *metas, char **out)
+/* Group leader, eager protocol: connectors, then tasks, round-robin over the members
+ * sorted by id (Kafka's eager assignor does the same). Every member gets the whole map. */
+static void assign_eager(void *arg, int n, const char *const *ids, const char *const *metas, char **out)
 {
     cn_dist_t *d = arg;
     const char **order = calloc((size_t)n + 1, sizeof *order);
     if (!order)
         abort();
     json_t *members = json_object();
-    json_int_t max_offset = -1;
-    for (int i = 0; i < n; i++) {
-        json_t *m = json_loads(metas[i], 0, NULL);
-        json_int_t off = json_integer_value(json_object_get(m, "config_offset"));
-        if (off > max_offset)
-            max_offset = off;
-        json_decref(m);
-    }
-    pthread_mutex_lock(&d->mu);
-    bool behind = d->cfg_offset < max_offset;
-    pthread_mutex_unlock(&d->mu);
-    if (behind) /* another member has read further: assign from at least that config */
-        cn_kblog_read_to_end(d->cfg, CN_DIST_IO_MS);
     for (int i = 0; i < n; i++) {
         order[i] = ids[i];
         json_t *m = json_loads(metas[i], 0, NULL);
@@ -358,6 +353,243 @@ static void assign_cb(void *arg, int n, const char *const *ids, const char *cons
     free(text);
     free(order);
     CN_INFO(d->log, "Assigned %zu connector(s) and their tasks to %d worker(s)", nc, n);
+}
+
+/* ------------------------------------------------ incremental cooperative assignment
+ *
+ * Each member's metadata lists what it runs. The leader (KIP-415's idea, simplified):
+ *   1. every member keeps what it runs and still exists (first claim wins);
+ *   2. quotas: floor(total/n) each, one more for the (total % n) most loaded members;
+ *      a member above its quota gives back its excess: "revoked", assigned to nobody
+ *      in this round; it stops them and joins again at once, and the follow-up round
+ *      hands them to members below quota (so no item ever runs on two workers);
+ *   3. unowned items (new, or of departed members) go to the least loaded members,
+ *      except the work of departed members, held back for
+ *      scheduled.rebalance.max.delay.ms in case the worker comes back, unless a new
+ *      worker joined meanwhile (it gets them); the leader rebalances at the deadline.
+ * Connectors and tasks are balanced separately. Items are JSON: "name" for a
+ * connector, ["name", n] for a task; their compact text is their identity. */
+
+typedef struct coop_member {
+    const char *id;
+    json_t *owned_c, *owned_t; /* from the metadata (borrowed) */
+    json_t *meta;
+    json_t *conns, *tasks, *rev_c, *rev_t; /* the answer */
+} coop_member_t;
+
+static char *item_key(json_t *item) { return json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY); }
+
+static int cmp_member(const void *a, const void *b)
+{
+    return strcmp(((const coop_member_t *)a)->id, ((const coop_member_t *)b)->id);
+}
+
+/* Items of the previous assignment held by members no longer in the group. */
+static json_t *departed_items(cn_dist_t *d, coop_member_t *m, int n, bool tasks)
+{
+    json_t *out = json_object();
+    const char *id;
+    json_t *pm;
+    json_object_foreach(d->prev_members, id, pm) {
+        bool present = false;
+        for (int i = 0; i < n; i++)
+            present |= strcmp(m[i].id, id) == 0;
+        if (present)
+            continue;
+        size_t k;
+        json_t *it;
+        json_array_foreach(json_object_get(pm, tasks ? "tasks" : "connectors"), k, it) {
+            char *key = item_key(it);
+            json_object_set_new(out, key, json_true());
+            free(key);
+        }
+    }
+    return out;
+}
+
+static void coop_balance(cn_dist_t *d, coop_member_t *m, int n, json_t *items, bool tasks, bool new_member,
+                         int64_t now)
+{
+    size_t total = json_array_size(items);
+    json_t *exists = json_object(), *owner = json_object();
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it) {
+        char *k = item_key(it);
+        json_object_set_new(exists, k, json_true());
+        free(k);
+    }
+    int *load = calloc((size_t)n + 1, sizeof *load), *quota = calloc((size_t)n + 1, sizeof *quota);
+    int *rank = calloc((size_t)n + 1, sizeof *rank);
+    if (!load || !quota || !rank)
+        abort();
+    for (int j = 0; j < n; j++) {
+        json_t *mine = tasks ? m[j].tasks : m[j].conns;
+        json_array_foreach(tasks ? m[j].owned_t : m[j].owned_c, i, it) {
+            char *k = item_key(it);
+            if (json_object_get(exists, k) && !json_object_get(owner, k)) {
+                json_object_set_new(owner, k, json_integer(j));
+                json_array_append(mine, it);
+                load[j]++;
+            }
+            free(k);
+        }
+    }
+    /* The most loaded members get the larger quotas: fewest revocations. */
+    for (int j = 0; j < n; j++)
+        rank[j] = j;
+    for (int a = 0; a < n; a++)
+        for (int b = a + 1; b < n; b++)
+            if (load[rank[b]] > load[rank[a]]) {
+                int t = rank[a];
+                rank[a] = rank[b];
+                rank[b] = t;
+            }
+    for (int r = 0; r < n; r++)
+        quota[rank[r]] = (int)(total / (size_t)n) + ((size_t)r < total % (size_t)n ? 1 : 0);
+    for (int j = 0; j < n; j++) {
+        json_t *mine = tasks ? m[j].tasks : m[j].conns, *rev = tasks ? m[j].rev_t : m[j].rev_c;
+        while (load[j] > quota[j]) {
+            size_t last = json_array_size(mine) - 1;
+            json_array_append(rev, json_array_get(mine, last));
+            json_array_remove(mine, last);
+            load[j]--;
+        }
+    }
+    /* Forget held work that no longer exists (a deleted connector). */
+    const char *lk;
+    json_t *lv;
+    void *iter;
+    json_object_foreach_safe(d->lost, iter, lk, lv) {
+        (void)lv;
+        if ((lk[0] == '[') == tasks && !json_object_get(exists, lk))
+            json_object_del(d->lost, lk);
+    }
+    json_t *departed = departed_items(d, m, n, tasks);
+    json_array_foreach(items, i, it) {
+        char *k = item_key(it);
+        if (json_object_get(owner, k)) {
+            json_object_del(d->lost, k);
+            free(k);
+            continue;
+        }
+        if (d->delay_ms > 0 && !new_member) {
+            json_t *dl = json_object_get(d->lost, k);
+            if (!dl && json_object_get(departed, k)) {
+                dl = json_integer(now + d->delay_ms);
+                json_object_set_new(d->lost, k, dl);
+            }
+            if (dl && json_integer_value(dl) > now) {
+                if (!d->next_rebalance_ms || json_integer_value(dl) < d->next_rebalance_ms)
+                    d->next_rebalance_ms = json_integer_value(dl);
+                free(k);
+                continue; /* held for the departed worker */
+            }
+        }
+        json_object_del(d->lost, k);
+        int best = 0;
+        for (int j = 1; j < n; j++)
+            if (load[j] - quota[j] < load[best] - quota[best])
+                best = j;
+        json_array_append(tasks ? m[best].tasks : m[best].conns, it);
+        load[best]++;
+        free(k);
+    }
+    json_decref(departed);
+    json_decref(exists);
+    json_decref(owner);
+    free(load);
+    free(quota);
+    free(rank);
+}
+
+static void assign_coop(cn_dist_t *d, int n, const char *const *ids, const char *const *metas, char **out)
+{
+    coop_member_t *m = calloc((size_t)n + 1, sizeof *m);
+    if (!m)
+        abort();
+    bool new_member = false;
+    for (int i = 0; i < n; i++) {
+        m[i].id = ids[i];
+        m[i].meta = json_loads(metas[i], 0, NULL);
+        m[i].owned_c = json_object_get(m[i].meta, "connectors");
+        m[i].owned_t = json_object_get(m[i].meta, "tasks");
+        m[i].conns = json_array();
+        m[i].tasks = json_array();
+        m[i].rev_c = json_array();
+        m[i].rev_t = json_array();
+        new_member |= d->prev_members && !json_object_get(d->prev_members, ids[i]);
+    }
+    qsort(m, (size_t)n, sizeof *m, cmp_member);
+    json_t *conns = json_array(), *tasks = json_array(), *shape = json_object();
+    pthread_mutex_lock(&d->mu);
+    size_t nc;
+    const char **names = sorted_names(d->conns, &nc);
+    for (size_t i = 0; i < nc; i++) {
+        size_t nt = json_array_size(json_object_get(d->tasks, names[i]));
+        json_array_append_new(conns, json_string(names[i]));
+        json_object_set_new(shape, names[i], json_integer((json_int_t)nt));
+        for (size_t t = 0; t < nt; t++)
+            json_array_append_new(tasks, json_pack("[s,i]", names[i], (int)t));
+    }
+    int64_t offset = d->cfg_offset;
+    pthread_mutex_unlock(&d->mu);
+    free(names);
+    json_decref(d->shape);
+    d->shape = shape;
+    if (!d->lost)
+        d->lost = json_object();
+    d->next_rebalance_ms = 0;
+    int64_t now = cn_now_ms();
+    coop_balance(d, m, n, conns, false, new_member, now);
+    coop_balance(d, m, n, tasks, true, new_member, now);
+    json_t *members = json_object();
+    int revoking = 0;
+    for (int i = 0; i < n; i++) {
+        const char *url = json_string_value(json_object_get(m[i].meta, "url"));
+        revoking += json_array_size(m[i].rev_c) + json_array_size(m[i].rev_t) > 0;
+        json_object_set_new(members, m[i].id,
+                            json_pack("{s:s, s:o, s:o, s:o, s:o}", "url", url ? url : "", "connectors", m[i].conns,
+                                      "tasks", m[i].tasks, "revoked_connectors", m[i].rev_c, "revoked_tasks",
+                                      m[i].rev_t));
+        json_decref(m[i].meta);
+    }
+    free(m);
+    json_t *blob = json_pack("{s:i, s:s, s:s, s:I, s:O}", "version", 1, "leader", cn_group_member_id(d->group),
+                             "leader_url", d->url, "config_offset", (json_int_t)offset, "members", members);
+    char *text = json_dumps(blob, JSON_COMPACT);
+    json_decref(blob);
+    for (int i = 0; i < n; i++)
+        out[i] = strdup(text);
+    free(text);
+    json_decref(d->prev_members);
+    d->prev_members = members;
+    CN_INFO(d->log, "Assigned %zu connector(s) and %zu task(s) to %d worker(s) (%d giving some back, %zu held for departed workers)",
+            nc, json_array_size(tasks), n, revoking, json_object_size(d->lost));
+    json_decref(conns);
+    json_decref(tasks);
+}
+
+static void assign_cb(void *arg, int n, const char *const *ids, const char *const *metas, char **out)
+{
+    cn_dist_t *d = arg;
+    json_int_t max_offset = -1;
+    for (int i = 0; i < n; i++) {
+        json_t *m = json_loads(metas[i], 0, NULL);
+        json_int_t off = json_integer_value(json_object_get(m, "config_offset"));
+        if (off > max_offset)
+            max_offset = off;
+        json_decref(m);
+    }
+    pthread_mutex_lock(&d->mu);
+    bool behind = d->cfg_offset < max_offset;
+    pthread_mutex_unlock(&d->mu);
+    if (behind) /* another member has read further: assign from at least that config */
+        cn_kblog_read_to_end(d->cfg, CN_DIST_IO_MS);
+    if (d->cooperative)
+        assign_coop(d, n, ids, metas, out);
+    else
+        assign_eager(d, n, ids, metas, out);
 }
 
 /* Leader: did the set of connectors or a task count change since the assignment? */
@@ -539,8 +771,13 @@ static void apply_assignment(cn_dist_t *d)
         cn_herder_reconcile(d->w->herder, name, cfg, target, committed ? committed : empty, own);
         free(own);
         json_object_set_new(d->local_names, name, json_true());
-        if (json_array_has_str(my_conns, name))
+        if (json_array_has_str(my_conns, name)) {
             connector_work(d, name, cfg, target, committed ? committed : empty);
+        } else {
+            /* Another worker's now: if it comes back, its status is written again. */
+            json_object_del(d->written_status, name);
+            json_object_del(d->written_tasks, name);
+        }
         json_decref(empty);
     }
     json_decref(conns);
@@ -590,27 +827,60 @@ static void wait_ms(cn_dist_t *d, int64_t ms)
     pthread_mutex_unlock(&d->mu);
 }
 
-static bool join(cn_dist_t *d)
+/* Give back everything this worker runs (eager rebalance, or lost membership). */
+static void release_all(cn_dist_t *d)
 {
-    cn_herder_stop_all(d->w->herder); /* eager: give everything back first */
+    cn_herder_stop_all(d->w->herder);
     pthread_mutex_lock(&d->mu);
-    d->leader = false;
-    d->leader_url[0] = 0;
     json_decref(d->assignment);
     d->assignment = NULL;
     pthread_mutex_unlock(&d->mu);
     json_object_clear(d->written_status);
     json_object_clear(d->written_tasks);
     json_object_clear(d->local_names);
+}
+
+static bool join(cn_dist_t *d)
+{
+    /* Eager: give everything back first. Cooperative: keep running what we have and
+     * say so in the metadata, unless the coordinator forgot us (then it may already
+     * run elsewhere). */
+    if (!d->cooperative || !cn_group_member_id(d->group)[0])
+        release_all(d);
+    pthread_mutex_lock(&d->mu);
+    d->leader = false;
+    d->leader_url[0] = 0;
+    json_t *owned = json_deep_copy(json_object_get(d->assignment, d->member_id));
+    if (d->assignment) {
+        json_decref(d->prev_members);
+        d->prev_members = json_incref(d->assignment);
+    }
+    json_decref(d->assignment);
+    d->assignment = NULL;
+    pthread_mutex_unlock(&d->mu);
     cn_kblog_read_to_end(d->cfg, CN_DIST_IO_MS);
     pthread_mutex_lock(&d->mu);
-    json_t *meta = json_pack("{s:i, s:s, s:I}", "version", 0, "url", d->url, "config_offset", (json_int_t)d->cfg_offset);
+    json_t *meta = json_pack("{s:i, s:s, s:I}", "version", d->cooperative ? 1 : 0, "url", d->url, "config_offset",
+                             (json_int_t)d->cfg_offset);
     pthread_mutex_unlock(&d->mu);
+    if (d->cooperative) {
+        json_t *c = json_object_get(owned, "connectors"), *t = json_object_get(owned, "tasks");
+        json_object_set_new(meta, "connectors", c ? json_incref(c) : json_array());
+        json_object_set_new(meta, "tasks", t ? json_incref(t) : json_array());
+    }
     char *mt = json_dumps(meta, JSON_COMPACT);
     json_decref(meta);
     cn_group_result_t r;
     char err[512] = "";
-    int rc = cn_group_join(d->group, CN_DIST_PROTOCOL, mt, assign_cb, d, &r, err, sizeof err);
+    int rc = cn_group_join(d->group, d->cooperative ? CN_DIST_PROTOCOL_COOP : CN_DIST_PROTOCOL_EAGER, mt, assign_cb, d,
+                           &r, err, sizeof err);
+    if (rc != 0 && d->cooperative && owned) {
+        /* Keep what we run for now, and say so at the next attempt. */
+        pthread_mutex_lock(&d->mu);
+        d->assignment = json_pack("{s:O}", d->member_id, owned);
+        pthread_mutex_unlock(&d->mu);
+    }
+    json_decref(owned);
     free(mt);
     if (rc != 0) {
         CN_WARN(d->log, "Joining group %s failed: %s; retrying", d->group_id, err);
@@ -633,12 +903,17 @@ static bool join(cn_dist_t *d)
     d->assignment = json_incref(members);
     json_t *mine = json_object_get(members, d->member_id);
     size_t nc = json_array_size(json_object_get(mine, "connectors")), nt = json_array_size(json_object_get(mine, "tasks"));
+    size_t nrev = json_array_size(json_object_get(mine, "revoked_connectors")) +
+                  json_array_size(json_object_get(mine, "revoked_tasks"));
+    d->rejoin_after_apply = nrev > 0;
     pthread_mutex_unlock(&d->mu);
+    d->last_ok_ms = cn_now_ms();
     json_decref(blob);
     /* The leader assigned from the config it had read; read at least as far. */
     cn_kblog_read_to_end(d->cfg, CN_DIST_IO_MS);
-    CN_INFO(d->log, "Joined group %s generation %d as %s (leader %s): %zu connector(s), %zu task(s)", d->group_id,
-            r.generation, r.leader ? "leader" : "member", d->leader_url, nc, nt);
+    CN_INFO(d->log, "Joined group %s generation %d as %s (leader %s): %zu connector(s), %zu task(s)%s", d->group_id,
+            r.generation, r.leader ? "leader" : "member", d->leader_url, nc, nt,
+            nrev ? ", giving some back" : "");
     return true;
 }
 
@@ -651,6 +926,11 @@ static void *dist_main(void *arg)
     while (!d->stopping) {
         if (need_join) {
             if (!join(d)) {
+                if (d->cooperative && cn_now_ms() - d->last_ok_ms > d->session_ms) {
+                    /* Out of the group for a whole session: our work may be running
+                     * elsewhere already. */
+                    release_all(d);
+                }
                 wait_ms(d, 1000);
                 continue;
             }
@@ -665,6 +945,7 @@ static void *dist_main(void *arg)
                 need_join = true;
                 continue;
             }
+            d->last_ok_ms = cn_now_ms();
             next_hb = cn_now_ms() + d->heartbeat_ms;
         }
         pthread_mutex_lock(&d->mu);
@@ -685,11 +966,24 @@ static void *dist_main(void *arg)
             d->ready = 1;
             d->w->started = 1;
         }
+
         if (json_array_size(reqs)) {
             handle_restarts(d, reqs);
             apply_assignment(d);
         }
         json_decref(reqs);
+        if (d->rejoin_after_apply) {
+            /* What we gave back is stopped: the follow-up round can hand it out. */
+            d->rejoin_after_apply = false;
+            need_join = true;
+            continue;
+        }
+        if (leader && d->next_rebalance_ms && cn_now_ms() >= d->next_rebalance_ms) {
+            CN_INFO(d->log, "The delay for departed workers' work ran out: rebalancing group %s", d->group_id);
+            d->next_rebalance_ms = 0;
+            need_join = true;
+            continue;
+        }
         int64_t left = next_hb - cn_now_ms();
         wait_ms(d, left < 1 ? 1 : left > 500 ? 500 : left);
     }
@@ -738,6 +1032,16 @@ cn_dist_t *cn_dist_start(cn_worker_t *w, char *err, size_t len)
         !key_i64(p, "status.storage.replication.factor", 3, &st_rf, err, len) ||
         !key_i64(p, "offset.storage.partitions", 25, &off_parts, err, len) ||
         !key_i64(p, "status.storage.partitions", 5, &st_parts, err, len)) {
+        free(d);
+        return NULL;
+    }
+    d->delay_ms = delay < 0 ? 0 : delay;
+    const char *proto = cn_cfg_str(p, "connect.protocol");
+    if (!proto || strcasecmp(proto, "sessioned") == 0 || strcasecmp(proto, "compatible") == 0)
+        d->cooperative = true;
+    else if (strcasecmp(proto, "eager") != 0) {
+        snprintf(err, len, "Invalid value %s for configuration connect.protocol: expected eager, compatible or sessioned",
+                 proto);
         free(d);
         return NULL;
     }
@@ -821,6 +1125,8 @@ void cn_dist_stop(cn_dist_t *d)
     json_decref(d->statuses);
     json_decref(d->assignment);
     json_decref(d->shape);
+    json_decref(d->prev_members);
+    json_decref(d->lost);
     json_decref(d->written_tasks);
     json_decref(d->written_status);
     json_decref(d->local_names);

@@ -34,8 +34,8 @@ FILE_SINK = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 CONFLICT = 409  # a write that met a rebalance: Kafka answers 409 too; the test retries
 
 
-def dist_props(group, prefix):
-    return {
+def dist_props(group, prefix, protocol=None):
+    p = {
         "group.id": group,
         "config.storage.topic": f"{prefix}-configs",
         "offset.storage.topic": f"{prefix}-offsets",
@@ -47,7 +47,12 @@ def dist_props(group, prefix):
         "heartbeat.interval.ms": "1000",
         "rebalance.timeout.ms": "20000",
         "offset.flush.interval.ms": "500",
+        # Work of a departed worker waits this long for it to come back (cooperative).
+        "scheduled.rebalance.max.delay.ms": "2000",
     }
+    if protocol:
+        p["connect.protocol"] = protocol
+    return p
 
 
 @pytest.fixture
@@ -56,13 +61,13 @@ def cluster(request, module_broker, tmp_path):
     stops every worker by pid and checks exit statuses and logs."""
     made = []
 
-    def make(n=3):
+    def make(n=3, protocol=None):
         group, prefix = unique_topic("connect-cluster"), unique_topic("connect")
         ws = []
         for i in range(n):
             d = tmp_path / f"w{i}"
             d.mkdir()
-            w = Worker(str(d), module_broker.bootstrap, dist_props(group, prefix))
+            w = Worker(str(d), module_broker.bootstrap, dist_props(group, prefix, protocol))
             w.internal_prefix = prefix
             made.append(w)
             ws.append(w)
@@ -228,9 +233,12 @@ def test_internal_topics_and_record_formats(cluster, module_broker, tmp_path):
     assert isinstance(st["status-task-src0-0"]["generation"], int)
 
 
-def test_kill9_moves_tasks_and_restart_keeps_connectors_and_offsets(cluster, module_broker, tmp_path):
+@pytest.mark.parametrize("protocol", ["sessioned", "eager"])
+def test_kill9_moves_tasks_and_restart_keeps_connectors_and_offsets(cluster, module_broker, tmp_path, protocol):
+    """connect.protocol=sessioned (Kafka's default: incremental cooperative
+    rebalancing) and eager."""
     bs = module_broker.bootstrap
-    ws = cluster(3)
+    ws = cluster(3, protocol)
     topic = unique_topic("pipe")
     confluent_create_topic(bs, topic, 3)
     src, out = tmp_path / "in.txt", tmp_path / "out.txt"
@@ -284,7 +292,7 @@ def test_kill9_moves_tasks_and_restart_keeps_connectors_and_offsets(cluster, mod
                what=f"all {len(want)} lines in the output")
     got = read_lines(out)
     dups = len(got) - len(set(got))
-    print(f"\nkill -9: tasks moved in {moved_after:.1f}s; {len(want)} lines, {dups} duplicate(s) in the output")
+    print(f"\n{protocol}: kill -9: tasks moved in {moved_after:.1f}s; {len(want)} lines, {dups} duplicate(s)")
     assert set(got) == want  # nothing lost, nothing invented
 
     # Restart of every worker: connectors come back from the config topic, the source
@@ -311,7 +319,7 @@ def test_kill9_moves_tasks_and_restart_keeps_connectors_and_offsets(cluster, mod
                what="the lines appended after the restart")
     final = read_lines(out)
     again = len(final) - before - 100
-    print(f"restart: {again} line(s) repeated after a graceful restart of all workers")
+    print(f"{protocol}: restart: {again} line(s) repeated after a graceful restart of all workers")
     # A copy from the start would repeat every earlier line; a graceful stop stores
     # exact offsets, so at most a few in-flight records may repeat.
     assert again < len(want) // 10, f"{again} of {len(want)} lines copied again after the restart"
