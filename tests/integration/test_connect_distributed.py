@@ -184,6 +184,10 @@ def test_internal_topics_and_record_formats(cluster, module_broker, tmp_path):
     for i in range(3):
         s = wait_until(lambda: all_running(ws[(i + 1) % 3], f"src{i}", 1), timeout_s=60, what=f"src{i} running")
         assert s["tasks"][0]["worker_id"] in {worker_id(w) for w in ws}
+    # Incremental cooperative rebalancing (the default): the rebalances that gave the
+    # new connectors to workers left the running tasks alone.
+    starts = sum(w.log_text().count("Starting task src0-0") for w in ws)
+    assert starts == 1, f"src0-0 was started {starts} times"
     # An explicit forwarded write: a reconfiguration sent to a worker that is not the
     # leader is done by the leader (only the leader writes the config topic).
     leader = leader_of(ws)
