@@ -12,14 +12,25 @@
  *   offset.storage.topic                ["<c>",{partition}] -> {offset}   (offsets.c)
  *
  * One herder thread per worker runs the group membership (group.c) and applies the
- * assignment. Rebalancing is eager: before joining again a worker stops all its
- * tasks; the leader (the member the broker chose) reads the config topic to its end
- * and assigns connectors, then tasks, round-robin over the members sorted by id;
- * every member receives the whole assignment (so any worker knows the leader's and
- * each task's owner's REST URL). The leader joins again, which makes the broker
- * rebalance the group, whenever the set of connectors or a connector's task count
- * changed in the config topic. A member that misses its session timeout (kill -9)
- * is removed by the broker and the others rebalance.
+ * assignment:
+ *
+ *            join() ok: apply_assignment()
+ *   JOINING ----------------------------------> MEMBER --- heartbeat every
+ *    ^  |  failed: retry in 250 ms (out of       |         heartbeat.interval.ms
+ *    |  |  the group a whole session: stop all)  |
+ *    |  +---------------+                        |
+ *    +-------------------------------------------+ heartbeat says rebalance (or error);
+ *                                                  this member gave work back;
+ *                                                  leader: connectors or task counts
+ *                                                  changed, or held work's delay ended
+ *
+ * The leader (the member the broker chose) reads the config topic to its end and
+ * assigns; every member receives the whole assignment (so any worker knows the
+ * leader's and each task's owner's REST URL). Two protocols (connect.protocol):
+ * incremental cooperative (default: members keep their work, see assign_coop) and
+ * eager (a member stops everything before joining, then connectors and tasks are
+ * dealt round-robin). A member that misses its session timeout (kill -9) is removed
+ * by the broker and the others rebalance.
  *
  * Who writes what: REST writes (create, reconfigure, pause/resume/stop, delete,
  * restart requests, offsets) are done by the leader (rest.c forwards them there);
@@ -931,7 +942,7 @@ static void *dist_main(void *arg)
                      * elsewhere already. */
                     release_all(d);
                 }
-                wait_ms(d, 1000);
+                wait_ms(d, 250); /* mostly a concurrent rebalance: soon again */
                 continue;
             }
             need_join = false;
