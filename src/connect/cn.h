@@ -396,6 +396,9 @@ int cn_group_join(cn_group_t *g, const char *protocol, const char *metadata, cn_
 int cn_group_heartbeat(cn_group_t *g);
 void cn_group_leave(cn_group_t *g);
 const char *cn_group_member_id(cn_group_t *g);
+/* A call blocked on the coordinator (a JoinGroup waits for the whole group) returns
+ * -1 soon after *flag becomes non-zero: shutdown does not wait for a rebalance. */
+void cn_group_set_cancel(cn_group_t *g, volatile int *flag);
 
 /* ------------------------------------------------- distributed herder (dist.c) */
 

@@ -1104,6 +1104,7 @@ cn_dist_t *cn_dist_start(cn_worker_t *w, char *err, size_t len)
     char cid[400];
     snprintf(cid, sizeof cid, "connect-%s", w->cfg.worker_id);
     d->group = cn_group_new(w->cfg.bootstrap, d->group_id, cid, (int)d->session_ms, (int)d->rebalance_ms);
+    cn_group_set_cancel(d->group, &d->stopping);
     if (pthread_create(&d->thread, NULL, dist_main, d) != 0) {
         snprintf(err, len, "cannot start the herder thread");
         goto fail;

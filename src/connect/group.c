@@ -48,7 +48,10 @@ struct cn_group {
     char member_id[512];
     int32_t generation;
     cn_logger_t *log;
+    volatile int *cancel; /* set by the owner: a blocked call gives up (shutdown) */
 };
+
+void cn_group_set_cancel(cn_group_t *g, volatile int *flag) { g->cancel = flag; }
 
 cn_group_t *cn_group_new(const char *bootstrap, const char *group_id, const char *client_id, int session_ms,
                          int rebalance_ms)
@@ -138,10 +141,15 @@ static void split_hostport(const char *s, char *host, size_t hlen, int *port)
         *port = atoi(colon + 1);
 }
 
-static bool io_all(int fd, uint8_t *p, size_t n, bool wr, int timeout_ms)
+static bool io_all(cn_group_t *g, uint8_t *p, size_t n, bool wr, int timeout_ms)
 {
+    int fd = g->fd;
     int64_t deadline = cn_now_ms() + timeout_ms;
     while (n) {
+        if (g->cancel && *g->cancel) {
+            errno = ECANCELED;
+            return false;
+        }
         struct pollfd pfd = {.fd = fd, .events = wr ? POLLOUT : POLLIN};
         int64_t left = deadline - cn_now_ms();
         if (left <= 0) {
@@ -186,10 +194,10 @@ static bool call(cn_group_t *g, int16_t key, int16_t version, const void *req, s
     sm_request_header_encode(&b, sm_request_header_version(key, version), &h);
     sm_request_encode_any(&b, key, version, req);
     sm_wbuf_patch_i32(&b, at, (int32_t)(b.len - 4));
-    bool ok = io_all(g->fd, b.mem, b.len, true, GRP_IO_TIMEOUT_MS);
+    bool ok = io_all(g, b.mem, b.len, true, GRP_IO_TIMEOUT_MS);
     sm_wbuf_free(&b);
     uint8_t szb[4];
-    if (!ok || !io_all(g->fd, szb, 4, false, timeout_ms)) {
+    if (!ok || !io_all(g, szb, 4, false, timeout_ms)) {
         snprintf(err, len, "api %d: %s", key, strerror(errno));
         disconnect(g);
         return false;
@@ -201,7 +209,7 @@ static bool call(cn_group_t *g, int16_t key, int16_t version, const void *req, s
         return false;
     }
     uint8_t *buf = sm_arena_alloc(a, (size_t)size);
-    if (!io_all(g->fd, buf, (size_t)size, false, GRP_IO_TIMEOUT_MS)) {
+    if (!io_all(g, buf, (size_t)size, false, GRP_IO_TIMEOUT_MS)) {
         snprintf(err, len, "api %d: truncated response: %s", key, strerror(errno));
         disconnect(g);
         return false;
@@ -414,8 +422,17 @@ int cn_group_heartbeat(cn_group_t *g)
 void cn_group_leave(cn_group_t *g)
 {
     char err[256];
-    if (g->fd < 0 || !g->member_id[0])
+    if (!g->member_id[0])
         return;
+    /* Leaving is part of shutting down: not cancelled, and worth a new connection
+     * when a cancelled JoinGroup dropped the old one (the others then rebalance at
+     * once instead of after our session timeout). */
+    volatile int *cancel = g->cancel;
+    g->cancel = NULL;
+    if (g->fd < 0 && !connect_coordinator(g, err, sizeof err)) {
+        g->cancel = cancel;
+        return;
+    }
     sm_arena_t a;
     sm_arena_init(&a);
     sm_leave_group_request_t req;
@@ -431,4 +448,5 @@ void cn_group_leave(cn_group_t *g)
         CN_DEBUG(g->log, "group %s: leave failed: %s", g->group_id, err);
     sm_arena_free(&a);
     g->member_id[0] = 0;
+    g->cancel = cancel;
 }
