@@ -99,7 +99,6 @@ struct cn_dist {
     json_t *prev_members;   /* leader: the previous assignment's members map */
     json_t *lost;           /* leader: item key -> deadline of work of departed members */
     json_t *shape;          /* leader: name -> task count the assignment covered */
-    json_t *written_tasks;  /* name -> task configs this worker wrote last */
     json_t *written_status; /* name -> connector state this worker wrote last */
     json_t *local_names;    /* names applied to herder.c last time */
 };
@@ -724,9 +723,10 @@ static void connector_work(cn_dist_t *d, const char *name, json_t *config, cn_ta
         free(trace);
         return;
     }
-    if (!json_equal(tcs, committed) && !json_equal(tcs, json_object_get(d->written_tasks, name))) {
+    if (!json_equal(tcs, committed)) {
+        /* Read back at once, so the next pass compares with what was written. */
         write_task_configs(d, name, tcs);
-        json_object_set(d->written_tasks, name, tcs);
+        cn_kblog_read_to_end(d->cfg, CN_DIST_IO_MS);
     }
     json_decref(tcs);
     conn_status(d, name, target == CN_TARGET_PAUSED ? CN_PAUSED : CN_RUNNING, NULL);
@@ -758,7 +758,6 @@ static void apply_assignment(cn_dist_t *d)
     json_object_foreach_safe(d->local_names, iter, name, tmp) {
         if (!json_object_get(conns, name)) {
             cn_herder_reconcile(d->w->herder, name, NULL, CN_TARGET_STARTED, NULL, NULL);
-            json_object_del(d->written_tasks, name);
             json_object_del(d->written_status, name);
             json_object_del(d->local_names, name);
         }
@@ -787,7 +786,6 @@ static void apply_assignment(cn_dist_t *d)
         } else {
             /* Another worker's now: if it comes back, its status is written again. */
             json_object_del(d->written_status, name);
-            json_object_del(d->written_tasks, name);
         }
         json_decref(empty);
     }
@@ -811,8 +809,7 @@ static void handle_restarts(cn_dist_t *d, json_t *reqs)
         size_t n = json_array_size(json_object_get(d->tasks, name));
         pthread_mutex_unlock(&d->mu);
         if (own_conn) {
-            /* Recompute the task configs and the connector's status. */
-            json_object_del(d->written_tasks, name);
+            /* Its status is written again (connector_work recomputes the task configs). */
             json_object_del(d->written_status, name);
         }
         if (include)
@@ -847,7 +844,6 @@ static void release_all(cn_dist_t *d)
     d->assignment = NULL;
     pthread_mutex_unlock(&d->mu);
     json_object_clear(d->written_status);
-    json_object_clear(d->written_tasks);
     json_object_clear(d->local_names);
 }
 
@@ -1075,7 +1071,6 @@ cn_dist_t *cn_dist_start(cn_worker_t *w, char *err, size_t len)
     d->pending = json_object();
     d->restarts = json_array();
     d->statuses = json_object();
-    d->written_tasks = json_object();
     d->written_status = json_object();
     d->local_names = json_object();
     d->generation = -1;
@@ -1139,7 +1134,6 @@ void cn_dist_stop(cn_dist_t *d)
     json_decref(d->shape);
     json_decref(d->prev_members);
     json_decref(d->lost);
-    json_decref(d->written_tasks);
     json_decref(d->written_status);
     json_decref(d->local_names);
     pthread_mutex_destroy(&d->mu);

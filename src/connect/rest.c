@@ -156,8 +156,8 @@ static void qs_add(qs_t *q, const char *s, bool encode)
                 abort();
         }
         unsigned char c = (unsigned char)*s;
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     strchr("-._~", c) || (c == '/' && !encode);
+        bool plain = !encode || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     strchr("-._~", c);
         if (plain)
             q->buf[q->len++] = (char)c;
         else

@@ -206,6 +206,42 @@ def test_internal_topics_and_record_formats(cluster, module_broker, tmp_path):
         assert write_retrying(w, "PUT", "/connectors/src1/resume")[0] == 202
         wait_until(lambda: all_running(ws[2], "src1", 1), timeout_s=30, what="resumed")
     wait_until(lambda: len(consume_topic(bs, topic)[0]) >= 30, timeout_s=60, what="30 records")
+
+    # A task restart sent to a worker that does not run the task is done by the one
+    # that does; a connector restart with includeTasks goes through the config topic.
+    owner = ws[0].status("src0")["tasks"][0]["worker_id"]
+    owner_w = next(w for w in ws if worker_id(w) == owner)
+    other = next(w for w in ws if w is not owner_w)
+    n0 = owner_w.log_text().count("Restarting task src0-0")
+    assert write_retrying(other, "POST", "/connectors/src0/tasks/0/restart")[0] == 204
+    assert owner_w.log_text().count("Restarting task src0-0") == n0 + 1
+    st, doc = write_retrying(other, "POST", "/connectors/src0/restart?includeTasks=true")
+    assert st == 202 and doc["tasks"][0]["state"] == "RESTARTING", doc
+    wait_until(lambda: owner_w.log_text().count("Restarting task src0-0") == n0 + 2, timeout_s=30,
+               what="the restart request carried out by the task's worker")
+    wait_until(lambda: all_running(ws[1], "src0", 1), timeout_s=30, what="src0 running after the restarts")
+
+    # Offsets (KIP-875) through any worker: stop, read, rewind to the start, resume:
+    # the task, wherever it starts, reads the offsets topic and copies the file again.
+    size = src.stat().st_size
+    t_owner = next(w for w in ws if worker_id(w) == ws[1].status("src1")["tasks"][0]["worker_id"])
+    assert write_retrying(ws[0], "PUT", "/connectors/src1/stop")[0] == 204
+    wait_until(lambda: ws[1].status("src1")["connector"]["state"] == "STOPPED" and not ws[1].status("src1")["tasks"],
+               timeout_s=30, what="src1 STOPPED")
+    wait_until(lambda: "Stopped task src1-0" in t_owner.log_text(), timeout_s=30, what="src1-0 stopped")
+    assert ws[2].ok("GET", "/connectors/src1/offsets")["offsets"] == [
+        {"partition": {"filename": str(src)}, "offset": {"position": size}}]
+    st, doc = write_retrying(ws[1], "PATCH", "/connectors/src1/offsets",
+                             {"offsets": [{"partition": {"filename": str(src)}, "offset": {"position": 0}}]})
+    assert st == 200 and "altered successfully" in doc["message"], doc
+    assert ws[0].ok("GET", "/connectors/src1/offsets")["offsets"][0]["offset"] == {"position": 0}
+    before = len(consume_topic(bs, topic)[0])
+    assert write_retrying(ws[2], "PUT", "/connectors/src1/resume")[0] == 202
+    wait_until(lambda: all_running(ws[0], "src1", 1), timeout_s=60, what="src1 running again")
+    wait_until(lambda: len(consume_topic(bs, topic)[0]) >= before + 10, timeout_s=60, what="the file copied again")
+    # Refused while running, through any worker (the leader decides).
+    st, doc = write_retrying(ws[1], "DELETE", "/connectors/src1/offsets", want=(400,))
+    assert "STOPPED" in doc["message"]
     assert write_retrying(ws[1], "DELETE", "/connectors/src2")[0] == 204
     wait_until(lambda: ws[0].req("GET", "/connectors/src2")[0] == 404, timeout_s=30, what="src2 gone")
 
