@@ -1470,11 +1470,13 @@ int cn_d_target(cn_dist_t *d, const char *name, cn_target_t target, json_t **out
     char *tk = NULL, *ck = NULL, *tv = target_value(target);
     if (asprintf(&tk, "target-state-%s", name) < 0 || asprintf(&ck, "commit-%s", name) < 0)
         abort();
-    /* Stopping also removes the task configs (KIP-875), before the target state. */
-    const char *keys[2] = {ck, tk}, *vals[2] = {"{\"tasks\":0}", tv};
+    /* Stopping also removes the task configs (KIP-875), after the target state: a
+     * worker reading the empty commit while the connector still looked started
+     * would write its task configs back. */
+    const char *keys[2] = {tk, ck}, *vals[2] = {tv, "{\"tasks\":0}"};
     bool stop = target == CN_TARGET_STOPPED;
     char err[512];
-    int rc = cfg_write(d, stop ? 2 : 1, stop ? keys : keys + 1, stop ? vals : vals + 1, err, sizeof err);
+    int rc = cfg_write(d, stop ? 2 : 1, keys, vals, err, sizeof err);
     free(tk);
     free(ck);
     free(tv);
