@@ -34,7 +34,7 @@ FILE_SINK = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 CONFLICT = 409  # a write that met a rebalance: Kafka answers 409 too; the test retries
 
 
-def dist_props(group, prefix, protocol=None):
+def dist_props(group, prefix, protocol=None, session_ms=6000):
     p = {
         "group.id": group,
         "config.storage.topic": f"{prefix}-configs",
@@ -43,7 +43,7 @@ def dist_props(group, prefix, protocol=None):
         "config.storage.replication.factor": "1",
         "offset.storage.replication.factor": "1",
         "status.storage.replication.factor": "1",
-        "session.timeout.ms": "6000",
+        "session.timeout.ms": str(session_ms),
         "heartbeat.interval.ms": "1000",
         "rebalance.timeout.ms": "20000",
         "offset.flush.interval.ms": "500",
@@ -61,13 +61,13 @@ def cluster(request, module_broker, tmp_path):
     stops every worker by pid and checks exit statuses and logs."""
     made = []
 
-    def make(n=3, protocol=None):
+    def make(n=3, protocol=None, session_ms=6000):
         group, prefix = unique_topic("connect-cluster"), unique_topic("connect")
         ws = []
         for i in range(n):
             d = tmp_path / f"w{i}"
             d.mkdir()
-            w = Worker(str(d), module_broker.bootstrap, dist_props(group, prefix, protocol))
+            w = Worker(str(d), module_broker.bootstrap, dist_props(group, prefix, protocol, session_ms))
             w.internal_prefix = prefix
             made.append(w)
             ws.append(w)
@@ -169,7 +169,8 @@ def test_internal_topics_and_record_formats(cluster, module_broker, tmp_path):
     """Topics made compacted with Kafka's partition counts; configs, offsets and
     statuses in Kafka's key and value formats; reads on any worker, writes forwarded."""
     bs = module_broker.bootstrap
-    ws = cluster(3)
+    # A longer session than the kill test's: no worker may drop out under load here.
+    ws = cluster(3, session_ms=15000)
     prefix = ws[0].internal_prefix
     src = tmp_path / "in.txt"
     src.write_text("".join(f"line-{i}\n" for i in range(10)))
