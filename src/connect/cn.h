@@ -92,6 +92,7 @@ typedef struct cn_worker_config {
     char listen_host[256]; /* "" = any address */
     int listen_port;
     char worker_id[300];   /* host:port shown in status */
+    bool distributed;      /* group.id is set: distributed mode */
 } cn_worker_config_t;
 
 /* Load and check a worker properties file. false with err on a missing required key
@@ -169,10 +170,20 @@ extern const samsa_connect_plugin_t cn_jdbc_sink_plugin;
 /* --------------------------------------------------------- offset store (offsets.c) */
 
 typedef struct cn_offsets cn_offsets_t;
+typedef struct cn_worker cn_worker_t;
+typedef struct cn_dist cn_dist_t;
 
 /* Open the standalone offset file (created on first flush). NULL with err when it
  * exists but cannot be read or parsed. */
 cn_offsets_t *cn_offsets_open(const char *path, char *err, size_t err_len);
+/* Distributed mode: the same interface over the offsets topic (offset.storage.topic),
+ * records keyed ["<connector>",{partition}] with the offset object as JSON value
+ * (Kafka's JsonConverter form without schemas); get() reads the topic to its end
+ * first, so a task moved from another worker resumes at that worker's last flush;
+ * flush() writes what changed and waits for the broker's acknowledgement. */
+typedef struct cn_kblog cn_kblog_t;
+cn_offsets_t *cn_offsets_open_topic(cn_worker_t *w, const char *topic, int partitions, int rf, char *err,
+                                    size_t err_len);
 void cn_offsets_close(cn_offsets_t *o);
 /* The offset of a source partition (JSON object) of connector conn (new ref or NULL). */
 json_t *cn_offsets_get(cn_offsets_t *o, const char *conn, json_t *partition);
@@ -204,7 +215,6 @@ typedef enum cn_target {
     CN_TARGET_STOPPED,
 } cn_target_t;
 
-typedef struct cn_worker cn_worker_t;
 typedef struct cn_connector cn_connector_t;
 
 /* One task: created and joined by the herder, run by its own thread. */
@@ -328,6 +338,7 @@ struct cn_worker {
     cn_plugins_t *plugins;
     cn_offsets_t *offsets;
     cn_herder_t *herder;
+    cn_dist_t *dist; /* distributed mode (group.id set), else NULL */
     cn_logger_t *log;
     rd_kafka_t *admin; /* a producer handle used for admin requests and the cluster id */
     pthread_mutex_t admin_mu;
@@ -348,9 +359,107 @@ int cn_group_offsets_alter(cn_worker_t *w, const char *group, json_t *offsets, c
                            size_t err_len);
 int cn_group_delete(cn_worker_t *w, const char *group, char *err, size_t err_len);
 
+/* ----------------------------------------------- compacted topic logs (kblog.c) */
+
+/* A record read from the topic (val NULL: a tombstone), on the reader thread. */
+typedef void (*cn_kblog_apply_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+                                  int32_t partition, int64_t offset);
+/* Create topic (compacted) if missing, start reading it from the beginning and wait
+ * until everything there was applied. NULL with err. */
+cn_kblog_t *cn_kblog_open(cn_worker_t *w, const char *topic, int partitions, int rf, cn_kblog_apply_fn apply,
+                          void *arg, char *err, size_t err_len);
+void cn_kblog_close(cn_kblog_t *kb);
+int cn_kblog_partitions(cn_kblog_t *kb);
+/* Wait until every record written before the call was applied. 0 or -1 (timeout). */
+int cn_kblog_read_to_end(cn_kblog_t *kb, int timeout_ms);
+/* Write n records (string keys; a NULL value is a tombstone); with wait, return once
+ * the broker acknowledged all of them. 0 or -1 with err. Any thread. */
+int cn_kblog_send(cn_kblog_t *kb, size_t n, const char *const *keys, const char *const *vals, bool wait,
+                  char *err, size_t err_len);
+
+/* --------------------------------------------- group membership (group.c) */
+
+typedef struct cn_group cn_group_t;
+typedef struct cn_group_result {
+    bool leader;
+    int32_t generation;
+    char leader_id[512];
+    char *assignment; /* this member's assignment bytes (malloc'ed, NUL-terminated) */
+} cn_group_result_t;
+/* Leader only: fill out[i] (malloc'ed text) for each of the n members. */
+typedef void (*cn_group_assign_fn)(void *arg, int n, const char *const *member_ids, const char *const *metadata,
+                                   char **out);
+cn_group_t *cn_group_new(const char *bootstrap, const char *group_id, const char *client_id, int session_ms,
+                         int rebalance_ms);
+void cn_group_free(cn_group_t *g);
+/* JoinGroup + SyncGroup (protocol type "connect"). 0, or -1 with err (join again). */
+int cn_group_join(cn_group_t *g, const char *protocol, const char *metadata, cn_group_assign_fn assign, void *arg,
+                  cn_group_result_t *out, char *err, size_t err_len);
+/* 0 fine, 1 the group rebalances (join again), -1 connection trouble (join again). */
+int cn_group_heartbeat(cn_group_t *g);
+void cn_group_leave(cn_group_t *g);
+const char *cn_group_member_id(cn_group_t *g);
+/* A call blocked on the coordinator (a JoinGroup waits for the whole group) returns
+ * -1 soon after *flag becomes non-zero: shutdown does not wait for a rebalance. */
+void cn_group_set_cancel(cn_group_t *g, volatile int *flag);
+
+/* ------------------------------------------------- distributed herder (dist.c) */
+
+/* Create the internal topics, read them, and start the herder thread that joins the
+ * group. NULL with err. Main thread. */
+cn_dist_t *cn_dist_start(cn_worker_t *w, char *err, size_t err_len);
+/* Leave the group, stop every task, close the topics. Main thread. */
+void cn_dist_stop(cn_dist_t *d);
+/* True once the first assignment was applied (GET /health). */
+bool cn_dist_ready(cn_dist_t *d);
+/* REST forwarding: should this request go to the leader? Sets url (the leader's REST
+ * base, "http://host:port") and returns true when this worker is not the leader;
+ * false and url "" when there is no leader yet. */
+bool cn_dist_leader_url(cn_dist_t *d, char *url, size_t len, bool *is_leader);
+/* A task's owner's REST base URL; false when unassigned or this worker. */
+bool cn_dist_task_owner_url(cn_dist_t *d, const char *conn, int task, char *url, size_t len);
+/* Task threads: publish a task's state to the status topic. */
+void cn_dist_task_status(cn_dist_t *d, const char *conn, int task, cn_state_t s, const char *trace);
+/* The REST operations in distributed mode (same contracts as cn_h_*). */
+int cn_d_list(cn_dist_t *d, bool expand_status, bool expand_info, json_t **out);
+int cn_d_put_config(cn_dist_t *d, const char *name, json_t *config, const char *initial_state,
+                    bool allow_replace, json_t **out);
+int cn_d_patch_config(cn_dist_t *d, const char *name, json_t *patch, json_t **out);
+int cn_d_info(cn_dist_t *d, const char *name, json_t **out);
+int cn_d_config(cn_dist_t *d, const char *name, json_t **out);
+int cn_d_status(cn_dist_t *d, const char *name, json_t **out);
+int cn_d_restart(cn_dist_t *d, const char *name, bool include_tasks, bool only_failed, json_t **out);
+int cn_d_target(cn_dist_t *d, const char *name, cn_target_t target, json_t **out);
+int cn_d_tasks(cn_dist_t *d, const char *name, bool legacy_map, json_t **out);
+int cn_d_task_status(cn_dist_t *d, const char *name, const char *task, json_t **out);
+int cn_d_task_restart(cn_dist_t *d, const char *name, const char *task, json_t **out);
+int cn_d_offsets(cn_dist_t *d, const char *name, json_t **out);
+int cn_d_offsets_alter(cn_dist_t *d, const char *name, json_t *body, json_t **out);
+int cn_d_offsets_reset(cn_dist_t *d, const char *name, json_t **out);
+int cn_d_delete(cn_dist_t *d, const char *name, json_t **out);
+
+/* Herder hooks for dist.c (herder.c). Make the local connector name run exactly the
+ * tasks i with mine[i] (n = size of task_configs), with these configs and target;
+ * config NULL removes it. Returns nothing; task threads report their own states. */
+void cn_herder_reconcile(cn_herder_t *h, const char *name, json_t *config, cn_target_t target, json_t *task_configs,
+                         const bool *mine);
+/* Stop every local task (eager rebalance: before joining again). */
+void cn_herder_stop_all(cn_herder_t *h);
+/* Restart the local task conn-id if it runs here (and, with only_failed, is FAILED).
+ * true when it runs here. */
+bool cn_herder_restart_local(cn_herder_t *h, const char *conn, int id, bool only_failed);
+/* Shared by standalone and distributed modes (herder.c). */
+int cn_h_sink_offsets(cn_herder_t *h, const char *name, json_t *config, bool alter, bool reset, json_t *body,
+                      json_t **out);
+bool cn_config_is_sink(cn_worker_t *w, json_t *config);
+
 /* ---------------------------------------------------------------- REST (rest.c) */
 
 typedef struct cn_rest cn_rest_t;
+/* Forward a request to another worker's REST API (base "http://host:port"): the
+ * status and body (malloc'ed text, may be NULL). -1 with err when unreachable. */
+int cn_http_forward(const char *base, const char *method, const char *path_and_query, const char *body,
+                    size_t body_len, char **resp_body, char *err, size_t err_len);
 cn_rest_t *cn_rest_start(cn_worker_t *w, char *err, size_t err_len);
 void cn_rest_stop(cn_rest_t *r);
 

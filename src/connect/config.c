@@ -4,6 +4,7 @@
  *
  * Keys read here: bootstrap.servers, key.converter, value.converter (required, as in
  * Kafka), header.converter, offset.storage.file.filename (required in standalone),
+ * group.id (distributed mode when set; its other keys are read by dist.c),
  * offset.flush.interval.ms, offset.flush.timeout.ms, task.shutdown.graceful.timeout.ms,
  * plugin.path, listeners (default http://:8083), rest.advertised.host.name and
  * rest.advertised.port. Converter keys ("value.converter.schemas.enable"), client keys
@@ -137,9 +138,12 @@ bool cn_worker_config_load(cn_worker_config_t *c, const char *path, char *err, s
     c->props = cn_props_parse(text, len);
     free(text);
     json_t *p = c->props;
+    /* Distributed mode is chosen by group.id, the key only a distributed worker has;
+     * it needs the storage topics (checked by dist.c) instead of the offset file. */
+    c->distributed = cn_cfg_str(p, "group.id") && *cn_cfg_str(p, "group.id");
     static const char *const required[] = {"key.converter", "value.converter",
                                            "offset.storage.file.filename"};
-    for (size_t i = 0; i < sizeof required / sizeof *required; i++)
+    for (size_t i = 0; i < sizeof required / sizeof *required - (c->distributed ? 1 : 0); i++)
         if (!cn_cfg_str(p, required[i]) || !*cn_cfg_str(p, required[i])) {
             snprintf(err, err_len, "Missing required configuration \"%s\" which has no default value.",
                      required[i]);

@@ -24,6 +24,11 @@
  *
  * Locking: h->mu is held for every operation, including joining task threads (task
  * threads never take it). A task's state is read under the task's own mutex.
+ *
+ * Distributed mode (dist.c): the REST operations below hand over to dist.c, which
+ * keeps connectors in the config topic; this file then only runs the tasks this
+ * worker was assigned (cn_herder_reconcile: c->tasks[i] is NULL for a task that
+ * runs elsewhere) and reports their states to the status topic.
  */
 #define _GNU_SOURCE
 #include "cn.h"
@@ -111,6 +116,8 @@ void cn_task_set_state(cn_task_t *t, cn_state_t s, const char *trace)
     free(t->trace);
     t->trace = trace ? strdup(trace) : NULL;
     pthread_mutex_unlock(&t->mu);
+    if (t->w->dist)
+        cn_dist_task_status(t->w->dist, t->conn->name, t->id, s, trace);
 }
 
 void cn_task_wait(cn_task_t *t, int64_t ms)
@@ -206,13 +213,16 @@ static void stop_tasks(cn_herder_t *h, cn_connector_t *c)
     /* Ask all first so they wind down together, then join each. */
     for (int i = 0; i < c->ntasks; i++) {
         cn_task_t *t = c->tasks[i];
+        if (!t)
+            continue;
         pthread_mutex_lock(&t->mu);
         t->want_stop = true;
         pthread_cond_broadcast(&t->cv);
         pthread_mutex_unlock(&t->mu);
     }
     for (int i = 0; i < c->ntasks; i++)
-        task_stop(h, c->tasks[i]);
+        if (c->tasks[i])
+            task_stop(h, c->tasks[i]);
     free(c->tasks);
     c->tasks = NULL;
     c->ntasks = 0;
@@ -416,6 +426,8 @@ void cn_herder_free(cn_herder_t *h)
     for (cn_connector_t *c = h->head; c; c = c->next)
         for (int i = 0; i < c->ntasks; i++) {
             cn_task_t *t = c->tasks[i];
+            if (!t)
+                continue;
             pthread_mutex_lock(&t->mu);
             t->want_stop = true;
             pthread_cond_broadcast(&t->cv);
@@ -434,6 +446,8 @@ void cn_herder_free(cn_herder_t *h)
 
 int cn_h_list(cn_herder_t *h, bool expand_status, bool expand_info, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_list(h->w->dist, expand_status, expand_info, out);
     pthread_mutex_lock(&h->mu);
     if (!expand_status && !expand_info) {
         *out = json_array();
@@ -457,6 +471,8 @@ int cn_h_list(cn_herder_t *h, bool expand_status, bool expand_info, json_t **out
 int cn_h_put_config(cn_herder_t *h, const char *name, json_t *config, const char *initial_state,
                     bool allow_replace, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_put_config(h->w->dist, name, config, initial_state, allow_replace, out);
     cn_target_t target = CN_TARGET_STARTED;
     if (initial_state) {
         if (strcasecmp(initial_state, "RUNNING") == 0)
@@ -526,6 +542,8 @@ int cn_h_put_config(cn_herder_t *h, const char *name, json_t *config, const char
 
 int cn_h_patch_config(cn_herder_t *h, const char *name, json_t *patch, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_patch_config(h->w->dist, name, patch, out);
     pthread_mutex_lock(&h->mu);
     cn_connector_t *c = find(h, name);
     if (!c) {
@@ -565,6 +583,8 @@ int cn_h_patch_config(cn_herder_t *h, const char *name, json_t *patch, json_t **
 
 int cn_h_info(cn_herder_t *h, const char *name, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_info(h->w->dist, name, out);
     LOOKUP(h, name, out);
     *out = info_json(c);
     pthread_mutex_unlock(&h->mu);
@@ -573,6 +593,8 @@ int cn_h_info(cn_herder_t *h, const char *name, json_t **out)
 
 int cn_h_config(cn_herder_t *h, const char *name, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_config(h->w->dist, name, out);
     LOOKUP(h, name, out);
     *out = json_deep_copy(c->config);
     pthread_mutex_unlock(&h->mu);
@@ -581,6 +603,8 @@ int cn_h_config(cn_herder_t *h, const char *name, json_t **out)
 
 int cn_h_status(cn_herder_t *h, const char *name, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_status(h->w->dist, name, out);
     LOOKUP(h, name, out);
     *out = status_json(h, c, false, NULL);
     pthread_mutex_unlock(&h->mu);
@@ -596,6 +620,8 @@ static cn_task_t *restart_task(cn_herder_t *h, cn_connector_t *c, int i)
 
 int cn_h_restart(cn_herder_t *h, const char *name, bool include_tasks, bool only_failed, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_restart(h->w->dist, name, include_tasks, only_failed, out);
     pthread_mutex_lock(&h->mu);
     cn_connector_t *c = find(h, name);
     if (!c) {
@@ -633,6 +659,8 @@ int cn_h_restart(cn_herder_t *h, const char *name, bool include_tasks, bool only
 
 int cn_h_pause(cn_herder_t *h, const char *name, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_target(h->w->dist, name, CN_TARGET_PAUSED, out);
     LOOKUP(h, name, out);
     if (c->target != CN_TARGET_STOPPED) {
         c->target = CN_TARGET_PAUSED;
@@ -653,6 +681,8 @@ int cn_h_pause(cn_herder_t *h, const char *name, json_t **out)
 
 int cn_h_resume(cn_herder_t *h, const char *name, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_target(h->w->dist, name, CN_TARGET_STARTED, out);
     LOOKUP(h, name, out);
     cn_target_t old = c->target;
     c->target = CN_TARGET_STARTED;
@@ -672,6 +702,8 @@ int cn_h_resume(cn_herder_t *h, const char *name, json_t **out)
 
 int cn_h_stop(cn_herder_t *h, const char *name, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_target(h->w->dist, name, CN_TARGET_STOPPED, out);
     LOOKUP(h, name, out);
     c->target = CN_TARGET_STOPPED;
     conn_start(h, c, true);
@@ -682,6 +714,8 @@ int cn_h_stop(cn_herder_t *h, const char *name, json_t **out)
 
 int cn_h_tasks(cn_herder_t *h, const char *name, bool legacy_map, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_tasks(h->w->dist, name, legacy_map, out);
     LOOKUP(h, name, out);
     *out = legacy_map ? json_object() : json_array();
     size_t i;
@@ -712,6 +746,8 @@ static int parse_task_id(const char *s)
 
 int cn_h_task_status(cn_herder_t *h, const char *name, const char *task, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_task_status(h->w->dist, name, task, out);
     int id = parse_task_id(task);
     if (id < 0)
         return error(out, 404, "HTTP 404 Not Found");
@@ -727,6 +763,8 @@ int cn_h_task_status(cn_herder_t *h, const char *name, const char *task, json_t 
 
 int cn_h_task_restart(cn_herder_t *h, const char *name, const char *task, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_task_restart(h->w->dist, name, task, out);
     int id = parse_task_id(task);
     if (id < 0)
         return error(out, 404, "HTTP 404 Not Found");
@@ -781,6 +819,8 @@ static void group_id(cn_connector_t *c, char *buf, size_t len)
 
 int cn_h_offsets(cn_herder_t *h, const char *name, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_offsets(h->w->dist, name, out);
     LOOKUP(h, name, out);
     if (is_sink(h, c)) {
         char group[400], err[512];
@@ -847,6 +887,8 @@ int cn_h_offsets_alter(cn_herder_t *h, const char *name, json_t *body, json_t **
         if (o && !json_is_object(o) && !json_is_null(o))
             return error(out, 400, "Offsets must be JSON objects or null");
     }
+    if (h->w->dist)
+        return cn_d_offsets_alter(h->w->dist, name, body, out);
     LOOKUP(h, name, out);
     int st = 0;
     if (!modify_check(h, c, name, out, &st))
@@ -884,6 +926,8 @@ int cn_h_offsets_alter(cn_herder_t *h, const char *name, json_t *body, json_t **
 
 int cn_h_offsets_reset(cn_herder_t *h, const char *name, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_offsets_reset(h->w->dist, name, out);
     LOOKUP(h, name, out);
     int st = 0;
     if (!modify_check(h, c, name, out, &st))
@@ -911,6 +955,8 @@ int cn_h_offsets_reset(cn_herder_t *h, const char *name, json_t **out)
 
 int cn_h_delete(cn_herder_t *h, const char *name, json_t **out)
 {
+    if (h->w->dist)
+        return cn_d_delete(h->w->dist, name, out);
     pthread_mutex_lock(&h->mu);
     cn_connector_t **pp = &h->head;
     while (*pp && strcmp((*pp)->name, name) != 0)
@@ -959,4 +1005,151 @@ int cn_h_plugin_config(cn_herder_t *h, const char *plugin_name, json_t **out)
         return error(out, 404, "Unknown plugin %s.", plugin_name);
     *out = cn_plugin_config_defs(p);
     return 200;
+}
+
+/* ------------------------------------------------------------ distributed mode */
+
+bool cn_config_is_sink(cn_worker_t *w, json_t *config)
+{
+    const samsa_connect_plugin_t *p = cn_plugins_find(w->plugins, cn_cfg_str(config, "connector.class"));
+    return p && p->type == SAMSA_CONNECT_SINK;
+}
+
+int cn_h_sink_offsets(cn_herder_t *h, const char *name, json_t *config, bool alter, bool reset, json_t *body,
+                      json_t **out)
+{
+    char group[400], err[512];
+    const char *g = cn_cfg_str(config, "consumer.override.group.id");
+    if (g)
+        snprintf(group, sizeof group, "%s", g);
+    else
+        snprintf(group, sizeof group, "connect-%s", name);
+    if (reset) {
+        if (cn_group_delete(h->w, group, err, sizeof err) != 0)
+            return error(out, 500, "Failed to reset consumer group offsets for connector %s: %s", name, err);
+        *out = json_pack("{s:s}", "message", "The offsets for this connector have been reset successfully");
+        return 200;
+    }
+    if (alter) {
+        json_t *offsets = json_object_get(body, "offsets");
+        size_t i;
+        json_t *e;
+        json_array_foreach(offsets, i, e) {
+            const char *topic;
+            int part;
+            int64_t off;
+            if (!sink_entry(e, &topic, &part, &off, err, sizeof err))
+                return error(out, 400, "%s", err);
+        }
+        if (cn_group_offsets_alter(h->w, group, offsets, err, sizeof err) != 0)
+            return error(out, 500, "Failed to alter consumer group offsets for connector %s: %s", name, err);
+        *out = json_pack("{s:s}", "message", "The offsets for this connector have been altered successfully");
+        return 200;
+    }
+    json_t *list = NULL;
+    if (cn_group_offsets_list(h->w, group, &list, err, sizeof err) != 0)
+        return error(out, 500, "Failed to retrieve consumer group offsets for sink connector %s: %s", name, err);
+    *out = json_pack("{s:o}", "offsets", list);
+    return 200;
+}
+
+static cn_connector_t *conn_new(cn_herder_t *h, const char *name, json_t *config)
+{
+    cn_connector_t *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    c->name = strdup(name);
+    c->config = json_deep_copy(config);
+    c->task_configs = json_array();
+    c->topics = json_object();
+    pthread_mutex_init(&c->topics_mu, NULL);
+    cn_connector_t **pp = &h->head;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = c;
+    return c;
+}
+
+void cn_herder_reconcile(cn_herder_t *h, const char *name, json_t *config, cn_target_t target, json_t *task_configs,
+                         const bool *mine)
+{
+    pthread_mutex_lock(&h->mu);
+    cn_connector_t **pp = &h->head;
+    while (*pp && strcmp((*pp)->name, name) != 0)
+        pp = &(*pp)->next;
+    cn_connector_t *c = *pp;
+    if (!config) {
+        if (c) {
+            stop_tasks(h, c);
+            *pp = c->next;
+            conn_free(c);
+        }
+        pthread_mutex_unlock(&h->mu);
+        return;
+    }
+    if (!c)
+        c = conn_new(h, name, config);
+    size_t n = json_array_size(task_configs);
+    if (!json_equal(c->config, config) || !json_equal(c->task_configs, task_configs) || (size_t)c->ntasks != n) {
+        /* New configs: every local task of it starts again with them. */
+        stop_tasks(h, c);
+        json_decref(c->config);
+        c->config = json_deep_copy(config);
+        json_decref(c->task_configs);
+        c->task_configs = json_deep_copy(task_configs);
+        c->tasks = calloc(n ? n : 1, sizeof *c->tasks);
+        if (!c->tasks)
+            abort();
+        c->ntasks = (int)n;
+    }
+    c->plugin = cn_plugins_find(h->w->plugins, cn_cfg_str(config, "connector.class"));
+    c->target = target;
+    c->state = target == CN_TARGET_STOPPED ? CN_STOPPED : target == CN_TARGET_PAUSED ? CN_PAUSED : CN_RUNNING;
+    for (int i = 0; i < c->ntasks; i++) {
+        bool want = mine && mine[i] && target != CN_TARGET_STOPPED && c->plugin;
+        if (want && !c->tasks[i])
+            c->tasks[i] = task_start(h, c, i, json_array_get(c->task_configs, (size_t)i));
+        else if (!want && c->tasks[i]) {
+            task_stop(h, c->tasks[i]);
+            c->tasks[i] = NULL;
+        }
+        if (c->tasks[i])
+            set_want_pause(c->tasks[i], target == CN_TARGET_PAUSED);
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+void cn_herder_stop_all(cn_herder_t *h)
+{
+    pthread_mutex_lock(&h->mu);
+    for (cn_connector_t *c = h->head; c; c = c->next)
+        for (int i = 0; i < c->ntasks; i++) {
+            cn_task_t *t = c->tasks[i];
+            if (!t)
+                continue;
+            pthread_mutex_lock(&t->mu);
+            t->want_stop = true;
+            pthread_cond_broadcast(&t->cv);
+            pthread_mutex_unlock(&t->mu);
+        }
+    while (h->head) {
+        cn_connector_t *c = h->head;
+        h->head = c->next;
+        stop_tasks(h, c);
+        conn_free(c);
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+bool cn_herder_restart_local(cn_herder_t *h, const char *conn, int id, bool only_failed)
+{
+    pthread_mutex_lock(&h->mu);
+    cn_connector_t *c = find(h, conn);
+    bool here = c && id >= 0 && id < c->ntasks && c->tasks[id];
+    if (here && (!only_failed || task_state(c->tasks[id]) == CN_FAILED)) {
+        CN_INFO(h->log, "Restarting task %s-%d", conn, id);
+        restart_task(h, c, id);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return here;
 }

@@ -1,7 +1,13 @@
 /*
- * main.c - samsa-connect: a Kafka Connect worker in standalone mode.
+ * main.c - samsa-connect: a Kafka Connect worker in standalone or distributed mode.
  *
  *   samsa-connect config/connect-standalone.properties [connector.properties|.json ...]
+ *   samsa-connect config/connect-distributed.properties      (group.id set: dist.c)
+ *
+ * Distributed start-up: worker config, plugins, the admin client, the internal
+ * topics (created when missing and read to their end), the herder thread that joins
+ * the group, then the REST server; GET /health answers 200 once the first
+ * assignment was applied.
  *
  * Start-up order (as Kafka's ConnectStandalone): worker config, plugins (built-ins and
  * plugin.path), the offset file, the admin client, the REST server, then the
@@ -25,7 +31,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: samsa-connect [--version] worker.properties [connector.properties|connector.json ...]\n"
-            "  A Kafka Connect worker in standalone mode (docs/CONNECT.md).\n");
+            "  A Kafka Connect worker: standalone mode, or distributed mode when the worker\n"
+            "  properties set group.id (docs/CONNECT.md).\n");
 }
 
 static void admin_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -70,6 +77,55 @@ static void set_worker_id(cn_worker_t *w)
     snprintf(w->cfg.worker_id, sizeof w->cfg.worker_id, "%s:%lld", host, (long long)port);
 }
 
+/* Distributed mode: connectors come from the config topic, never the command line. */
+static int run_distributed(cn_worker_t *w, int argc, sigset_t *sigs)
+{
+    char err[2048];
+    if (argc > 2) {
+        CN_ERROR(w->log, "Distributed mode takes only the worker properties; create connectors over REST");
+        return 1;
+    }
+    CN_INFO(w->log, "Kafka Connect distributed worker %s initializing (bootstrap.servers=%s, group.id=%s)",
+            CN_VERSION, w->cfg.bootstrap, cn_cfg_str(w->cfg.props, "group.id"));
+    w->plugins = cn_plugins_new(w->cfg.plugin_path);
+    w->admin = make_admin(w, err, sizeof err);
+    if (!w->admin) {
+        CN_ERROR(w->log, "Cannot create the admin client: %s", err);
+        return 1;
+    }
+    /* The worker id (status and the REST URL the other workers forward to) comes from
+     * the configured port: the group needs it before the REST server runs. */
+    set_worker_id(w);
+    w->herder = cn_herder_new(w);
+    int rc = 0;
+    cn_rest_t *rest = NULL;
+    w->dist = cn_dist_start(w, err, sizeof err);
+    if (!w->dist) {
+        CN_ERROR(w->log, "Cannot start the distributed herder: %s", err);
+        rc = 1;
+    } else if (!(rest = cn_rest_start(w, err, sizeof err))) {
+        CN_ERROR(w->log, "Failed to start the REST server: %s", err);
+        rc = 1;
+    } else {
+        CN_INFO(w->log, "Kafka Connect started (worker %s)", w->cfg.worker_id);
+        int sig = 0;
+        sigwait(sigs, &sig);
+        CN_INFO(w->log, "Kafka Connect stopping (signal %d)", sig);
+    }
+    cn_rest_stop(rest);
+    cn_dist_stop(w->dist);
+    w->dist = NULL;
+    cn_herder_free(w->herder);
+    if (w->offsets && cn_offsets_flush(w->offsets, err, sizeof err) != 0)
+        CN_ERROR(w->log, "Failed to flush offsets: %s", err);
+    cn_offsets_close(w->offsets);
+    rd_kafka_destroy(w->admin);
+    cn_plugins_free(w->plugins);
+    cn_worker_config_free(&w->cfg);
+    CN_INFO(w->log, "Kafka Connect stopped");
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-v") == 0)) {
@@ -100,6 +156,8 @@ int main(int argc, char **argv)
         CN_ERROR(log, "Failed to load worker config %s: %s", argv[1], err);
         return 1;
     }
+    if (w->cfg.distributed)
+        return run_distributed(w, argc, &sigs);
     CN_INFO(log, "Kafka Connect standalone worker %s initializing (bootstrap.servers=%s, offsets in %s)",
             CN_VERSION, w->cfg.bootstrap, w->cfg.offset_file);
     w->plugins = cn_plugins_new(w->cfg.plugin_path);

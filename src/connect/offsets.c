@@ -16,6 +16,14 @@
  * (task_source.c), then flush(), so a stored offset never runs ahead of the topic.
  *
  * Any thread: one mutex guards the map; flush writes outside it from a snapshot.
+ *
+ * Distributed mode keeps the same map over the offsets topic (cn_offsets_open_topic):
+ * a reader thread (kblog.c) applies every record of the topic to the map, put() also
+ * marks the key dirty, flush() writes the dirty keys and waits for the broker, get()
+ * first reads the topic to its end. Record key: ["<connector>",{partition}] (compact
+ * JSON, partition keys sorted); value: the offset object as JSON, or a tombstone when
+ * the offset was removed. That is what Kafka's JsonConverter (schemas.enable=false)
+ * writes, so Kafka's tools and Samsa read each other's offsets.
  */
 #define _GNU_SOURCE
 #include "cn.h"
@@ -35,7 +43,11 @@ struct cn_offsets {
     char *path;
     json_t *map; /* {"conn": {"<partition text>": {"partition","offset"}}} */
     uint64_t version, flushed_version;
+    cn_kblog_t *log; /* distributed mode: the offsets topic */
+    json_t *dirty;   /* distributed mode: {"<record key>": offset|null} written at flush */
 };
+
+static void put_locked(cn_offsets_t *o, const char *conn, json_t *partition, json_t *offset, const char *k);
 
 static char *canon(json_t *partition)
 {
@@ -83,6 +95,8 @@ void cn_offsets_close(cn_offsets_t *o)
 {
     if (!o)
         return;
+    cn_kblog_close(o->log);
+    json_decref(o->dirty);
     json_decref(o->map);
     free(o->path);
     pthread_mutex_destroy(&o->mu);
@@ -92,6 +106,8 @@ void cn_offsets_close(cn_offsets_t *o)
 
 json_t *cn_offsets_get(cn_offsets_t *o, const char *conn, json_t *partition)
 {
+    if (o->log && cn_kblog_read_to_end(o->log, 30000) != 0)
+        CN_WARN(cn_logger("samsa.connect.worker"), "offsets topic: could not read to the end; offsets may be stale");
     char *k = canon(partition);
     pthread_mutex_lock(&o->mu);
     json_t *e = json_object_get(json_object_get(o->map, conn), k);
@@ -105,6 +121,22 @@ void cn_offsets_put(cn_offsets_t *o, const char *conn, json_t *partition, json_t
 {
     char *k = canon(partition);
     pthread_mutex_lock(&o->mu);
+    put_locked(o, conn, partition, offset, k);
+    if (o->dirty) {
+        json_t *key = json_pack("[sO]", conn, partition);
+        char *kt = json_dumps(key, JSON_COMPACT | JSON_SORT_KEYS);
+        /* The value is kept here, not re-read from the map at flush: the reader
+         * thread may still apply an older record of this key to the map. */
+        json_object_set_new(o->dirty, kt, offset ? json_incref(offset) : json_null());
+        free(kt);
+        json_decref(key);
+    }
+    pthread_mutex_unlock(&o->mu);
+    free(k);
+}
+
+static void put_locked(cn_offsets_t *o, const char *conn, json_t *partition, json_t *offset, const char *k)
+{
     json_t *m = json_object_get(o->map, conn);
     if (!m) {
         m = json_object();
@@ -115,12 +147,20 @@ void cn_offsets_put(cn_offsets_t *o, const char *conn, json_t *partition, json_t
     else
         json_object_del(m, k);
     o->version++;
-    pthread_mutex_unlock(&o->mu);
-    free(k);
 }
 
 void cn_offsets_reset(cn_offsets_t *o, const char *conn)
 {
+    if (o->log) {
+        /* Tombstones for every partition, written at the next flush. */
+        json_t *list = cn_offsets_list(o, conn);
+        size_t i;
+        json_t *e;
+        json_array_foreach(list, i, e)
+            cn_offsets_put(o, conn, json_object_get(e, "partition"), NULL);
+        json_decref(list);
+        return;
+    }
     pthread_mutex_lock(&o->mu);
     if (json_object_get(o->map, conn)) {
         json_object_del(o->map, conn);
@@ -131,6 +171,8 @@ void cn_offsets_reset(cn_offsets_t *o, const char *conn)
 
 json_t *cn_offsets_list(cn_offsets_t *o, const char *conn)
 {
+    if (o->log)
+        cn_kblog_read_to_end(o->log, 30000);
     json_t *a = json_array();
     pthread_mutex_lock(&o->mu);
     const char *k;
@@ -153,8 +195,12 @@ static int fsync_dir(const char *path)
     return rc;
 }
 
+static int flush_topic(cn_offsets_t *o, char *err, size_t err_len);
+
 int cn_offsets_flush(cn_offsets_t *o, char *err, size_t err_len)
 {
+    if (o->log)
+        return flush_topic(o, err, err_len);
     pthread_mutex_lock(&o->flush_mu);
     pthread_mutex_lock(&o->mu);
     if (o->version == o->flushed_version) {
@@ -217,6 +263,89 @@ int cn_offsets_flush(cn_offsets_t *o, char *err, size_t err_len)
     rc = 0;
 done:
     free(text);
+    pthread_mutex_unlock(&o->flush_mu);
+    return rc;
+}
+
+/* ------------------------------------------------------- the offsets topic */
+
+/* Reader thread: one record of the offsets topic into the map. */
+static void apply_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen, int32_t partition,
+                         int64_t offset)
+{
+    (void)partition;
+    (void)offset;
+    cn_offsets_t *o = arg;
+    json_t *k = key ? json_loadb(key, klen, 0, NULL) : NULL;
+    json_t *v = val ? json_loadb(val, vlen, JSON_DECODE_ANY, NULL) : NULL;
+    const char *conn = json_string_value(json_array_get(k, 0));
+    json_t *p = json_array_get(k, 1);
+    if (json_is_array(k) && conn && json_is_object(p) && (!v || json_is_object(v) || json_is_null(v))) {
+        char *c = canon(p);
+        pthread_mutex_lock(&o->mu);
+        put_locked(o, conn, p, v, c);
+        pthread_mutex_unlock(&o->mu);
+        free(c);
+    }
+    json_decref(k);
+    json_decref(v);
+}
+
+cn_offsets_t *cn_offsets_open_topic(cn_worker_t *w, const char *topic, int partitions, int rf, char *err,
+                                    size_t err_len)
+{
+    cn_offsets_t *o = calloc(1, sizeof *o);
+    if (!o)
+        abort();
+    pthread_mutex_init(&o->mu, NULL);
+    pthread_mutex_init(&o->flush_mu, NULL);
+    o->path = strdup(topic);
+    o->map = json_object();
+    o->dirty = json_object();
+    o->log = cn_kblog_open(w, topic, partitions, rf, apply_record, o, err, err_len);
+    if (!o->log) {
+        cn_offsets_close(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int flush_topic(cn_offsets_t *o, char *err, size_t err_len)
+{
+    pthread_mutex_lock(&o->flush_mu);
+    pthread_mutex_lock(&o->mu);
+    size_t n = json_object_size(o->dirty), i = 0;
+    char **keys = calloc(n + 1, sizeof *keys), **vals = calloc(n + 1, sizeof *vals);
+    if (!keys || !vals)
+        abort();
+    const char *kt;
+    json_t *off;
+    json_object_foreach(o->dirty, kt, off) {
+        keys[i] = strdup(kt);
+        vals[i] = json_is_object(off) ? json_dumps(off, JSON_COMPACT) : NULL;
+        i++;
+    }
+    json_t *batch = o->dirty;
+    o->dirty = json_object();
+    pthread_mutex_unlock(&o->mu);
+    int rc = n ? cn_kblog_send(o->log, n, (const char *const *)keys, (const char *const *)vals, true, err, err_len)
+               : 0;
+    for (i = 0; i < n; i++) {
+        free(keys[i]);
+        free(vals[i]);
+    }
+    free(keys);
+    free(vals);
+    if (rc != 0) {
+        /* Written again at the next flush, unless a newer value came meanwhile. */
+        pthread_mutex_lock(&o->mu);
+        json_t *v;
+        json_object_foreach(batch, kt, v)
+            if (!json_object_get(o->dirty, kt))
+                json_object_set(o->dirty, kt, v);
+        pthread_mutex_unlock(&o->mu);
+    }
+    json_decref(batch);
     pthread_mutex_unlock(&o->flush_mu);
     return rc;
 }

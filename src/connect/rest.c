@@ -139,6 +139,115 @@ static json_t *config_for(struct MHD_Connection *conn, json_t *obj, const char *
 
 static bool is(const char *a, const char *b) { return a && strcmp(a, b) == 0; }
 
+/* ------------------------------------------------ distributed mode: forwarding */
+
+typedef struct qs {
+    char *buf;
+    size_t len, cap;
+} qs_t;
+
+static void qs_add(qs_t *q, const char *s, bool encode)
+{
+    for (; *s; s++) {
+        if (q->len + 4 > q->cap) {
+            q->cap = q->cap ? q->cap * 2 : 256;
+            q->buf = realloc(q->buf, q->cap);
+            if (!q->buf)
+                abort();
+        }
+        unsigned char c = (unsigned char)*s;
+        bool plain = !encode || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     strchr("-._~", c);
+        if (plain)
+            q->buf[q->len++] = (char)c;
+        else
+            q->len += (size_t)sprintf(q->buf + q->len, "%%%02X", c);
+    }
+    if (q->buf)
+        q->buf[q->len] = 0;
+}
+
+static enum MHD_Result qs_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    qs_t *q = cls;
+    qs_add(q, q->len && strchr(q->buf, '?') ? "&" : "?", false);
+    qs_add(q, key, true);
+    if (value) {
+        qs_add(q, "=", false);
+        qs_add(q, value, true);
+    }
+    return MHD_YES;
+}
+
+/* Send the request as it came to base (the leader or a task's owner) and relay the
+ * answer. A worker that received a forwarded request and is not the one it was
+ * meant for answers 409 rather than forwarding again. */
+static enum MHD_Result forward(cn_rest_t *rs, struct MHD_Connection *conn, const char *base, const char *url,
+                               const char *method, req_t *r)
+{
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Samsa-Forwarded"))
+        return send_error(conn, 409, "Cannot complete request because of a conflicting operation (e.g. worker rebalance)");
+    /* Re-encode each path segment: names may hold characters that need it. */
+    qs_t q = {0};
+    char path[2048];
+    snprintf(path, sizeof path, "%s", url);
+    char *save = NULL;
+    for (char *tok = strtok_r(path, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        qs_add(&q, "/", false);
+        qs_add(&q, tok, true);
+    }
+    if (!q.len)
+        qs_add(&q, "/", false);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, qs_arg, &q);
+    char *resp = NULL, err[512];
+    CN_DEBUG(rs->log, "Forwarding %s %s to %s", method, q.buf, base);
+    int st = cn_http_forward(base, method, q.buf, r->len ? r->body : NULL, r->len, &resp, err, sizeof err);
+    free(q.buf);
+    if (st < 0) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "Error trying to forward REST request: %s", err);
+        return send_error(conn, 500, msg);
+    }
+    struct MHD_Response *mr;
+    if (resp) {
+        mr = MHD_create_response_from_buffer(strlen(resp), resp, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(mr, "Content-Type", "application/json");
+    } else {
+        mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    enum MHD_Result res = MHD_queue_response(conn, (unsigned)st, mr);
+    MHD_destroy_response(mr);
+    return res;
+}
+
+/* Distributed mode: writes go to the leader, a task restart to the task's owner. */
+static bool maybe_forward(cn_rest_t *rs, struct MHD_Connection *conn, char **seg, int n, const char *url,
+                          const char *method, req_t *r, enum MHD_Result *res)
+{
+    cn_dist_t *d = rs->w->dist;
+    if (!d || n < 1 || !is(seg[0], "connectors") || is(method, "GET") || is(method, "HEAD"))
+        return false;
+    char base[400];
+    if (n == 5 && is(seg[2], "tasks") && is(seg[4], "restart")) {
+        char *end;
+        long id = strtol(seg[3], &end, 10);
+        if (*end || id < 0 || !cn_dist_task_owner_url(d, seg[1], (int)id, base, sizeof base))
+            return false;
+        *res = forward(rs, conn, base, url, method, r);
+        return true;
+    }
+    bool leader;
+    if (!cn_dist_leader_url(d, base, sizeof base, &leader)) {
+        if (leader)
+            return false;
+        *res = send_error(conn, 409, "Cannot complete request because of a conflicting operation (e.g. worker rebalance)");
+        return true;
+    }
+    *res = forward(rs, conn, base, url, method, r);
+    return true;
+}
+
 static enum MHD_Result route(cn_rest_t *rs, struct MHD_Connection *conn, const char *url, const char *m,
                              req_t *r)
 {
@@ -157,6 +266,8 @@ static enum MHD_Result route(cn_rest_t *rs, struct MHD_Connection *conn, const c
     json_t *out = NULL, *body = NULL;
     enum MHD_Result res = MHD_YES;
     int st = 0;
+    if (maybe_forward(rs, conn, seg, n, url, m, r, &res))
+        return res;
     bool get = is(m, "GET"), put = is(m, "PUT"), post = is(m, "POST"), del = is(m, "DELETE"),
          patch = is(m, "PATCH");
 
