@@ -349,6 +349,12 @@ struct cn_worker {
 /* Apply a prefix-stripped client config object ("producer.", "consumer.", overrides)
  * onto conf. false with err naming the key. */
 bool cn_rk_conf_apply(rd_kafka_conf_t *conf, json_t *props, char *err, size_t err_len);
+/* A task's client configuration, layered as Kafka Connect does: bootstrap.servers and
+ * client.id, then defaults (key, value, ..., NULL), then the worker's "<role>." keys,
+ * then the connector's "<role>.override." keys (role "producer" or "consumer").
+ * NULL with err naming the key. Task threads. */
+rd_kafka_conf_t *cn_task_client_conf(cn_task_t *t, const char *role, const char *client_id,
+                                     const char *const *defaults, char *err, size_t err_len);
 /* Kafka cluster id (cached), or NULL when no broker answered yet. Any thread. */
 const char *cn_worker_cluster_id(cn_worker_t *w);
 /* Admin operations for sink connectors' consumer groups (worker.c): offsets as

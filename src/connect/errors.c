@@ -91,20 +91,11 @@ static bool dlq_create_topic(cn_errh_t *e, char *err, size_t err_len)
 
 static rd_kafka_t *dlq_producer(cn_errh_t *e, cn_task_t *t, char *err, size_t err_len)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char cid[400];
     snprintf(cid, sizeof cid, "connector-dlq-producer-%s", t->name);
-    json_t *wp = cn_config_with_prefix(t->w->cfg.props, "producer.");
-    json_t *cp = cn_config_with_prefix(t->conn_config, "producer.override.");
-    bool ok = rd_kafka_conf_set(conf, "bootstrap.servers", t->w->cfg.bootstrap, err, err_len) == RD_KAFKA_CONF_OK &&
-              rd_kafka_conf_set(conf, "client.id", cid, err, err_len) == RD_KAFKA_CONF_OK &&
-              cn_rk_conf_apply(conf, wp, err, err_len) && cn_rk_conf_apply(conf, cp, err, err_len);
-    json_decref(wp);
-    json_decref(cp);
-    if (!ok) {
-        rd_kafka_conf_destroy(conf);
+    rd_kafka_conf_t *conf = cn_task_client_conf(t, "producer", cid, NULL, err, err_len);
+    if (!conf)
         return NULL;
-    }
     rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr_cb);
     rd_kafka_conf_set_log_cb(conf, errh_log_cb);
     rd_kafka_conf_set_opaque(conf, e);

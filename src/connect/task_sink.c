@@ -161,30 +161,20 @@ static bool conv_init(cn_sink_t *s, cn_converter_t *cv, const char *which, bool 
 
 static rd_kafka_t *make_consumer(cn_sink_t *s, char *err, size_t len)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char cid[400], group[400];
     snprintf(cid, sizeof cid, "connector-consumer-%s", s->name);
     snprintf(group, sizeof group, "connect-%s", cn_cfg_str(s->t->conn_config, "name"));
-    json_t *wp = cn_config_with_prefix(s->w->cfg.props, "consumer.");
-    json_t *cp = cn_config_with_prefix(s->t->conn_config, "consumer.override.");
-    bool ok = rd_kafka_conf_set(conf, "bootstrap.servers", s->w->cfg.bootstrap, err, len) == RD_KAFKA_CONF_OK &&
-              rd_kafka_conf_set(conf, "client.id", cid, err, len) == RD_KAFKA_CONF_OK &&
-              rd_kafka_conf_set(conf, "group.id", group, err, len) == RD_KAFKA_CONF_OK &&
-              rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, len) == RD_KAFKA_CONF_OK &&
-              rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, len) == RD_KAFKA_CONF_OK &&
-              rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, len) == RD_KAFKA_CONF_OK &&
-              /* librdkafka prefetches up to 64 MB per consumer by default, all of it
-               * held when the sink is slower than the topic; 16 MB keeps a sink fed
-               * (bench/connect_bench.py runs at the same rate with either) for a
-               * quarter of that. consumer.* / consumer.override.* may set it back. */
-              rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384", err, len) == RD_KAFKA_CONF_OK &&
-              cn_rk_conf_apply(conf, wp, err, len) && cn_rk_conf_apply(conf, cp, err, len);
-    json_decref(wp);
-    json_decref(cp);
-    if (!ok) {
-        rd_kafka_conf_destroy(conf);
+    /* librdkafka prefetches up to 64 MB per consumer by default, all of it held when
+     * the sink is slower than the topic; 16 MB keeps a sink fed (bench/connect_bench.py
+     * runs at the same rate with either) for a quarter of that. consumer.* and
+     * consumer.override.* may set it back. */
+    const char *const defaults[] = {"group.id", group, "enable.auto.commit", "false",
+                                    "enable.auto.offset.store", "false",
+                                    "auto.offset.reset", "earliest",
+                                    "queued.max.messages.kbytes", "16384", NULL};
+    rd_kafka_conf_t *conf = cn_task_client_conf(s->t, "consumer", cid, defaults, err, len);
+    if (!conf)
         return NULL;
-    }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_log_cb(conf, log_cb);

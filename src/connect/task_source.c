@@ -388,21 +388,12 @@ static int emit_converted(cn_source_t *s, const samsa_connect_source_record_t *r
 
 static rd_kafka_t *make_producer(cn_source_t *s, char *err, size_t err_len)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char cid[400];
     snprintf(cid, sizeof cid, "connector-producer-%s", s->t->name);
-    json_t *wp = cn_config_with_prefix(s->w->cfg.props, "producer.");
-    json_t *cp = cn_config_with_prefix(s->t->conn_config, "producer.override.");
-    bool ok = rd_kafka_conf_set(conf, "bootstrap.servers", s->w->cfg.bootstrap, err, err_len) == RD_KAFKA_CONF_OK &&
-              rd_kafka_conf_set(conf, "client.id", cid, err, err_len) == RD_KAFKA_CONF_OK &&
-              rd_kafka_conf_set(conf, "enable.idempotence", "true", err, err_len) == RD_KAFKA_CONF_OK &&
-              cn_rk_conf_apply(conf, wp, err, err_len) && cn_rk_conf_apply(conf, cp, err, err_len);
-    json_decref(wp);
-    json_decref(cp);
-    if (!ok) {
-        rd_kafka_conf_destroy(conf);
+    static const char *const defaults[] = {"enable.idempotence", "true", NULL};
+    rd_kafka_conf_t *conf = cn_task_client_conf(s->t, "producer", cid, defaults, err, err_len);
+    if (!conf)
         return NULL;
-    }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_log_cb(conf, log_cb);

@@ -47,6 +47,31 @@ bool cn_rk_conf_apply(rd_kafka_conf_t *conf, json_t *props, char *err, size_t er
     return true;
 }
 
+rd_kafka_conf_t *cn_task_client_conf(cn_task_t *t, const char *role, const char *client_id,
+                                     const char *const *defaults, char *err, size_t err_len)
+{
+    char wprefix[32], cprefix[48];
+    snprintf(wprefix, sizeof wprefix, "%s.", role);
+    snprintf(cprefix, sizeof cprefix, "%s.override.", role);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    bool ok = rd_kafka_conf_set(conf, "bootstrap.servers", t->w->cfg.bootstrap, err, err_len) == RD_KAFKA_CONF_OK &&
+              rd_kafka_conf_set(conf, "client.id", client_id, err, err_len) == RD_KAFKA_CONF_OK;
+    for (size_t i = 0; ok && defaults && defaults[i]; i += 2)
+        ok = rd_kafka_conf_set(conf, defaults[i], defaults[i + 1], err, err_len) == RD_KAFKA_CONF_OK;
+    if (ok) {
+        json_t *wp = cn_config_with_prefix(t->w->cfg.props, wprefix);
+        json_t *cp = cn_config_with_prefix(t->conn_config, cprefix);
+        ok = cn_rk_conf_apply(conf, wp, err, err_len) && cn_rk_conf_apply(conf, cp, err, err_len);
+        json_decref(wp);
+        json_decref(cp);
+    }
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
 const char *cn_worker_cluster_id(cn_worker_t *w)
 {
     pthread_mutex_lock(&w->admin_mu);
