@@ -269,6 +269,13 @@ int cn_h_pause(cn_herder_t *h, const char *name, json_t **out);
 int cn_h_resume(cn_herder_t *h, const char *name, json_t **out);
 int cn_h_stop(cn_herder_t *h, const char *name, json_t **out);
 int cn_h_tasks(cn_herder_t *h, const char *name, bool legacy_map, json_t **out);
+/* One entry of GET /connectors/{c}/tasks: {"id":{"connector","task"},"config"} appended to
+ * the array out, or (legacy_map) "<c>-<i>": config set in the object out. */
+void cn_tasks_json_add(json_t *out, bool legacy_map, const char *name, size_t i, json_t *tc);
+/* POST /connectors' initial_state (RUNNING, PAUSED, STOPPED, any case; NULL: RUNNING). */
+bool cn_parse_initial_state(const char *s, cn_target_t *target);
+/* A task id from a REST path ("0".."1000000"), or -1. */
+int cn_parse_task_id(const char *s);
 int cn_h_task_status(cn_herder_t *h, const char *name, const char *task, json_t **out);
 int cn_h_task_restart(cn_herder_t *h, const char *name, const char *task, json_t **out);
 int cn_h_topics(cn_herder_t *h, const char *name, bool reset, json_t **out);
@@ -464,6 +471,10 @@ bool cn_config_is_sink(cn_worker_t *w, json_t *config);
 typedef struct cn_rest cn_rest_t;
 /* Forward a request to another worker's REST API (base "http://host:port"): the
  * status and body (malloc'ed text, may be NULL). -1 with err when unreachable. */
+/* A TCP connection to host:port (each address in turn), close-on-exec, with a send
+ * timeout and, if recv_timeout, the same receive timeout. -1 with err. */
+int cn_dial(const char *host, const char *port, int timeout_ms, bool recv_timeout, char *err,
+            size_t len);
 int cn_http_forward(const char *base, const char *method, const char *path_and_query, const char *body,
                     size_t body_len, char **resp_body, char *err, size_t err_len);
 cn_rest_t *cn_rest_start(cn_worker_t *w, char *err, size_t err_len);

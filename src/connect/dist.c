@@ -1296,32 +1296,15 @@ int cn_d_tasks(cn_dist_t *d, const char *name, bool legacy_map, json_t **out)
     size_t i;
     json_t *tc;
     json_array_foreach(json_object_get(d->tasks, name), i, tc) {
-        if (legacy_map) {
-            char key[1200];
-            snprintf(key, sizeof key, "%s-%zu", name, i);
-            json_object_set(*out, key, tc);
-        } else {
-            json_array_append_new(*out, json_pack("{s:{s:s, s:i}, s:O}", "id", "connector", name, "task", (int)i,
-                                                  "config", tc));
-        }
+        cn_tasks_json_add(*out, legacy_map, name, i, tc);
     }
     pthread_mutex_unlock(&d->mu);
     return 200;
 }
 
-static int parse_task(const char *s)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < 0 || v > 1000000)
-        return -1;
-    return (int)v;
-}
-
 int cn_d_task_status(cn_dist_t *d, const char *name, const char *task, json_t **out)
 {
-    int id = parse_task(task);
+    int id = cn_parse_task_id(task);
     if (id < 0)
         return derror(out, 404, "HTTP 404 Not Found");
     DLOOKUP(d, name, out);
@@ -1362,18 +1345,10 @@ int cn_d_put_config(cn_dist_t *d, const char *name, json_t *config, const char *
                     json_t **out)
 {
     int st;
-    cn_target_t target = CN_TARGET_STARTED;
-    if (initial_state) {
-        if (strcasecmp(initial_state, "RUNNING") == 0)
-            target = CN_TARGET_STARTED;
-        else if (strcasecmp(initial_state, "PAUSED") == 0)
-            target = CN_TARGET_PAUSED;
-        else if (strcasecmp(initial_state, "STOPPED") == 0)
-            target = CN_TARGET_STOPPED;
-        else
-            return derror(out, 400, "Invalid initial_state '%s': expected one of RUNNING, PAUSED, STOPPED",
-                          initial_state);
-    }
+    cn_target_t target;
+    if (!cn_parse_initial_state(initial_state, &target))
+        return derror(out, 400, "Invalid initial_state '%s': expected one of RUNNING, PAUSED, STOPPED",
+                      initial_state);
     if (!cn_cfg_str(config, "connector.class")) {
         char *text = json_dumps(config, JSON_COMPACT);
         st = derror(out, 400, "Connector config %s contains no connector type", text);
@@ -1580,7 +1555,7 @@ int cn_d_restart(cn_dist_t *d, const char *name, bool include_tasks, bool only_f
 
 int cn_d_task_restart(cn_dist_t *d, const char *name, const char *task, json_t **out)
 {
-    int id = parse_task(task);
+    int id = cn_parse_task_id(task);
     if (id < 0)
         return derror(out, 404, "HTTP 404 Not Found");
     DLOOKUP(d, name, out);

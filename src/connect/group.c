@@ -91,31 +91,12 @@ void cn_group_free(cn_group_t *g)
 const char *cn_group_member_id(cn_group_t *g) { return g->member_id; }
 int32_t cn_group_generation(cn_group_t *g) { return g->generation; }
 
+/* A connection to the coordinator (sends time out; reads are polled). */
 static int dial(const char *host, int port, char *err, size_t len)
 {
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = getaddrinfo(host, ps, &hints, &res);
-    if (rc) {
-        snprintf(err, len, "%s:%d: %s", host, port, gai_strerror(rc));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        struct timeval tv = {GRP_IO_TIMEOUT_MS / 1000, 0};
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        snprintf(err, len, "%s:%d: %s", host, port, strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
+    int fd = cn_dial(host, ps, GRP_IO_TIMEOUT_MS, false, err, len);
     if (fd >= 0) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

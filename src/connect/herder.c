@@ -421,25 +421,7 @@ void cn_herder_free(cn_herder_t *h)
 {
     if (!h)
         return;
-    pthread_mutex_lock(&h->mu);
-    /* Ask every task of every connector to stop first, so they flush in parallel. */
-    for (cn_connector_t *c = h->head; c; c = c->next)
-        for (int i = 0; i < c->ntasks; i++) {
-            cn_task_t *t = c->tasks[i];
-            if (!t)
-                continue;
-            pthread_mutex_lock(&t->mu);
-            t->want_stop = true;
-            pthread_cond_broadcast(&t->cv);
-            pthread_mutex_unlock(&t->mu);
-        }
-    while (h->head) {
-        cn_connector_t *c = h->head;
-        h->head = c->next;
-        stop_tasks(h, c);
-        conn_free(c);
-    }
-    pthread_mutex_unlock(&h->mu);
+    cn_herder_stop_all(h);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
@@ -468,23 +450,29 @@ int cn_h_list(cn_herder_t *h, bool expand_status, bool expand_info, json_t **out
     return 200;
 }
 
+bool cn_parse_initial_state(const char *s, cn_target_t *target)
+{
+    *target = CN_TARGET_STARTED;
+    if (!s || strcasecmp(s, "RUNNING") == 0)
+        return true;
+    if (strcasecmp(s, "PAUSED") == 0)
+        *target = CN_TARGET_PAUSED;
+    else if (strcasecmp(s, "STOPPED") == 0)
+        *target = CN_TARGET_STOPPED;
+    else
+        return false;
+    return true;
+}
+
 int cn_h_put_config(cn_herder_t *h, const char *name, json_t *config, const char *initial_state,
                     bool allow_replace, json_t **out)
 {
     if (h->w->dist)
         return cn_d_put_config(h->w->dist, name, config, initial_state, allow_replace, out);
-    cn_target_t target = CN_TARGET_STARTED;
-    if (initial_state) {
-        if (strcasecmp(initial_state, "RUNNING") == 0)
-            target = CN_TARGET_STARTED;
-        else if (strcasecmp(initial_state, "PAUSED") == 0)
-            target = CN_TARGET_PAUSED;
-        else if (strcasecmp(initial_state, "STOPPED") == 0)
-            target = CN_TARGET_STOPPED;
-        else
-            return error(out, 400, "Invalid initial_state '%s': expected one of RUNNING, PAUSED, STOPPED",
-                         initial_state);
-    }
+    cn_target_t target;
+    if (!cn_parse_initial_state(initial_state, &target))
+        return error(out, 400, "Invalid initial_state '%s': expected one of RUNNING, PAUSED, STOPPED",
+                     initial_state);
     if (!cn_cfg_str(config, "connector.class")) {
         char *text = json_dumps(config, JSON_COMPACT);
         int st = error(out, 400, "Connector config %s contains no connector type", text);
@@ -712,6 +700,18 @@ int cn_h_stop(cn_herder_t *h, const char *name, json_t **out)
     return 204;
 }
 
+void cn_tasks_json_add(json_t *out, bool legacy_map, const char *name, size_t i, json_t *tc)
+{
+    if (legacy_map) {
+        char key[1200];
+        snprintf(key, sizeof key, "%s-%zu", name, i);
+        json_object_set(out, key, tc);
+    } else {
+        json_array_append_new(out, json_pack("{s:{s:s, s:i}, s:O}", "id", "connector", name, "task",
+                                             (int)i, "config", tc));
+    }
+}
+
 int cn_h_tasks(cn_herder_t *h, const char *name, bool legacy_map, json_t **out)
 {
     if (h->w->dist)
@@ -721,20 +721,13 @@ int cn_h_tasks(cn_herder_t *h, const char *name, bool legacy_map, json_t **out)
     size_t i;
     json_t *tc;
     json_array_foreach(c->task_configs, i, tc) {
-        if (legacy_map) {
-            char key[400];
-            snprintf(key, sizeof key, "%s-%zu", c->name, i);
-            json_object_set(*out, key, tc);
-        } else {
-            json_array_append_new(*out, json_pack("{s:{s:s, s:i}, s:O}", "id", "connector", c->name,
-                                                  "task", (int)i, "config", tc));
-        }
+        cn_tasks_json_add(*out, legacy_map, c->name, i, tc);
     }
     pthread_mutex_unlock(&h->mu);
     return 200;
 }
 
-static int parse_task_id(const char *s)
+int cn_parse_task_id(const char *s)
 {
     char *end;
     errno = 0;
@@ -748,7 +741,7 @@ int cn_h_task_status(cn_herder_t *h, const char *name, const char *task, json_t 
 {
     if (h->w->dist)
         return cn_d_task_status(h->w->dist, name, task, out);
-    int id = parse_task_id(task);
+    int id = cn_parse_task_id(task);
     if (id < 0)
         return error(out, 404, "HTTP 404 Not Found");
     LOOKUP(h, name, out);
@@ -765,7 +758,7 @@ int cn_h_task_restart(cn_herder_t *h, const char *name, const char *task, json_t
 {
     if (h->w->dist)
         return cn_d_task_restart(h->w->dist, name, task, out);
-    int id = parse_task_id(task);
+    int id = cn_parse_task_id(task);
     if (id < 0)
         return error(out, 404, "HTTP 404 Not Found");
     LOOKUP(h, name, out);
@@ -1122,6 +1115,7 @@ void cn_herder_reconcile(cn_herder_t *h, const char *name, json_t *config, cn_ta
 void cn_herder_stop_all(cn_herder_t *h)
 {
     pthread_mutex_lock(&h->mu);
+    /* Ask every task of every connector to stop first, so they flush in parallel. */
     for (cn_connector_t *c = h->head; c; c = c->next)
         for (int i = 0; i < c->ntasks; i++) {
             cn_task_t *t = c->tasks[i];

@@ -24,7 +24,8 @@
 #define CN_HTTP_TIMEOUT_MS 60000
 #define CN_HTTP_MAX_RESPONSE (16u << 20)
 
-static int dial(const char *host, const char *port, char *err, size_t len)
+int cn_dial(const char *host, const char *port, int timeout_ms, bool recv_timeout, char *err,
+            size_t len)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_socktype = SOCK_STREAM;
@@ -38,8 +39,9 @@ static int dial(const char *host, const char *port, char *err, size_t len)
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
         if (fd < 0)
             continue;
-        struct timeval tv = {CN_HTTP_TIMEOUT_MS / 1000, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+        if (recv_timeout)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
             break;
@@ -69,7 +71,7 @@ int cn_http_forward(const char *base, const char *method, const char *path_and_q
         snprintf(port, sizeof port, "%s", colon + 1);
     }
     const char *h = host[0] == '[' ? host + 1 : host;
-    int fd = dial(h, port, err, err_len);
+    int fd = cn_dial(h, port, CN_HTTP_TIMEOUT_MS, true, err, err_len);
     if (fd < 0)
         return -1;
     char *head = NULL;
