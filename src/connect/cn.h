@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #define CN_VERSION "3.8.0-samsa"
 #define CN_MAX_BODY (1u << 20) /* REST request bodies above this are refused (413) */
@@ -482,6 +483,9 @@ void cn_rest_stop(cn_rest_t *r);
 
 /* Monotonic milliseconds. */
 int64_t cn_now_ms(void);
+/* ms from now on CLOCK_MONOTONIC, for pthread_cond_timedwait on the condition variables
+ * of this program (all set to CLOCK_MONOTONIC). */
+void cn_deadline_ts(struct timespec *ts, int64_t ms);
 /* Wall-clock milliseconds. */
 int64_t cn_wall_ms(void);
 

@@ -822,13 +822,7 @@ static void handle_restarts(cn_dist_t *d, json_t *reqs)
 static void wait_ms(cn_dist_t *d, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    cn_deadline_ts(&ts, ms);
     pthread_mutex_lock(&d->mu);
     if (!d->stopping)
         pthread_cond_timedwait(&d->cv, &d->mu, &ts);

@@ -123,13 +123,7 @@ void cn_task_set_state(cn_task_t *t, cn_state_t s, const char *trace)
 void cn_task_wait(cn_task_t *t, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    cn_deadline_ts(&ts, ms);
     pthread_mutex_lock(&t->mu);
     if (!t->want_stop)
         pthread_cond_timedwait(&t->cv, &t->mu, &ts);

@@ -289,17 +289,6 @@ void cn_kblog_close(cn_kblog_t *kb)
 
 int cn_kblog_partitions(cn_kblog_t *kb) { return kb->npart; }
 
-static void deadline_ts(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 int cn_kblog_read_to_end(cn_kblog_t *kb, int timeout_ms)
 {
     int64_t deadline = cn_now_ms() + timeout_ms;
@@ -327,7 +316,7 @@ int cn_kblog_read_to_end(cn_kblog_t *kb, int timeout_ms)
                 break;
             }
             struct timespec ts;
-            deadline_ts(&ts, left < 100 ? left : 100);
+            cn_deadline_ts(&ts, left < 100 ? left : 100);
             pthread_cond_timedwait(&kb->cv, &kb->mu, &ts);
         }
     }
