@@ -939,6 +939,21 @@ static void close_listeners(void *arg)
      * deadline. */
     for (int i = 0; i < srv->nloops; i++)
         sm_loop_post(srv->loops[i], drain_fetches, srv);
+    /* Produce requests parked for acks=all are answered NOT_LEADER_OR_FOLLOWER:
+     * this broker's leaderships have moved (controlled shutdown) or are about to
+     * go, and its followers no longer fetch, so the high watermark would not move
+     * before the drain's deadline. Left parked they ended in a dropped connection
+     * 5 s later, while an idempotent producer had already sent its next batch to
+     * the new leader: the new leader, lacking the earlier batch, answered
+     * OUT_OF_ORDER_SEQUENCE_NUMBER and librdkafka failed fatally. Answered now,
+     * the producer retries the batch at the new leader first. */
+    size_t nparts = 0;
+    sm_partition_t **parts = sm_server_partitions(srv, &nparts);
+    for (size_t i = 0; i < nparts; i++) {
+        sm_partition_fail_hw_waiters(parts[i], 6 /* NOT_LEADER_OR_FOLLOWER */);
+        sm_partition_put(parts[i]);
+    }
+    free(parts);
     /* Parked JoinGroup/SyncGroup requests would otherwise hold the drain. */
     sm_group_coord_shutdown(srv->groups);
     if (srv->txn)

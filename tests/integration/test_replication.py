@@ -28,7 +28,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from conftest import unique_topic, wait_until
+from conftest import raw_produce, record_batch, unique_topic, wait_until
 from test_lazy_offsets_topic import find_coordinator
 
 pytestmark = [pytest.mark.cluster,
@@ -531,3 +531,47 @@ def test_hostile_replica_requests_are_refused(cluster):
     prod.produce(topic, value=b"still fine", partition=0, on_delivery=lambda e, m: res.append(e))
     prod.flush(20)
     assert res == [None]
+
+
+@pytest.mark.cluster_config(n_combined=3, overrides={"replica.lag.time.max.ms": "60000"})
+def test_parked_acks_all_produce_is_answered_when_its_leader_stops(cluster):
+    """A produce parked for acks=all on a leader that shuts down gets
+    NOT_LEADER_OR_FOLLOWER, so the producer retries it at the new leader
+    before its later batches. (It used to stay parked until the connection
+    was dropped 5 s into the shutdown: an idempotent producer had meanwhile
+    sent its next batch to the new leader, which answered
+    OUT_OF_ORDER_SEQUENCE_NUMBER, fatal for librdkafka: the replicated chaos
+    run with --strict-dups, seed 7, rolling restart.)"""
+    topic = unique_topic("parked")
+    leaders = cluster.create_topic(topic, partitions=1, rf=3)
+    st = wait_isr(cluster, topic, 0, 3)
+    leader = leaders[0]
+    follower = [b for b in st["replicas"] if b != leader][0]
+    # the stopped follower stays in the ISR (lag 60 s): the high watermark cannot move
+    cluster.sigstop(follower)
+    result = {}
+
+    def produce():
+        try:
+            result["answer"] = raw_produce(cluster.node(leader).port, topic, 0,
+                                           record_batch([(None, b"parked", [])]), 7)
+        except Exception as e:  # noqa: BLE001 - reported below
+            result["error"] = repr(e)
+    th = threading.Thread(target=produce)
+    th.start()
+    try:
+        time.sleep(1.0)
+        assert th.is_alive(), f"not parked: {result}"
+        t0 = time.monotonic()
+        cluster.node(leader).terminate()
+        th.join(30)
+        waited = time.monotonic() - t0
+        assert not th.is_alive()
+        assert "answer" in result, f"no answer before the connection closed: {result}"
+        assert result["answer"][0] == 6, result  # NOT_LEADER_OR_FOLLOWER
+        # answered when the listeners close, right after the controlled shutdown
+        # (at most 5 s), not after the drain's own 5 s deadline (~13 s before)
+        assert waited < 9, f"answered only after {waited:.1f}s"
+    finally:
+        cluster.sigcont(follower)
+        cluster.node(leader).wait_stopped()
