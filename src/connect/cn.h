@@ -273,6 +273,9 @@ int cn_h_tasks(cn_herder_t *h, const char *name, bool legacy_map, json_t **out);
 /* One entry of GET /connectors/{c}/tasks: {"id":{"connector","task"},"config"} appended to
  * the array out, or (legacy_map) "<c>-<i>": config set in the object out. */
 void cn_tasks_json_add(json_t *out, bool legacy_map, const char *name, size_t i, json_t *tc);
+/* PATCH /connectors/{c}/config: a copy of config with patch's keys set, null ones removed
+ * (new ref). */
+json_t *cn_config_patched(json_t *config, json_t *patch);
 /* POST /connectors' initial_state (RUNNING, PAUSED, STOPPED, any case; NULL: RUNNING). */
 bool cn_parse_initial_state(const char *s, cn_target_t *target);
 /* A task id from a REST path ("0".."1000000"), or -1. */

@@ -1405,16 +1405,8 @@ int cn_d_put_config(cn_dist_t *d, const char *name, json_t *config, const char *
 int cn_d_patch_config(cn_dist_t *d, const char *name, json_t *patch, json_t **out)
 {
     DLOOKUP(d, name, out);
-    json_t *merged = json_deep_copy(json_object_get(d->conns, name));
+    json_t *merged = cn_config_patched(json_object_get(d->conns, name), patch);
     pthread_mutex_unlock(&d->mu);
-    const char *k;
-    json_t *v;
-    json_object_foreach(patch, k, v) {
-        if (json_is_null(v))
-            json_object_del(merged, k);
-        else
-            json_object_set(merged, k, v);
-    }
     int st;
     const char *pname = cn_cfg_str(merged, "name");
     if (pname && strcmp(pname, name) != 0) {

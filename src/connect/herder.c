@@ -522,6 +522,20 @@ int cn_h_put_config(cn_herder_t *h, const char *name, json_t *config, const char
     return status;
 }
 
+json_t *cn_config_patched(json_t *config, json_t *patch)
+{
+    json_t *merged = json_deep_copy(config);
+    const char *k;
+    json_t *v;
+    json_object_foreach(patch, k, v) {
+        if (json_is_null(v))
+            json_object_del(merged, k);
+        else
+            json_object_set(merged, k, v);
+    }
+    return merged;
+}
+
 int cn_h_patch_config(cn_herder_t *h, const char *name, json_t *patch, json_t **out)
 {
     if (h->w->dist)
@@ -532,16 +546,8 @@ int cn_h_patch_config(cn_herder_t *h, const char *name, json_t *patch, json_t **
         pthread_mutex_unlock(&h->mu);
         return error(out, 404, "Connector %s not found", name);
     }
-    json_t *merged = json_deep_copy(c->config);
+    json_t *merged = cn_config_patched(c->config, patch);
     pthread_mutex_unlock(&h->mu);
-    const char *k;
-    json_t *v;
-    json_object_foreach(patch, k, v) {
-        if (json_is_null(v))
-            json_object_del(merged, k);
-        else
-            json_object_set(merged, k, v);
-    }
     int st;
     const char *pname = cn_cfg_str(merged, "name");
     if (pname && strcmp(pname, name) != 0)

@@ -417,6 +417,26 @@ static sm_err_t records_walk(const uint8_t *p, const uint8_t *end, int32_t count
     return SM_OK;
 }
 
+/* The checks every stored or received batch passes whatever its records:
+ * length within the data, CRC32C, a known codec. Sets *total and *codec. */
+static sm_err_t check_frame(const uint8_t *p, size_t len, const sm_batch_info_t *b, const char **why,
+                            int64_t *total, int *codec)
+{
+    if (b->batch_length < SM_BATCH_HEADER_SIZE - SM_BATCH_LOG_OVERHEAD)
+        return fail(why, "batch length smaller than the header", SM_ERR_PARSE);
+    *total = sm_batch_total_size(b);
+    if ((uint64_t)*total > len)
+        return fail(why, "batch extends past the end of the data", SM_ERR_PARSE);
+    uint32_t crc = sm_crc32c(0, p + SM_BATCH_OFF_ATTRIBUTES,
+                             (size_t)*total - SM_BATCH_OFF_ATTRIBUTES);
+    if (crc != b->crc)
+        return fail(why, "CRC32C mismatch", SM_ERR_CORRUPT);
+    *codec = b->attributes & SM_BATCH_ATTR_COMPRESSION_MASK;
+    if (*codec > SM_COMPRESSION_ZSTD)
+        return fail(why, "unknown compression codec", SM_ERR_INVALID);
+    return SM_OK;
+}
+
 sm_err_t sm_batch_validate(const uint8_t *p, size_t len, sm_batch_info_t *out,
                            const char **why)
 {
@@ -430,18 +450,11 @@ sm_err_t sm_batch_validate(const uint8_t *p, size_t len, sm_batch_info_t *out,
     }
     if (err)
         return fail(why, "truncated batch header", SM_ERR_PARSE);
-    if (b->batch_length < SM_BATCH_HEADER_SIZE - SM_BATCH_LOG_OVERHEAD)
-        return fail(why, "batch length smaller than the header", SM_ERR_PARSE);
-    int64_t total = sm_batch_total_size(b);
-    if ((uint64_t)total > len)
-        return fail(why, "batch extends past the end of the data", SM_ERR_PARSE);
-    uint32_t crc = sm_crc32c(0, p + SM_BATCH_OFF_ATTRIBUTES,
-                             (size_t)total - SM_BATCH_OFF_ATTRIBUTES);
-    if (crc != b->crc)
-        return fail(why, "CRC32C mismatch", SM_ERR_CORRUPT);
-    int codec = b->attributes & SM_BATCH_ATTR_COMPRESSION_MASK;
-    if (codec > SM_COMPRESSION_ZSTD)
-        return fail(why, "unknown compression codec", SM_ERR_INVALID);
+    int64_t total;
+    int codec;
+    sm_err_t ferr = check_frame(p, len, b, why, &total, &codec);
+    if (ferr)
+        return ferr;
     if (b->last_offset_delta < 0)
         return fail(why, "negative lastOffsetDelta", SM_ERR_INVALID);
     if (b->record_count <= 0)
@@ -462,18 +475,11 @@ sm_err_t sm_batch_validate_stored(const uint8_t *p, size_t len, sm_batch_info_t 
     if (sm_batch_header_parse(p, len, b) != SM_OK || b->record_count < 0 ||
         b->last_offset_delta < 0 || (int64_t)b->record_count >= (int64_t)b->last_offset_delta + 1)
         return sm_batch_validate(p, len, out, why); /* not a cleaned batch */
-    if (b->batch_length < SM_BATCH_HEADER_SIZE - SM_BATCH_LOG_OVERHEAD)
-        return fail(why, "batch length smaller than the header", SM_ERR_PARSE);
-    int64_t total = sm_batch_total_size(b);
-    if ((uint64_t)total > len)
-        return fail(why, "batch extends past the end of the data", SM_ERR_PARSE);
-    uint32_t crc = sm_crc32c(0, p + SM_BATCH_OFF_ATTRIBUTES,
-                             (size_t)total - SM_BATCH_OFF_ATTRIBUTES);
-    if (crc != b->crc)
-        return fail(why, "CRC32C mismatch", SM_ERR_CORRUPT);
-    int codec = b->attributes & SM_BATCH_ATTR_COMPRESSION_MASK;
-    if (codec > SM_COMPRESSION_ZSTD)
-        return fail(why, "unknown compression codec", SM_ERR_INVALID);
+    int64_t total;
+    int codec;
+    sm_err_t ferr = check_frame(p, len, b, why, &total, &codec);
+    if (ferr)
+        return ferr;
     if (b->record_count == 0 && total != SM_BATCH_HEADER_SIZE)
         return fail(why, "empty batch with record bytes", SM_ERR_INVALID);
     if (codec != SM_COMPRESSION_NONE || b->record_count == 0)
